@@ -1,0 +1,1 @@
+namespace Tether; internal static class Placeholder { }

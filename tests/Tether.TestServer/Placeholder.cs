@@ -1,0 +1,1 @@
+namespace Tether.TestServer; internal static class Placeholder { }
