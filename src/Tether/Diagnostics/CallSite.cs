@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Reflection;
+
+namespace Tether.Diagnostics;
+
+/// <summary>Captures the user's allocation site: the first stack frame outside Tether.</summary>
+/// <remarks>By default one frame as "Type.Method (File:line)"; with <see cref="FullStackTraces"/> the whole trace.
+/// The cost is a stack walk per allocation, paid once per client, response or connection (not per byte).</remarks>
+public static class CallSite
+{
+    private static readonly Assembly s_tether = typeof(CallSite).Assembly;
+
+    /// <summary>When true, allocation sites carry the full stack trace instead of one frame (POOL-14 opt-in).
+    /// Default false.</summary>
+    public static bool FullStackTraces { get; set; }
+
+    /// <summary>Captures the first frame outside the Tether assembly.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Diagnostics only; degrades to 'unknown'.")]
+    internal static string Capture(Type? _ = null)
+    {
+        var trace = new StackTrace(1, fNeedFileInfo: true);
+        if (FullStackTraces)
+        {
+            return trace.ToString().TrimEnd();
+        }
+
+        foreach (var frame in trace.GetFrames())
+        {
+            var method = frame.GetMethod();
+            var type = method?.DeclaringType;
+            if (method is null || type is null || type.Assembly == s_tether || IsRuntimePlumbing(type))
+            {
+                continue;
+            }
+
+            var name = $"{Clean(type)}.{UserMethodName(type, method.Name)}";
+            var file = frame.GetFileName();
+            return file is null ? name : $"{name} ({Path.GetFileName(file)}:{frame.GetFileLineNumber()})";
+        }
+
+        return "unknown";
+    }
+
+    private static bool IsRuntimePlumbing(Type type)
+    {
+        var ns = type.Namespace ?? string.Empty;
+        return ns.StartsWith("System.Runtime.CompilerServices", StringComparison.Ordinal)
+            || ns.StartsWith("System.Threading", StringComparison.Ordinal);
+    }
+
+    private static string UserMethodName(Type type, string method)
+    {
+        // MoveNext of <Main>d__0 and lambdas like <Main>b__0_0 are compiler names: recover "Main".
+        var source = method.StartsWith('<') ? method : type.Name.StartsWith('<') && method == "MoveNext" ? type.Name : null;
+        if (source is not null)
+        {
+            var end = source.IndexOf('>', StringComparison.Ordinal);
+            if (end > 1)
+            {
+                return source[1..end];
+            }
+        }
+
+        return method;
+    }
+
+    private static string Clean(Type type)
+    {
+        // Async state machines and lambdas are nested compiler types like <Main>d__0 or <>c; show the user's type.
+        while (type.DeclaringType is not null && type.Name.Contains('<', StringComparison.Ordinal))
+        {
+            type = type.DeclaringType;
+        }
+
+        return type.FullName ?? type.Name;
+    }
+}

@@ -1,0 +1,278 @@
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace Tether;
+
+public sealed partial class AsyncHttpClient
+{
+    /// <summary>Fetches <paramref name="url"/> with GET and buffers the body.</summary>
+    /// <param name="url">An absolute http or https URL.</param>
+    /// <param name="cancellationToken">Cancels the fetch; throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The response.</returns>
+    /// <exception cref="FetchException">A non-2xx status (unless <see cref="FetchSettings.RaiseOnError"/> is off), or
+    /// code 599 when no response arrived; <see cref="FetchException.Kind"/> says why.</exception>
+    /// <exception cref="ArgumentException">The URL or request is invalid (nothing was sent).</exception>
+    /// <exception cref="ClientClosedException">The client is closed.</exception>
+    /// <exception cref="LoopMisuseException">The client belongs to another loop, or its loop has ended.</exception>
+    public Task<FetchResponse> FetchAsync(string url, CancellationToken cancellationToken = default) =>
+        FetchAsync(new FetchRequest(url), cancellationToken);
+
+    /// <summary>Fetches <paramref name="request"/> and buffers the body (or hands it to
+    /// <see cref="FetchRequest.StreamingCallback"/>).</summary>
+    /// <param name="request">The request; never modified.</param>
+    /// <param name="cancellationToken">Cancels the fetch; throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The response.</returns>
+    /// <exception cref="FetchException">A non-2xx status (unless <see cref="FetchSettings.RaiseOnError"/> is off), or
+    /// code 599 when no response arrived; <see cref="FetchException.Kind"/> says why.</exception>
+    /// <exception cref="ArgumentException">The URL or request is invalid (nothing was sent).</exception>
+    /// <exception cref="ClientClosedException">The client is closed.</exception>
+    /// <exception cref="LoopMisuseException">The client belongs to another loop, or its loop has ended.</exception>
+    public Task<FetchResponse> FetchAsync(FetchRequest request, CancellationToken cancellationToken = default) =>
+        Start(request, streamed: false, cancellationToken);
+
+    /// <summary>Fetches <paramref name="url"/> and returns once the headers arrive; the body is an open
+    /// <see cref="FetchResponse.BodyStream"/> that the caller must read to the end or dispose.</summary>
+    /// <param name="url">An absolute http or https URL.</param>
+    /// <param name="cancellationToken">Cancels the fetch until the headers arrive.</param>
+    /// <returns>The response, holding its connection until disposed.</returns>
+    /// <exception cref="FetchException">See <see cref="FetchAsync(FetchRequest, CancellationToken)"/>.</exception>
+    public Task<FetchResponse> FetchStreamAsync(string url, CancellationToken cancellationToken = default) =>
+        FetchStreamAsync(new FetchRequest(url), cancellationToken);
+
+    /// <summary>Fetches <paramref name="request"/> and returns once the headers arrive; the body is an open
+    /// <see cref="FetchResponse.BodyStream"/> that the caller must read to the end or dispose. Until then the response
+    /// holds a <c>MaxClients</c> slot and its connection; closing the client or its loop closes that connection.</summary>
+    /// <param name="request">The request; never modified.</param>
+    /// <param name="cancellationToken">Cancels the fetch until the headers arrive.</param>
+    /// <returns>The response.</returns>
+    /// <exception cref="FetchException">See <see cref="FetchAsync(FetchRequest, CancellationToken)"/>.</exception>
+    public Task<FetchResponse> FetchStreamAsync(FetchRequest request, CancellationToken cancellationToken = default) =>
+        Start(request, streamed: true, cancellationToken);
+
+    private Task<FetchResponse> Start(FetchRequest request, bool streamed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loop = EventLoop.Current;
+        EnsureUsable(loop);
+        var settings = RequestBuilder.Resolve(request, Options.Defaults);
+        var operation = new FetchOperation(this, loop, request, settings);
+        Register(operation);
+        var task = RunAsync(operation, streamed, cancellationToken);
+        operation.Task = task;
+        if (operation.AbortKind is not null)
+        {
+            // Closed while starting: make sure the abandoned task is observed.
+            operation.AbortWith(operation.AbortKind.Value, operation.AbortMessage ?? "closed");
+        }
+
+        return task;
+    }
+
+    private async Task<FetchResponse> RunAsync(FetchOperation op, bool streamed, CancellationToken cancellationToken)
+    {
+        var settings = op.Settings;
+        using var requestTimeout = settings.RequestTimeout == Timeout.InfiniteTimeSpan
+            ? new CancellationTokenSource()
+            : new CancellationTokenSource(settings.RequestTimeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, requestTimeout.Token, op.AbortToken);
+        var token = linked.Token;
+        var bodyTimedOut = new BodyTimeoutFlag();
+        HttpResponseMessage? message = null;
+        var handedOff = false;
+        try
+        {
+            if (!await _slots!.WaitAsync(settings.QueueTimeout, token).ConfigureAwait(false))
+            {
+                throw FetchErrors.QueueTimeout(op, settings.QueueTimeout, _slots);
+            }
+
+            op.MarkDequeued(holdsSlot: true);
+            var target = RequestBuilder.ParseUrl(op.Request.Url);
+            var method = op.Request.Method;
+            var body = op.Request.Body;
+            var headers = op.Request.Headers.Clone();
+            var (user, password) = RequestBuilder.Credentials(target, settings);
+            var redirects = 0;
+            var digestTried = false;
+            while (true)
+            {
+                op.CurrentUrl = target.OriginalString;
+                op.CurrentMethod = method;
+                op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+                using var request = RequestBuilder.Build(target, method, headers, body, op.Request.BodyProducer, settings, user, password);
+                if (digestTried && op.DigestAuthorization is { } digest)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", digest);
+                }
+
+                FetchOperation.Current = op;
+                try
+                {
+                    message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    FetchOperation.Current = null;
+                }
+
+                InvokeHeaderCallback(op, message);
+                var code = (int)message.StatusCode;
+                if (code == 401 && settings.AuthMode == AuthMode.Digest && !digestTried && user is not null
+                    && DigestAuth.TryRespond(message, method, target, user, password ?? string.Empty, out var authorization))
+                {
+                    digestTried = true;
+                    op.DigestAuthorization = authorization;
+                    await DiscardAsync(message, op).ConfigureAwait(false);
+                    message = null;
+                    continue;
+                }
+
+                if (settings.FollowRedirects && Redirects.IsRedirect(code) && message.Headers.Location is { } location)
+                {
+                    if (++redirects > settings.MaxRedirects)
+                    {
+                        throw FetchErrors.TooManyRedirects(op, settings.MaxRedirects, target);
+                    }
+
+                    var next = Redirects.Next(op, target, location, settings);
+                    if (!Redirects.SameOrigin(target, next))
+                    {
+                        Redirects.StripCredentials(headers);
+                        user = null;
+                        password = null;
+                    }
+
+                    if (Redirects.ChangesToGet(code, method))
+                    {
+                        method = method == "HEAD" ? "HEAD" : "GET";
+                        body = null;
+                        headers.Remove("Content-Length");
+                        headers.Remove("Content-Type");
+                        headers.Remove("Transfer-Encoding");
+                    }
+
+                    await DiscardAsync(message, op).ConfigureAwait(false);
+                    message = null;
+                    target = next;
+                    continue;
+                }
+
+                break;
+            }
+
+            var responseBody = ResponseBody.Open(message, op, settings, bodyTimedOut);
+            FetchResponse response;
+            if (streamed)
+            {
+                response = FetchResponse.Streamed(op, message, target, responseBody);
+                handedOff = true;
+            }
+            else
+            {
+                var bytes = await responseBody.ReadAllAsync(op.Request.StreamingCallback, token).ConfigureAwait(false);
+                await responseBody.DisposeAsync().ConfigureAwait(false);
+                message.Dispose();
+                op.Complete();
+                response = FetchResponse.Buffered(op, message, target, bytes);
+            }
+
+            if (!response.IsSuccess && settings.RaiseOnError)
+            {
+                if (streamed)
+                {
+                    await response.DisposeAsync().ConfigureAwait(false);
+                }
+
+                throw FetchException.ForStatus(response);
+            }
+
+            return response;
+        }
+        catch (Exception ex)
+        {
+            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimeout, bodyTimedOut.Fired);
+            if (mapped is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                // Cancelled by the caller: the socket may be mid-request, so it must not go back to the pool.
+                op.Complete(discardConnection: true);
+            }
+            else
+            {
+                op.Complete(discardConnection: mapped is not FetchException { Kind: FetchErrorKind.HttpStatus });
+            }
+
+            message?.Dispose();
+            if (ReferenceEquals(mapped, ex))
+            {
+                throw;
+            }
+
+            throw mapped;
+        }
+        finally
+        {
+            if (!handedOff)
+            {
+                op.Complete();
+            }
+        }
+    }
+
+    private static void InvokeHeaderCallback(FetchOperation op, HttpResponseMessage message)
+    {
+        if (op.Request.HeaderCallback is not { } callback)
+        {
+            return;
+        }
+
+        try
+        {
+            callback($"HTTP/{message.Version.Major}.{message.Version.Minor} {(int)message.StatusCode} {message.ReasonPhrase}");
+            foreach (var (name, values) in message.Headers.NonValidated)
+            {
+                foreach (var value in values)
+                {
+                    callback($"{name}: {value}");
+                }
+            }
+
+            foreach (var (name, values) in message.Content.Headers.NonValidated)
+            {
+                foreach (var value in values)
+                {
+                    callback($"{name}: {value}");
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            throw new CallbackException("HeaderCallback", ex);
+        }
+    }
+
+    /// <summary>Reads and drops a small intermediate body (redirect, digest challenge) so the connection can be
+    /// reused; a large one is cut off by disposing, which closes the connection instead.</summary>
+    private static async Task DiscardAsync(HttpResponseMessage message, FetchOperation op)
+    {
+        try
+        {
+            var stream = await message.Content.ReadAsStreamAsync().ConfigureAwait(false);
+            var buffer = new byte[4096];
+            long total = 0;
+            int n;
+            while (total < 64 * 1024 && (n = await stream.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            {
+                total += n;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            // The next hop opens its own connection.
+        }
+        finally
+        {
+            message.Dispose();
+            op.ReleaseHop();
+        }
+    }
+}

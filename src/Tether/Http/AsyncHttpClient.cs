@@ -1,0 +1,264 @@
+using Tether.Diagnostics;
+
+namespace Tether;
+
+/// <summary>
+/// A non-blocking HTTP client in the style of Tornado's <c>AsyncHTTPClient</c>, built on
+/// <see cref="SocketsHttpHandler"/>, that owns and can account for every socket it opens.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Construction captures nothing: no socket, timer, thread or loop is created until the first fetch. Ownership is
+/// decided by where the client is created (see <see cref="ClientOwnership"/>): created inside
+/// <see cref="EventLoop.Run(Func{Task}, CancellationToken)"/> it belongs to that loop, which closes it when it ends;
+/// created outside any loop it belongs to the caller, who closes it with <see cref="Close"/> or
+/// <c>await using</c>. <see cref="Shared"/> is borrowed and can never be closed by a borrower.
+/// </para>
+/// <para>
+/// Closing fails every queued and in-flight fetch with a "client closed" 599 and closes every socket the client
+/// holds, including sockets held by streamed responses nobody disposed, before <see cref="Close"/> returns.
+/// </para>
+/// <example>
+/// <code>
+/// await using var client = new AsyncHttpClient();
+/// FetchResponse response = await client.FetchAsync("http://127.0.0.1:8080/hello");
+/// Console.WriteLine($"{response.Code} {response.Text}");
+/// </code>
+/// </example>
+/// <para>Thread-safety: fetches may run concurrently from any thread; options freeze at the first fetch.</para>
+/// </remarks>
+public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILoopResource
+{
+    private static long s_nextId;
+    private static readonly Lazy<AsyncHttpClient> s_processShared = new(() => new AsyncHttpClient(
+        new AsyncHttpClientOptions { Pool = ConnectionPool.Process, Ownership = ClientOwnership.Caller, Name = "AsyncHttpClient.Shared(process)" },
+        isShared: true));
+
+    private readonly object _gate = new();
+    private readonly HashSet<FetchOperation> _inflight = new();
+    private readonly EventLoop? _creationLoop;
+    private readonly bool _isShared;
+    private AsyncFifoSemaphore? _slots;
+    private ConnectionPool? _pool;
+    private bool _ownsPool;
+    private bool _boundToLoop;
+    private int _closed;
+    private string? _closedAt;
+
+    /// <summary>Creates a client. Nothing is opened until the first fetch.</summary>
+    /// <param name="options">Options; validated at the first fetch and frozen after it.</param>
+    public AsyncHttpClient(AsyncHttpClientOptions? options = null)
+        : this(options ?? new AsyncHttpClientOptions(), isShared: false)
+    {
+    }
+
+    private AsyncHttpClient(AsyncHttpClientOptions options, bool isShared, EventLoop? sharedLoop = null)
+    {
+        Options = options;
+        _isShared = isShared;
+        Id = Interlocked.Increment(ref s_nextId);
+        Name = options.Name ?? $"AsyncHttpClient#{Id}";
+        AllocationSite = isShared ? "AsyncHttpClient.Shared" : CallSite.Capture();
+        _creationLoop = options.Ownership == ClientOwnership.Auto ? sharedLoop ?? EventLoop.Current : null;
+    }
+
+    /// <summary>
+    /// The shared client of the running loop (one per loop, closed when the loop ends), or outside any loop a single
+    /// process-wide client leasing from <see cref="ConnectionPool.Process"/>. Borrowers must not close it.
+    /// </summary>
+    public static AsyncHttpClient Shared => EventLoop.Current is { } loop ? loop.GetOrCreateShared() : s_processShared.Value;
+
+    /// <summary>The client's options (frozen at the first fetch).</summary>
+    public AsyncHttpClientOptions Options { get; }
+
+    /// <summary>A process-unique id.</summary>
+    public long Id { get; }
+
+    /// <summary>The name used in logs and the ledger.</summary>
+    public string Name { get; }
+
+    /// <summary>Where the client was created (the caller's method and line).</summary>
+    public string AllocationSite { get; }
+
+    /// <summary>The loop that owns this client, or null when the caller owns it.</summary>
+    public EventLoop? OwnerLoop => _creationLoop;
+
+    /// <summary>Whether this is a <see cref="Shared"/> instance.</summary>
+    public bool IsShared => _isShared;
+
+    /// <summary>Whether the client has been closed.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>The number of fetches queued or in flight, including streamed responses not yet read or disposed.</summary>
+    public int InFlight
+    {
+        get { lock (_gate) { return _inflight.Count; } }
+    }
+
+    /// <summary>The pool this client uses (its own, or the one it leases from); null before the first fetch.</summary>
+    public ConnectionPool? Pool => _pool;
+
+    internal static AsyncHttpClient CreateShared(EventLoop loop) =>
+        new(new AsyncHttpClientOptions { Name = $"AsyncHttpClient.Shared({loop.Name})" }, isShared: true, sharedLoop: loop);
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+
+    /// <summary>Closes the client: fails queued and in-flight fetches with a "client closed" 599 and closes every
+    /// socket the client holds before returning. Idempotent.</summary>
+    /// <exception cref="LoopMisuseException">This is <see cref="Shared"/>, which borrowers must not close.</exception>
+    public void Close()
+    {
+        if (_isShared)
+        {
+            throw LoopMisuseException.SharedClose(Name);
+        }
+
+        CloseCore(FetchErrorKind.ClientClosed, CallSite.Capture());
+    }
+
+    /// <summary>Same as <see cref="Close"/>.</summary>
+    /// <returns>A completed task: every socket is closed when <see cref="Close"/> returns.</returns>
+    public ValueTask DisposeAsync()
+    {
+        Close();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Same as <see cref="Close"/>.</summary>
+    public void Dispose() => Close();
+
+    Task ILoopResource.CloseFromLoopAsync(EventLoop loop)
+    {
+        CloseCore(FetchErrorKind.LoopClosed, $"the end of {loop.Name}");
+        return Task.CompletedTask;
+    }
+
+    private void CloseCore(FetchErrorKind kind, string closedAt)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        _closedAt = closedAt;
+        FetchOperation[] operations;
+        lock (_gate)
+        {
+            operations = _inflight.ToArray();
+        }
+
+        var reason = kind == FetchErrorKind.LoopClosed
+            ? $"{Name} was closed by {closedAt}"
+            : $"{Name} was closed at {closedAt}";
+        foreach (var operation in operations)
+        {
+            operation.AbortWith(kind, reason);
+        }
+
+        if (_ownsPool)
+        {
+            _pool?.CloseNow(kind, reason);
+        }
+        else
+        {
+            _pool?.AbortHeldBy(this);
+        }
+
+        if (_boundToLoop)
+        {
+            _creationLoop?.Disown(this);
+        }
+    }
+
+    /// <summary>Checks that this client may be used from the current context and binds it on first use.</summary>
+    private void EnsureUsable(EventLoop? current)
+    {
+        if (IsClosed)
+        {
+            if (_creationLoop is { IsClosed: true } ended && _closedAt?.Contains(ended.Name, StringComparison.Ordinal) == true)
+            {
+                throw LoopMisuseException.LoopClosed(ended, $"{Name}.FetchAsync", AllocationSite);
+            }
+
+            throw new ClientClosedException(Name, _closedAt ?? "unknown", AllocationSite);
+        }
+
+        if (_creationLoop is { } owner)
+        {
+            if (owner.IsClosed)
+            {
+                throw LoopMisuseException.LoopClosed(owner, $"{Name}.FetchAsync", AllocationSite);
+            }
+
+            if (current is not null && current != owner)
+            {
+                throw LoopMisuseException.CrossLoop(Name, owner, current, AllocationSite);
+            }
+        }
+
+        if (_slots is not null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_slots is not null)
+            {
+                return;
+            }
+
+            OptionChecks.ThrowIfAny(nameof(AsyncHttpClientOptions), Options.Validate());
+            Options.Freeze();
+            if (Options.Pool is { } leased)
+            {
+                _pool = leased;
+            }
+            else
+            {
+                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions());
+                _ownsPool = true;
+            }
+
+            _pool.EnsureStarted();
+            if (_creationLoop is { } loop)
+            {
+                if (!loop.TryOwn(this))
+                {
+                    throw LoopMisuseException.LoopClosed(loop, $"{Name}.FetchAsync", AllocationSite);
+                }
+
+                _boundToLoop = true;
+            }
+
+            _slots = new AsyncFifoSemaphore(Options.MaxClients);
+        }
+    }
+
+    private void Register(FetchOperation operation)
+    {
+        lock (_gate)
+        {
+            if (IsClosed)
+            {
+                throw new ClientClosedException(Name, _closedAt ?? "unknown", AllocationSite);
+            }
+
+            _inflight.Add(operation);
+        }
+    }
+
+    internal void OnOperationCompleted(FetchOperation operation, bool heldSlot)
+    {
+        lock (_gate)
+        {
+            _inflight.Remove(operation);
+        }
+
+        if (heldSlot)
+        {
+            _slots?.Release();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tether;
+
+/// <summary>Who closes an <see cref="AsyncHttpClient"/>.</summary>
+public enum ClientOwnership
+{
+    /// <summary>Created inside an <see cref="EventLoop"/>: that loop closes it when it ends. Created outside any loop:
+    /// the caller closes it.</summary>
+    Auto,
+
+    /// <summary>The caller closes it, wherever it was created; no loop ever does.</summary>
+    Caller,
+}
+
+/// <summary>Options of an <see cref="AsyncHttpClient"/>. Validated once, at the first fetch; frozen after that (a
+/// later set throws <see cref="InvalidOperationException"/>).</summary>
+public sealed class AsyncHttpClientOptions
+{
+    private bool _frozen;
+    private int _maxClients = 10;
+    private ConnectionPool? _pool;
+    private ConnectionPoolOptions? _poolOptions;
+    private ClientOwnership _ownership;
+    private ILogger? _logger;
+    private string? _name;
+
+    /// <summary>Most fetches in flight at once; the rest wait in a FIFO queue (see
+    /// <see cref="FetchSettings.QueueTimeout"/>).</summary>
+    /// <value>1 or more; default 10 (as in Tornado).</value>
+    public int MaxClients { get => _maxClients; set => Set(ref _maxClients, value); }
+
+    /// <summary>Defaults for every request of this client; a value set on the request wins.</summary>
+    public FetchSettings Defaults { get; } = new();
+
+    /// <summary>A pool to lease connections from instead of the client's own, e.g. <see cref="ConnectionPool.Process"/>
+    /// so that loop-per-call code reuses one keep-alive connection. The client never closes a pool it leases from;
+    /// closing the client closes only the connections its own fetches and responses hold.</summary>
+    /// <value>Default <see langword="null"/>: the client owns a private pool and closes it with itself.</value>
+    public ConnectionPool? Pool { get => _pool; set => Set(ref _pool, value); }
+
+    /// <summary>Options of the client's private pool (ignored when <see cref="Pool"/> is set).</summary>
+    public ConnectionPoolOptions? PoolOptions { get => _poolOptions; set => Set(ref _poolOptions, value); }
+
+    /// <summary>Who closes the client.</summary>
+    /// <value>Default <see cref="ClientOwnership.Auto"/>.</value>
+    public ClientOwnership Ownership { get => _ownership; set => Set(ref _ownership, value); }
+
+    /// <summary>Where warnings go; stderr when null.</summary>
+    public ILogger? Logger { get => _logger; set => Set(ref _logger, value); }
+
+    /// <summary>A name for logs and the ledger; default <c>AsyncHttpClient#N</c>.</summary>
+    public string? Name { get => _name; set => Set(ref _name, value); }
+
+    internal bool IsFrozen => _frozen;
+
+    internal void Freeze() => _frozen = true;
+
+    internal IEnumerable<string> Validate()
+    {
+        if (MaxClients <= 0)
+        {
+            yield return $"MaxClients = {MaxClients}: must be 1 or more (default 10).";
+        }
+
+        foreach (var problem in SettingsValidation.Validate(Defaults, "Defaults."))
+        {
+            yield return problem;
+        }
+
+        if (PoolOptions is not null)
+        {
+            foreach (var problem in PoolOptions.Validate())
+            {
+                yield return "PoolOptions." + problem;
+            }
+        }
+    }
+
+    private void Set<T>(ref T field, T value)
+    {
+        if (_frozen)
+        {
+            throw new InvalidOperationException(
+                "AsyncHttpClientOptions cannot be changed after the client's first fetch; set options before using it, " +
+                "or set per-request values on FetchRequest.");
+        }
+
+        field = value;
+    }
+}

@@ -1,0 +1,23 @@
+namespace Tether;
+
+/// <summary>Thrown when a closed <see cref="AsyncHttpClient"/> is used. Says where it was closed and created.</summary>
+public sealed class ClientClosedException : ObjectDisposedException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="client">The client's name.</param>
+    /// <param name="closedAt">Where <c>Close</c> was called (or which loop closed it).</param>
+    /// <param name="createdAt">Where the client was created.</param>
+    public ClientClosedException(string client, string closedAt, string createdAt)
+        : base(client, $"{client} is closed: it was closed at {closedAt} (created at {createdAt}). " +
+                       "Create a new AsyncHttpClient, or keep this one open for as long as it is used.")
+    {
+        ClosedAt = closedAt;
+        CreatedAt = createdAt;
+    }
+
+    /// <summary>Where the client was closed.</summary>
+    public string ClosedAt { get; }
+
+    /// <summary>Where the client was created.</summary>
+    public string CreatedAt { get; }
+}

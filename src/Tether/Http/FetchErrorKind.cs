@@ -1,0 +1,77 @@
+namespace Tether;
+
+/// <summary>Why a fetch failed. Every 599 carries one of these, so code can tell a queue timeout from a reset.</summary>
+public enum FetchErrorKind
+{
+    /// <summary>An HTTP response arrived with a non-2xx status (the code is that status).</summary>
+    HttpStatus,
+
+    /// <summary>Waited longer than the queue timeout for a <c>MaxClients</c> slot.</summary>
+    QueueTimeout,
+
+    /// <summary>Waited longer than the pool-wait timeout for a connection slot.</summary>
+    PoolWaitTimeout,
+
+    /// <summary>The TCP connect (or TLS handshake) took longer than the connect timeout.</summary>
+    ConnectTimeout,
+
+    /// <summary>The whole fetch took longer than the request timeout.</summary>
+    RequestTimeout,
+
+    /// <summary>The body stalled longer than the body timeout between two reads.</summary>
+    BodyTimeout,
+
+    /// <summary>Nothing listens on the port (connection refused).</summary>
+    ConnectionRefused,
+
+    /// <summary>The peer reset the connection.</summary>
+    ConnectionReset,
+
+    /// <summary>The server closed the connection before sending a response.</summary>
+    ConnectionClosed,
+
+    /// <summary>The server closed the connection before the whole body (per Content-Length or chunking) arrived.</summary>
+    TruncatedBody,
+
+    /// <summary>The host name could not be resolved.</summary>
+    NameResolution,
+
+    /// <summary>The TLS handshake or certificate validation failed.</summary>
+    Tls,
+
+    /// <summary>The response was not valid HTTP.</summary>
+    Protocol,
+
+    /// <summary>The response headers exceeded <see cref="FetchSettings.MaxHeaderSize"/>.</summary>
+    HeadersTooLarge,
+
+    /// <summary>The (decoded) body exceeded <see cref="FetchSettings.MaxBodySize"/>.</summary>
+    BodyTooLarge,
+
+    /// <summary>More redirects than <see cref="FetchSettings.MaxRedirects"/>.</summary>
+    TooManyRedirects,
+
+    /// <summary>A redirect was refused (non-http scheme, or https to http without permission).</summary>
+    RedirectRefused,
+
+    /// <summary>The proxy refused or failed the request or tunnel.</summary>
+    Proxy,
+
+    /// <summary>Writing the request body failed.</summary>
+    RequestWrite,
+
+    /// <summary>A streaming callback, header callback or body producer threw (see the inner exception).</summary>
+    Callback,
+
+    /// <summary>The owning <see cref="EventLoop"/> ended while the fetch was in flight.</summary>
+    LoopClosed,
+
+    /// <summary>The client was closed while the fetch was queued or in flight.</summary>
+    ClientClosed,
+
+    /// <summary>The connection pool was closed while the fetch was in flight.</summary>
+    PoolClosed,
+
+    /// <summary>Any other transport failure (see the inner exception).</summary>
+    Other,
+}

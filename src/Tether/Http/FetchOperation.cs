@@ -1,0 +1,201 @@
+using System.Diagnostics;
+
+namespace Tether;
+
+/// <summary>
+/// The state of one <see cref="AsyncHttpClient.FetchAsync(FetchRequest, CancellationToken)"/> call, from the call
+/// until its body is read or its response disposed. Owned by its client, which keeps it in its in-flight set so
+/// that closing the client (or its loop) can fail it and close the socket it holds.
+/// </summary>
+internal sealed class FetchOperation
+{
+    private static readonly AsyncLocal<FetchOperation?> s_current = new();
+    private readonly long _start = Stopwatch.GetTimestamp();
+    private readonly CancellationTokenSource _abort = new();
+    private long _dequeued;
+    private long _connectStart;
+    private long _connectEnd;
+    private long _tlsEnd;
+    private long _sent;
+    private long _firstByte;
+    private long _end;
+    private int _completed;
+    private FetchErrorKind? _abortKind;
+    private string? _abortMessage;
+    private PoolLease? _poolLease;
+    private bool _holdsClientSlot;
+
+    public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
+    {
+        Client = client;
+        Loop = loop;
+        Request = request;
+        Settings = settings;
+        CurrentUrl = request.Url;
+    }
+
+    /// <summary>The fetch whose request the current flow is sending (read by <see cref="LedgerStream"/>).</summary>
+    public static FetchOperation? Current
+    {
+        get => s_current.Value;
+        set => s_current.Value = value;
+    }
+
+    public AsyncHttpClient Client { get; }
+
+    public EventLoop? Loop { get; }
+
+    public FetchRequest Request { get; }
+
+    public ResolvedSettings Settings { get; }
+
+    public string CurrentUrl { get; set; }
+
+    public string CurrentMethod { get; set; } = "GET";
+
+    public TrackedConnection? Connection { get; private set; }
+
+    public bool ConnectionReused { get; private set; }
+
+    public CancellationToken AbortToken => _abort.Token;
+
+    public FetchErrorKind? AbortKind => _abortKind;
+
+    public string? AbortMessage => _abortMessage;
+
+    public Task? Task { get; set; }
+
+    /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
+    public string? DigestAuthorization { get; set; }
+
+    public bool IsCompleted => Volatile.Read(ref _completed) != 0;
+
+    public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
+
+    public void MarkDequeued(bool holdsSlot)
+    {
+        _dequeued = Stopwatch.GetTimestamp();
+        _holdsClientSlot = holdsSlot;
+    }
+
+    public void SetPoolLease(PoolLease? lease)
+    {
+        _poolLease?.Dispose();
+        _poolLease = lease;
+    }
+
+    public void OnConnectStart() => _connectStart = Stopwatch.GetTimestamp();
+
+    public void OnConnectEnd() => _connectEnd = Stopwatch.GetTimestamp();
+
+    public void OnTlsEnd() => _tlsEnd = Stopwatch.GetTimestamp();
+
+    public void OnConnectionAttached(TrackedConnection connection, bool reused)
+    {
+        Connection = connection;
+        ConnectionReused = reused;
+        if (_sent == 0)
+        {
+            _sent = Stopwatch.GetTimestamp();
+        }
+    }
+
+    public void OnFirstByte()
+    {
+        if (_firstByte == 0)
+        {
+            _firstByte = Stopwatch.GetTimestamp();
+        }
+    }
+
+    public void OnConnectionClosed(TrackedConnection connection)
+    {
+        // Nothing to release: the connection is gone. A later read fails and is mapped by the fetch.
+    }
+
+    /// <summary>Fails the fetch from outside (client, loop or pool closing): remember why, cancel, and close the
+    /// socket it holds at once (RST) so nothing waits on a timeout.</summary>
+    public void AbortWith(FetchErrorKind kind, string message)
+    {
+        if (IsCompleted && Connection is null)
+        {
+            return;
+        }
+
+        _abortMessage ??= message;
+        _abortKind ??= kind;
+        try
+        {
+            _abort.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Completed concurrently.
+        }
+
+        Connection?.Abort();
+        if (Task is { } task)
+        {
+            // An abandoned fetch nobody awaits must not surface later as an UnobservedTaskException.
+            task.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>The response body is fully read (or abandoned): hand the connection back and free the slots.
+    /// Idempotent.</summary>
+    public void Complete(bool discardConnection = false)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            return;
+        }
+
+        _end = Stopwatch.GetTimestamp();
+        if (Connection is { } connection)
+        {
+            if (discardConnection)
+            {
+                connection.Abort();
+            }
+            else
+            {
+                connection.Detach(this);
+            }
+        }
+
+        _poolLease?.Dispose();
+        _poolLease = null;
+        Client.OnOperationCompleted(this, _holdsClientSlot);
+        _holdsClientSlot = false;
+        _abort.Dispose();
+    }
+
+    /// <summary>Called when a redirect or digest retry moves on: the previous hop's connection is released.</summary>
+    public void ReleaseHop()
+    {
+        if (Connection is { } connection)
+        {
+            connection.Detach(this);
+            Connection = null;
+        }
+
+        _poolLease?.Dispose();
+        _poolLease = null;
+    }
+
+    public TimeInfo GetTimeInfo()
+    {
+        var end = _end != 0 ? _end : Stopwatch.GetTimestamp();
+        var queue = Between(_start, _dequeued);
+        var connect = ConnectionReused ? TimeSpan.Zero : Between(_connectStart, _connectEnd);
+        var tls = ConnectionReused || _tlsEnd == 0 ? TimeSpan.Zero : Between(_connectEnd, _tlsEnd);
+        var firstByte = Between(_sent, _firstByte);
+        return new TimeInfo(queue, connect, tls, firstByte, Between(_start, end));
+    }
+
+    public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_start);
+
+    private static TimeSpan Between(long from, long to) =>
+        from == 0 || to == 0 || to < from ? TimeSpan.Zero : Stopwatch.GetElapsedTime(from, to);
+}

@@ -1,0 +1,63 @@
+namespace Tether;
+
+/// <summary>One HTTP request: URL, method, headers, body, and any <see cref="FetchSettings"/> that differ from the
+/// client's defaults.</summary>
+/// <remarks>
+/// <example>
+/// <code>
+/// var request = new FetchRequest("http://127.0.0.1:8080/echo")
+/// {
+///     Method = "POST",
+///     Body = "hello",
+///     Headers = { { "X-Trace", "1" } },
+///     RequestTimeout = TimeSpan.FromSeconds(5),
+/// };
+/// FetchResponse response = await client.FetchAsync(request);
+/// </code>
+/// </example>
+/// A request may be fetched again (for example from <see cref="FetchResponse.Request"/>); a fetch never modifies it.
+/// </remarks>
+public sealed class FetchRequest : FetchSettings
+{
+    /// <summary>Creates a GET request for <paramref name="url"/>.</summary>
+    /// <param name="url">An absolute http or https URL; validated when fetched.</param>
+    public FetchRequest(string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        Url = url;
+    }
+
+    /// <summary>Creates a GET request for <paramref name="url"/>.</summary>
+    /// <param name="url">An absolute http or https URL.</param>
+    public FetchRequest(Uri url)
+        : this((url ?? throw new ArgumentNullException(nameof(url))).OriginalString)
+    {
+    }
+
+    /// <summary>The absolute http or https URL. <c>user:pass@</c> in it becomes Basic auth.</summary>
+    public string Url { get; set; }
+
+    /// <summary>The method, e.g. GET or POST.</summary>
+    /// <value>Default GET.</value>
+    public string Method { get; set; } = "GET";
+
+    /// <summary>Request headers (multi-valued).</summary>
+    public FetchHeaders Headers { get; set; } = new();
+
+    /// <summary>The request body, if any. Mutually exclusive with <see cref="BodyProducer"/>.</summary>
+    public FetchBody? Body { get; set; }
+
+    /// <summary>Writes the body as it is produced (streaming upload with backpressure: each write waits for the
+    /// socket). Sent chunked unless a Content-Length header is set.</summary>
+    public Func<Stream, CancellationToken, Task>? BodyProducer { get; set; }
+
+    /// <summary>Receives each body chunk as it arrives; the response's <see cref="FetchResponse.Body"/> is then empty.
+    /// An exception thrown here fails the fetch (as inner exception) and discards the connection.</summary>
+    public Action<ReadOnlyMemory<byte>>? StreamingCallback { get; set; }
+
+    /// <summary>Receives the status line and then each header line (without CRLF) as received.</summary>
+    public Action<string>? HeaderCallback { get; set; }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Method} {Redaction.Url(Url)}";
+}

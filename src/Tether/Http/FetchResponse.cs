@@ -1,0 +1,153 @@
+using System.Net;
+using System.Text;
+
+namespace Tether;
+
+/// <summary>The response to a fetch.</summary>
+/// <remarks>
+/// A buffered response (<see cref="AsyncHttpClient.FetchAsync(FetchRequest, CancellationToken)"/>) holds no socket;
+/// disposing it is optional. A streamed response (<see cref="AsyncHttpClient.FetchStreamAsync(FetchRequest, CancellationToken)"/>)
+/// holds its connection until <see cref="BodyStream"/> is read to the end or the response is disposed; the owning
+/// client or loop closes that connection if it closes first. Not thread-safe.
+/// </remarks>
+public sealed class FetchResponse : IAsyncDisposable, IDisposable
+{
+    private readonly byte[]? _body;
+    private readonly ResponseBody? _stream;
+    private string? _text;
+
+    private FetchResponse(FetchOperation op, HttpResponseMessage message, Uri effectiveUrl, byte[]? body, ResponseBody? stream)
+    {
+        Request = op.Request;
+        Code = (int)message.StatusCode;
+        Reason = message.ReasonPhrase ?? ReasonPhrases.For(Code);
+        Version = message.Version;
+        Headers = new FetchHeaders();
+        foreach (var (name, values) in message.Headers.NonValidated)
+        {
+            foreach (var value in values)
+            {
+                Headers.Add(name, value);
+            }
+        }
+
+        foreach (var (name, values) in message.Content.Headers.NonValidated)
+        {
+            foreach (var value in values)
+            {
+                Headers.Add(name, value);
+            }
+        }
+
+        EffectiveUrl = effectiveUrl;
+        ConnectionId = op.Connection?.Id;
+        ConnectionReused = op.ConnectionReused;
+        TimeInfo = op.GetTimeInfo();
+        _body = body;
+        _stream = stream;
+        if (!IsSuccess)
+        {
+            Error = FetchException.ForStatus(this);
+        }
+    }
+
+    internal static FetchResponse Buffered(FetchOperation op, HttpResponseMessage message, Uri effectiveUrl, byte[] body) =>
+        new(op, message, effectiveUrl, body, null);
+
+    internal static FetchResponse Streamed(FetchOperation op, HttpResponseMessage message, Uri effectiveUrl, ResponseBody stream) =>
+        new(op, message, effectiveUrl, null, stream);
+
+    /// <summary>The caller's own request (the first one, even after redirects).</summary>
+    public FetchRequest Request { get; }
+
+    /// <summary>The HTTP status code.</summary>
+    public int Code { get; }
+
+    /// <summary>The reason phrase from the status line (or the standard one when the server sent none).</summary>
+    public string Reason { get; }
+
+    /// <summary>The HTTP version of the response.</summary>
+    public Version Version { get; }
+
+    /// <summary>Response headers, including content headers, in arrival order. After decoding, Content-Encoding is
+    /// removed (it is kept when <see cref="FetchSettings.DecompressResponse"/> is off).</summary>
+    public FetchHeaders Headers { get; }
+
+    /// <summary>The final URL after redirects (credentials removed).</summary>
+    public Uri EffectiveUrl { get; }
+
+    /// <summary>Whether the code is 2xx.</summary>
+    public bool IsSuccess => Code is >= 200 and < 300;
+
+    /// <summary>For a non-2xx response returned because <see cref="FetchSettings.RaiseOnError"/> was off, the error
+    /// that would have been thrown.</summary>
+    public FetchException? Error { get; }
+
+    /// <summary>The body bytes. Empty for a streamed response or when a streaming callback consumed them.</summary>
+    public byte[] Body => _body ?? [];
+
+    /// <summary>Whether the body is an open stream (<see cref="AsyncHttpClient.FetchStreamAsync(FetchRequest, CancellationToken)"/>).</summary>
+    public bool IsStreamed => _stream is not null;
+
+    /// <summary>The body as a stream: the live connection for a streamed response, else a stream over <see cref="Body"/>.</summary>
+    public Stream BodyStream => _stream ?? (Stream)new MemoryStream(Body, writable: false);
+
+    /// <summary>The body decoded with the charset named in Content-Type, or UTF-8 when none is named.</summary>
+    public string Text => _text ??= DecodeText();
+
+    /// <summary>Total time of the fetch (same as <see cref="TimeInfo"/>.Total).</summary>
+    public TimeSpan RequestTime => TimeInfo.Total;
+
+    /// <summary>Where the time went: queue, connect, TLS, first byte, total.</summary>
+    public TimeInfo TimeInfo { get; }
+
+    /// <summary>The <see cref="Diagnostics.SocketLedger"/> id of the socket that served the (last hop of the) request.</summary>
+    public long? ConnectionId { get; }
+
+    /// <summary>Whether that socket had served an earlier request (keep-alive reuse).</summary>
+    public bool ConnectionReused { get; }
+
+    /// <summary>Returns this response when it is 2xx, else throws its <see cref="FetchException"/>.</summary>
+    /// <returns>This response.</returns>
+    /// <exception cref="FetchException">The code is not 2xx.</exception>
+    public FetchResponse EnsureSuccess() => IsSuccess ? this : throw (Error ?? FetchException.ForStatus(this));
+
+    /// <summary>Releases the connection of a streamed response (draining a small remainder for reuse); nothing for a
+    /// buffered one. Idempotent.</summary>
+    public void Dispose() => _stream?.Dispose();
+
+    /// <inheritdoc cref="Dispose"/>
+    public ValueTask DisposeAsync() => _stream?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Code} {Reason} ({Body.Length} bytes from {Redaction.Uri(EffectiveUrl)})";
+
+    private string DecodeText()
+    {
+        var charset = Headers.Get("Content-Type") is { } contentType
+            && System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+            ? media.CharSet?.Trim('"')
+            : null;
+        Encoding encoding;
+        try
+        {
+            encoding = charset is null ? Encoding.UTF8 : Encoding.GetEncoding(charset);
+        }
+        catch (ArgumentException)
+        {
+            encoding = Encoding.UTF8;
+        }
+
+        return encoding.GetString(Body);
+    }
+}
+
+/// <summary>Standard reason phrases for servers that send none.</summary>
+internal static class ReasonPhrases
+{
+    public static string For(int code) => code switch
+    {
+        200 => "OK",
+        _ => ((HttpStatusCode)code).ToString(),
+    };
+}

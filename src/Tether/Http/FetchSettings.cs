@@ -1,0 +1,109 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace Tether;
+
+/// <summary>
+/// The per-request settings shared by <see cref="FetchRequest"/> (values for one fetch) and
+/// <see cref="AsyncHttpClientOptions.Defaults"/> (a client's defaults). A <see langword="null"/> value means
+/// "not set": a request's value wins over the client default, which wins over the built-in default named in each
+/// property's documentation.
+/// </summary>
+public class FetchSettings
+{
+    /// <summary>Timeout for the TCP connect (and TLS handshake).</summary>
+    /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
+    public TimeSpan? ConnectTimeout { get; set; }
+
+    /// <summary>Timeout for the whole fetch, from the call until the body is read; time spent waiting in the
+    /// <c>MaxClients</c> queue counts against it.</summary>
+    /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
+    public TimeSpan? RequestTimeout { get; set; }
+
+    /// <summary>How long a fetch may wait in the client's <c>MaxClients</c> queue.</summary>
+    /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: the smaller of
+    /// <see cref="ConnectTimeout"/> and <see cref="RequestTimeout"/> (as in Tornado).</value>
+    public TimeSpan? QueueTimeout { get; set; }
+
+    /// <summary>Longest silence allowed between two reads of the response body.</summary>
+    /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: infinite (the request timeout
+    /// still bounds buffered fetches).</value>
+    public TimeSpan? BodyTimeout { get; set; }
+
+    /// <summary>Follow 3xx redirects.</summary>
+    /// <value>Built-in default <see langword="true"/>.</value>
+    public bool? FollowRedirects { get; set; }
+
+    /// <summary>Most redirects to follow before failing with a too-many-redirects error.</summary>
+    /// <value>0 or more; built-in default 5.</value>
+    public int? MaxRedirects { get; set; }
+
+    /// <summary>Follow a redirect from https to http (credentials are never carried across).</summary>
+    /// <value>Built-in default <see langword="false"/>.</value>
+    public bool? AllowInsecureRedirects { get; set; }
+
+    /// <summary>The User-Agent header when the request does not set one.</summary>
+    /// <value>Built-in default <c>Tether/&lt;version&gt;</c>.</value>
+    public string? UserAgent { get; set; }
+
+    /// <summary>Advertise gzip, deflate and br and decode the body.</summary>
+    /// <value>Built-in default <see langword="true"/>.</value>
+    public bool? DecompressResponse { get; set; }
+
+    /// <summary>Throw <see cref="FetchException"/> for a non-2xx status (transport failures always throw).</summary>
+    /// <value>Built-in default <see langword="true"/>.</value>
+    public bool? RaiseOnError { get; set; }
+
+    /// <summary>Allow methods other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, and bodies where the method
+    /// does not normally take one.</summary>
+    /// <value>Built-in default <see langword="false"/>.</value>
+    public bool? AllowNonstandardMethods { get; set; }
+
+    /// <summary>Username for <see cref="AuthMode"/>.</summary>
+    public string? AuthUsername { get; set; }
+
+    /// <summary>Password for <see cref="AuthMode"/>. Never logged or shown.</summary>
+    public string? AuthPassword { get; set; }
+
+    /// <summary>How to authenticate with <see cref="AuthUsername"/> and <see cref="AuthPassword"/>.</summary>
+    /// <value>Built-in default <see cref="Tether.AuthMode.Basic"/>.</value>
+    public AuthMode? AuthMode { get; set; }
+
+    /// <summary>An HTTP proxy (http://host:port); https targets are tunnelled with CONNECT.</summary>
+    public Uri? Proxy { get; set; }
+
+    /// <summary>Username sent to the proxy only.</summary>
+    public string? ProxyUsername { get; set; }
+
+    /// <summary>Password sent to the proxy only. Never logged or shown.</summary>
+    public string? ProxyPassword { get; set; }
+
+    /// <summary>Validate the server's certificate chain and name.</summary>
+    /// <value>Built-in default <see langword="true"/>.</value>
+    public bool? ValidateCertificate { get; set; }
+
+    /// <summary>Trust these CA certificates (instead of the system store) when validating the server.</summary>
+    public X509Certificate2Collection? CaCertificates { get; set; }
+
+    /// <summary>A client certificate (with private key) to present to servers that ask for one.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>Allow connecting over IPv6.</summary>
+    /// <value>Built-in default <see langword="true"/>.</value>
+    public bool? AllowIPv6 { get; set; }
+
+    /// <summary>Send <c>Expect: 100-continue</c> before a request body.</summary>
+    /// <value>Built-in default <see langword="false"/>.</value>
+    public bool? ExpectContinue { get; set; }
+
+    /// <summary>Largest response header block, in bytes.</summary>
+    /// <value>1 KiB or more; built-in default 64 KiB.</value>
+    public int? MaxHeaderSize { get; set; }
+
+    /// <summary>Largest response body, in bytes, after decompression.</summary>
+    /// <value>1 or more; built-in default 100 MiB.</value>
+    public long? MaxBodySize { get; set; }
+
+    /// <summary>The HTTP version to request: 1.1, or 2.0 (negotiated by ALPN over TLS, falling back to 1.1).</summary>
+    /// <value>Built-in default 1.1.</value>
+    public Version? HttpVersion { get; set; }
+}

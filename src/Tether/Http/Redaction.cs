@@ -1,0 +1,31 @@
+namespace Tether;
+
+/// <summary>Removes secrets from what Tether prints: URL userinfo and query values named like secrets.</summary>
+internal static class Redaction
+{
+    public static string Url(string url)
+    {
+        if (!System.Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        {
+            var at = url.IndexOf('@', StringComparison.Ordinal);
+            var scheme = url.IndexOf("://", StringComparison.Ordinal);
+            return at > 0 && scheme > 0 && at > scheme ? url[..(scheme + 3)] + "***@" + url[(at + 1)..] : url;
+        }
+
+        return Uri(uri);
+    }
+
+    public static string Uri(Uri uri)
+    {
+        if (string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return uri.OriginalString;
+        }
+
+        var builder = new UriBuilder(uri) { UserName = "***", Password = string.Empty };
+        return builder.Uri.ToString();
+    }
+
+    /// <summary>"http://host:port" of a URI: the pool key, never containing credentials.</summary>
+    public static string HostKey(Uri uri) => $"{uri.Scheme}://{uri.IdnHost}:{uri.Port}";
+}

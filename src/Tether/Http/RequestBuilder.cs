@@ -1,0 +1,186 @@
+using System.Net.Http.Headers;
+using System.Text;
+
+namespace Tether;
+
+/// <summary>Validates a <see cref="FetchRequest"/> and turns it into an <see cref="HttpRequestMessage"/>. Every check
+/// here runs before any socket is opened.</summary>
+internal static class RequestBuilder
+{
+    private static readonly HashSet<string> s_standardMethods = new(StringComparer.Ordinal)
+    {
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+    };
+
+    private static readonly HashSet<string> s_bodyRequired = new(StringComparer.Ordinal) { "POST", "PUT", "PATCH" };
+    private static readonly HashSet<string> s_bodyForbidden = new(StringComparer.Ordinal) { "GET", "HEAD", "DELETE", "OPTIONS" };
+
+    public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults)
+    {
+        OptionChecks.ThrowIfAny(nameof(FetchRequest), SettingsValidation.Validate(request, string.Empty));
+        var settings = new ResolvedSettings(request, defaults);
+        ParseUrl(request.Url);
+        CheckField("Method", request.Method);
+        if (request.Method.Length == 0 || request.Method.Any(static c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)))
+        {
+            throw new ArgumentException($"Method \"{Escape(request.Method)}\" is not a valid HTTP method token.", nameof(request));
+        }
+
+        foreach (var (name, value) in request.Headers)
+        {
+            CheckField($"header name \"{Escape(name)}\"", name);
+            CheckField($"header \"{Escape(name)}\" value", value);
+            if (name.Length == 0 || name.Any(static c => c <= ' ' || c >= 127 || c == ':'))
+            {
+                throw new ArgumentException($"Header name \"{Escape(name)}\" is not a valid HTTP token.", nameof(request));
+            }
+        }
+
+        var hasBody = request.Body is not null || request.BodyProducer is not null;
+        if (request.Body is not null && request.BodyProducer is not null)
+        {
+            throw new ArgumentException("Set either Body or BodyProducer, not both.", nameof(request));
+        }
+
+        if (!settings.AllowNonstandardMethods)
+        {
+            if (!s_standardMethods.Contains(request.Method))
+            {
+                throw new ArgumentException(
+                    $"Method \"{request.Method}\" is not a standard method; set AllowNonstandardMethods = true to send it.",
+                    nameof(request));
+            }
+
+            if (hasBody && s_bodyForbidden.Contains(request.Method))
+            {
+                throw new ArgumentException(
+                    $"A {request.Method} request must not have a body; remove Body/BodyProducer or set AllowNonstandardMethods = true.",
+                    nameof(request));
+            }
+
+            if (!hasBody && s_bodyRequired.Contains(request.Method))
+            {
+                throw new ArgumentException(
+                    $"A {request.Method} request needs a body (use Body = \"\" for an empty one), or set AllowNonstandardMethods = true.",
+                    nameof(request));
+            }
+        }
+
+        return settings;
+    }
+
+    public static Uri ParseUrl(string url)
+    {
+        CheckField("URL", url);
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+        {
+            throw new ArgumentException(
+                $"\"{Redaction.Url(url)}\" is not an absolute URL; use the form http://host:port/path.", nameof(url));
+        }
+
+        if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+        {
+            throw new ArgumentException(
+                $"\"{Redaction.Url(url)}\" uses the scheme \"{uri.Scheme}\"; only http and https are supported.", nameof(url));
+        }
+
+        return uri;
+    }
+
+    private static void CheckField(string field, string value)
+    {
+        var bad = value.IndexOfAny(['\r', '\n', '\0']);
+        if (bad >= 0)
+        {
+            var what = value[bad] switch { '\r' => "CR", '\n' => "LF", _ => "NUL" };
+            throw new ArgumentException(
+                $"The {field} contains a {what} character at position {bad}; CR, LF and NUL are not allowed (header injection).");
+        }
+    }
+
+    private static string Escape(string s) => s.Replace("\r", "\\r", StringComparison.Ordinal)
+        .Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
+
+    /// <summary>Credentials from the settings, else from the URL's userinfo (percent-decoded).</summary>
+    public static (string? User, string? Password) Credentials(Uri uri, ResolvedSettings settings)
+    {
+        if (settings.AuthUsername is not null)
+        {
+            return (settings.AuthUsername, settings.AuthPassword);
+        }
+
+        if (string.IsNullOrEmpty(uri.UserInfo))
+        {
+            return (null, null);
+        }
+
+        var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0
+            ? (Uri.UnescapeDataString(uri.UserInfo), string.Empty)
+            : (Uri.UnescapeDataString(uri.UserInfo[..colon]), Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]));
+    }
+
+    public static HttpRequestMessage Build(Uri target, string method, FetchHeaders headers, FetchBody? body,
+        Func<Stream, CancellationToken, Task>? producer, ResolvedSettings settings, string? user, string? password)
+    {
+        var uri = string.IsNullOrEmpty(target.UserInfo) ? target : new UriBuilder(target) { UserName = "", Password = "" }.Uri;
+        var message = new HttpRequestMessage(new HttpMethod(method), uri)
+        {
+            Version = settings.HttpVersion,
+            VersionPolicy = settings.HttpVersion == System.Net.HttpVersion.Version20
+                ? HttpVersionPolicy.RequestVersionOrLower
+                : HttpVersionPolicy.RequestVersionExact,
+        };
+
+        HttpContent? content = body switch
+        {
+            { Bytes: { } bytes } => new ReadOnlyMemoryContent(bytes),
+            { Stream: { } stream } => new StreamContent(new NonDisposingStream(stream)),
+            _ => producer is null ? null : new ProducerContent(producer),
+        };
+
+        foreach (var (name, value) in headers)
+        {
+            if (IsContentHeader(name))
+            {
+                content ??= new ReadOnlyMemoryContent(ReadOnlyMemory<byte>.Empty);
+                content.Headers.TryAddWithoutValidation(name, value);
+            }
+            else if (!message.Headers.TryAddWithoutValidation(name, value))
+            {
+                throw new ArgumentException($"Header \"{name}\" cannot be set on a request.");
+            }
+        }
+
+        message.Content = content;
+        if (!headers.Contains("User-Agent"))
+        {
+            message.Headers.TryAddWithoutValidation("User-Agent", settings.UserAgent);
+        }
+
+        if (settings.DecompressResponse && !headers.Contains("Accept-Encoding"))
+        {
+            message.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip, deflate, br");
+        }
+
+        if (settings.ExpectContinue && content is not null)
+        {
+            message.Headers.ExpectContinue = true;
+        }
+
+        if (user is not null && settings.AuthMode == AuthMode.Basic && !headers.Contains("Authorization"))
+        {
+            var normalized = $"{user}:{password}".Normalize(NormalizationForm.FormC);
+            message.Headers.Authorization = new AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(Encoding.UTF8.GetBytes(normalized)));
+        }
+
+        return message;
+    }
+
+    private static bool IsContentHeader(string name) =>
+        name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
+}

@@ -1,0 +1,110 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace Tether;
+
+/// <summary>The effective settings of one fetch: request value, else client default, else built-in default.</summary>
+internal sealed class ResolvedSettings
+{
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(20);
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(20);
+    public const int DefaultMaxRedirects = 5;
+    public const int DefaultMaxHeaderSize = 64 * 1024;
+    public const long DefaultMaxBodySize = 100L * 1024 * 1024;
+    public static readonly string DefaultUserAgent = "Tether/" + ThisAssemblyVersion();
+
+    public ResolvedSettings(FetchSettings r, FetchSettings d)
+    {
+        ConnectTimeout = r.ConnectTimeout ?? d.ConnectTimeout ?? DefaultConnectTimeout;
+        RequestTimeout = r.RequestTimeout ?? d.RequestTimeout ?? DefaultRequestTimeout;
+        QueueTimeout = r.QueueTimeout ?? d.QueueTimeout ?? Min(ConnectTimeout, RequestTimeout);
+        BodyTimeout = r.BodyTimeout ?? d.BodyTimeout ?? Timeout.InfiniteTimeSpan;
+        FollowRedirects = r.FollowRedirects ?? d.FollowRedirects ?? true;
+        MaxRedirects = r.MaxRedirects ?? d.MaxRedirects ?? DefaultMaxRedirects;
+        AllowInsecureRedirects = r.AllowInsecureRedirects ?? d.AllowInsecureRedirects ?? false;
+        UserAgent = r.UserAgent ?? d.UserAgent ?? DefaultUserAgent;
+        DecompressResponse = r.DecompressResponse ?? d.DecompressResponse ?? true;
+        RaiseOnError = r.RaiseOnError ?? d.RaiseOnError ?? true;
+        AllowNonstandardMethods = r.AllowNonstandardMethods ?? d.AllowNonstandardMethods ?? false;
+        AuthUsername = r.AuthUsername ?? d.AuthUsername;
+        AuthPassword = r.AuthPassword ?? d.AuthPassword;
+        AuthMode = r.AuthMode ?? d.AuthMode ?? Tether.AuthMode.Basic;
+        Proxy = r.Proxy ?? d.Proxy;
+        ProxyUsername = r.ProxyUsername ?? d.ProxyUsername;
+        ProxyPassword = r.ProxyPassword ?? d.ProxyPassword;
+        ValidateCertificate = r.ValidateCertificate ?? d.ValidateCertificate ?? true;
+        CaCertificates = r.CaCertificates ?? d.CaCertificates;
+        ClientCertificate = r.ClientCertificate ?? d.ClientCertificate;
+        AllowIPv6 = r.AllowIPv6 ?? d.AllowIPv6 ?? true;
+        ExpectContinue = r.ExpectContinue ?? d.ExpectContinue ?? false;
+        MaxHeaderSize = r.MaxHeaderSize ?? d.MaxHeaderSize ?? DefaultMaxHeaderSize;
+        MaxBodySize = r.MaxBodySize ?? d.MaxBodySize ?? DefaultMaxBodySize;
+        HttpVersion = r.HttpVersion ?? d.HttpVersion ?? System.Net.HttpVersion.Version11;
+        Transport = new TransportKey(
+            ValidateCertificate,
+            CaCertificates is null ? null : string.Join(",", CaCertificates.Select(static c => c.Thumbprint)),
+            ClientCertificate?.Thumbprint,
+            Proxy?.GetLeftPart(UriPartial.Authority),
+            ProxyUsername,
+            ProxyPassword,
+            AllowIPv6,
+            MaxHeaderSize);
+    }
+
+    public TimeSpan ConnectTimeout { get; }
+    public TimeSpan RequestTimeout { get; }
+    public TimeSpan QueueTimeout { get; }
+    public TimeSpan BodyTimeout { get; }
+    public bool FollowRedirects { get; }
+    public int MaxRedirects { get; }
+    public bool AllowInsecureRedirects { get; }
+    public string UserAgent { get; }
+    public bool DecompressResponse { get; }
+    public bool RaiseOnError { get; }
+    public bool AllowNonstandardMethods { get; }
+    public string? AuthUsername { get; set; }
+    public string? AuthPassword { get; set; }
+    public AuthMode AuthMode { get; }
+    public Uri? Proxy { get; }
+    public string? ProxyUsername { get; }
+    public string? ProxyPassword { get; }
+    public bool ValidateCertificate { get; }
+    public X509Certificate2Collection? CaCertificates { get; }
+    public X509Certificate2? ClientCertificate { get; }
+    public bool AllowIPv6 { get; }
+    public bool ExpectContinue { get; }
+    public int MaxHeaderSize { get; }
+    public long MaxBodySize { get; }
+    public Version HttpVersion { get; }
+
+    /// <summary>The settings that need a separate transport (connection pool key beyond scheme/host/port).</summary>
+    public TransportKey Transport { get; }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) =>
+        a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
+
+    private static string ThisAssemblyVersion()
+    {
+        var v = typeof(ResolvedSettings).Assembly.GetName().Version;
+        return v is null ? "0.0.0" : $"{v.Major}.{v.Minor}.{v.Build}";
+    }
+}
+
+/// <summary>
+/// Settings that change how a connection is made. Connections are only shared between requests with equal keys
+/// (the handler adds scheme, host and port), so a request never rides a connection made with another certificate,
+/// trust store or proxy. Credentials are part of the key but never printed.
+/// </summary>
+internal sealed record TransportKey(
+    bool ValidateCertificate,
+    string? CaThumbprints,
+    string? ClientCertificateThumbprint,
+    string? Proxy,
+    string? ProxyUsername,
+    string? ProxyPassword,
+    bool AllowIPv6,
+    int MaxHeaderSize)
+{
+    public override string ToString() =>
+        $"validate={ValidateCertificate} ca={CaThumbprints ?? "system"} clientCert={ClientCertificateThumbprint ?? "none"} " +
+        $"proxy={Proxy ?? "none"} ipv6={AllowIPv6} maxHeader={MaxHeaderSize}";
+}

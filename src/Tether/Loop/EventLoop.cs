@@ -1,0 +1,439 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using Tether.Diagnostics;
+
+namespace Tether;
+
+/// <summary>
+/// A single-threaded event loop: the .NET analogue of Python's <c>asyncio.run</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <see cref="Run(Func{Task}, CancellationToken)"/> installs a fresh loop on the calling thread, runs the coroutine
+/// until it completes, and then closes everything bound to the loop: pending timers are dropped, every
+/// <see cref="AsyncHttpClient"/> owned by the loop (created inside it, or <see cref="AsyncHttpClient.Shared"/>) is
+/// closed, which fails its in-flight fetches with a "loop closed" 599 and closes its sockets. Only then does
+/// <c>Run</c> return or rethrow.
+/// </para>
+/// <para>
+/// Ownership: the thread that calls <c>Run</c> owns the loop for the duration of the call. The loop owns its
+/// timers, its callbacks and the clients bound to it. Nothing global keeps a loop alive after <c>Run</c> returns.
+/// </para>
+/// <example>
+/// <code>
+/// for (var i = 0; i &lt; 2000; i++)
+/// {
+///     EventLoop.Run(async () =&gt;
+///     {
+///         var client = new AsyncHttpClient();          // owned by this loop
+///         var response = await client.FetchAsync("http://127.0.0.1:8080/hello");
+///         Console.WriteLine(response.Text);
+///     });                                             // loop ends: the client and its socket are closed
+/// }
+/// </code>
+/// </example>
+/// <para>Thread-safety: <see cref="AddCallback"/> may be called from any thread; the other members run on the
+/// loop's thread.</para>
+/// </remarks>
+public sealed partial class EventLoop
+{
+    private static long s_nextId;
+    private static long s_active;
+
+    [ThreadStatic]
+    private static EventLoop? t_current;
+
+    private readonly object _gate = new();
+    private readonly Queue<(SendOrPostCallback Callback, object? State)> _ready = new();
+    private readonly PriorityQueue<LoopTimer, long> _timers = new();
+    private readonly List<ILoopResource> _resources = new();
+    private readonly string _allocationSite;
+    private LoopState _state = LoopState.Running;
+    private ExceptionDispatchInfo? _callbackFault;
+    private AsyncHttpClient? _shared;
+
+    private EventLoop(string allocationSite)
+    {
+        Id = Interlocked.Increment(ref s_nextId);
+        ThreadId = Environment.CurrentManagedThreadId;
+        _allocationSite = allocationSite;
+        Context = new LoopSynchronizationContext(this);
+    }
+
+    /// <summary>The loop running on the current thread, or <see langword="null"/> outside any loop.</summary>
+    public static EventLoop? Current => t_current;
+
+    /// <summary>The number of loops currently running in this process.</summary>
+    public static long ActiveCount => Interlocked.Read(ref s_active);
+
+    /// <summary>A process-unique id, used in error messages and the ledger.</summary>
+    public long Id { get; }
+
+    /// <summary>A short name such as <c>EventLoop#3</c>.</summary>
+    public string Name => $"EventLoop#{Id}";
+
+    /// <summary>The managed thread id of the thread that runs this loop.</summary>
+    public int ThreadId { get; }
+
+    /// <summary>Where <c>EventLoop.Run</c> was called for this loop (caller's method and line).</summary>
+    public string AllocationSite => _allocationSite;
+
+    /// <summary>Whether the loop has ended; a closed loop runs nothing and owns nothing.</summary>
+    public bool IsClosed
+    {
+        get { lock (_gate) { return _state == LoopState.Closed; } }
+    }
+
+    /// <summary>The number of timers (<see cref="CallLater"/>, <see cref="PeriodicCallback"/>) still scheduled.</summary>
+    public int PendingTimers
+    {
+        get { lock (_gate) { return _timers.Count; } }
+    }
+
+    internal LoopSynchronizationContext Context { get; }
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+
+    /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread, then closes the loop.</summary>
+    /// <param name="main">The coroutine to run.</param>
+    /// <param name="cancellationToken">Stops the loop early: everything is closed and
+    /// <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
+    /// <remarks>An exception thrown by <paramref name="main"/> is rethrown with its original type once the loop is
+    /// closed. An exception thrown by a scheduled callback stops the loop and is rethrown by <c>Run</c>.</remarks>
+    public static void Run(Func<Task> main, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        Run<object?>(async () =>
+        {
+            await main().ConfigureAwait(true);
+            return null;
+        }, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread, closes the loop and returns the result.</summary>
+    /// <typeparam name="T">The coroutine's result type.</typeparam>
+    /// <param name="main">The coroutine to run.</param>
+    /// <param name="cancellationToken">Stops the loop early: everything is closed and
+    /// <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <returns>The coroutine's result.</returns>
+    /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
+    public static T Run<T>(Func<Task<T>> main, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        if (t_current is { } running)
+        {
+            throw LoopMisuseException.NestedRun(running);
+        }
+
+        var loop = new EventLoop(CallSite.Capture(typeof(EventLoop)));
+        return loop.RunCore(main, cancellationToken);
+    }
+
+    private T RunCore<T>(Func<Task<T>> main, CancellationToken cancellationToken)
+    {
+        var previousContext = SynchronizationContext.Current;
+        t_current = this;
+        Interlocked.Increment(ref s_active);
+        SynchronizationContext.SetSynchronizationContext(Context);
+        Task<T>? task = null;
+        try
+        {
+            using var stop = cancellationToken.CanBeCanceled
+                ? cancellationToken.UnsafeRegister(static s => ((EventLoop)s!).Wake(), this)
+                : default;
+            try
+            {
+                task = main() ?? throw new InvalidOperationException("EventLoop.Run: the coroutine returned a null Task.");
+            }
+            catch (Exception ex)
+            {
+                task = Task.FromException<T>(ex);
+            }
+
+            // The coroutine may finish on another thread (ConfigureAwait(false)); wake the pump when it does.
+            task.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            Pump(() => task.IsCompleted || cancellationToken.IsCancellationRequested || _callbackFault is not null);
+        }
+        finally
+        {
+            Shutdown();
+            SynchronizationContext.SetSynchronizationContext(previousContext);
+            t_current = null;
+            Interlocked.Decrement(ref s_active);
+        }
+
+        _callbackFault?.Throw();
+        if (!task.IsCompleted)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Schedules <paramref name="callback"/> to run on the loop's thread after the work already queued (FIFO).</summary>
+    /// <param name="callback">The callback. An exception it throws stops the loop and is rethrown by <c>Run</c>.</param>
+    /// <exception cref="LoopMisuseException">The loop is closed.</exception>
+    public void AddCallback(Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        if (!TryEnqueue(static s => ((Action)s!)(), callback, userCallback: true))
+        {
+            throw LoopMisuseException.LoopClosed(this, "AddCallback", _allocationSite);
+        }
+    }
+
+    /// <summary>Runs <paramref name="callback"/> on the loop's thread once <paramref name="delay"/> has passed.</summary>
+    /// <param name="delay">How long to wait; zero or more.</param>
+    /// <param name="callback">The callback.</param>
+    /// <returns>A handle whose <see cref="TimerHandle.Cancel"/> stops the callback from running.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is negative.</exception>
+    /// <exception cref="LoopMisuseException">Called from another thread, or the loop is closed.</exception>
+    public TimerHandle CallLater(TimeSpan delay, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
+        var timer = new LoopTimer(this, callback, period: null);
+        Schedule(timer, delay);
+        return new TimerHandle(timer);
+    }
+
+    /// <summary>Creates a <see cref="Tether.PeriodicCallback"/> on this loop; call <see cref="Tether.PeriodicCallback.Start"/> to begin.</summary>
+    /// <param name="interval">The interval between ticks; must be positive.</param>
+    /// <param name="callback">Runs on the loop's thread at every tick.</param>
+    /// <returns>The (stopped) periodic callback.</returns>
+    public PeriodicCallback PeriodicCallback(TimeSpan interval, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        return new PeriodicCallback(this, interval, callback);
+    }
+
+    internal void Schedule(LoopTimer timer, TimeSpan delay)
+    {
+        EnsureOnLoopThread("CallLater");
+        var due = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+        lock (_gate)
+        {
+            if (_state == LoopState.Closed)
+            {
+                throw LoopMisuseException.LoopClosed(this, "CallLater", _allocationSite);
+            }
+
+            timer.Due = due;
+            _timers.Enqueue(timer, due);
+        }
+    }
+
+    internal void EnsureOnLoopThread(string operation)
+    {
+        if (Environment.CurrentManagedThreadId != ThreadId)
+        {
+            throw LoopMisuseException.WrongThread(this, operation);
+        }
+    }
+
+    /// <summary>Registers a resource the loop must close when it ends. Returns false when the loop is already closed.</summary>
+    internal bool TryOwn(ILoopResource resource)
+    {
+        lock (_gate)
+        {
+            if (_state == LoopState.Closed)
+            {
+                return false;
+            }
+
+            _resources.Add(resource);
+            return true;
+        }
+    }
+
+    internal void Disown(ILoopResource resource)
+    {
+        lock (_gate)
+        {
+            _resources.Remove(resource);
+        }
+    }
+
+    internal AsyncHttpClient GetOrCreateShared()
+    {
+        lock (_gate)
+        {
+            if (_state == LoopState.Closed)
+            {
+                throw LoopMisuseException.LoopClosed(this, "AsyncHttpClient.Shared", _allocationSite);
+            }
+
+            return _shared ??= AsyncHttpClient.CreateShared(this);
+        }
+    }
+
+    internal bool TryEnqueue(SendOrPostCallback callback, object? state, bool userCallback)
+    {
+        lock (_gate)
+        {
+            if (_state == LoopState.Closed)
+            {
+                return false;
+            }
+
+            _ready.Enqueue((userCallback ? WrapUser(callback) : callback, state));
+            Monitor.Pulse(_gate);
+            return true;
+        }
+    }
+
+    private SendOrPostCallback WrapUser(SendOrPostCallback callback) => state =>
+    {
+        try
+        {
+            callback(state);
+        }
+        catch (Exception ex)
+        {
+            _callbackFault ??= ExceptionDispatchInfo.Capture(ex);
+        }
+    };
+
+    private void Wake()
+    {
+        lock (_gate)
+        {
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    /// <summary>Runs ready callbacks and due timers until <paramref name="done"/> says stop.</summary>
+    private void Pump(Func<bool> done)
+    {
+        while (true)
+        {
+            (SendOrPostCallback Callback, object? State) item;
+            lock (_gate)
+            {
+                while (true)
+                {
+                    MoveDueTimers();
+                    if (_ready.Count > 0)
+                    {
+                        item = _ready.Dequeue();
+                        break;
+                    }
+
+                    if (done())
+                    {
+                        return;
+                    }
+
+                    var wait = Timeout.Infinite;
+                    if (_timers.TryPeek(out _, out var due))
+                    {
+                        var ms = (due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency;
+                        wait = (int)Math.Clamp(Math.Ceiling(ms), 0, int.MaxValue);
+                    }
+
+                    Monitor.Wait(_gate, wait);
+                }
+            }
+
+            item.Callback(item.State);
+            if (_callbackFault is not null)
+            {
+                return;
+            }
+        }
+    }
+
+    private void MoveDueTimers()
+    {
+        var now = Stopwatch.GetTimestamp();
+        while (_timers.TryPeek(out var timer, out var due) && due <= now)
+        {
+            _timers.Dequeue();
+            if (!timer.Cancelled)
+            {
+                _ready.Enqueue((WrapUser(static s => ((LoopTimer)s!).Fire()), timer));
+            }
+        }
+    }
+
+    internal void RemoveTimer(LoopTimer timer)
+    {
+        lock (_gate)
+        {
+            _timers.Remove(timer, out _, out _);
+        }
+    }
+
+    /// <summary>
+    /// Closes what the loop owns, in order: stop scheduling (drop timers), close owned clients (which fails their
+    /// in-flight fetches and closes their sockets), keep pumping until those closes finish, then refuse new work.
+    /// Continuations that arrive after that run on the thread pool, so orphaned <c>finally</c> blocks still run.
+    /// </summary>
+    private void Shutdown()
+    {
+        ILoopResource[] resources;
+        lock (_gate)
+        {
+            _state = LoopState.Closing;
+            foreach (var (timer, _) in _timers.UnorderedItems)
+            {
+                timer.Cancelled = true;
+            }
+
+            _timers.Clear();
+            resources = _resources.ToArray();
+            _resources.Clear();
+        }
+
+        var closing = new List<Task>(resources.Length);
+        foreach (var resource in resources)
+        {
+            try
+            {
+                closing.Add(resource.CloseFromLoopAsync(this));
+            }
+            catch (Exception ex)
+            {
+                closing.Add(Task.FromException(ex));
+            }
+        }
+
+        var all = Task.WhenAll(closing);
+        all.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var faultBefore = _callbackFault;
+        Pump(() => all.IsCompleted);
+        _callbackFault ??= faultBefore;
+
+        lock (_gate)
+        {
+            _state = LoopState.Closed;
+            foreach (var (timer, _) in _timers.UnorderedItems)
+            {
+                timer.Cancelled = true;
+            }
+
+            _timers.Clear();
+            while (_ready.TryDequeue(out var orphan))
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static s => s.Callback(s.State), orphan, preferLocal: false);
+            }
+        }
+
+        // Closing owned resources never throws into the caller: failures there are reported by the resources'
+        // own diagnostics; the loop must still end.
+        _ = all.Exception;
+    }
+
+    private enum LoopState
+    {
+        Running,
+        Closing,
+        Closed,
+    }
+}

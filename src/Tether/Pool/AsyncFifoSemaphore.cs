@@ -1,0 +1,129 @@
+namespace Tether;
+
+/// <summary>
+/// A counting semaphore whose waiters are served strictly first-in, first-out, with per-wait timeout and
+/// cancellation. Used for the client's <c>MaxClients</c> queue and the pool's per-host and total limits.
+/// </summary>
+/// <remarks>A waiter that times out or is cancelled never takes a permit, so it frees nothing it never held.
+/// Timeouts use <see cref="CancellationTokenSource.CancelAfter(TimeSpan)"/>, which runs on the runtime's timer
+/// queue: they fire whatever loop (or none) the waiter is awaited on.</remarks>
+internal sealed class AsyncFifoSemaphore
+{
+    private readonly object _gate = new();
+    private readonly LinkedList<Waiter> _waiters = new();
+    private int _available;
+
+    public AsyncFifoSemaphore(int capacity)
+    {
+        Capacity = capacity;
+        _available = capacity;
+    }
+
+    public int Capacity { get; }
+
+    public int InUse
+    {
+        get { lock (_gate) { return Capacity - _available; } }
+    }
+
+    public int Waiting
+    {
+        get { lock (_gate) { return _waiters.Count; } }
+    }
+
+    /// <summary>Takes a permit; false when <paramref name="timeout"/> passed first.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first.</exception>
+    public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Waiter waiter;
+        lock (_gate)
+        {
+            if (_available > 0 && _waiters.Count == 0)
+            {
+                _available--;
+                return true;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            waiter = new Waiter();
+            waiter.Node = _waiters.AddLast(waiter);
+        }
+
+        using var timer = timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
+        using var onTimeout = timer?.Token.UnsafeRegister(static s => ((Waiter)s!).Completion.TrySetResult(false), waiter);
+        using var onCancel = cancellationToken.UnsafeRegister(
+            static (s, t) => ((Waiter)s!).Completion.TrySetCanceled(t), waiter);
+        bool granted;
+        try
+        {
+            granted = await waiter.Completion.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Abandon(waiter);
+            throw;
+        }
+
+        if (!granted)
+        {
+            Abandon(waiter);
+        }
+
+        return granted;
+    }
+
+    /// <summary>A waiter that lost the race with a timeout or cancellation may still have been granted a permit at
+    /// the same moment: hand that permit on instead of leaking it.</summary>
+    private void Abandon(Waiter waiter)
+    {
+        bool wasGranted;
+        lock (_gate)
+        {
+            if (waiter.Node is { List: not null } node)
+            {
+                _waiters.Remove(node);
+                return;
+            }
+
+            wasGranted = waiter.Granted;
+        }
+
+        if (wasGranted)
+        {
+            Release();
+        }
+    }
+
+    public void Release()
+    {
+        Waiter? next = null;
+        lock (_gate)
+        {
+            while (_waiters.First is { } first)
+            {
+                _waiters.RemoveFirst();
+                first.Value.Granted = true;
+                if (first.Value.Completion.TrySetResult(true))
+                {
+                    next = first.Value;
+                    break;
+                }
+
+                // The waiter already timed out or was cancelled; it will not use the permit.
+                first.Value.Granted = false;
+            }
+
+            if (next is null)
+            {
+                _available = Math.Min(Capacity, _available + 1);
+            }
+        }
+    }
+
+    private sealed class Waiter
+    {
+        public readonly TaskCompletionSource<bool> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public LinkedListNode<Waiter>? Node;
+        public bool Granted;
+    }
+}

@@ -1,0 +1,473 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Tether.Diagnostics;
+
+namespace Tether;
+
+/// <summary>
+/// Owns keep-alive connections and every socket under them, on top of <see cref="SocketsHttpHandler"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// How it works: the pool keeps one <see cref="SocketsHttpHandler"/> per <c>TransportKey</c> (certificate trust,
+/// client certificate, proxy, IPv6, header limit); the handler pools per scheme, host and port. Every socket is made
+/// by the pool's <c>ConnectCallback</c>, recorded in the <see cref="SocketLedger"/> and wrapped in a stream that the
+/// pool can abort. Before a request is handed to the handler it takes a per-host slot and a total slot (FIFO, with
+/// <see cref="ConnectionPoolOptions.PoolWaitTimeout"/>), so no request ever waits invisibly inside the handler. A
+/// reaper timer (only while the pool has connections) closes idle connections the server has closed (so no
+/// CLOSE_WAIT lingers), idle ones past <see cref="ConnectionPoolOptions.IdleTimeout"/>, and idle ones past their
+/// jittered <see cref="ConnectionPoolOptions.MaxLifetime"/>.
+/// </para>
+/// <para>
+/// Ownership: a pool created by a client is owned and closed by that client. A pool created with
+/// <c>new ConnectionPool()</c> is owned by the caller, who must close it. <see cref="Process"/> is owned by the
+/// process and cannot be closed. Closing a pool aborts every socket it owns, including sockets held by responses
+/// nobody disposed, and returns when the ledger holds none of them.
+/// </para>
+/// <para>Thread-safety: all members are thread-safe.</para>
+/// </remarks>
+public sealed class ConnectionPool : IAsyncDisposable
+{
+    internal const string OperationKey = "tether.operation";
+    private static readonly HttpRequestOptionsKey<FetchOperation> s_operationKey = new(OperationKey);
+    private static readonly Lazy<ConnectionPool> s_process = new(
+        () => new ConnectionPool(new ConnectionPoolOptions(), "ConnectionPool.Process", isProcess: true));
+
+    private static long s_nextId;
+    private readonly object _gate = new();
+    private readonly ConcurrentDictionary<TransportKey, HttpMessageInvoker> _transports = new();
+    private readonly ConcurrentDictionary<long, TrackedConnection> _connections = new();
+    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
+    private readonly bool _isProcess;
+    private AsyncFifoSemaphore? _totalSlots;
+    private Timer? _reaper;
+    private int _state; // 0 new, 1 started, 2 closed
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Creates a pool owned by the caller, who must close it.</summary>
+    /// <param name="options">Limits and timeouts; validated at first use.</param>
+    public ConnectionPool(ConnectionPoolOptions? options = null)
+        : this(options ?? new ConnectionPoolOptions(), $"ConnectionPool#{Interlocked.Increment(ref s_nextId)}", isProcess: false)
+    {
+    }
+
+    private ConnectionPool(ConnectionPoolOptions options, string name, bool isProcess)
+    {
+        Options = options;
+        Name = name;
+        _isProcess = isProcess;
+    }
+
+    /// <summary>The process-wide pool: lease from it (<see cref="AsyncHttpClientOptions.Pool"/>) so that clients
+    /// created per loop or per call share keep-alive connections. Owned by the process; cannot be closed.</summary>
+    public static ConnectionPool Process => s_process.Value;
+
+    /// <summary>A name for logs and the ledger.</summary>
+    public string Name { get; }
+
+    /// <summary>The pool's options (frozen at first use).</summary>
+    public ConnectionPoolOptions Options { get; }
+
+    /// <summary>Whether the pool has been closed.</summary>
+    public bool IsClosed => Volatile.Read(ref _state) == 2;
+
+    /// <summary>The number of sockets this pool owns right now.</summary>
+    public int Count => _connections.Count;
+
+    /// <summary>A snapshot of this pool's sockets.</summary>
+    /// <returns>The ledger entries of this pool, ordered by id.</returns>
+    public IReadOnlyList<LedgerEntry> Snapshot() =>
+        _connections.Values.Select(static c => c.ToEntry()).OrderBy(static e => e.Id).ToArray();
+
+    /// <summary>Closes the pool: aborts every socket it owns (idle, active, connecting, and those held by undisposed
+    /// responses), fails their fetches with a "pool closed" 599, and completes when none is left. Idempotent.</summary>
+    /// <param name="cancellationToken">Stops waiting (the sockets are already closed when the abort returns).</param>
+    /// <returns>A task that completes when the pool owns no socket.</returns>
+    /// <exception cref="LoopMisuseException">This is <see cref="Process"/>, which the process owns.</exception>
+    public Task CloseAsync(CancellationToken cancellationToken = default)
+    {
+        if (_isProcess)
+        {
+            throw LoopMisuseException.SharedClose("ConnectionPool.Process");
+        }
+
+        CloseNow(FetchErrorKind.PoolClosed, $"{Name} was closed");
+        return _drained.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
+
+    /// <summary>Synchronous close used by owners: every fd is closed when this returns.</summary>
+    internal void CloseNow(FetchErrorKind kind, string reason)
+    {
+        if (Interlocked.Exchange(ref _state, 2) == 2)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _reaper?.Dispose();
+            _reaper = null;
+        }
+
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.Lease is { } operation)
+            {
+                operation.AbortWith(kind, reason);
+            }
+
+            connection.Abort();
+        }
+
+        foreach (var invoker in _transports.Values)
+        {
+            invoker.Dispose();
+        }
+
+        _transports.Clear();
+        CheckDrained();
+    }
+
+    /// <summary>Aborts the sockets held by <paramref name="client"/>'s fetches (a leasing client closing), leaving
+    /// idle connections to the pool.</summary>
+    internal void AbortHeldBy(AsyncHttpClient client)
+    {
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.Lease?.Client == client)
+            {
+                connection.Abort();
+            }
+        }
+    }
+
+    internal void EnsureStarted()
+    {
+        if (Volatile.Read(ref _state) != 0)
+        {
+            if (IsClosed)
+            {
+                throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+            }
+
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_state == 0)
+            {
+                OptionChecks.ThrowIfAny(nameof(ConnectionPoolOptions), Options.Validate());
+                Options.Freeze();
+                _totalSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal);
+                _state = 1;
+            }
+        }
+    }
+
+    /// <summary>Takes a per-host and a total slot, or fails with a pool-wait 599 naming the limits and holders.</summary>
+    internal async ValueTask<PoolLease> AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
+    {
+        EnsureStarted();
+        var host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost));
+        var total = _totalSlots!;
+        var wait = Options.PoolWaitTimeout;
+        var started = Stopwatch.GetTimestamp();
+        if (!await host.WaitAsync(wait, cancellationToken).ConfigureAwait(false))
+        {
+            throw PoolWaitTimeout(hostKey, operation);
+        }
+
+        var remaining = wait == Timeout.InfiniteTimeSpan ? wait : wait - Stopwatch.GetElapsedTime(started);
+        bool gotTotal;
+        try
+        {
+            gotTotal = remaining > TimeSpan.Zero || remaining == Timeout.InfiniteTimeSpan
+                ? await total.WaitAsync(remaining, cancellationToken).ConfigureAwait(false)
+                : false;
+        }
+        catch
+        {
+            host.Release();
+            throw;
+        }
+
+        if (!gotTotal)
+        {
+            host.Release();
+            throw PoolWaitTimeout(hostKey, operation);
+        }
+
+        return new PoolLease(host, total);
+    }
+
+    private FetchException PoolWaitTimeout(string hostKey, FetchOperation operation)
+    {
+        var holders = Snapshot().Where(e => e.State is ConnectionState.Active or ConnectionState.Connecting).ToList();
+        var lines = holders.Count == 0
+            ? " No socket is active: the slots are held by fetches that are still connecting or by responses not yet read."
+            : string.Concat(holders.Take(20).Select(e =>
+                $"{Environment.NewLine}  - socket {e.Id} to {e.HostKey}, owner {e.OwnerClient ?? "?"}, age {e.Age.TotalSeconds:F1}s, " +
+                $"in flight: {e.CurrentRequest ?? "(response not yet read)"}, allocated at {e.AllocationSite}"));
+        var message =
+            $"Timed out after {Options.PoolWaitTimeout} waiting for a connection to {hostKey} in {Name}: " +
+            $"MaxConnectionsPerHost = {Options.MaxConnectionsPerHost}, MaxConnectionsTotal = {Options.MaxConnectionsTotal}. " +
+            "Dispose or read streamed responses, raise the limits, or raise PoolWaitTimeout. Holders:" + lines;
+        return new FetchException(FetchException.NoResponse, FetchErrorKind.PoolWaitTimeout, message, operation.Request,
+            inner: new TimeoutException(message));
+    }
+
+    internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, FetchOperation operation, CancellationToken cancellationToken)
+    {
+        EnsureStarted();
+        request.Options.Set(s_operationKey, operation);
+        var invoker = _transports.GetOrAdd(operation.Settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, operation.Settings), disposeHandler: true));
+        if (IsClosed)
+        {
+            // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
+            invoker.Dispose();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        return invoker.SendAsync(request, cancellationToken);
+    }
+
+    private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = ConnectAsync,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            MaxConnectionsPerServer = Options.MaxConnectionsPerHost,
+            PooledConnectionIdleTimeout = Options.IdleTimeout,
+            PooledConnectionLifetime = Options.MaxLifetime,
+            ConnectTimeout = Timeout.InfiniteTimeSpan,
+            MaxResponseHeadersLength = Math.Max(1, key.MaxHeaderSize / 1024),
+            EnableMultipleHttp2Connections = true,
+            PlaintextStreamFilter = static (context, _) =>
+            {
+                if (context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var op)
+                    && context.InitialRequestMessage.RequestUri?.Scheme == Uri.UriSchemeHttps)
+                {
+                    op.OnTlsEnd();
+                }
+
+                return ValueTask.FromResult(context.PlaintextStream);
+            },
+        };
+
+        if (settings.Proxy is { } proxyUri)
+        {
+            var proxy = new WebProxy(proxyUri) { BypassProxyOnLocal = false };
+            if (settings.ProxyUsername is not null)
+            {
+                proxy.Credentials = new NetworkCredential(settings.ProxyUsername, settings.ProxyPassword ?? string.Empty);
+            }
+
+            handler.Proxy = proxy;
+            handler.UseProxy = true;
+        }
+        else
+        {
+            handler.UseProxy = false;
+        }
+
+        var ssl = new SslClientAuthenticationOptions();
+        if (!settings.ValidateCertificate)
+        {
+            ssl.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
+        }
+        else if (settings.CaCertificates is { Count: > 0 } roots)
+        {
+            ssl.CertificateChainPolicy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            ssl.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+
+        if (settings.ClientCertificate is { } clientCertificate)
+        {
+            ssl.ClientCertificates = new X509CertificateCollection { clientCertificate };
+        }
+
+        handler.SslOptions = ssl;
+        return handler;
+    }
+
+    /// <summary>Makes every socket the handler uses: records it, bounds the connect by the fetch's connect timeout,
+    /// and makes room under the total limit by closing the longest-idle connection to another host.</summary>
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var operation);
+        var uri = context.InitialRequestMessage.RequestUri!;
+        var settings = operation?.Settings;
+        var lifetime = Options.MaxLifetime;
+        if (lifetime != Timeout.InfiniteTimeSpan && Options.LifetimeJitter > 0)
+        {
+            lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
+        }
+
+        MakeRoom();
+        var connection = new TrackedConnection(this, Redaction.HostKey(uri),
+            operation?.Client.AllocationSite ?? "unknown", lifetime);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        connection.Socket = socket;
+        _connections[connection.Id] = connection;
+        SocketLedger.Add(connection);
+        if (IsClosed)
+        {
+            connection.Abort();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        operation?.OnConnectStart();
+        var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
+        using var timeout = new CancellationTokenSource(connectTimeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
+            operation?.AbortToken ?? CancellationToken.None);
+        try
+        {
+            if (settings is { AllowIPv6: false })
+            {
+                var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, AddressFamily.InterNetwork, linked.Token)
+                    .ConfigureAwait(false);
+                await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, linked.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, linked.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            connection.Abort();
+            if (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", ex);
+            }
+
+            throw;
+        }
+
+        operation?.OnConnectEnd();
+        connection.MarkConnected(socket);
+        if (IsClosed)
+        {
+            connection.Abort();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        StartReaper();
+        return new LedgerStream(socket, connection);
+    }
+
+    private void MakeRoom()
+    {
+        if (_connections.Count < Options.MaxConnectionsTotal)
+        {
+            return;
+        }
+
+        var victim = _connections.Values
+            .Where(static c => c.State == ConnectionState.Idle)
+            .OrderByDescending(static c => c.IdleFor)
+            .FirstOrDefault();
+        victim?.CloseGracefully();
+    }
+
+    private void StartReaper()
+    {
+        lock (_gate)
+        {
+            if (_reaper is not null || IsClosed)
+            {
+                return;
+            }
+
+            // No ExecutionContext flows into the timer: it must not capture a fetch's AsyncLocals.
+            using (ExecutionContext.SuppressFlow())
+            {
+                _reaper = new Timer(static s => ((ConnectionPool)s!).Reap(), this, Options.ReaperInterval, Options.ReaperInterval);
+            }
+        }
+    }
+
+    private void Reap()
+    {
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.State != ConnectionState.Idle)
+            {
+                continue;
+            }
+
+            var idleTooLong = Options.IdleTimeout != Timeout.InfiniteTimeSpan && connection.IdleFor > Options.IdleTimeout;
+            if (idleTooLong || connection.IsExpired || PeerClosed(connection.Socket))
+            {
+                connection.CloseGracefully();
+            }
+        }
+
+        lock (_gate)
+        {
+            if (_connections.IsEmpty && _reaper is not null)
+            {
+                _reaper.Dispose();
+                _reaper = null;
+            }
+        }
+    }
+
+    /// <summary>An idle socket that is readable with nothing to read has seen the server's FIN (or RST): it sits in
+    /// CLOSE_WAIT until we close it.</summary>
+    private static bool PeerClosed(Socket? socket)
+    {
+        if (socket is null)
+        {
+            return false;
+        }
+
+        try
+        {
+            return socket.Poll(0, SelectMode.SelectRead) && socket.Available == 0;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
+    internal void OnConnectionReleased(TrackedConnection connection)
+    {
+        if (connection.IsExpired && connection.State == ConnectionState.Idle)
+        {
+            connection.CloseGracefully();
+        }
+    }
+
+    internal void OnConnectionClosed(TrackedConnection connection)
+    {
+        _connections.TryRemove(connection.Id, out _);
+        SocketLedger.Remove(connection);
+        CheckDrained();
+    }
+
+    private void CheckDrained()
+    {
+        if (IsClosed && _connections.IsEmpty)
+        {
+            _drained.TrySetResult();
+        }
+    }
+}
