@@ -1,1 +1,0 @@
-namespace Tether.TestServer; internal static class Placeholder { }
