@@ -1,1 +1,0 @@
-namespace Tether; internal static class Placeholder { }
