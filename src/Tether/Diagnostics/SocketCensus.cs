@@ -1,0 +1,334 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Enumeration;
+using System.Runtime.InteropServices;
+
+namespace Tether.Diagnostics;
+
+/// <summary>
+/// Takes an OS socket census of a process: every fd by kind, TCP sockets by state, and the TIME_WAIT
+/// sockets (which have no fd) attributed to the process's ports. Linux only; reads procfs.
+/// </summary>
+/// <example>
+/// <code>
+/// var before = SocketCensus.Take();
+/// await DoWorkAsync();
+/// var delta = SocketCensus.Take().Delta(before);
+/// Console.WriteLine(delta);   // fds=+0 tcp[ESTABLISHED=+0 ...] ...
+/// </code>
+/// </example>
+/// <remarks>
+/// <para>
+/// How a snapshot is taken, in one pass:
+/// 1. List <c>/proc/&lt;pid&gt;/fd</c> (the directory handle is closed before step 2), then
+///    <c>readlink</c> every entry and classify the target: <c>socket:[inode]</c>, <c>pipe:[…]</c>,
+///    <c>anon_inode:[eventpoll]</c>, <c>anon_inode:[eventfd]</c>, other <c>anon_inode:</c>, paths under
+///    <c>/dev/</c> (devices), other absolute paths (files), anything else (other). Socket inodes go into
+///    a dictionary inode → fd.
+/// 2. Walk <c>/proc/&lt;pid&gt;/net/tcp</c>, <c>tcp6</c>, <c>udp</c>, <c>udp6</c> and <c>unix</c>.
+///    A line whose inode is in the dictionary is classified and removed from it; sockets left over
+///    are <see cref="CensusSnapshot.OtherSockets"/> (netlink, raw, unbound TCP sockets, or sockets
+///    already gone from the tables).
+/// 3. TIME_WAIT lines (inode 0) are kept as port pairs and attributed by port: see
+///    <see cref="CensusSnapshot.TimeWaitClientSide"/> and <see cref="CensusSnapshot.TimeWaitServerSide"/>.
+/// </para>
+/// <para>
+/// Races: an fd that closes between the listing and its <c>readlink</c> is skipped and not counted, so
+/// <see cref="CensusSnapshot.TotalFds"/> is the number of entries that were still open when read. When
+/// the census is taken of the current process, the directory handle used for the listing is one of the
+/// listed entries; it is closed before step 1 reads links, so it is skipped and never counted. The
+/// <c>/proc/net</c> files are opened after the fd pass, so they are not counted either. The kernel
+/// tables are not read atomically: a socket that changes state during the census is seen once, in
+/// either state.
+/// </para>
+/// <para>Thread-safety: all members are static and thread-safe. Each call allocates its own state.</para>
+/// </remarks>
+public static class SocketCensus
+{
+    private const string DefaultProcRoot = "/proc";
+
+    /// <summary>Takes a census of the current process.</summary>
+    /// <returns>The snapshot.</returns>
+    /// <exception cref="CensusException">Not Linux, or procfs is not mounted (<see cref="CensusErrorReason.ProcUnavailable"/>).</exception>
+    public static CensusSnapshot Take() => Take(Environment.ProcessId, null, DefaultProcRoot);
+
+    /// <summary>Takes a census of the process <paramref name="pid"/>.</summary>
+    /// <param name="pid">The process id.</param>
+    /// <returns>The snapshot.</returns>
+    /// <exception cref="CensusException">
+    /// The process does not exist (<see cref="CensusErrorReason.ProcessNotFound"/>), its fds cannot be read
+    /// by this user (<see cref="CensusErrorReason.AccessDenied"/>), or procfs is missing
+    /// (<see cref="CensusErrorReason.ProcUnavailable"/>).
+    /// </exception>
+    public static CensusSnapshot Take(int pid) => Take(pid, null, DefaultProcRoot);
+
+    /// <summary>Takes a census of the process <paramref name="pid"/> with extra options.</summary>
+    /// <param name="pid">The process id.</param>
+    /// <param name="options">Ports of external servers to attribute client-side TIME_WAIT to.</param>
+    /// <returns>The snapshot.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A port in <see cref="CensusOptions.Ports"/> is outside 1–65535.</exception>
+    /// <exception cref="CensusException">See <see cref="Take(int)"/>.</exception>
+    public static CensusSnapshot Take(int pid, CensusOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        foreach (int port in options.Ports)
+        {
+            if (port is < 1 or > 65535)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(options), port, $"CensusOptions.Ports contains {port}; each port must be in 1-65535.");
+            }
+        }
+
+        return Take(pid, options, DefaultProcRoot);
+    }
+
+    // The seam for tests: procRoot points at a fake procfs tree to reach error paths that root cannot
+    // provoke for real (root bypasses file permissions).
+    internal static CensusSnapshot Take(int pid, CensusOptions? options, string procRoot)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw CensusException.Unavailable(pid, $"this is {RuntimeInformation.OSDescription}, not Linux");
+        }
+
+        if (!Directory.Exists(procRoot))
+        {
+            throw CensusException.Unavailable(pid, $"{procRoot} does not exist (procfs not mounted?)");
+        }
+
+        DateTimeOffset takenAt = DateTimeOffset.UtcNow;
+        string pidDir = Path.Join(procRoot, pid.ToString(CultureInfo.InvariantCulture));
+        string fdDir = Path.Join(pidDir, "fd");
+        int[] fds = ListFds(pid, pidDir, fdDir);
+
+        var counts = new CensusSnapshot.Builder(pid, takenAt);
+        var sockets = new Dictionary<ulong, SocketRef>();
+        foreach (int fd in fds)
+        {
+            string? target = new FileInfo(Path.Join(fdDir, fd.ToString(CultureInfo.InvariantCulture))).LinkTarget;
+            if (target is null)
+            {
+                continue; // closed since the listing (or the listing's own directory handle)
+            }
+
+            counts.TotalFds++;
+            ClassifyFd(fd, target, counts, sockets);
+        }
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            string netDir = Path.Join(pidDir, "net");
+            var timeWait = new List<int>();
+            var listenPorts = new HashSet<int>();
+            var tcpSockets = new List<CensusSocket>();
+            var tcp = new int[12];
+            ScanTcp(pid, pidDir, Path.Join(netDir, "tcp"), ref buffer, sockets, tcp, tcpSockets, listenPorts, timeWait);
+            ScanTcp(pid, pidDir, Path.Join(netDir, "tcp6"), ref buffer, sockets, tcp, tcpSockets, listenPorts, timeWait);
+            counts.UdpSockets += ScanInodes(pid, pidDir, Path.Join(netDir, "udp"), ref buffer, sockets, 9);
+            counts.UdpSockets += ScanInodes(pid, pidDir, Path.Join(netDir, "udp6"), ref buffer, sockets, 9);
+            counts.UnixSockets += ScanInodes(pid, pidDir, Path.Join(netDir, "unix"), ref buffer, sockets, 6);
+            foreach (SocketRef left in sockets.Values)
+            {
+                counts.OtherSockets += left.Refs;
+            }
+
+            tcpSockets.Sort(static (a, b) => a.Fd.CompareTo(b.Fd));
+            return counts.Build(new TcpStateCounts(tcp), tcpSockets, listenPorts, options?.Ports, timeWait);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static int[] ListFds(int pid, string pidDir, string fdDir)
+    {
+        try
+        {
+            // Materialized first so the directory handle is closed before any readlink (see remarks).
+            var enumerable = new FileSystemEnumerable<int>(
+                fdDir,
+                static (ref FileSystemEntry entry) =>
+                    int.TryParse(entry.FileName, NumberStyles.None, CultureInfo.InvariantCulture, out int fd) ? fd : -1,
+                new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false });
+            var list = new List<int>(64);
+            foreach (int fd in enumerable)
+            {
+                if (fd >= 0)
+                {
+                    list.Add(fd);
+                }
+            }
+
+            return [.. list];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            if (!Directory.Exists(pidDir))
+            {
+                throw CensusException.NotFound(pid, ex);
+            }
+
+            throw CensusException.Denied(pid, fdDir, ex);
+        }
+    }
+
+    private static void ClassifyFd(int fd, string target, CensusSnapshot.Builder counts, Dictionary<ulong, SocketRef> sockets)
+    {
+        ReadOnlySpan<char> t = target;
+        if (t.StartsWith("socket:[", StringComparison.Ordinal) && t.EndsWith(']')
+            && ulong.TryParse(t[8..^1], NumberStyles.None, CultureInfo.InvariantCulture, out ulong inode))
+        {
+            ref SocketRef slot = ref CollectionsMarshal.GetValueRefOrAddDefault(sockets, inode, out bool exists);
+            slot = exists ? slot with { Refs = slot.Refs + 1 } : new SocketRef(fd, 1);
+        }
+        else if (t.StartsWith("pipe:[", StringComparison.Ordinal))
+        {
+            counts.Pipes++;
+        }
+        else if (t.SequenceEqual("anon_inode:[eventpoll]"))
+        {
+            counts.Epoll++;
+        }
+        else if (t.SequenceEqual("anon_inode:[eventfd]"))
+        {
+            counts.EventFd++;
+        }
+        else if (t.StartsWith("/dev/", StringComparison.Ordinal))
+        {
+            counts.Devices++;
+        }
+        else if (t.StartsWith('/'))
+        {
+            counts.Files++;
+        }
+        else
+        {
+            counts.OtherFds++; // other anon_inode kinds (timerfd, signalfd, …), net:[…], mnt:[…]
+        }
+    }
+
+    private static void ScanTcp(
+        int pid,
+        string pidDir,
+        string path,
+        ref byte[] buffer,
+        Dictionary<ulong, SocketRef> sockets,
+        int[] tcp,
+        List<CensusSocket> tcpSockets,
+        HashSet<int> listenPorts,
+        List<int> timeWait)
+    {
+        int length = Read(pid, pidDir, path, ref buffer);
+        ReadOnlySpan<byte> rest = buffer.AsSpan(0, Math.Max(length, 0));
+        SkipLine(ref rest); // header
+        while (!rest.IsEmpty)
+        {
+            ReadOnlySpan<byte> line = TakeLine(ref rest);
+            ProcNetReader.NextField(ref line); // "sl:"
+            ReadOnlySpan<byte> local = ProcNetReader.NextField(ref line);
+            ReadOnlySpan<byte> remote = ProcNetReader.NextField(ref line);
+            if (!ProcNetReader.TryParseHex(ProcNetReader.NextField(ref line), out uint st) || st is < 1 or > 11)
+            {
+                continue;
+            }
+
+            ProcNetReader.SkipFields(ref line, 5); // tx:rx, tr:when, retrnsmt, uid, timeout
+            if (!ProcNetReader.TryParseInode(ProcNetReader.NextField(ref line), out ulong inode))
+            {
+                continue;
+            }
+
+            var state = (TcpState)st;
+            if (inode == 0)
+            {
+                if (state == TcpState.TimeWait)
+                {
+                    timeWait.Add((ProcNetReader.Port(local) << 16) | ProcNetReader.Port(remote));
+                }
+
+                continue;
+            }
+
+            if (!sockets.Remove(inode, out SocketRef owner))
+            {
+                continue; // another process's socket
+            }
+
+            tcp[st] += owner.Refs;
+            var socket = new CensusSocket(inode, owner.Fd, ProcNetReader.ParseEndPoint(local), ProcNetReader.ParseEndPoint(remote), state);
+            tcpSockets.Add(socket);
+            if (state == TcpState.Listen)
+            {
+                listenPorts.Add(socket.Local.Port);
+            }
+        }
+    }
+
+    private static int ScanInodes(int pid, string pidDir, string path, ref byte[] buffer, Dictionary<ulong, SocketRef> sockets, int inodeField)
+    {
+        if (sockets.Count == 0)
+        {
+            return 0; // nothing left to classify; skip the read
+        }
+
+        int found = 0;
+        int length = Read(pid, pidDir, path, ref buffer);
+        ReadOnlySpan<byte> rest = buffer.AsSpan(0, Math.Max(length, 0));
+        SkipLine(ref rest);
+        while (!rest.IsEmpty && sockets.Count > 0)
+        {
+            ReadOnlySpan<byte> line = TakeLine(ref rest);
+            ProcNetReader.SkipFields(ref line, inodeField);
+            if (ProcNetReader.TryParseInode(ProcNetReader.NextField(ref line), out ulong inode)
+                && sockets.Remove(inode, out SocketRef owner))
+            {
+                found += owner.Refs;
+            }
+        }
+
+        return found;
+    }
+
+    private static int Read(int pid, string pidDir, string path, ref byte[] buffer)
+    {
+        try
+        {
+            int length = ProcNetReader.ReadAll(path, ref buffer);
+            if (length < 0 && !Directory.Exists(pidDir))
+            {
+                throw CensusException.NotFound(pid, null); // exited during the census
+            }
+
+            return length; // -1: table absent (e.g. IPv6 disabled), treated as empty
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw CensusException.Denied(pid, path, ex);
+        }
+        catch (IOException ex)
+        {
+            if (!Directory.Exists(pidDir))
+            {
+                throw CensusException.NotFound(pid, ex);
+            }
+
+            throw CensusException.Denied(pid, path, ex);
+        }
+    }
+
+    private static ReadOnlySpan<byte> TakeLine(ref ReadOnlySpan<byte> rest)
+    {
+        int nl = rest.IndexOf((byte)'\n');
+        ReadOnlySpan<byte> line = nl < 0 ? rest : rest[..nl];
+        rest = nl < 0 ? default : rest[(nl + 1)..];
+        return line;
+    }
+
+    private static void SkipLine(ref ReadOnlySpan<byte> rest) => TakeLine(ref rest);
+
+    private readonly record struct SocketRef(int Fd, int Refs);
+}
