@@ -36,12 +36,13 @@ public sealed class LeakerProcess : IAsyncDisposable
     private LeakerProcess(Process process, string? temporaryScript)
     {
         _process = process;
+        Pid = process.Id;
         _temporaryScript = temporaryScript;
         _stdout = ReadOutputAsync();
     }
 
-    /// <summary>The helper's process id (as the script printed it).</summary>
-    public int Pid => _process.Id;
+    /// <summary>The helper's process id (still readable after dispose).</summary>
+    public int Pid { get; }
 
     /// <summary>The underlying process.</summary>
     public Process Process => _process;
