@@ -19,15 +19,17 @@ public static class CallSite
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Diagnostics only; degrades to 'unknown'.")]
     internal static string Capture(Type? _ = null)
     {
-        var trace = new StackTrace(1, fNeedFileInfo: true);
         if (FullStackTraces)
         {
-            return trace.ToString().TrimEnd();
+            return new StackTrace(1, fNeedFileInfo: true).ToString().TrimEnd();
         }
 
-        foreach (var frame in trace.GetFrames())
+        // Walk without file info (cheap, opens nothing), then ask for file and line of the one user frame only, so
+        // only the user's own symbol file is ever read.
+        var frames = new StackTrace(1, fNeedFileInfo: false).GetFrames();
+        for (var i = 0; i < frames.Length; i++)
         {
-            var method = frame.GetMethod();
+            var method = frames[i].GetMethod();
             var type = method?.DeclaringType;
             if (method is null || type is null || type.Assembly == s_tether || IsRuntimePlumbing(type))
             {
@@ -35,8 +37,9 @@ public static class CallSite
             }
 
             var name = $"{Clean(type)}.{UserMethodName(type, method.Name)}";
-            var file = frame.GetFileName();
-            return file is null ? name : $"{name} ({Path.GetFileName(file)}:{frame.GetFileLineNumber()})";
+            var withFile = new StackFrame(i + 1, needFileInfo: true);
+            var file = withFile.GetMethod() == method ? withFile.GetFileName() : null;
+            return file is null ? name : $"{name} ({Path.GetFileName(file)}:{withFile.GetFileLineNumber()})";
         }
 
         return "unknown";

@@ -102,6 +102,24 @@ public sealed class ConnectionPool : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
+    /// <summary>Closes every idle keep-alive connection now (gracefully); active ones are left alone. Allowed on
+    /// <see cref="Process"/> too, e.g. before a census or at the end of a test.</summary>
+    /// <returns>The number of connections closed.</returns>
+    public int CloseIdleConnections()
+    {
+        var closed = 0;
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.State == ConnectionState.Idle)
+            {
+                connection.CloseGracefully();
+                closed++;
+            }
+        }
+
+        return closed;
+    }
+
     /// <summary>Synchronous close used by owners: every fd is closed when this returns.</summary>
     internal void CloseNow(FetchErrorKind kind, string reason)
     {

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using Tether.Diagnostics;
+using Xunit;
+
+namespace Tether.Tests.Support;
+
+/// <summary>
+/// The "leaves nothing behind" check from the spec: after the last await and without forcing a GC, the ledger is
+/// empty, the fd count equals the baseline, and no socket of this process is ESTABLISHED or CLOSE_WAIT towards the
+/// test server. The baseline is taken after one warm-up fetch (the runtime opens its socket engine fds once).
+/// </summary>
+public sealed class LeakCheck
+{
+    private readonly int _serverPort;
+    private readonly HashSet<int> _extraPorts;
+
+    private readonly HashSet<string> _baselineFiles = FileTargets();
+
+    private static HashSet<string> FileTargets()
+    {
+        var set = new HashSet<string>();
+        foreach (var fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                var target = new FileInfo(fd).LinkTarget;
+                if (target is not null && target.StartsWith('/'))
+                {
+                    set.Add(target);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return set;
+    }
+
+    private LeakCheck(int serverPort, CensusSnapshot baseline, IEnumerable<int> extraPorts)
+    {
+        _serverPort = serverPort;
+        Baseline = baseline;
+        _extraPorts = extraPorts.ToHashSet();
+    }
+
+    public CensusSnapshot Baseline { get; }
+
+    /// <summary>Warms up (one fetch through a private pool, one through the process pool) and takes the baseline
+    /// once quiet. The warm-up exists because the runtime maps some assemblies (each an fd) the first time a code
+    /// path needs them, and never again.</summary>
+    public static LeakCheck Start(ServerFixture server, params int[] extraPorts)
+    {
+        EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient();
+            await client.FetchAsync(server.Url("/hello").ToString());
+            var leasing = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = ConnectionPool.Process });
+            await using (var streamed = await leasing.FetchStreamAsync(server.Url("/hello").ToString()))
+            {
+                await streamed.BodyStream.CopyToAsync(Stream.Null);
+            }
+        });
+        ConnectionPool.Process.CloseIdleConnections();
+        var port = server.Server.Port;
+        var baseline = WaitQuiet(port, extraPorts);
+        return new LeakCheck(port, baseline, extraPorts);
+    }
+
+    /// <summary>Asserts the clean state, giving the server side up to 3 s to finish closing its ends.</summary>
+    public CensusSnapshot AssertClean(int allowedExtraFds = 0)
+    {
+        Assert.Empty(SocketLedger.Snapshot());
+        var deadline = Stopwatch.StartNew();
+        CensusSnapshot now;
+        while (true)
+        {
+            now = SocketCensus.Take();
+            var open = TowardsServer(now);
+            if (now.TotalFds - Baseline.TotalFds == allowedExtraFds && open == 0 && now.OtherSockets == 0)
+            {
+                break;
+            }
+
+            if (deadline.Elapsed > TimeSpan.FromSeconds(3))
+            {
+                break;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        Assert.True(TowardsServer(now) == 0,
+            $"sockets still ESTABLISHED/CLOSE_WAIT towards port {_serverPort}: " +
+            string.Join(", ", now.TcpSockets.Where(IsTowardsServer)));
+        Assert.True(Baseline.TotalFds + allowedExtraFds == now.TotalFds,
+            $"fd count {now.TotalFds} != baseline {Baseline.TotalFds} + {allowedExtraFds}; delta: {now.Delta(Baseline)}; new files: " +
+            string.Join(", ", FileTargets().Except(_baselineFiles)));
+        return now;
+    }
+
+    private int TowardsServer(CensusSnapshot snapshot) => snapshot.TcpSockets.Count(IsTowardsServer);
+
+    private bool IsTowardsServer(CensusSocket s) =>
+        s.State is TcpState.Established or TcpState.CloseWait
+        && (s.Remote.Port == _serverPort || s.Local.Port == _serverPort || _extraPorts.Contains(s.Remote.Port) || _extraPorts.Contains(s.Local.Port));
+
+    /// <summary>Waits until no connection to the server is open (server ends included) and returns the census.</summary>
+    private static CensusSnapshot WaitQuiet(int port, int[] extraPorts)
+    {
+        // Quiet = nothing open towards the server, no socket fd mid-close, and two snapshots 50 ms apart agree.
+        var sw = Stopwatch.StartNew();
+        CensusSnapshot? previous = null;
+        while (true)
+        {
+            var snapshot = SocketCensus.Take();
+            var busy = snapshot.OtherSockets > 0 || snapshot.TcpSockets.Any(s => s.State is TcpState.Established or TcpState.CloseWait
+                && (s.Remote.Port == port || s.Local.Port == port || extraPorts.Contains(s.Remote.Port)));
+            if ((!busy && previous?.TotalFds == snapshot.TotalFds) || sw.Elapsed > TimeSpan.FromSeconds(3))
+            {
+                return snapshot;
+            }
+
+            previous = busy ? null : snapshot;
+            Thread.Sleep(50);
+        }
+    }
+}
