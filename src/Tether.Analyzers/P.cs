@@ -1,0 +1,1 @@
+namespace Tether.Analyzers { internal static class P { } }
