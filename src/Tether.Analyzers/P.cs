@@ -1,1 +1,0 @@
-namespace Tether.Analyzers { internal static class P { } }
