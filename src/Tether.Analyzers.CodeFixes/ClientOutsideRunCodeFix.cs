@@ -112,7 +112,12 @@ namespace Tether.Analyzers
                 StatementSyntax last = returnsValue
                     ? SyntaxFactory.ReturnStatement(expression)
                     : SyntaxFactory.ExpressionStatement(expression);
-                body = SyntaxFactory.Block(moved, last);
+                var newLine = SyntaxFactory.ElasticLineFeed;
+                body = SyntaxFactory.Block(
+                    SyntaxFactory.Token(SyntaxKind.OpenBraceToken).WithTrailingTrivia(newLine),
+                    SyntaxFactory.List(new[] { moved.WithTrailingTrivia(newLine), last.WithTrailingTrivia(newLine) }),
+                    SyntaxFactory.Token(SyntaxKind.CloseBraceToken));
+                body = body.WithLeadingTrivia(newLine);
             }
             body = body.WithAdditionalAnnotations(Formatter.Annotation);
 
