@@ -87,11 +87,32 @@ namespace Tether.Analyzers
                         return false;
                     }
                     return !local.Root().Descendants().OfType<ILocalReferenceOperation>().Any(r =>
-                        SymbolEqualityComparer.Default.Equals(r.Local, local.Local) &&
-                        (r.WalkUpConversions().Parent is IAwaitOperation || r.WalkUpConversions().Parent is IArgumentOperation));
+                        SymbolEqualityComparer.Default.Equals(r.Local, local.Local) && IsAwaitedOrPassedOn(r));
                 default:
                     return false;
             }
+        }
+
+        /// <summary>await t, Task.WhenAll(t), Task.WhenAny(new[] { t }) and the like.</summary>
+        private static bool IsAwaitedOrPassedOn(IOperation reference)
+        {
+            for (var parent = reference.Parent; parent != null; parent = parent.Parent)
+            {
+                switch (parent)
+                {
+                    case IAwaitOperation _:
+                    case IArgumentOperation _:
+                        return true;
+                    case IConversionOperation _:
+                    case IArrayInitializerOperation _:
+                    case IArrayCreationOperation _:
+                    case ICollectionExpressionOperation _: // params ReadOnlySpan<Task> overloads
+                        continue;
+                    default:
+                        return false;
+                }
+            }
+            return false;
         }
 
         private static bool IsResponseTask(ITypeSymbol? type, KnownTypes types) =>
