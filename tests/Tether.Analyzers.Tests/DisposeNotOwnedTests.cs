@@ -65,6 +65,21 @@ public class DisposeNotOwnedTests
     }
 
     [Fact]
+    public async Task Disposing_a_primary_constructor_injected_field_warns()
+    {
+        await Verify.AnalyzerAsync<DisposeNotOwnedAnalyzer>("""
+            using System;
+            using System.Net.Http;
+            sealed class Api(HttpClient http) : IDisposable
+            {
+                private readonly HttpClient _http = http;
+                public void Dispose() => {|#0:_http.Dispose()|};
+            }
+            """,
+            Verify.Diagnostic(Descriptors.DisposeNotOwned).WithArguments("_http", "an injected field (assigned only from a constructor or method parameter)", "Dispose"));
+    }
+
+    [Fact]
     public async Task Disposing_what_the_code_owns_does_not_report()
     {
         await Verify.AnalyzerAsync<DisposeNotOwnedAnalyzer>("""
