@@ -180,4 +180,33 @@ public class ClientOutsideRunTests
             ClientOutsideRunCodeFix.UseSharedKey,
             Verify.Diagnostic(Descriptors.ClientOutsideRun).WithArguments("client"));
     }
+
+    [Fact]
+    public async Task Fix_for_a_non_async_lambda_switches_to_Shared()
+    {
+        await Verify.CodeFixAsync<ClientOutsideRunAnalyzer, ClientOutsideRunCodeFix>("""
+            using Tether;
+            class C
+            {
+                int M()
+                {
+                    var client = {|#0:new AsyncHttpClient()|};
+                    var response = EventLoop.Run(() => client.FetchAsync("http://localhost/"));
+                    return response.Code;
+                }
+            }
+            """, """
+            using Tether;
+            class C
+            {
+                int M()
+                {
+                    var response = EventLoop.Run(() => AsyncHttpClient.Shared.FetchAsync("http://localhost/"));
+                    return response.Code;
+                }
+            }
+            """,
+            ClientOutsideRunCodeFix.UseSharedKey,
+            Verify.Diagnostic(Descriptors.ClientOutsideRun).WithArguments("client"));
+    }
 }

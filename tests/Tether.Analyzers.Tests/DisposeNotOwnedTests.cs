@@ -176,4 +176,35 @@ public class DisposeNotOwnedTests
             null,
             Verify.Diagnostic(Descriptors.DisposeShared).WithArguments("disposed", "using"));
     }
+
+    [Fact]
+    public async Task Fix_removes_the_Close_of_a_parameter()
+    {
+        await Verify.CodeFixAsync<DisposeNotOwnedAnalyzer, DisposeSharedCodeFix>("""
+            using System.Threading.Tasks;
+            using Tether;
+            static class Helpers
+            {
+                public static async Task<int> CodeOf(AsyncHttpClient client, string url)
+                {
+                    using var response = await client.FetchAsync(url);
+                    {|#0:client.Close()|};
+                    return response.Code;
+                }
+            }
+            """, """
+            using System.Threading.Tasks;
+            using Tether;
+            static class Helpers
+            {
+                public static async Task<int> CodeOf(AsyncHttpClient client, string url)
+                {
+                    using var response = await client.FetchAsync(url);
+                    return response.Code;
+                }
+            }
+            """,
+            null,
+            Verify.Diagnostic(Descriptors.DisposeNotOwned).WithArguments("client", "a parameter", "Close"));
+    }
 }
