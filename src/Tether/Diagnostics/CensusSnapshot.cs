@@ -133,6 +133,26 @@ public sealed partial class CensusSnapshot
         return n;
     }
 
+    /// <summary>
+    /// Counts the TIME_WAIT entries of the process's network namespace whose local port is
+    /// <paramref name="localPort"/>: the server side of connections to that listening port that the server closed first.
+    /// </summary>
+    /// <param name="localPort">The listening port.</param>
+    /// <returns>The number of TIME_WAIT entries on that local port when the census was taken.</returns>
+    public int CountTimeWaitServerSide(int localPort)
+    {
+        int n = 0;
+        foreach (int pair in _timeWaitPorts)
+        {
+            if ((pair >>> 16) == localPort)
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
     /// <summary>Computes this snapshot minus <paramref name="baseline"/>, field by field.</summary>
     /// <param name="baseline">The earlier snapshot.</param>
     /// <returns>The change from <paramref name="baseline"/> to this snapshot.</returns>

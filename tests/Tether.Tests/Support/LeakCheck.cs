@@ -46,10 +46,33 @@ public sealed class LeakCheck
 
     public CensusSnapshot Baseline { get; }
 
-    /// <summary>Warms up (one fetch through a private pool, one through the process pool) and takes the baseline
-    /// once quiet. The warm-up exists because the runtime maps some assemblies (each an fd) the first time a code
-    /// path needs them, and never again.</summary>
+    private static bool s_warm;
+
+    /// <summary>Warms up and takes the baseline once quiet. The warm-up exists because the runtime maps assemblies
+    /// (each an fd that stays open for the life of the process) the first time a code path needs them. The test
+    /// project turns tiered compilation off (see the csproj) so that this happens at first call, not at a later
+    /// tier-up; the first warm-up still runs a few rounds so every path (private pool, process pool, streamed body,
+    /// close) has run once.</summary>
     public static LeakCheck Start(ServerFixture server, params int[] extraPorts)
+    {
+        var rounds = s_warm ? 1 : 5;
+        for (var i = 0; i < rounds; i++)
+        {
+            WarmUp(server);
+        }
+
+        if (!s_warm)
+        {
+            Thread.Sleep(200);
+            s_warm = true;
+        }
+
+        var port = server.Server.Port;
+        var baseline = WaitQuiet(port, extraPorts);
+        return new LeakCheck(port, baseline, extraPorts);
+    }
+
+    private static void WarmUp(ServerFixture server)
     {
         EventLoop.Run(async () =>
         {
@@ -62,9 +85,6 @@ public sealed class LeakCheck
             }
         });
         ConnectionPool.Process.CloseIdleConnections();
-        var port = server.Server.Port;
-        var baseline = WaitQuiet(port, extraPorts);
-        return new LeakCheck(port, baseline, extraPorts);
     }
 
     /// <summary>Asserts the clean state, giving the server side up to 3 s to finish closing its ends.</summary>
@@ -108,15 +128,23 @@ public sealed class LeakCheck
     /// <summary>Waits until no connection to the server is open (server ends included) and returns the census.</summary>
     private static CensusSnapshot WaitQuiet(int port, int[] extraPorts)
     {
-        // Quiet = nothing open towards the server, no socket fd mid-close, and two snapshots 50 ms apart agree.
+        // Earlier tests (child processes, their stdio pipes) may still be releasing fds through finalizers: let them
+        // finish *before* the baseline. The check after the test never forces a GC.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        // Quiet = nothing open towards the server, no socket fd mid-close, and three snapshots 50 ms apart agree.
         var sw = Stopwatch.StartNew();
         CensusSnapshot? previous = null;
+        var stable = 0;
         while (true)
         {
             var snapshot = SocketCensus.Take();
             var busy = snapshot.OtherSockets > 0 || snapshot.TcpSockets.Any(s => s.State is TcpState.Established or TcpState.CloseWait
                 && (s.Remote.Port == port || s.Local.Port == port || extraPorts.Contains(s.Remote.Port)));
-            if ((!busy && previous?.TotalFds == snapshot.TotalFds) || sw.Elapsed > TimeSpan.FromSeconds(3))
+            stable = !busy && previous?.TotalFds == snapshot.TotalFds && previous.Pipes == snapshot.Pipes ? stable + 1 : 0;
+            if (stable >= 2 || sw.Elapsed > TimeSpan.FromSeconds(3))
             {
                 return snapshot;
             }
