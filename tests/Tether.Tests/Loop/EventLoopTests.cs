@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using Tether.Diagnostics;
+using Tether.Tests.Support;
+using Xunit;
+
+namespace Tether.Tests.Loop;
+
+/// <summary>The loop itself: results, exceptions, current loop, nesting, callbacks and timers.</summary>
+public sealed class EventLoopTests(ServerFixture server)
+{
+    private string Url(string path) => server.Url(path).ToString();
+
+    [Fact]
+    [Trait("Spec", "LOOP-13")]
+    public void LOOP_13_Run_returns_the_result_and_closes_everything_first()
+    {
+        var check = LeakCheck.Start(server);
+        var code = EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient();
+#pragma warning disable TETHER004 // left undisposed on purpose: the loop must close its socket
+            var response = await client.FetchStreamAsync(Url("/bytes/100000"));
+#pragma warning restore TETHER004
+            Assert.Single(SocketLedger.Snapshot());
+            return response.Code; // the streamed response is never disposed: the loop closes its socket
+        });
+
+        Assert.Equal(200, code);
+        Assert.Empty(SocketLedger.Snapshot());
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-13")]
+    public void LOOP_13_a_faulting_coroutine_rethrows_its_own_exception_type_after_closing()
+    {
+        var check = LeakCheck.Start(server);
+        var ex = Assert.Throws<FormatException>(() => EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient();
+            await client.FetchAsync(Url("/hello"));
+            throw new FormatException("boom");
+        }));
+
+        Assert.Equal("boom", ex.Message);
+        Assert.Empty(SocketLedger.Snapshot());
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-15")]
+    public void LOOP_15_Current_is_the_running_loop_and_continuations_resume_on_its_thread()
+    {
+        Assert.Null(EventLoop.Current);
+        EventLoop? first = null;
+        EventLoop.Run(async () =>
+        {
+            first = EventLoop.Current;
+            Assert.NotNull(first);
+            Assert.Equal(first.ThreadId, Environment.CurrentManagedThreadId);
+            await using var client = new AsyncHttpClient();
+            for (var i = 0; i < 5; i++)
+            {
+                await client.FetchAsync(Url("/delay/5"));
+                Assert.Equal(first.ThreadId, Environment.CurrentManagedThreadId);
+                Assert.Same(first, EventLoop.Current);
+            }
+        });
+
+        EventLoop? second = null;
+        EventLoop.Run(() =>
+        {
+            second = EventLoop.Current;
+            return Task.CompletedTask;
+        });
+
+        Assert.Null(EventLoop.Current);
+        Assert.NotNull(second);
+        Assert.NotSame(first, second);
+        Assert.NotEqual(first!.Id, second.Id);
+        Assert.True(first.IsClosed && second.IsClosed);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-16")]
+    public void LOOP_16_nested_Run_fails_with_a_named_error_that_says_to_await()
+    {
+        var ex = Assert.Throws<LoopMisuseException>(() => EventLoop.Run(async () =>
+        {
+            await Task.Yield();
+            EventLoop.Run(() => Task.CompletedTask);
+        }));
+
+        Assert.Equal(LoopMisuseKind.NestedRun, ex.Kind);
+        Assert.Contains("await", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("EventLoop#", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-16")]
+    public void LOOP_16_loops_on_separate_threads_run_concurrently_and_each_ends_clean()
+    {
+        var check = LeakCheck.Start(server);
+        var ids = new long[4];
+        var threads = Enumerable.Range(0, 4).Select(i => new Thread(() =>
+        {
+            EventLoop.Run(async () =>
+            {
+                ids[i] = EventLoop.Current!.Id;
+                var client = new AsyncHttpClient();
+                for (var j = 0; j < 20; j++)
+                {
+                    await client.FetchAsync(Url("/delay/2"));
+                    Assert.Equal(ids[i], EventLoop.Current!.Id);
+                }
+            });
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(30))));
+
+        Assert.Equal(4, ids.Distinct().Count());
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-17")]
+    public void LOOP_17_AddCallback_runs_callbacks_in_FIFO_order_on_the_loop_thread()
+    {
+        var order = new List<int>();
+        EventLoop.Run(async () =>
+        {
+            var loop = EventLoop.Current!;
+            var done = new TaskCompletionSource();
+            for (var i = 0; i < 100; i++)
+            {
+                var n = i;
+                loop.AddCallback(() =>
+                {
+                    Assert.Equal(loop.ThreadId, Environment.CurrentManagedThreadId);
+                    order.Add(n);
+                });
+            }
+
+            // From another thread too: still runs on the loop thread, after the ones already queued.
+            await Task.Run(() => loop.AddCallback(() => done.SetResult()));
+            await done.Task;
+        });
+
+        Assert.Equal(Enumerable.Range(0, 100), order);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-17")]
+    [Trait("Category", "Timing")]
+    public void LOOP_17_CallLater_fires_no_earlier_than_its_delay_and_not_at_all_when_cancelled()
+    {
+        TimeSpan firedAfter = default;
+        var cancelledFired = false;
+        EventLoop.Run(async () =>
+        {
+            var loop = EventLoop.Current!;
+            var sw = Stopwatch.StartNew();
+            var fired = new TaskCompletionSource();
+            loop.CallLater(TimeSpan.FromMilliseconds(200), () =>
+            {
+                firedAfter = sw.Elapsed;
+                fired.SetResult();
+            });
+            var cancelled = loop.CallLater(TimeSpan.FromMilliseconds(100), () => cancelledFired = true);
+            cancelled.Cancel();
+            Assert.True(cancelled.IsCancelled);
+            await fired.Task;
+            await Task.Delay(150);
+        });
+
+        Assert.InRange(firedAfter, TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(450));
+        Assert.False(cancelledFired);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-17")]
+    public void LOOP_17_PeriodicCallback_ticks_until_stopped()
+    {
+        var ticks = 0;
+        var ticksAtStop = 0;
+        EventLoop.Run(async () =>
+        {
+            var loop = EventLoop.Current!;
+            var periodic = loop.PeriodicCallback(TimeSpan.FromMilliseconds(20), () => ticks++);
+            periodic.Start();
+            Assert.True(periodic.IsRunning);
+            while (ticks < 5)
+            {
+                await Task.Delay(10);
+            }
+
+            periodic.Stop();
+            ticksAtStop = ticks;
+            Assert.False(periodic.IsRunning);
+            await Task.Delay(100);
+        });
+
+        Assert.True(ticksAtStop >= 5);
+        Assert.Equal(ticksAtStop, ticks);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-18")]
+    public void LOOP_18_timers_pending_when_Run_returns_never_fire_and_the_count_is_zero()
+    {
+        var fired = 0;
+        EventLoop? loop = null;
+        EventLoop.Run(() =>
+        {
+            loop = EventLoop.Current!;
+            loop.CallLater(TimeSpan.FromMilliseconds(50), () => fired++);
+            loop.PeriodicCallback(TimeSpan.FromMilliseconds(10), () => fired++).Start();
+            Assert.Equal(2, loop.PendingTimers);
+            return Task.CompletedTask;
+        });
+
+        Assert.Equal(0, loop!.PendingTimers);
+        Thread.Sleep(150);
+        Assert.Equal(0, fired);
+        var ex = Assert.Throws<LoopMisuseException>(() => loop.AddCallback(() => fired++));
+        Assert.Equal(LoopMisuseKind.LoopClosed, ex.Kind);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-19")]
+    public void LOOP_19_an_exception_in_a_scheduled_callback_fails_Run_with_it()
+    {
+        var check = LeakCheck.Start(server);
+        var ex = Assert.Throws<InvalidDataException>(() => EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient();
+            await client.FetchAsync(Url("/hello"));
+            EventLoop.Current!.CallLater(TimeSpan.FromMilliseconds(10), () => throw new InvalidDataException("from a timer"));
+            await Task.Delay(TimeSpan.FromSeconds(10));
+        }));
+
+        Assert.Equal("from a timer", ex.Message);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-09")]
+    public void LOOP_09_thousands_of_loops_leave_no_threads_behind()
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            EventLoop.Run(async () => { await new AsyncHttpClient().FetchAsync(Url("/hello")); });
+        }
+
+        var after100 = ThreadCount();
+        for (var i = 100; i < 2000; i++)
+        {
+            EventLoop.Run(async () =>
+            {
+                var loop = EventLoop.Current!;
+                loop.CallLater(TimeSpan.FromMinutes(1), () => { });
+                await new AsyncHttpClient().FetchAsync(Url("/hello"));
+            });
+        }
+
+        var after2000 = ThreadCount();
+        Assert.True(after2000 - after100 <= 4, $"threads after 100 loops: {after100}, after 2,000: {after2000}");
+        Assert.Equal(0, EventLoop.ActiveCount);
+    }
+
+    private static int ThreadCount() => Directory.GetDirectories("/proc/self/task").Length;
+}

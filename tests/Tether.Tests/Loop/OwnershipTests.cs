@@ -1,0 +1,223 @@
+using Tether.Diagnostics;
+using Tether.Tests.Support;
+using Xunit;
+
+namespace Tether.Tests.Loop;
+
+/// <summary>Who owns a client, and the named errors for using one outside its scope.</summary>
+public sealed class OwnershipTests(ServerFixture server)
+{
+    private string Url(string path) => server.Url(path).ToString();
+
+    [Fact]
+    [Trait("Spec", "LOOP-06")]
+    public void LOOP_06_a_client_closed_in_one_loop_fails_at_once_in_the_next_naming_where_it_was_closed()
+    {
+        var check = LeakCheck.Start(server);
+        var client = new AsyncHttpClient();
+        EventLoop.Run(async () =>
+        {
+            await client.FetchAsync(Url("/hello"));
+            client.Close();
+        });
+
+        var ex = Assert.Throws<ClientClosedException>(() => EventLoop.Run(async () => await client.FetchAsync(Url("/hello"))));
+        Assert.Contains(nameof(LOOP_06_a_client_closed_in_one_loop_fails_at_once_in_the_next_naming_where_it_was_closed), ex.ClosedAt,
+            StringComparison.Ordinal);
+        Assert.Contains("closed at", ex.Message, StringComparison.Ordinal);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "CLIENT-06")]
+    public async Task CLIENT_06_Close_is_idempotent_and_await_using_works()
+    {
+        var check = LeakCheck.Start(server);
+        AsyncHttpClient escaped;
+        await using (var client = new AsyncHttpClient())
+        {
+            await client.FetchAsync(Url("/hello"));
+            escaped = client;
+        }
+
+        escaped.Close();
+        escaped.Close();
+        Assert.True(escaped.IsClosed);
+        await Assert.ThrowsAsync<ClientClosedException>(() => escaped.FetchAsync(Url("/hello")));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-10")]
+    public void LOOP_10_a_loop_owned_client_used_from_another_running_loop_fails_naming_both_loops()
+    {
+        var check = LeakCheck.Start(server);
+        LoopMisuseException? error = null;
+        string? ownerName = null;
+        string? otherName = null;
+        EventLoop.Run(async () =>
+        {
+            ownerName = EventLoop.Current!.Name;
+            var client = new AsyncHttpClient();
+            await client.FetchAsync(Url("/hello"));
+            var other = new Thread(() =>
+            {
+                try
+                {
+                    EventLoop.Run(async () =>
+                    {
+                        otherName = EventLoop.Current!.Name;
+                        await client.FetchAsync(Url("/hello"));
+                    });
+                }
+                catch (LoopMisuseException ex)
+                {
+                    error = ex;
+                }
+            });
+            other.Start();
+            while (other.IsAlive)
+            {
+                await Task.Delay(5);
+            }
+
+            // The owner still works.
+            await client.FetchAsync(Url("/hello"));
+        });
+
+        Assert.NotNull(error);
+        Assert.Equal(LoopMisuseKind.CrossLoop, error.Kind);
+        Assert.Contains(ownerName!, error.Message, StringComparison.Ordinal);
+        Assert.Contains(otherName!, error.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(OwnershipTests), error.Message, StringComparison.Ordinal);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-11")]
+    public void LOOP_11_a_client_whose_loop_ended_fails_with_a_named_error_and_its_socket_is_already_closed()
+    {
+        var check = LeakCheck.Start(server);
+        AsyncHttpClient? client = null;
+        FetchResponse? response = null;
+        string? loopName = null;
+        EventLoop.Run(async () =>
+        {
+            loopName = EventLoop.Current!.Name;
+            client = new AsyncHttpClient();
+#pragma warning disable TETHER004 // left undisposed on purpose: the loop must close its socket
+            response = await client.FetchStreamAsync(Url("/bytes/200000"));
+#pragma warning restore TETHER004
+        });
+
+        // Closed when Run returned: nothing in the ledger, nothing towards the server.
+        Assert.Empty(SocketLedger.Snapshot());
+        var ex = Assert.Throws<LoopMisuseException>(() => EventLoop.Run(async () => await client!.FetchAsync(Url("/hello"))));
+        Assert.Equal(LoopMisuseKind.LoopClosed, ex.Kind);
+        Assert.Contains(loopName!, ex.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(OwnershipTests), ex.Message, StringComparison.Ordinal);
+        Assert.Contains("inside the EventLoop.Run", ex.Message, StringComparison.Ordinal);
+
+        var bodyError = Assert.Throws<FetchException>(() => response!.BodyStream.ReadByte());
+        Assert.Equal(FetchErrorKind.LoopClosed, bodyError.Kind);
+        Assert.Contains(loopName!, bodyError.Message, StringComparison.Ordinal);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-12")]
+    public void LOOP_12_constructing_ten_thousand_clients_opens_nothing_and_binds_to_nothing()
+    {
+        var check = LeakCheck.Start(server);
+        var threads = Directory.GetDirectories("/proc/self/task").Length;
+        var clients = new List<AsyncHttpClient>(10_000);
+        for (var i = 0; i < 10_000; i++)
+        {
+            clients.Add(new AsyncHttpClient());
+        }
+
+        Assert.All(clients, c => Assert.Null(c.OwnerLoop));
+        Assert.All(clients, c => Assert.Null(c.Pool));
+        Assert.Equal(0, EventLoop.ActiveCount);
+        Assert.True(Directory.GetDirectories("/proc/self/task").Length <= threads + 1);
+        check.AssertClean();
+        GC.KeepAlive(clients);
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-14")]
+    public void LOOP_14_fetches_left_running_fail_with_loop_closed_and_Run_returns_at_once()
+    {
+        var check = LeakCheck.Start(server);
+        var tasks = new List<Task<FetchResponse>>();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient();
+            for (var i = 0; i < 5; i++)
+            {
+                tasks.Add(client.FetchAsync(new FetchRequest(Url("/delay/5000")) { RequestTimeout = TimeSpan.FromSeconds(30) }));
+            }
+
+            await Task.Delay(100); // let them connect and send
+        });
+        var elapsed = sw.Elapsed;
+
+        Assert.True(elapsed < TimeSpan.FromSeconds(1), $"Run took {elapsed}");
+        Assert.Empty(SocketLedger.Snapshot());
+        foreach (var task in tasks)
+        {
+            var ex = Assert.Throws<FetchException>(() => task.GetAwaiter().GetResult());
+            Assert.Equal(599, ex.Code);
+            Assert.Equal(FetchErrorKind.LoopClosed, ex.Kind);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-20")]
+    public void LOOP_20_Shared_is_one_per_loop_and_one_for_the_process_outside_loops()
+    {
+        AsyncHttpClient? a1 = null, a2 = null, b = null;
+        EventLoop.Run(() =>
+        {
+            a1 = AsyncHttpClient.Shared;
+            a2 = AsyncHttpClient.Shared;
+            return Task.CompletedTask;
+        });
+        EventLoop.Run(() =>
+        {
+            b = AsyncHttpClient.Shared;
+            return Task.CompletedTask;
+        });
+
+        Assert.Same(a1, a2);
+        Assert.NotSame(a1, b);
+        Assert.Same(AsyncHttpClient.Shared, AsyncHttpClient.Shared);
+        Assert.NotSame(a1, AsyncHttpClient.Shared);
+        Assert.True(AsyncHttpClient.Shared.IsShared);
+        Assert.NotSame(AsyncHttpClient.Shared, new AsyncHttpClient(new AsyncHttpClientOptions()));
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-21")]
+    public void LOOP_21_a_borrower_cannot_close_Shared_and_other_users_keep_working()
+    {
+        var check = LeakCheck.Start(server);
+        EventLoop.Run(async () =>
+        {
+            var shared = AsyncHttpClient.Shared;
+            await shared.FetchAsync(Url("/hello"));
+#pragma warning disable TETHER006 // the test proves the run-time refusal that the analyzer warns about
+            var ex = Assert.Throws<LoopMisuseException>(() => shared.Close());
+            Assert.Equal(LoopMisuseKind.SharedClose, ex.Kind);
+            await Assert.ThrowsAsync<LoopMisuseException>(async () => await shared.DisposeAsync());
+#pragma warning restore TETHER006
+            var response = await AsyncHttpClient.Shared.FetchAsync(Url("/hello"));
+            Assert.Equal(200, response.Code);
+        });
+
+        check.AssertClean();
+    }
+}
