@@ -155,7 +155,7 @@ public sealed partial class EventLoop
             // The coroutine may finish on another thread (ConfigureAwait(false)); wake the pump when it does.
             task.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            Pump(() => task.IsCompleted || cancellationToken.IsCancellationRequested || _callbackFault is not null);
+            Pump(() => task.IsCompleted || cancellationToken.IsCancellationRequested || _callbackFault is not null, stopOnFault: true);
         }
         finally
         {
@@ -307,8 +307,9 @@ public sealed partial class EventLoop
         }
     }
 
-    /// <summary>Runs ready callbacks and due timers until <paramref name="done"/> says stop.</summary>
-    private void Pump(Func<bool> done)
+    /// <summary>Runs ready callbacks and due timers until <paramref name="done"/> says stop (or, while the coroutine
+    /// runs, until a callback has faulted).</summary>
+    private void Pump(Func<bool> done, bool stopOnFault)
     {
         while (true)
         {
@@ -341,7 +342,7 @@ public sealed partial class EventLoop
             }
 
             item.Callback(item.State);
-            if (_callbackFault is not null)
+            if (stopOnFault && _callbackFault is not null)
             {
                 return;
             }
@@ -406,9 +407,7 @@ public sealed partial class EventLoop
         var all = Task.WhenAll(closing);
         all.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        var faultBefore = _callbackFault;
-        Pump(() => all.IsCompleted);
-        _callbackFault ??= faultBefore;
+        Pump(() => all.IsCompleted, stopOnFault: false);
 
         lock (_gate)
         {
