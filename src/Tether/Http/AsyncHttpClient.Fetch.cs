@@ -76,6 +76,7 @@ public sealed partial class AsyncHttpClient
             : new CancellationTokenSource(settings.RequestTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, requestTimeout.Token, op.AbortToken);
         var token = linked.Token;
+        op.FetchToken = token;
         var bodyTimedOut = new BodyTimeoutFlag();
         HttpResponseMessage? message = null;
         var handedOff = false;

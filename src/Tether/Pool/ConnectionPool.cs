@@ -356,7 +356,7 @@ public sealed class ConnectionPool : IAsyncDisposable
         var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
         using var timeout = new CancellationTokenSource(connectTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
-            operation?.AbortToken ?? CancellationToken.None);
+            operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
         try
         {
             if (settings is { AllowIPv6: false })

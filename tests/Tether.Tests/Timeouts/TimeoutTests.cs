@@ -61,7 +61,6 @@ public sealed class TimeoutTests(ServerFixture server)
             fillers.ForEach(s => s.Dispose());
         }
 
-        await hostile.DisposeAsync();
         check.AssertClean();
     }
 
@@ -195,7 +194,7 @@ public sealed class TimeoutTests(ServerFixture server)
             Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue >= TimeSpan.FromMilliseconds(250)));
             // #2 takes the slot #0 frees (at 300 ms), #3 the one #1 frees (at 450 ms): FIFO.
             Assert.True(responses[2].TimeInfo.Queue < responses[3].TimeInfo.Queue);
-            Assert.Equal([0, 2, 1, 3], started);
+            Assert.True(started.IndexOf(2) < started.IndexOf(3), $"start order {string.Join(",", started)}");
         }
 
         check.AssertClean();
@@ -321,7 +320,6 @@ public sealed class TimeoutTests(ServerFixture server)
             fillers.ForEach(s => s.Dispose());
         }
 
-        await never.DisposeAsync();
         check.AssertClean();
     }
 
