@@ -46,7 +46,8 @@ public sealed class ProtocolTests(ServerFixture server)
     [Trait("Spec", "PROTOCOL-02")]
     public async Task PROTOCOL_02_connection_close_and_http10_responses_are_never_reused()
     {
-        var check = LeakCheck.Start(server);
+        await using var http10 = HostileServer.StartRaw(Ascii("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"), closeAfter: false);
+        var check = LeakCheck.Start(server, http10.Port);
         await using (var client = new AsyncHttpClient())
         {
             var before = server.Server.AcceptedConnections;
@@ -59,7 +60,6 @@ public sealed class ProtocolTests(ServerFixture server)
             Assert.DoesNotContain(client.Pool!.Snapshot(), e => e.Id == closing.ConnectionId);
         }
 
-        await using var http10 = HostileServer.StartRaw(Ascii("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"), closeAfter: false);
         await using (var client = new AsyncHttpClient())
         {
             var a = await client.FetchAsync(http10.Url("/").ToString());
