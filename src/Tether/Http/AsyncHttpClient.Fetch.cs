@@ -76,6 +76,7 @@ public sealed partial class AsyncHttpClient
             : new CancellationTokenSource(settings.RequestTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, requestTimeout.Token, op.AbortToken);
         var token = linked.Token;
+        op.FetchToken = token;
         var bodyTimedOut = new BodyTimeoutFlag();
         HttpResponseMessage? message = null;
         var handedOff = false;
@@ -88,6 +89,13 @@ public sealed partial class AsyncHttpClient
 
             op.MarkDequeued(holdsSlot: true);
             var target = RequestBuilder.ParseUrl(op.Request.Url);
+            if (!settings.AllowIPv6 && target.HostNameType == UriHostNameType.IPv6)
+            {
+                throw new FetchException(FetchException.NoResponse, FetchErrorKind.NameResolution,
+                    $"IPv6 not allowed ({target.Host}:{target.Port}): the URL names an IPv6 address but AllowIPv6 = false; " +
+                    "set AllowIPv6 = true or use an IPv4 address or host name.", op.Request);
+            }
+
             var method = op.Request.Method;
             var body = op.Request.Body;
             var headers = op.Request.Headers.Clone();
@@ -115,7 +123,7 @@ public sealed partial class AsyncHttpClient
                     FetchOperation.Current = null;
                 }
 
-                InvokeHeaderCallback(op, message);
+                ProtocolChecks.Validate(message, op);
                 var code = (int)message.StatusCode;
                 if (code == 401 && settings.AuthMode == AuthMode.Digest && !digestTried && user is not null
                     && DigestAuth.TryRespond(message, method, target, user, password ?? string.Empty, out var authorization))
@@ -131,7 +139,15 @@ public sealed partial class AsyncHttpClient
                 {
                     if (++redirects > settings.MaxRedirects)
                     {
-                        throw FetchErrors.TooManyRedirects(op, settings.MaxRedirects, target);
+                        // As in Tornado: the error carries the last 3xx (a response did arrive), whose Location is
+                        // the hop that was not followed.
+                        var last = await ReadLastRedirectAsync(message, op, target, token).ConfigureAwait(false);
+                        message = null;
+                        throw new FetchException(last.Code, FetchErrorKind.TooManyRedirects,
+                            $"Too many redirects: more than MaxRedirects = {settings.MaxRedirects}; the last response " +
+                            $"({last.Code} from {Redaction.Uri(last.EffectiveUrl)}) points to {Redaction.Url(last.Headers["Location"] ?? "?")}. " +
+                            "Raise MaxRedirects or fix the redirect chain.",
+                            op.Request, last);
                     }
 
                     var next = Redirects.Next(op, target, location, settings);
@@ -160,6 +176,7 @@ public sealed partial class AsyncHttpClient
                 break;
             }
 
+            InvokeHeaderCallback(op, message);
             var responseBody = ResponseBody.Open(message, op, settings, bodyTimedOut);
             FetchResponse response;
             if (streamed)
@@ -169,7 +186,8 @@ public sealed partial class AsyncHttpClient
             }
             else
             {
-                var bytes = await responseBody.ReadAllAsync(op.Request.StreamingCallback, token).ConfigureAwait(false);
+                var bytes = await responseBody.ReadAllAsync(op.Request.StreamingCallback, op.Request.StreamingCallbackAsync, token)
+                    .ConfigureAwait(false);
                 await responseBody.DisposeAsync().ConfigureAwait(false);
                 message.Dispose();
                 op.Complete();
@@ -243,10 +261,27 @@ public sealed partial class AsyncHttpClient
                     callback($"{name}: {value}");
                 }
             }
+
+            callback(string.Empty);
         }
         catch (Exception ex)
         {
             throw new CallbackException("HeaderCallback", ex);
+        }
+    }
+
+    /// <summary>Buffers the 3xx that went over MaxRedirects (its body is small) so the error can carry it.</summary>
+    private static async Task<FetchResponse> ReadLastRedirectAsync(HttpResponseMessage message, FetchOperation op, Uri target,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            var bytes = await message.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return FetchResponse.Buffered(op, message, target, bytes);
+        }
+        finally
+        {
+            message.Dispose();
         }
     }
 

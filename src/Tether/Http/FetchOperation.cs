@@ -68,6 +68,14 @@ internal sealed class FetchOperation
     /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
     public string? DigestAuthorization { get; set; }
 
+    /// <summary>Set when the response forbids reuse (e.g. HTTP/1.0 without keep-alive): completion closes the
+    /// connection instead of returning it to the pool.</summary>
+    public bool DiscardOnComplete { get; set; }
+
+    /// <summary>The fetch's combined token (caller, request timeout, abort), so a connect started for this fetch stops
+    /// with it.</summary>
+    public CancellationToken FetchToken { get; set; }
+
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
@@ -154,7 +162,7 @@ internal sealed class FetchOperation
         _end = Stopwatch.GetTimestamp();
         if (Connection is { } connection)
         {
-            if (discardConnection)
+            if (discardConnection || DiscardOnComplete)
             {
                 connection.Abort();
             }

@@ -55,7 +55,14 @@ public sealed class FetchRequest : FetchSettings
     /// An exception thrown here fails the fetch (as inner exception) and discards the connection.</summary>
     public Action<ReadOnlyMemory<byte>>? StreamingCallback { get; set; }
 
-    /// <summary>Receives the status line and then each header line (without CRLF) as received.</summary>
+    /// <summary>Like <see cref="StreamingCallback"/>, but asynchronous: each returned task is awaited before the next
+    /// read, so a slow consumer slows the download instead of buffering it. Used when set (before
+    /// <see cref="StreamingCallback"/>); an exception fails the fetch (as inner exception) and discards the connection.</summary>
+    public Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask>? StreamingCallbackAsync { get; set; }
+
+    /// <summary>Receives the final response's status line, then each header line (without CRLF), then an empty string
+    /// marking the end of the headers, all before the first body chunk. Redirect and digest-challenge hops are not
+    /// reported.</summary>
     public Action<string>? HeaderCallback { get; set; }
 
     /// <inheritdoc />

@@ -39,7 +39,9 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
             }
         }
 
-        EffectiveUrl = effectiveUrl;
+        EffectiveUrl = string.IsNullOrEmpty(effectiveUrl.UserInfo)
+            ? effectiveUrl
+            : new UriBuilder(effectiveUrl) { UserName = string.Empty, Password = string.Empty }.Uri;
         ConnectionId = op.Connection?.Id;
         ConnectionReused = op.ConnectionReused;
         TimeInfo = op.GetTimeInfo();

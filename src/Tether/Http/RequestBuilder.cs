@@ -34,6 +34,13 @@ internal static class RequestBuilder
             {
                 throw new ArgumentException($"Header name \"{Escape(name)}\" is not a valid HTTP token.", nameof(request));
             }
+
+            if (value.Any(static c => c > '\u00FF'))
+            {
+                throw new ArgumentException(
+                    $"The value of header \"{name}\" has characters outside Latin-1, which HTTP/1.1 cannot carry; " +
+                    "percent-encode it (or use RFC 8187 encoding) before sending.", nameof(request));
+            }
         }
 
         var hasBody = request.Body is not null || request.BodyProducer is not null;

@@ -60,7 +60,8 @@ internal sealed class ResponseBody : Stream
         return new ResponseBody(op, message, raw, decoded, timedOut);
     }
 
-    public async Task<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback, CancellationToken cancellationToken)
+    public async Task<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback,
+        Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask>? streamingCallbackAsync, CancellationToken cancellationToken)
     {
         var length = _message.Content.Headers.ContentLength;
         using var buffer = new MemoryStream(length is > 0 and < 1 << 20 ? (int)length.Value : 0);
@@ -68,7 +69,19 @@ internal sealed class ResponseBody : Stream
         int n;
         while ((n = await ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
         {
-            if (streamingCallback is not null)
+            if (streamingCallbackAsync is not null)
+            {
+                try
+                {
+                    // A fresh copy: the consumer may keep the memory while we read on.
+                    await streamingCallbackAsync(chunk.AsSpan(0, n).ToArray(), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    throw new CallbackException("StreamingCallbackAsync", ex);
+                }
+            }
+            else if (streamingCallback is not null)
             {
                 try
                 {
@@ -94,6 +107,12 @@ internal sealed class ResponseBody : Stream
         if (_eof)
         {
             return 0;
+        }
+
+        if (_read == 0 && ReferenceEquals(_decoded, _raw) && _message.Content.Headers.ContentLength is { } announced && announced > _maxBody)
+        {
+            // Content-Length already says it is too large: fail before reading a byte.
+            throw TooLarge();
         }
 
         int n;
@@ -147,10 +166,18 @@ internal sealed class ResponseBody : Stream
         _read += n;
         if (_read > _maxBody)
         {
-            throw new BodyTooLargeException(_maxBody);
+            throw TooLarge();
         }
 
         return n;
+    }
+
+    private FetchException TooLarge()
+    {
+        var inner = new BodyTooLargeException(_maxBody);
+        var where = Uri.TryCreate(_op.CurrentUrl, UriKind.Absolute, out var uri) ? $"{uri.Host}:{uri.Port}" : "?";
+        return new FetchException(FetchException.NoResponse, FetchErrorKind.BodyTooLarge, $"Body too large ({where}): {inner.Message}",
+            _op.Request, inner: inner);
     }
 
     private void ThrowIfClosed()

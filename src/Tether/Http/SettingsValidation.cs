@@ -30,6 +30,11 @@ internal static class SettingsValidation
             problems.Add($"{prefix}HttpVersion = {v}: must be 1.1 or 2.0.");
         }
 
+        if (s.AuthMode is { } mode && !Enum.IsDefined(mode))
+        {
+            problems.Add($"{prefix}AuthMode = {(int)mode}: not a known mode; use AuthMode.Basic or AuthMode.Digest.");
+        }
+
         if (s.Proxy is { } proxy && (!proxy.IsAbsoluteUri || proxy.Scheme != Uri.UriSchemeHttp))
         {
             problems.Add($"{prefix}Proxy = {Redaction.Uri(proxy)}: must be an absolute http:// URL of the proxy.");

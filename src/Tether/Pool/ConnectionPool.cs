@@ -271,6 +271,9 @@ public sealed class ConnectionPool : IAsyncDisposable
             ConnectTimeout = Timeout.InfiniteTimeSpan,
             MaxResponseHeadersLength = Math.Max(1, key.MaxHeaderSize / 1024),
             EnableMultipleHttp2Connections = true,
+            // Header values outside ASCII travel as Latin-1 both ways (RequestBuilder rejects what Latin-1 cannot hold).
+            RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+            ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             PlaintextStreamFilter = static (context, _) =>
             {
                 if (context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var op)
@@ -353,13 +356,18 @@ public sealed class ConnectionPool : IAsyncDisposable
         var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
         using var timeout = new CancellationTokenSource(connectTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
-            operation?.AbortToken ?? CancellationToken.None);
+            operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
         try
         {
             if (settings is { AllowIPv6: false })
             {
                 var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, AddressFamily.InterNetwork, linked.Token)
                     .ConfigureAwait(false);
+                if (addresses.Length == 0)
+                {
+                    throw new SocketException((int)SocketError.HostNotFound);
+                }
+
                 await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, linked.Token).ConfigureAwait(false);
             }
             else

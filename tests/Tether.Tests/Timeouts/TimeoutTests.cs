@@ -1,0 +1,417 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Tether.TestServer;
+using Tether.Tests.Support;
+using Xunit;
+using static Tether.Tests.Http.HttpTestHelpers;
+
+namespace Tether.Tests.Timeouts;
+
+/// <summary>TIMEOUT-01 … TIMEOUT-13: timeouts, cancellation and the MaxClients queue. Every test ends with the
+/// leak check (ledger empty, fds at baseline, nothing ESTABLISHED/CLOSE_WAIT towards the servers).</summary>
+public sealed class TimeoutTests(ServerFixture server)
+{
+    private static readonly TimeSpan Half = TimeSpan.FromMilliseconds(500);
+    private string Url(string path) => server.Url(path).ToString();
+
+    /// <summary>Fills the accept queue of a never-accepting listener so the next connect hangs in SYN_SENT.</summary>
+    private static async Task<List<Socket>> FillAcceptQueueAsync(int port)
+    {
+        var fillers = new List<Socket>();
+        for (var i = 0; i < 4; i++)
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            fillers.Add(s);
+            using var cts = new CancellationTokenSource(200);
+            try
+            {
+                await s.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return fillers;
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-01")]
+    public async Task TIMEOUT_01_connect_that_cannot_complete_fails_with_connect_timeout_despite_an_hour_request_timeout()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.NeverAccept);
+        var check = LeakCheck.Start(server, hostile.Port);
+        var fillers = await FillAcceptQueueAsync(hostile.Port);
+        try
+        {
+            await using var client = new AsyncHttpClient();
+            var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(hostile.Url("/").ToString())
+            {
+                ConnectTimeout = Half, RequestTimeout = TimeSpan.FromHours(1),
+            }));
+            Assert.Equal((599, FetchErrorKind.ConnectTimeout), (e.Code, e.Kind));
+            Assert.Contains($"127.0.0.1:{hostile.Port}", e.Message);
+            AssertWithin(Half, elapsed, "connect timeout");
+        }
+        finally
+        {
+            fillers.ForEach(s => s.Dispose());
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-02")]
+    public async Task TIMEOUT_02_server_that_never_answers_gives_request_timeout_and_sees_the_close()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
+        var check = LeakCheck.Start(server, hostile.Port);
+        await using (var client = new AsyncHttpClient())
+        {
+            var (e, elapsed) = await FailsWith<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(hostile.Url("/").ToString()) { RequestTimeout = Half }));
+            Assert.Equal((599, FetchErrorKind.RequestTimeout), (e.Code, e.Kind));
+            AssertWithin(Half, elapsed, "request timeout");
+            var sw = Stopwatch.StartNew();
+            while (hostile.OpenConnections > 0 && sw.Elapsed < TimeSpan.FromSeconds(1))
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(0, hostile.OpenConnections);
+            Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(300), $"server saw the close after {sw.Elapsed}");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-03")]
+    public async Task TIMEOUT_03_queue_timeout_fires_while_first_request_hangs()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 1 }))
+        {
+            var hung = client.FetchAsync(new FetchRequest(Url("/delay/5000")) { RequestTimeout = TimeSpan.FromSeconds(10) });
+            var (e, elapsed) = await FailsWith<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(Url("/hello")) { QueueTimeout = Half }));
+            Assert.Equal((599, FetchErrorKind.QueueTimeout), (e.Code, e.Kind));
+            Assert.IsType<TimeoutException>(e.InnerException);
+            AssertWithin(Half, elapsed, "queue timeout");
+            Assert.False(hung.IsCompleted);
+            client.Close();
+            await Assert.ThrowsAsync<FetchException>(() => hung);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-04")]
+    public void TIMEOUT_04_queue_timeout_fires_for_a_client_built_outside_the_loop_that_awaits_it()
+    {
+        var check = LeakCheck.Start(server);
+        var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 1 }); // built outside any loop
+        var (kind, elapsed, firstDone) = EventLoop.Run(async () =>
+        {
+            var first = client.FetchAsync(new FetchRequest(Url("/delay/5000")) { RequestTimeout = TimeSpan.FromSeconds(10) });
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                await client.FetchAsync(new FetchRequest(Url("/delay/5000")) { QueueTimeout = Half, RequestTimeout = TimeSpan.FromSeconds(10) });
+                return ((FetchErrorKind?)null, sw.Elapsed, first.IsCompleted);
+            }
+            catch (FetchException e)
+            {
+                var result = ((FetchErrorKind?)e.Kind, sw.Elapsed, first.IsCompleted);
+                client.Close();
+                await Assert.ThrowsAsync<FetchException>(() => first);
+                return result;
+            }
+        });
+        Assert.Equal(FetchErrorKind.QueueTimeout, kind);
+        Assert.False(firstDone);
+        AssertWithin(Half, elapsed, "queue timeout of a client built outside the loop");
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-05")]
+    public async Task TIMEOUT_05_time_queued_counts_against_the_request_timeout()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
+        var check = LeakCheck.Start(server, hostile.Port);
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 1 }))
+        {
+            var holder = client.FetchAsync(Url("/delay/800"));
+            var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(hostile.Url("/").ToString())
+            {
+                RequestTimeout = TimeSpan.FromSeconds(1), QueueTimeout = TimeSpan.FromSeconds(5),
+            }));
+            await holder;
+            Assert.Equal(FetchErrorKind.RequestTimeout, e.Kind);
+            // Queued 0.8 s of a 1 s budget: it fails about 0.2 s after leaving the queue, 1 s after the call.
+            AssertWithin(TimeSpan.FromSeconds(1), elapsed, "request timeout including queue time");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-06")]
+    public async Task TIMEOUT_06_max_clients_2_runs_two_and_queues_two_in_fifo_order()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 2 }))
+        {
+            var started = new List<int>();
+            var tasks = Enumerable.Range(0, 4).Select(i => client.FetchAsync(new FetchRequest(Url($"/delay/{(i < 2 ? 300 + (i * 150) : 50)}"))
+            {
+                HeaderCallback = line =>
+                {
+                    if (line.StartsWith("HTTP/", StringComparison.Ordinal))
+                    {
+                        lock (started)
+                        {
+                            started.Add(i);
+                        }
+                    }
+                },
+            })).ToArray();
+            await Task.Delay(100);
+            Assert.Equal(4, client.InFlight);
+            Assert.True(client.Pool!.Count <= 2, $"{client.Pool.Count} connections for MaxClients = 2");
+            var responses = await Task.WhenAll(tasks);
+            Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue < TimeSpan.FromMilliseconds(150)));
+            Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue >= TimeSpan.FromMilliseconds(250)));
+            // #2 takes the slot #0 frees (at 300 ms), #3 the one #1 frees (at 450 ms): FIFO.
+            Assert.True(responses[2].TimeInfo.Queue < responses[3].TimeInfo.Queue);
+            Assert.True(started.IndexOf(2) < started.IndexOf(3), $"start order {string.Join(",", started)}");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-07")]
+    public async Task TIMEOUT_07_body_that_stalls_mid_stream_fails_with_body_timeout()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient())
+        {
+            var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(Url("/stream/5?stallAfter=2"))
+            {
+                BodyTimeout = Half, RequestTimeout = TimeSpan.FromSeconds(10),
+            }));
+            Assert.Equal((599, FetchErrorKind.BodyTimeout), (e.Code, e.Kind));
+            Assert.IsType<TimeoutException>(e.InnerException);
+            AssertWithin(Half, elapsed, "body timeout");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-08")]
+    public async Task TIMEOUT_08_trickling_server_is_cut_off_by_the_total_request_timeout()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.TrickleOneBytePerSecond,
+            new HostileServerOptions { TrickleInterval = TimeSpan.FromMilliseconds(100), BodySize = 1000 });
+        var check = LeakCheck.Start(server, hostile.Port);
+        await using (var client = new AsyncHttpClient())
+        {
+            var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(hostile.Url("/").ToString())
+            {
+                RequestTimeout = TimeSpan.FromMilliseconds(700), BodyTimeout = TimeSpan.FromMilliseconds(400),
+            }));
+            Assert.Equal(FetchErrorKind.RequestTimeout, e.Kind);
+            AssertWithin(TimeSpan.FromMilliseconds(700), elapsed, "total timeout against a trickle");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-09")]
+    public async Task TIMEOUT_09_caller_cancel_is_OperationCanceled_for_that_token_and_timeout_is_a_599_with_TimeoutException()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient())
+        {
+            using var cts = new CancellationTokenSource(300);
+            var cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.FetchAsync(Url("/delay/5000"), cts.Token));
+            Assert.Equal(cts.Token, cancelled.CancellationToken);
+
+            var timeout = await Assert.ThrowsAsync<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(Url("/delay/5000")) { RequestTimeout = TimeSpan.FromMilliseconds(300) }));
+            Assert.Equal((599, FetchErrorKind.RequestTimeout), (timeout.Code, timeout.Kind));
+            Assert.True(timeout.IsTimeout);
+            Assert.IsType<TimeoutException>(timeout.InnerException);
+            Assert.Contains("00:00:00.3000000", timeout.Message);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-10")]
+    public async Task TIMEOUT_10_cancel_while_queued_connecting_awaiting_headers_or_reading_body_ends_within_100ms()
+    {
+        await using var never = HostileServer.Start(HostileBehavior.NeverAccept);
+        var check = LeakCheck.Start(server, never.Port);
+        var limit = TimeSpan.FromMilliseconds(100);
+
+        async Task<TimeSpan> CancelAfter(Func<CancellationToken, Task> fetch, int ms)
+        {
+            using var cts = new CancellationTokenSource();
+            var task = fetch(cts.Token);
+            await Task.Delay(ms);
+            Assert.False(task.IsCompleted);
+            var sw = Stopwatch.StartNew();
+            cts.Cancel();
+            var e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task);
+            Assert.Equal(cts.Token, e.CancellationToken);
+            return sw.Elapsed;
+        }
+
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 1 }))
+        {
+            // Awaiting headers: the socket must be closed, not pooled.
+            Assert.True(await CancelAfter(t => client.FetchAsync(Url("/delay/5000"), t), 200) < limit);
+            Assert.Equal(0, client.Pool!.Count);
+
+            // Reading the body.
+            Assert.True(await CancelAfter(t => client.FetchAsync(Url("/stream/5?stallAfter=1"), t), 200) < limit);
+            Assert.Equal(0, client.Pool.Count);
+
+            // Queued behind a holder: the cancelled waiter frees no slot it never held.
+            using var holderCts = new CancellationTokenSource();
+            var holder = client.FetchAsync(Url("/delay/5000"), holderCts.Token);
+            Assert.True(await CancelAfter(t => client.FetchAsync(Url("/hello"), t), 100) < limit);
+            var stillQueued = client.FetchAsync(new FetchRequest(Url("/hello")) { QueueTimeout = TimeSpan.FromMilliseconds(200) });
+            var queueError = await Assert.ThrowsAsync<FetchException>(() => stillQueued);
+            Assert.Equal(FetchErrorKind.QueueTimeout, queueError.Kind);
+            holderCts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => holder);
+            var freed = await client.FetchAsync(Url("/hello"));
+            Assert.True(freed.TimeInfo.Queue < TimeSpan.FromMilliseconds(50), $"slot not freed: queued {freed.TimeInfo.Queue}");
+        }
+
+        var fillers = await FillAcceptQueueAsync(never.Port);
+        try
+        {
+            await using var connecting = new AsyncHttpClient();
+            Assert.True(await CancelAfter(t => connecting.FetchAsync(never.Url("/").ToString(), t), 200) < limit);
+            Assert.Equal(0, connecting.Pool!.Count);
+        }
+        finally
+        {
+            fillers.ForEach(s => s.Dispose());
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-11")]
+    public async Task TIMEOUT_11_error_arriving_after_cancel_is_swallowed_without_unobserved_exceptions()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.ResetMidBody, new HostileServerOptions { ResetDelay = TimeSpan.FromMilliseconds(300) });
+        var check = LeakCheck.Start(server, hostile.Port);
+        var unobserved = new List<Exception>();
+        EventHandler<UnobservedTaskExceptionEventArgs> handler = (_, e) => { lock (unobserved) { unobserved.Add(e.Exception); } };
+        TaskScheduler.UnobservedTaskException += handler;
+        try
+        {
+            await using (var client = new AsyncHttpClient())
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    using var cts = new CancellationTokenSource(100);
+                    await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.FetchAsync(hostile.Url("/").ToString(), cts.Token));
+                }
+
+                await Task.Delay(400); // the resets arrive after the cancellations
+            }
+
+            // Finalizers are what report unobserved task exceptions, so only here is a collection forced.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            Assert.Empty(unobserved);
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= handler;
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-12")]
+    public async Task TIMEOUT_12_two_fetches_on_one_client_use_different_timeouts()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient())
+        {
+            var shortOne = client.FetchAsync(new FetchRequest(Url("/delay/600")) { RequestTimeout = TimeSpan.FromMilliseconds(200) });
+            var longOne = client.FetchAsync(new FetchRequest(Url("/delay/600")) { RequestTimeout = TimeSpan.FromSeconds(5) });
+            var e = await Assert.ThrowsAsync<FetchException>(() => shortOne);
+            Assert.Equal(FetchErrorKind.RequestTimeout, e.Kind);
+            Assert.Equal("done", (await longOne).Text);
+            var shortAgain = await Assert.ThrowsAsync<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(Url("/delay/600")) { RequestTimeout = TimeSpan.FromMilliseconds(200) }));
+            Assert.Equal(FetchErrorKind.RequestTimeout, shortAgain.Kind);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-13")]
+    public async Task TIMEOUT_13_infinite_disables_a_timeout_and_zero_or_negative_are_rejected_naming_the_fix()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient())
+        {
+            var r = await client.FetchAsync(new FetchRequest(Url("/delay/100"))
+            {
+                RequestTimeout = Timeout.InfiniteTimeSpan, ConnectTimeout = Timeout.InfiniteTimeSpan,
+                QueueTimeout = Timeout.InfiniteTimeSpan, BodyTimeout = Timeout.InfiniteTimeSpan,
+            });
+            Assert.Equal("done", r.Text);
+
+            var before = server.Server.AcceptedConnections;
+            var zero = await Assert.ThrowsAsync<OptionsValidationException>(() => client.FetchAsync(new FetchRequest(Url("/hello"))
+            {
+                RequestTimeout = TimeSpan.Zero, ConnectTimeout = TimeSpan.FromSeconds(-1),
+            }));
+            Assert.Equal(2, zero.Problems.Count);
+            Assert.Contains(zero.Problems, p => p.StartsWith("RequestTimeout = 00:00:00", StringComparison.Ordinal) && p.Contains("InfiniteTimeSpan"));
+            Assert.Contains(zero.Problems, p => p.StartsWith("ConnectTimeout = -00:00:01", StringComparison.Ordinal) && p.Contains("InfiniteTimeSpan"));
+            Assert.Equal(before, server.Server.AcceptedConnections);
+        }
+
+        var options = new AsyncHttpClientOptions();
+        options.Defaults.QueueTimeout = TimeSpan.FromMilliseconds(-5);
+        await using (var bad = new AsyncHttpClient(options))
+        {
+            var e = await Assert.ThrowsAsync<OptionsValidationException>(() => bad.FetchAsync(Url("/hello")));
+            Assert.Contains("Defaults.QueueTimeout", e.Message);
+        }
+
+        check.AssertClean();
+    }
+}
