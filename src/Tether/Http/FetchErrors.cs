@@ -34,6 +34,14 @@ internal static class FetchErrors
             return Fail(op, abortKind, $"{text} ({where}): {op.AbortMessage} while {op.Describe()} was in flight.", ex);
         }
 
+        if (op.HandshakeTimedOut)
+        {
+            var t = op.Settings.ConnectTimeout;
+            return Fail(op, FetchErrorKind.ConnectTimeout,
+                $"Connect timeout ({where}): the TLS handshake did not complete within ConnectTimeout = {t}.",
+                new TimeoutException($"ConnectTimeout = {t} expired during the TLS handshake.", ex));
+        }
+
         if (ex is OperationCanceledException && requestTimeout.IsCancellationRequested)
         {
             var t = op.Settings.RequestTimeout;

@@ -23,6 +23,8 @@ internal sealed class FetchOperation
     private FetchErrorKind? _abortKind;
     private string? _abortMessage;
     private PoolLease? _poolLease;
+    private Timer? _handshakeDeadline;
+    private bool _handshakeTimedOut;
     private bool _holdsClientSlot;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
@@ -96,7 +98,35 @@ internal sealed class FetchOperation
 
     public void OnConnectEnd() => _connectEnd = Stopwatch.GetTimestamp();
 
-    public void OnTlsEnd() => _tlsEnd = Stopwatch.GetTimestamp();
+    public void OnTlsEnd()
+    {
+        _tlsEnd = Stopwatch.GetTimestamp();
+        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
+    }
+
+    /// <summary>Set when the TLS handshake (or proxy CONNECT) outlived the connect timeout and its socket was aborted.</summary>
+    public bool HandshakeTimedOut => Volatile.Read(ref _handshakeTimedOut);
+
+    /// <summary>Aborts <paramref name="connection"/> unless the handshake ends (<see cref="OnTlsEnd"/>) within
+    /// <paramref name="remaining"/>.</summary>
+    public void ArmHandshakeDeadline(TrackedConnection connection, TimeSpan remaining)
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            var timer = new Timer(static s =>
+            {
+                var (op, conn) = ((FetchOperation, TrackedConnection))s!;
+                if (Interlocked.Exchange(ref op._handshakeDeadline, null) is { } t)
+                {
+                    t.Dispose();
+                    Volatile.Write(ref op._handshakeTimedOut, true);
+                    conn.Abort();
+                }
+            }, (this, connection), Timeout.Infinite, Timeout.Infinite);
+            Interlocked.Exchange(ref _handshakeDeadline, timer)?.Dispose();
+            timer.Change(remaining, Timeout.InfiniteTimeSpan);
+        }
+    }
 
     public void OnConnectionAttached(TrackedConnection connection, bool reused)
     {
@@ -160,6 +190,7 @@ internal sealed class FetchOperation
         }
 
         _end = Stopwatch.GetTimestamp();
+        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         if (Connection is { } connection)
         {
             if (discardConnection || DiscardOnComplete)

@@ -353,6 +353,7 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
 
         operation?.OnConnectStart();
+        var connectStarted = Stopwatch.GetTimestamp();
         var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
         using var timeout = new CancellationTokenSource(connectTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
@@ -392,6 +393,14 @@ public sealed class ConnectionPool : IAsyncDisposable
         {
             connection.Abort();
             throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        if (operation is not null && uri.Scheme == Uri.UriSchemeHttps && connectTimeout != Timeout.InfiniteTimeSpan)
+        {
+            // ConnectTimeout covers the TLS handshake (and a proxy's CONNECT) too, as in Tornado: the handler does
+            // those after this callback returns, so a deadline aborts the socket if they are not done in time.
+            var remaining = connectTimeout - Stopwatch.GetElapsedTime(connectStarted);
+            operation.ArmHandshakeDeadline(connection, remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1));
         }
 
         StartReaper();

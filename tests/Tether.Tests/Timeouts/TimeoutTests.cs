@@ -66,6 +66,28 @@ public sealed class TimeoutTests(ServerFixture server)
 
     [Fact]
     [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-01")]
+    public async Task TIMEOUT_01_a_TLS_listener_that_never_finishes_the_handshake_fails_with_connect_timeout()
+    {
+        await using var tls = TlsHostileServer.Start(TlsHostileBehavior.NeverHandshake);
+        var check = LeakCheck.Start(server, tls.Port);
+        await using (var client = new AsyncHttpClient())
+        {
+            var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(tls.Url("/").ToString())
+            {
+                ConnectTimeout = Half, RequestTimeout = TimeSpan.FromHours(1), CaCertificates = [tls.CaCertificate],
+            }));
+            Assert.Equal((599, FetchErrorKind.ConnectTimeout), (e.Code, e.Kind));
+            Assert.Contains("TLS handshake", e.Message);
+            Assert.IsType<TimeoutException>(e.InnerException);
+            AssertWithin(Half, elapsed, "connect timeout during the TLS handshake");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "TIMEOUT-02")]
     public async Task TIMEOUT_02_server_that_never_answers_gives_request_timeout_and_sees_the_close()
     {
