@@ -543,6 +543,17 @@ public sealed class ProtocolTests(ServerFixture server)
         Assert.Equal((599, FetchErrorKind.BodyTooLarge), (announced.Code, announced.Kind));
         Assert.Contains("MaxBodySize = 1000", announced.Message);
 
+        // "At once": the server announces 100,000 bytes and then sends nothing; the fetch must not wait for bytes.
+        var head = System.Text.Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+        await using (var stalling = HostileServer.StartRaw(head, closeAfter: false))
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var atOnce = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(
+                new FetchRequest(stalling.Url("/").ToString()) { MaxBodySize = 1000, RequestTimeout = TimeSpan.FromSeconds(10) }));
+            Assert.Equal(FetchErrorKind.BodyTooLarge, atOnce.Kind);
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}: it waited for body bytes");
+        }
+
         // Chunked, no length: fails after the third 8-byte chunk, before the stream stalls after the fifth.
         var crossed = await Assert.ThrowsAsync<FetchException>(() =>
             client.FetchAsync(new FetchRequest(Url("/stream/10?stallAfter=5&delayMs=20")) { MaxBodySize = 20, RequestTimeout = TimeSpan.FromSeconds(5) }));
