@@ -24,6 +24,8 @@ internal sealed class FetchOperation
     private string? _abortMessage;
     private PoolLease? _poolLease;
     private bool _holdsClientSlot;
+    private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
+    private Task? _task;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
     {
@@ -63,7 +65,21 @@ internal sealed class FetchOperation
 
     public string? AbortMessage => _abortMessage;
 
-    public Task? Task { get; set; }
+    /// <summary>The fetch's task, kept to observe an abandoned failure. Dropped once a streamed response is handed
+    /// to the caller, so that the in-flight set never keeps an undisposed response reachable (its leak sentinel must
+    /// be collectable).</summary>
+    public Task? Task
+    {
+        get { var task = Volatile.Read(ref _task); return ReferenceEquals(task, s_handedOff) ? null : task; }
+        set => Interlocked.CompareExchange(ref _task, value, null);
+    }
+
+    /// <summary>For a streamed fetch, the user code that called FetchStreamAsync (null for buffered fetches: the
+    /// client's allocation site is used, so the hot path walks no stack).</summary>
+    public string? AllocationSite { get; set; }
+
+    /// <summary>The streamed response is now the caller's: forget the task (see <see cref="Task"/>).</summary>
+    public void MarkHandedOff() => Volatile.Write(ref _task, s_handedOff);
 
     /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
     public string? DigestAuthorization { get; set; }
