@@ -480,7 +480,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
         }
 
-        MakeRoom();
+        MakeRoom(Redaction.HostKey(uri));
         var connection = new TrackedConnection(this, Redaction.HostKey(uri),
             operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown", lifetime);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -534,7 +534,10 @@ public sealed class ConnectionPool : IAsyncDisposable
         return new LedgerStream(socket, connection);
     }
 
-    private void MakeRoom()
+    /// <remarks>Known race: the handler may be picking the victim for a request to its host at the same moment; that
+    /// request then fails with a transport error. Victims are taken from other hosts first (whose requests, if any,
+    /// hold total slots too), and the longest idle first, to make that unlikely.</remarks>
+    private void MakeRoom(string hostKey)
     {
         if (_connections.Count < Options.MaxConnectionsTotal)
         {
@@ -543,7 +546,8 @@ public sealed class ConnectionPool : IAsyncDisposable
 
         var victim = _connections.Values
             .Where(static c => c.State == ConnectionState.Idle)
-            .OrderByDescending(static c => c.IdleFor)
+            .OrderBy(c => c.HostKey == hostKey ? 1 : 0)
+            .ThenByDescending(static c => c.IdleFor)
             .FirstOrDefault();
         victim?.CloseGracefully();
     }
