@@ -9,7 +9,8 @@ namespace Tether;
 /// </summary>
 internal sealed class FetchOperation
 {
-    private static readonly AsyncLocal<FetchOperation?> s_current = new();
+    private static readonly AsyncLocal<OperationRef?> s_current = new();
+    private readonly OperationRef _ref;
     private readonly long _start = Stopwatch.GetTimestamp();
     private readonly CancellationTokenSource _abort = new();
     private long _dequeued;
@@ -34,13 +35,17 @@ internal sealed class FetchOperation
         Request = request;
         Settings = settings;
         CurrentUrl = request.Url;
+        _ref = new OperationRef(this);
     }
 
     /// <summary>The fetch whose request the current flow is sending (read by <see cref="LedgerStream"/>).</summary>
+    /// <remarks>The AsyncLocal holds an indirection that <see cref="Complete"/> clears: SocketsHttpHandler starts
+    /// work inside the fetch's ExecutionContext (e.g. the idle connection's read-ahead) that outlives the fetch, and
+    /// must not keep the operation, and through it the client, reachable (the client's leak finalizer depends on it).</remarks>
     public static FetchOperation? Current
     {
-        get => s_current.Value;
-        set => s_current.Value = value;
+        get => s_current.Value?.Operation;
+        set => s_current.Value = value?._ref;
     }
 
     public AsyncHttpClient Client { get; }
@@ -168,6 +173,7 @@ internal sealed class FetchOperation
         }
 
         _end = Stopwatch.GetTimestamp();
+        _ref.Operation = null;
         if (Connection is { } connection)
         {
             if (discardConnection)
@@ -214,4 +220,10 @@ internal sealed class FetchOperation
 
     private static TimeSpan Between(long from, long to) =>
         from == 0 || to == 0 || to < from ? TimeSpan.Zero : Stopwatch.GetElapsedTime(from, to);
+}
+
+/// <summary>The ambient link to a fetch, cut when the fetch completes.</summary>
+internal sealed class OperationRef(FetchOperation operation)
+{
+    public volatile FetchOperation? Operation = operation;
 }

@@ -9,14 +9,14 @@ namespace Tether.Tests.Pool;
 /// <summary>Per-host and total limits, the pool-wait timeout and option validation (POOL-01, 02, 03, 16).</summary>
 public sealed class PoolLimitTests(ServerFixture server)
 {
+    static PoolLimitTests() => RuntimeWarmUp.Run();
+
     private static int LedgerCountFor(int port) => SocketLedger.Snapshot().Count(e => e.HostKey.EndsWith($":{port}", StringComparison.Ordinal));
 
     [Fact]
     [Trait("Spec", "POOL-01")]
     public async Task POOL_01_per_host_limit_8_holds_for_500_concurrent_fetches()
     {
-        // SocketsHttpHandler maps System.Net.Quic.dll (one fd) the first time it queues many requests; load it first.
-        _ = typeof(System.Net.Quic.QuicConnection).Assembly.Location;
         var check = LeakCheck.Start(server);
         var port = server.Server.Port;
         await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions
