@@ -167,8 +167,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IDisposable
         // Without a logger the same warning goes to stderr.
         TetherDiagnostics.Logger = null;
         var stderr = new StringWriter();
-        var original = Console.Error;
-        Console.SetError(stderr);
+        StderrLogger.Override = stderr;
         try
         {
             await LeakAClientAsync();
@@ -177,7 +176,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IDisposable
         }
         finally
         {
-            Console.SetError(original);
+            StderrLogger.Override = null;
         }
 
         Assert.Contains("warn: Tether[1001] ClientNotClosed: AsyncHttpClient was garbage-collected", stderr.ToString(), StringComparison.Ordinal);
