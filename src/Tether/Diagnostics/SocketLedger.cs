@@ -27,6 +27,63 @@ public static class SocketLedger
     /// <returns>The count.</returns>
     public static int CountIn(ConnectionState state) => s_live.Values.Count(c => c.State == state);
 
+    /// <summary>Matches a census of this process against the ledger (DIAG-05): which OS sockets Tether owns, which
+    /// it does not, and which ledger entries the OS did not show.</summary>
+    /// <param name="census">A census of the current process, e.g. <c>SocketCensus.Take()</c>.</param>
+    /// <returns>The three lists.</returns>
+    /// <exception cref="ArgumentException">The census is of another process.</exception>
+    /// <example>
+    /// <code>
+    /// var report = SocketLedger.Reconcile(SocketCensus.Take());
+    /// foreach (var socket in report.Unowned.Where(s => s.State == TcpState.Established))
+    ///     Console.WriteLine($"not Tether's: {socket}");
+    /// </code>
+    /// </example>
+    public static LedgerReconciliation Reconcile(CensusSnapshot census)
+    {
+        ArgumentNullException.ThrowIfNull(census);
+        if (census.Pid != Environment.ProcessId)
+        {
+            throw new ArgumentException(
+                $"The census is of PID {census.Pid}, but the ledger is this process's (PID {Environment.ProcessId}); take it with SocketCensus.Take().",
+                nameof(census));
+        }
+
+        var entries = Snapshot();
+        var byEndpoints = new Dictionary<(string Local, string Remote), LedgerEntry>();
+        foreach (var entry in entries)
+        {
+            if (entry.LocalEndPoint is { } local && entry.RemoteEndPoint is { } remote)
+            {
+                byEndpoints[(Key(local), Key(remote))] = entry;
+            }
+        }
+
+        var owned = new List<(CensusSocket, LedgerEntry)>();
+        var unowned = new List<CensusSocket>();
+        var seen = new HashSet<long>();
+        foreach (var socket in census.TcpSockets)
+        {
+            if (byEndpoints.TryGetValue((Key(socket.Local), Key(socket.Remote)), out var entry))
+            {
+                owned.Add((socket, entry));
+                seen.Add(entry.Id);
+            }
+            else
+            {
+                unowned.Add(socket);
+            }
+        }
+
+        return new LedgerReconciliation(owned, unowned, entries.Where(e => !seen.Contains(e.Id)).ToArray());
+    }
+
+    private static string Key(System.Net.IPEndPoint endPoint)
+    {
+        var address = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        return $"{address}:{endPoint.Port}";
+    }
+
     internal static IEnumerable<TrackedConnection> Live => s_live.Values;
 
     internal static void Add(TrackedConnection connection) => s_live[connection.Id] = connection;

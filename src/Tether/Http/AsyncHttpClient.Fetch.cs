@@ -56,6 +56,11 @@ public sealed partial class AsyncHttpClient
         EnsureUsable(loop);
         var settings = RequestBuilder.Resolve(request, Options.Defaults);
         var operation = new FetchOperation(this, loop, request, settings);
+        if (streamed)
+        {
+            operation.AllocationSite = Diagnostics.CallSite.Capture();
+        }
+
         Register(operation);
         var task = RunAsync(operation, streamed, cancellationToken);
         operation.Task = task;
@@ -202,6 +207,12 @@ public sealed partial class AsyncHttpClient
                 }
 
                 throw FetchException.ForStatus(response);
+            }
+
+            if (streamed)
+            {
+                op.MarkHandedOff();
+                responseBody.TrackLeaks();
             }
 
             return response;

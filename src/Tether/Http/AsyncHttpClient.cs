@@ -60,6 +60,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         Name = options.Name ?? $"AsyncHttpClient#{Id}";
         AllocationSite = isShared ? "AsyncHttpClient.Shared" : CallSite.Capture();
         _creationLoop = options.Ownership == ClientOwnership.Auto ? sharedLoop ?? EventLoop.Current : null;
+        OnConstructed();
     }
 
     /// <summary>
@@ -142,6 +143,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         }
 
         _closedAt = closedAt;
+        GC.SuppressFinalize(this);
         FetchOperation[] operations;
         lock (_gate)
         {
@@ -217,7 +219,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             }
             else
             {
-                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions());
+                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions()) { Kind = PoolKinds.Client };
                 _ownsPool = true;
             }
 
@@ -233,6 +235,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             }
 
             _slots = new AsyncFifoSemaphore(Options.MaxClients);
+            OnResourcesAcquired();
         }
     }
 

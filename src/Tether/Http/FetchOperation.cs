@@ -9,7 +9,8 @@ namespace Tether;
 /// </summary>
 internal sealed class FetchOperation
 {
-    private static readonly AsyncLocal<FetchOperation?> s_current = new();
+    private static readonly AsyncLocal<OperationRef?> s_current = new();
+    private readonly OperationRef _ref;
     private readonly long _start = Stopwatch.GetTimestamp();
     private readonly CancellationTokenSource _abort = new();
     private long _dequeued;
@@ -26,6 +27,8 @@ internal sealed class FetchOperation
     private Timer? _handshakeDeadline;
     private bool _handshakeTimedOut;
     private bool _holdsClientSlot;
+    private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
+    private Task? _task;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
     {
@@ -34,13 +37,17 @@ internal sealed class FetchOperation
         Request = request;
         Settings = settings;
         CurrentUrl = request.Url;
+        _ref = new OperationRef(this);
     }
 
     /// <summary>The fetch whose request the current flow is sending (read by <see cref="LedgerStream"/>).</summary>
+    /// <remarks>The AsyncLocal holds an indirection that <see cref="Complete"/> clears: SocketsHttpHandler starts
+    /// work inside the fetch's ExecutionContext (e.g. the idle connection's read-ahead) that outlives the fetch, and
+    /// must not keep the operation, and through it the client, reachable (the client's leak finalizer depends on it).</remarks>
     public static FetchOperation? Current
     {
-        get => s_current.Value;
-        set => s_current.Value = value;
+        get => s_current.Value?.Operation;
+        set => s_current.Value = value?._ref;
     }
 
     public AsyncHttpClient Client { get; }
@@ -65,7 +72,21 @@ internal sealed class FetchOperation
 
     public string? AbortMessage => _abortMessage;
 
-    public Task? Task { get; set; }
+    /// <summary>The fetch's task, kept to observe an abandoned failure. Dropped once a streamed response is handed
+    /// to the caller, so that the in-flight set never keeps an undisposed response reachable (its leak sentinel must
+    /// be collectable).</summary>
+    public Task? Task
+    {
+        get { var task = Volatile.Read(ref _task); return ReferenceEquals(task, s_handedOff) ? null : task; }
+        set => Interlocked.CompareExchange(ref _task, value, null);
+    }
+
+    /// <summary>For a streamed fetch, the user code that called FetchStreamAsync (null for buffered fetches: the
+    /// client's allocation site is used, so the hot path walks no stack).</summary>
+    public string? AllocationSite { get; set; }
+
+    /// <summary>The streamed response is now the caller's: forget the task (see <see cref="Task"/>).</summary>
+    public void MarkHandedOff() => Volatile.Write(ref _task, s_handedOff);
 
     /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
     public string? DigestAuthorization { get; set; }
@@ -191,6 +212,7 @@ internal sealed class FetchOperation
 
         _end = Stopwatch.GetTimestamp();
         Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
+        _ref.Operation = null;
         if (Connection is { } connection)
         {
             if (discardConnection || DiscardOnComplete)
@@ -237,4 +259,10 @@ internal sealed class FetchOperation
 
     private static TimeSpan Between(long from, long to) =>
         from == 0 || to == 0 || to < from ? TimeSpan.Zero : Stopwatch.GetElapsedTime(from, to);
+}
+
+/// <summary>The ambient link to a fetch, cut when the fetch completes.</summary>
+internal sealed class OperationRef(FetchOperation operation)
+{
+    public volatile FetchOperation? Operation = operation;
 }

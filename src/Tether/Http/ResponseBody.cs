@@ -20,6 +20,7 @@ internal sealed class ResponseBody : Stream
     private long _read;
     private bool _eof;
     private int _disposed;
+    private ResponseLeakSentinel? _sentinel;
 
     private ResponseBody(FetchOperation op, HttpResponseMessage message, Stream raw, Stream decoded, BodyTimeoutFlag timedOut)
     {
@@ -33,6 +34,9 @@ internal sealed class ResponseBody : Stream
     }
 
     public bool ReachedEnd => _eof;
+
+    /// <summary>A streamed body handed to the caller: warn if it is finalized or disposed unread (DIAG-09, DIAG-10).</summary>
+    internal void TrackLeaks() => _sentinel = new ResponseLeakSentinel(_op);
 
     public long BytesRead => _read;
 
@@ -159,6 +163,7 @@ internal sealed class ResponseBody : Stream
         if (n == 0)
         {
             _eof = true;
+            _sentinel?.Disarm();
             _op.Complete();
             return 0;
         }
@@ -226,8 +231,20 @@ internal sealed class ResponseBody : Stream
 
             // Disposing the raw stream lets the handler drain a small remainder and reuse the connection, or close it.
             _raw.Dispose();
+            var unread = !_eof && _op.AbortKind is null && !_op.IsCompleted && _message.Content.Headers.ContentLength != 0;
             _message.Dispose();
             _op.Complete();
+            if (_sentinel is { } sentinel)
+            {
+                sentinel.Disarm();
+                if (unread)
+                {
+                    base.Dispose(disposing);
+                    Diagnostics.LeakTracker.Report(Diagnostics.LeakKind.ResponseDisposedUnread, nameof(FetchResponse),
+                        _op.AllocationSite ?? _op.Client.AllocationSite, _op.Client.Options.Logger, canThrow: true, _read);
+                    return;
+                }
+            }
         }
 
         base.Dispose(disposing);

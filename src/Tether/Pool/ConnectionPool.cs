@@ -60,7 +60,12 @@ public sealed class ConnectionPool : IAsyncDisposable
         Options = options;
         Name = name;
         _isProcess = isProcess;
+        Kind = isProcess ? PoolKinds.Process : PoolKinds.Caller;
     }
+
+    /// <summary>Who owns the pool (<c>client</c>, <c>caller</c>, <c>process</c>): the <c>tether.pool.kind</c>
+    /// attribute, and whether first connections count towards churn warnings.</summary>
+    internal string Kind { get; init; }
 
     /// <summary>The process-wide pool: lease from it (<see cref="AsyncHttpClientOptions.Pool"/>) so that clients
     /// created per loop or per call share keep-alive connections. Owned by the process; cannot be closed.</summary>
@@ -191,14 +196,28 @@ public sealed class ConnectionPool : IAsyncDisposable
     }
 
     /// <summary>Takes a per-host and a total slot, or fails with a pool-wait 599 naming the limits and holders.</summary>
+    /// <remarks>The fast path (a free slot, nobody waiting) allocates nothing. A wait counts in
+    /// <c>tether.pool.waits</c>; one still waiting after <see cref="TetherDiagnostics.SlowPoolWaitThreshold"/> logs the
+    /// holders (DIAG-14) without losing its place in the FIFO queue.</remarks>
     internal async ValueTask<PoolLease> AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
     {
         EnsureStarted();
-        var host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost));
+        if (!_hostSlots.TryGetValue(hostKey, out var host))
+        {
+            host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost));
+            if (Kind == PoolKinds.Client)
+            {
+                LeakTracker.OnPrivatePoolConnect(hostKey, operation.Client.AllocationSite, operation.Client.Options.Logger);
+            }
+        }
+
         var total = _totalSlots!;
         var wait = Options.PoolWaitTimeout;
         var started = Stopwatch.GetTimestamp();
-        if (!await host.WaitAsync(wait, cancellationToken).ConfigureAwait(false))
+        var hostWait = host.WaitAsync(wait, cancellationToken);
+        var waited = !hostWait.IsCompleted;
+        using var slow = waited ? WatchSlowWait(hostKey, operation, started) : null;
+        if (!await hostWait.ConfigureAwait(false))
         {
             throw PoolWaitTimeout(hostKey, operation);
         }
@@ -207,9 +226,21 @@ public sealed class ConnectionPool : IAsyncDisposable
         bool gotTotal;
         try
         {
-            gotTotal = remaining > TimeSpan.Zero || remaining == Timeout.InfiniteTimeSpan
-                ? await total.WaitAsync(remaining, cancellationToken).ConfigureAwait(false)
-                : false;
+            if (remaining > TimeSpan.Zero || remaining == Timeout.InfiniteTimeSpan)
+            {
+                var totalWait = total.WaitAsync(remaining, cancellationToken);
+                if (!totalWait.IsCompleted && !waited)
+                {
+                    waited = true;
+                }
+
+                using var slowTotal = waited && slow is null ? WatchSlowWait(hostKey, operation, started) : null;
+                gotTotal = await totalWait.ConfigureAwait(false);
+            }
+            else
+            {
+                gotTotal = false;
+            }
         }
         catch
         {
@@ -223,17 +254,69 @@ public sealed class ConnectionPool : IAsyncDisposable
             throw PoolWaitTimeout(hostKey, operation);
         }
 
+        if (waited && TetherMetrics.PoolWaits.Enabled)
+        {
+            TetherMetrics.PoolWaits.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+        }
+
+        if (TetherMetrics.TimeInQueue.Enabled)
+        {
+            RecordTimeInQueue(operation, Stopwatch.GetElapsedTime(started));
+        }
+
         return new PoolLease(host, total);
     }
 
+    private static void RecordTimeInQueue(FetchOperation operation, TimeSpan elapsed)
+    {
+        if (Uri.TryCreate(operation.CurrentUrl, UriKind.Absolute, out var uri))
+        {
+            TetherMetrics.TimeInQueue.Record(elapsed.TotalSeconds,
+                new KeyValuePair<string, object?>("http.request.method", operation.CurrentMethod),
+                new KeyValuePair<string, object?>("server.address", uri.IdnHost),
+                new KeyValuePair<string, object?>("server.port", uri.Port),
+                new KeyValuePair<string, object?>("url.scheme", uri.Scheme),
+                new KeyValuePair<string, object?>("network.protocol.version", "1.1"));
+        }
+    }
+
+    /// <summary>Arms a one-shot timer that logs the holders if the wait outlives the slow-wait threshold.</summary>
+    private IDisposable? WatchSlowWait(string hostKey, FetchOperation operation, long started)
+    {
+        var threshold = TetherDiagnostics.SlowPoolWaitThreshold;
+        if (threshold == Timeout.InfiniteTimeSpan || TetherDiagnostics.Policy == LeakPolicy.Off)
+        {
+            return null;
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            return new Timer(_ =>
+            {
+                var holders = Holders();
+                LeakTracker.OnSlowPoolWait(hostKey, Stopwatch.GetElapsedTime(started), this, operation.Client.AllocationSite,
+                    operation.Client.Options.Logger, holders, DescribeHolders(holders));
+            }, null, threshold, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private List<LedgerEntry> Holders() =>
+        Snapshot().Where(static e => e.State is ConnectionState.Active or ConnectionState.Connecting).ToList();
+
+    private static string DescribeHolders(List<LedgerEntry> holders) => holders.Count == 0
+        ? " No socket is active: the slots are held by fetches that are still connecting or by responses not yet read."
+        : string.Concat(holders.Take(20).Select(e =>
+            $"{Environment.NewLine}  - socket {e.Id} to {e.HostKey}, owner {e.OwnerClient ?? "?"}, age {e.Age.TotalSeconds:F1}s, " +
+            $"in flight: {e.CurrentRequest ?? "(response not yet read)"}, allocated at {e.AllocationSite}"));
+
     private FetchException PoolWaitTimeout(string hostKey, FetchOperation operation)
     {
-        var holders = Snapshot().Where(e => e.State is ConnectionState.Active or ConnectionState.Connecting).ToList();
-        var lines = holders.Count == 0
-            ? " No socket is active: the slots are held by fetches that are still connecting or by responses not yet read."
-            : string.Concat(holders.Take(20).Select(e =>
-                $"{Environment.NewLine}  - socket {e.Id} to {e.HostKey}, owner {e.OwnerClient ?? "?"}, age {e.Age.TotalSeconds:F1}s, " +
-                $"in flight: {e.CurrentRequest ?? "(response not yet read)"}, allocated at {e.AllocationSite}"));
+        if (TetherMetrics.PoolWaitTimeouts.Enabled)
+        {
+            TetherMetrics.PoolWaitTimeouts.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+        }
+
+        var lines = DescribeHolders(Holders());
         var message =
             $"Timed out after {Options.PoolWaitTimeout} waiting for a connection to {hostKey} in {Name}: " +
             $"MaxConnectionsPerHost = {Options.MaxConnectionsPerHost}, MaxConnectionsTotal = {Options.MaxConnectionsTotal}. " +
@@ -254,7 +337,68 @@ public sealed class ConnectionPool : IAsyncDisposable
             throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
         }
 
-        return invoker.SendAsync(request, cancellationToken);
+        return TetherMetrics.RequestDuration.Enabled || TetherMetrics.ActiveRequests.Enabled
+            ? SendMeasuredAsync(invoker, request, cancellationToken)
+            : invoker.SendAsync(request, cancellationToken);
+    }
+
+    /// <summary>The send with <c>http.client.request.duration</c> and <c>http.client.active_requests</c>; only taken
+    /// when a listener is attached.</summary>
+    private static async Task<HttpResponseMessage> SendMeasuredAsync(HttpMessageInvoker invoker, HttpRequestMessage request,
+        CancellationToken cancellationToken)
+    {
+        var uri = request.RequestUri!;
+        var tags = new TagList
+        {
+            { "http.request.method", request.Method.Method },
+            { "server.address", uri.IdnHost },
+            { "server.port", uri.Port },
+            { "url.scheme", uri.Scheme },
+        };
+        var active = TetherMetrics.ActiveRequests.Enabled;
+        if (active)
+        {
+            TetherMetrics.ActiveRequests.Add(1, tags);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        HttpResponseMessage? response = null;
+        string? error = null;
+        try
+        {
+            response = await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return response;
+        }
+        catch (Exception ex)
+        {
+            error = ex is HttpRequestException { HttpRequestError: var e and not HttpRequestError.Unknown }
+                ? e.ToString()
+                : ex is OperationCanceledException ? "cancelled" : ex.GetType().FullName;
+            throw;
+        }
+        finally
+        {
+            if (active)
+            {
+                TetherMetrics.ActiveRequests.Add(-1, tags);
+            }
+
+            if (TetherMetrics.RequestDuration.Enabled)
+            {
+                var duration = tags;
+                if (response is not null)
+                {
+                    duration.Add("http.response.status_code", (int)response.StatusCode);
+                    duration.Add("network.protocol.version", TetherMetrics.ProtocolVersion(response.Version));
+                }
+                else
+                {
+                    duration.Add("error.type", error);
+                }
+
+                TetherMetrics.RequestDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, duration);
+            }
+        }
     }
 
     private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings)
@@ -339,9 +483,9 @@ public sealed class ConnectionPool : IAsyncDisposable
             lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
         }
 
-        MakeRoom();
+        MakeRoom(Redaction.HostKey(uri));
         var connection = new TrackedConnection(this, Redaction.HostKey(uri),
-            operation?.Client.AllocationSite ?? "unknown", lifetime);
+            operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown", lifetime);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         connection.Socket = socket;
         _connections[connection.Id] = connection;
@@ -388,7 +532,7 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
 
         operation?.OnConnectEnd();
-        connection.MarkConnected(socket);
+        connection.MarkConnected(socket, uri, context.InitialRequestMessage.Version);
         if (IsClosed)
         {
             connection.Abort();
@@ -407,7 +551,10 @@ public sealed class ConnectionPool : IAsyncDisposable
         return new LedgerStream(socket, connection);
     }
 
-    private void MakeRoom()
+    /// <remarks>Known race: the handler may be picking the victim for a request to its host at the same moment; that
+    /// request then fails with a transport error. Victims are taken from other hosts first (whose requests, if any,
+    /// hold total slots too), and the longest idle first, to make that unlikely.</remarks>
+    private void MakeRoom(string hostKey)
     {
         if (_connections.Count < Options.MaxConnectionsTotal)
         {
@@ -416,7 +563,8 @@ public sealed class ConnectionPool : IAsyncDisposable
 
         var victim = _connections.Values
             .Where(static c => c.State == ConnectionState.Idle)
-            .OrderByDescending(static c => c.IdleFor)
+            .OrderBy(c => c.HostKey == hostKey ? 1 : 0)
+            .ThenByDescending(static c => c.IdleFor)
             .FirstOrDefault();
         victim?.CloseGracefully();
     }

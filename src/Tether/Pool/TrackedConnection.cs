@@ -25,6 +25,9 @@ internal sealed class TrackedConnection
     private string? _ownerLoop;
     private string? _currentRequest;
     private int _closed;
+    private TagList _metricTags;
+    private ConnectionState? _metricState;
+    private long _connectedTimestamp;
 
     public TrackedConnection(ConnectionPool pool, string hostKey, string allocationSite, TimeSpan lifetime)
     {
@@ -38,6 +41,7 @@ internal sealed class TrackedConnection
         ExpiresAtTimestamp = lifetime == Timeout.InfiniteTimeSpan
             ? long.MaxValue
             : _createdTimestamp + (long)(lifetime.TotalSeconds * Stopwatch.Frequency);
+        Transitioned?.Invoke(Id, ConnectionState.Connecting);
     }
 
     public long Id { get; }
@@ -84,7 +88,7 @@ internal sealed class TrackedConnection
 
     public bool IsExpired => Stopwatch.GetTimestamp() >= ExpiresAtTimestamp;
 
-    public void MarkConnected(Socket socket)
+    public void MarkConnected(Socket socket, Uri origin, Version version)
     {
         Socket = socket;
         LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
@@ -93,10 +97,53 @@ internal sealed class TrackedConnection
         {
             if (_state == ConnectionState.Connecting)
             {
-                _state = ConnectionState.Idle;
-                _lastUsedTimestamp = Stopwatch.GetTimestamp();
+                _connectedTimestamp = Stopwatch.GetTimestamp();
+                _lastUsedTimestamp = _connectedTimestamp;
+                if (TetherMetrics.OpenConnections.Enabled || TetherMetrics.ConnectionDuration.Enabled)
+                {
+                    // Decided once per connection, so every +1 has its -1 even if a listener comes or goes.
+                    _metricTags = new TagList
+                    {
+                        { "server.address", origin.IdnHost },
+                        { "server.port", origin.Port },
+                        { "url.scheme", origin.Scheme },
+                        { "network.protocol.version", TetherMetrics.ProtocolVersion(version) },
+                    };
+                    _metricState = ConnectionState.Idle;
+                    AddOpen(ConnectionState.Idle, 1);
+                }
+
+                SetState(ConnectionState.Idle);
             }
         }
+    }
+
+    /// <summary>Test and diagnostics hook: called under the record's lock on every state change (including the
+    /// final one to "gone", reported as null). Null by default, so the hot path pays one static read.</summary>
+    internal static Action<long, ConnectionState?>? Transitioned { get; set; }
+
+    private void SetState(ConnectionState state)
+    {
+        if (_state == state)
+        {
+            return;
+        }
+
+        _state = state;
+        Transitioned?.Invoke(Id, state);
+        if (_metricState is { } counted && state is ConnectionState.Idle or ConnectionState.Active && counted != state)
+        {
+            AddOpen(counted, -1);
+            AddOpen(state, 1);
+            _metricState = state;
+        }
+    }
+
+    private void AddOpen(ConnectionState state, long delta)
+    {
+        var tags = _metricTags;
+        tags.Add("http.connection.state", TetherMetrics.StateName(state));
+        TetherMetrics.OpenConnections.Add(delta, tags);
     }
 
     /// <summary>Called from the request flow when the handler writes a request on this connection.</summary>
@@ -109,7 +156,7 @@ internal sealed class TrackedConnection
                 return;
             }
 
-            _state = ConnectionState.Active;
+            SetState(ConnectionState.Active);
             _lastUsedTimestamp = Stopwatch.GetTimestamp();
             LastUsedAt = DateTimeOffset.UtcNow;
             _ownerClient = operation.Client.Name;
@@ -136,7 +183,7 @@ internal sealed class TrackedConnection
             _currentRequest = null;
             if (_state == ConnectionState.Active)
             {
-                _state = ConnectionState.Idle;
+                SetState(ConnectionState.Idle);
                 _lastUsedTimestamp = Stopwatch.GetTimestamp();
                 LastUsedAt = DateTimeOffset.UtcNow;
             }
@@ -155,7 +202,7 @@ internal sealed class TrackedConnection
                 return false;
             }
 
-            _state = ConnectionState.Closing;
+            SetState(ConnectionState.Closing);
             return true;
         }
     }
@@ -201,7 +248,15 @@ internal sealed class TrackedConnection
 
         lock (_gate)
         {
-            _state = ConnectionState.Closing;
+            SetState(ConnectionState.Closing);
+            if (_metricState is { } counted)
+            {
+                _metricState = null;
+                AddOpen(counted, -1);
+                TetherMetrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(_connectedTimestamp).TotalSeconds, _metricTags);
+            }
+
+            Transitioned?.Invoke(Id, null);
         }
 
         _lease?.OnConnectionClosed(this);

@@ -1,0 +1,38 @@
+using Tether.Diagnostics;
+
+namespace Tether;
+
+/// <summary>
+/// Finds a streamed response that was dropped without being read to the end or disposed (DIAG-09). Referenced only
+/// by the response body, so it becomes unreachable exactly when the caller dropped the response; its finalizer
+/// reports the leak and closes the socket (RST), which frees the pool slot and the client slot for other waiters.
+/// </summary>
+internal sealed class ResponseLeakSentinel(FetchOperation operation)
+{
+    private int _disarmed;
+
+    /// <summary>The body was read to the end or disposed: nothing to report.</summary>
+    public void Disarm()
+    {
+        if (Interlocked.Exchange(ref _disarmed, 1) == 0)
+        {
+            GC.SuppressFinalize(this);
+        }
+    }
+
+    ~ResponseLeakSentinel()
+    {
+        if (Volatile.Read(ref _disarmed) != 0 || operation.IsCompleted)
+        {
+            return;
+        }
+
+        if (operation.AbortKind is null)
+        {
+            LeakTracker.Report(LeakKind.ResponseNotDisposed, nameof(FetchResponse),
+                operation.AllocationSite ?? operation.Client.AllocationSite, operation.Client.Options.Logger, canThrow: false);
+        }
+
+        operation.Complete(discardConnection: true);
+    }
+}

@@ -1,0 +1,349 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using MethodImplAttribute = System.Runtime.CompilerServices.MethodImplAttribute;
+using MethodImplOptions = System.Runtime.CompilerServices.MethodImplOptions;
+using Tether.Diagnostics;
+using Tether.Tests.Support;
+using Tether.TestServer;
+using Xunit;
+
+namespace Tether.Tests.Pool;
+
+/// <summary>Idle timeout, lifetime, server close, pool close and the ledger's fields and states
+/// (POOL-04, 05, 06, 08, 09, 10, 12, 13, 14, 15).</summary>
+public sealed class PoolLifecycleTests(ServerFixture server)
+{
+    static PoolLifecycleTests() => RuntimeWarmUp.Run();
+
+    private string Url(string path) => server.Url(path).ToString();
+
+    private static async Task<TimeSpan> WaitLedgerEmptyAsync(TimeSpan limit)
+    {
+        var sw = Stopwatch.StartNew();
+        while (SocketLedger.Count > 0 && sw.Elapsed < limit)
+        {
+            await Task.Delay(5);
+        }
+
+        return sw.Elapsed;
+    }
+
+    private static int Towards(int port, TcpState state) =>
+        SocketCensus.Take().TcpSockets.Count(s => s.State == state && s.Remote.Port == port);
+
+    [Fact]
+    [Trait("Spec", "POOL-04")]
+    public async Task POOL_04_idle_connection_is_closed_after_idle_timeout_and_its_fd_is_gone()
+    {
+        var check = LeakCheck.Start(server);
+        var before = SocketCensus.Take();
+        await using var client = new AsyncHttpClient(new AsyncHttpClientOptions
+        {
+            PoolOptions = new ConnectionPoolOptions { IdleTimeout = TimeSpan.FromMilliseconds(300), ReaperInterval = TimeSpan.FromMilliseconds(20) },
+        });
+        await client.FetchAsync(Url("/hello"));
+        var idleSince = Stopwatch.StartNew();
+        var entry = Assert.Single(SocketLedger.Snapshot());
+        Assert.Equal(ConnectionState.Idle, entry.State);
+        Assert.Equal(1, Towards(server.Server.Port, TcpState.Established));
+        await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(3));
+        var waited = idleSince.Elapsed;
+        Assert.Equal(0, SocketLedger.Count);
+        Assert.True(waited >= TimeSpan.FromMilliseconds(280), $"closed after {waited}, before the idle timeout");
+        Assert.Equal(0, Towards(server.Server.Port, TcpState.Established));
+        Assert.DoesNotContain(SocketCensus.Take().TcpSockets, s => s.Local.Port == entry.LocalEndPoint!.Port && s.Fd >= 0 && s.State != TcpState.TimeWait);
+        check.AssertClean();
+        Assert.Equal(before.TotalFds, SocketCensus.Take().TotalFds);
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-05")]
+    public async Task POOL_05_expired_connection_finishes_its_request_then_closes_and_serves_no_new_one()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions
+        {
+            PoolOptions = new ConnectionPoolOptions
+            {
+                IdleTimeout = TimeSpan.FromMilliseconds(200),
+                MaxLifetime = TimeSpan.FromMilliseconds(300),
+                LifetimeJitter = 0,
+                ReaperInterval = TimeSpan.FromMilliseconds(20),
+            },
+        }))
+        {
+            // The connection expires 300 ms into an 800 ms request: it is not cut mid-request...
+            var response = await client.FetchAsync(Url("/delay/800"));
+            Assert.Equal("done", response.Text);
+            var first = response.ConnectionId;
+            // ...and is closed as soon as the request completed.
+            await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(1));
+            Assert.Equal(0, SocketLedger.Count);
+            var next = await client.FetchAsync(Url("/hello"));
+            Assert.False(next.ConnectionReused);
+            Assert.NotEqual(first, next.ConnectionId);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-05")]
+    public async Task POOL_05_jitter_spreads_expiry_of_connections_opened_together()
+    {
+        var check = LeakCheck.Start(server);
+        var gone = new ConcurrentDictionary<long, long>();
+        TrackedConnection.Transitioned = (id, state) =>
+        {
+            if (state is null)
+            {
+                gone[id] = Stopwatch.GetTimestamp();
+            }
+        };
+        try
+        {
+            await using var client = new AsyncHttpClient(new AsyncHttpClientOptions
+            {
+                PoolOptions = new ConnectionPoolOptions
+                {
+                    IdleTimeout = TimeSpan.FromMilliseconds(900),
+                    MaxLifetime = TimeSpan.FromMilliseconds(1000),
+                    LifetimeJitter = 0.5,
+                    ReaperInterval = TimeSpan.FromMilliseconds(10),
+                },
+            });
+            var opened = Stopwatch.GetTimestamp();
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => client.FetchAsync(Url("/delay/50"))));
+            Assert.Equal(8, SocketLedger.Count);
+            await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(3));
+            Assert.Equal(8, gone.Count);
+            var ages = gone.Values.Select(t => Stopwatch.GetElapsedTime(opened, t).TotalMilliseconds).Order().ToArray();
+            // Lifetimes are drawn from [500 ms, 1000 ms]; none may outlive the unjittered lifetime plus the reaper tick.
+            Assert.All(ages, a => Assert.InRange(a, 450, 1000 + 250));
+            Assert.True(ages[^1] - ages[0] >= 100, $"expiries not spread: {string.Join(", ", ages.Select(a => a.ToString("F0")))} ms");
+        }
+        finally
+        {
+            TrackedConnection.Transitioned = null;
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-06")]
+    [Trait("Category", "Timing")]
+    public async Task POOL_06_server_idle_close_is_answered_within_1s_and_no_close_wait_remains()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.IdleCloseKeepAlive);
+        var check = LeakCheck.Start(server, hostile.Port);
+        await using (var client = new AsyncHttpClient())
+        {
+            await client.FetchAsync(hostile.Url("/").ToString());
+            var fetched = Stopwatch.StartNew();
+            Assert.Equal(1, SocketLedger.Count);
+            await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(3));
+            // Server closes at 200 ms; the client must have closed by 200 ms + 1 s.
+            Assert.True(fetched.Elapsed < TimeSpan.FromMilliseconds(1200), $"client closed after {fetched.Elapsed}");
+            Assert.Equal(0, Towards(hostile.Port, TcpState.CloseWait));
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-08")]
+    public async Task POOL_08_close_with_five_undisposed_streams_and_one_idle_leaves_nothing()
+    {
+        var check = LeakCheck.Start(server);
+        var pool = new ConnectionPool();
+        var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool, MaxClients = 20 });
+        var streams = new List<FetchResponse>();
+        for (var i = 0; i < 5; i++)
+        {
+            streams.Add(await client.FetchStreamAsync(Url("/stream/5?stallAfter=1")));
+        }
+
+        await client.FetchAsync(Url("/hello"));
+
+        Assert.Equal(6, SocketLedger.Count);
+        Assert.Equal(1, SocketLedger.CountIn(ConnectionState.Idle));
+        Assert.Equal(6, Towards(server.Server.Port, TcpState.Established));
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Equal(0, Towards(server.Server.Port, TcpState.Established));
+        client.Close();
+        check.AssertClean();
+        GC.KeepAlive(streams);
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-09")]
+    public async Task POOL_09_reading_after_the_pool_closed_fails_with_pool_closed()
+    {
+        var check = LeakCheck.Start(server);
+        var pool = new ConnectionPool();
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool }))
+        {
+            var response = await client.FetchStreamAsync(Url("/stream/5?stallAfter=1"));
+            await pool.CloseAsync(TestContext.Current.CancellationToken);
+            var buffer = new byte[64];
+            var read = response.BodyStream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
+            var error = await Assert.ThrowsAsync<FetchException>(() => read.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
+            Assert.Equal(FetchErrorKind.PoolClosed, error.Kind);
+            Assert.StartsWith("Pool closed", error.Message, StringComparison.Ordinal);
+            await response.DisposeAsync();
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-10")]
+    public async Task POOL_10_one_leasing_client_closing_leaves_the_others_usable()
+    {
+        var check = LeakCheck.Start(server);
+        await using (var pool = new ConnectionPool())
+        {
+            var a = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+            var b = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+            var c = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+            await using var heldByB = await b.FetchStreamAsync(Url("/stream/3?stallAfter=1"));
+            var heldByA = await a.FetchStreamAsync(Url("/stream/3?stallAfter=1"));
+            await c.FetchAsync(Url("/hello"));
+            Assert.Equal(3, SocketLedger.Count);
+            a.Close();
+            Assert.Equal(2, SocketLedger.Count);
+            Assert.DoesNotContain(SocketLedger.Snapshot(), e => e.OwnerClient == a.Name && e.State == ConnectionState.Active);
+            var fromB = await b.FetchAsync(Url("/hello"));
+            var fromC = await c.FetchAsync(Url("/hello"));
+            Assert.Equal(200, fromB.Code);
+            Assert.True(fromC.ConnectionReused);
+            Assert.Equal(1, await heldByB.BodyStream.ReadAsync(new byte[1], TestContext.Current.CancellationToken));
+            b.Close();
+            c.Close();
+            GC.KeepAlive(heldByA);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-12")]
+    public async Task POOL_12_ledger_entry_exposes_every_field()
+    {
+        var check = LeakCheck.Start(server);
+        var started = DateTimeOffset.UtcNow;
+        EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient(new AsyncHttpClientOptions { Name = "ledger-client" });
+            await using var response = await client.FetchStreamAsync(Url("/stream/3?stallAfter=1"));
+            var e = Assert.Single(SocketLedger.Snapshot());
+            Assert.True(e.Id > 0);
+            Assert.Equal(IPAddress.Loopback, e.RemoteEndPoint!.Address.MapToIPv4());
+            Assert.Equal(server.Server.Port, e.RemoteEndPoint.Port);
+            Assert.NotEqual(0, e.LocalEndPoint!.Port);
+            Assert.Equal($"http://127.0.0.1:{server.Server.Port}", e.HostKey);
+            Assert.Equal(ConnectionState.Active, e.State);
+            Assert.StartsWith("ConnectionPool#", e.Pool, StringComparison.Ordinal);
+            Assert.Equal("ledger-client", e.OwnerClient);
+            Assert.Equal(EventLoop.Current!.Name, e.OwnerLoop);
+            Assert.InRange(e.CreatedAt, started.AddSeconds(-1), DateTimeOffset.UtcNow);
+            Assert.InRange(e.LastUsedAt, e.CreatedAt, DateTimeOffset.UtcNow);
+            Assert.True(e.Age > TimeSpan.Zero);
+            Assert.Equal(1, e.RequestsServed);
+            Assert.Equal($"GET http://127.0.0.1:{server.Server.Port}/stream/3?stallAfter=1", e.CurrentRequest);
+            Assert.Contains(nameof(POOL_12_ledger_entry_exposes_every_field), e.AllocationSite, StringComparison.Ordinal);
+        });
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-13")]
+    public async Task POOL_13_states_move_connecting_active_idle_active_closing_gone()
+    {
+        var check = LeakCheck.Start(server);
+        var transitions = new ConcurrentQueue<(long Id, ConnectionState? State)>();
+        TrackedConnection.Transitioned = (id, state) => transitions.Enqueue((id, state));
+        try
+        {
+            var client = new AsyncHttpClient();
+            await client.FetchAsync(Url("/hello"));
+            var first = Assert.Single(SocketLedger.Snapshot());
+            await Task.Delay(20);
+            await client.FetchAsync(Url("/hello"));
+            var second = Assert.Single(SocketLedger.Snapshot());
+            Assert.Equal(first.Id, second.Id);
+            Assert.Equal(2, second.RequestsServed);
+            Assert.True(second.Age > first.Age, "age must grow monotonically");
+            client.Close();
+            Assert.Empty(SocketLedger.Snapshot());
+            var states = transitions.Where(t => t.Id == first.Id).Select(t => t.State).ToArray();
+            // After the TCP connect the socket is idle (0 requests) until the handler writes the request that asked
+            // for it, microseconds later; System.Net.Http counts it the same way (+1 idle, then idle -> active).
+            Assert.Equal(
+                new ConnectionState?[] { ConnectionState.Connecting, ConnectionState.Idle, ConnectionState.Active, ConnectionState.Idle,
+                    ConnectionState.Active, ConnectionState.Idle, ConnectionState.Closing, null },
+                states);
+        }
+        finally
+        {
+            TrackedConnection.Transitioned = null;
+        }
+
+        check.AssertClean();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private async Task<string> AllocationSiteOfFetchAsync()
+    {
+        await using var client = new AsyncHttpClient();
+        await using var response = await client.FetchStreamAsync(Url("/stream/2?stallAfter=1"));
+        return Assert.Single(SocketLedger.Snapshot()).AllocationSite;
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-14")]
+    public async Task POOL_14_allocation_site_is_the_calling_method_and_line_or_the_full_stack_on_opt_in()
+    {
+        var check = LeakCheck.Start(server);
+        var site = await AllocationSiteOfFetchAsync();
+        Assert.Matches(@"^Tether\.Tests\.Pool\.PoolLifecycleTests\.AllocationSiteOfFetchAsync \(PoolLifecycleTests\.cs:\d+\)$", site);
+        CallSite.FullStackTraces = true;
+        try
+        {
+            var full = await AllocationSiteOfFetchAsync();
+            Assert.Contains("at Tether.AsyncHttpClient.FetchStreamAsync", full, StringComparison.Ordinal);
+            Assert.Contains("AllocationSiteOfFetchAsync", full, StringComparison.Ordinal);
+            Assert.True(full.Split('\n').Length > 3, full);
+        }
+        finally
+        {
+            CallSite.FullStackTraces = false;
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-15")]
+    public async Task POOL_15_cancelled_before_connect_leaves_no_connecting_socket()
+    {
+        await using var tls = TlsHostileServer.Start(TlsHostileBehavior.NeverHandshake);
+        var check = LeakCheck.Start(server, tls.Port);
+        await using (var client = new AsyncHttpClient())
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            var fetch = client.FetchAsync(new FetchRequest(tls.Url("/")) { ValidateCertificate = false }, cts.Token);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fetch);
+            var waited = await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(2));
+            Assert.Empty(SocketLedger.Snapshot());
+            Assert.True(waited < TimeSpan.FromSeconds(1), $"connecting socket lived {waited} after the cancel");
+            Assert.Equal(0, Towards(tls.Port, TcpState.Established));
+        }
+
+        check.AssertClean();
+    }
+}
