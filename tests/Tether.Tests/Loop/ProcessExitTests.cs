@@ -10,7 +10,12 @@ public sealed class ProcessExitTests(ServerFixture server)
     [Trait("Spec", "LOOP-23")]
     public async Task LOOP_23_a_process_that_never_closes_its_clients_exits_0_and_silently()
     {
-        var probe = Path.Combine(AppContext.BaseDirectory, "Tether.ExitProbe.dll");
+        // Run the probe from its own output folder (…/tests/Tether.ExitProbe/bin/<configuration>/net10.0), with its
+        // own deps and runtimeconfig: the test folder resolves some assemblies from the ASP.NET shared framework.
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var configuration = testBin.Parent!.Name;
+        var tests = testBin.Parent.Parent!.Parent!.Parent!.FullName;
+        var probe = Path.Combine(tests, "Tether.ExitProbe", "bin", configuration, testBin.Name, "Tether.ExitProbe.dll");
         Assert.True(File.Exists(probe), $"missing {probe}");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -34,8 +39,10 @@ public sealed class ProcessExitTests(ServerFixture server)
             }
         }
 
-        Assert.Equal("ok 200", (await stdout).Trim());
-        Assert.Equal(string.Empty, await stderr);
+        var output = (await stdout).Trim();
+        var errors = await stderr;
+        Assert.True(output == "ok 200", $"stdout: {output}; stderr: {errors}");
+        Assert.Equal(string.Empty, errors);
         Assert.Equal(0, process.ExitCode);
     }
 }
