@@ -156,6 +156,7 @@ public static class SoakCommand
 
     private static async Task<int> RunAsync(Settings s, List<SoakPattern> chosen, Uri? target, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
+        SoakRunner.PreloadRuntimeAssemblies();
         var runner = new SoakRunner(s.Iterations, s.SampleEvery);
         var results = new List<SoakResult>();
         bool live = !s.NoProgress && !s.Json && CliSupport.IsTerminal(output);
@@ -231,7 +232,13 @@ public static class SoakCommand
         }
         else
         {
-            Render(CliSupport.ConsoleFor(output), results, s, targetText, code);
+            IAnsiConsole console = CliSupport.ConsoleFor(output);
+            if (!CliSupport.IsTerminal(output))
+            {
+                console.Profile.Width = 150; // files and pipes get the whole table on one line per pattern
+            }
+
+            Render(console, results, s, targetText, code);
         }
 
         if (s.Report is not null)
@@ -270,12 +277,12 @@ public static class SoakCommand
             string verdict = r.Verdict switch
             {
                 "flat" => "[green]flat[/]",
-                "grows" when !r.Pattern.IsTether => "[yellow]grows[/] (naive, expected)",
+                "grows" when !r.Pattern.IsTether => "[yellow]grows[/] (naive)",
                 "grows" => "[red]GROWS[/]",
                 _ => "[yellow]errors[/]",
             };
             table.AddRow(
-                Markup.Escape(r.Pattern.Name) + (r.Pattern.IsTether ? string.Empty : " [grey](naive)[/]"),
+                Markup.Escape(r.Pattern.Name),
                 Pair(r.Start.Fds, r.End.Fds),
                 Pair(r.Start.Established, r.End.Established),
                 Pair(r.Start.TimeWait, r.End.TimeWait),
@@ -297,6 +304,11 @@ public static class SoakCommand
         }
 
         console.Write(chart);
+        foreach (SoakResult r in results.Where(r => r.Pattern.IsTether && !r.IsFlat && r.NewFiles.Count > 0))
+        {
+            console.MarkupLine($"[yellow]{Markup.Escape(r.Pattern.Name)}[/]: files opened since the baseline: {Markup.Escape(string.Join(", ", r.NewFiles))}");
+        }
+
         foreach (SoakResult r in results.Where(r => r.FirstError is not null))
         {
             console.MarkupLine($"[yellow]{Markup.Escape(r.Pattern.Name)}[/]: {r.Errors} failed iterations, first: {Markup.Escape(r.FirstError!)}");
@@ -311,9 +323,9 @@ public static class SoakCommand
 
     private static string Pair(int a, int b) => string.Create(CultureInfo.InvariantCulture, $"{a}→{b}");
 
-    /// <summary>A one-line sparkline of <paramref name="values"/> (▁ to █, scaled to the range; flat when constant).</summary>
+    /// <summary>A one-line sparkline of <paramref name="values"/> (▁ to █, scaled to the range but at least 8 tall).</summary>
     /// <param name="values">The values.</param>
-    /// <returns>The sparkline (at most 24 characters, resampled).</returns>
+    /// <returns>The sparkline (at most 16 characters, resampled).</returns>
     public static string Sparkline(IReadOnlyList<int> values)
     {
         ArgumentNullException.ThrowIfNull(values);
@@ -323,8 +335,8 @@ public static class SoakCommand
             return string.Empty;
         }
 
-        int width = Math.Min(24, values.Count);
-        int min = Math.Min(0, values.Min()), max = Math.Max(0, values.Max());
+        int width = Math.Min(16, values.Count);
+        int min = Math.Min(0, values.Min()), max = Math.Max(min + 8, values.Max()); // at least 8 fds tall: a transient +1 stays low
         var chars = new char[width];
         for (int i = 0; i < width; i++)
         {

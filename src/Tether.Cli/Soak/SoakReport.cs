@@ -86,14 +86,14 @@ public static class SoakReport
     public static string SamplesCsv(IReadOnlyList<SoakResult> results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        var sb = new StringBuilder("pattern,kind,iteration,fds,sockets,established,close_wait,time_wait,unix,epoll,eventfd,pipes\n");
+        var sb = new StringBuilder("pattern,kind,iteration,fds,sockets,established,close_wait,time_wait,unix,epoll,eventfd,pipes,files,other_fds\n");
         foreach (SoakResult r in results)
         {
             foreach (SoakSample s in r.Samples)
             {
                 sb.AppendLine(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"{r.Pattern.Name},{Kind(r)},{s.Iteration},{s.Fds},{s.Sockets},{s.Established},{s.CloseWait},{s.TimeWait},{s.Unix},{s.Epoll},{s.EventFd},{s.Pipes}"));
+                    $"{r.Pattern.Name},{Kind(r)},{s.Iteration},{s.Fds},{s.Sockets},{s.Established},{s.CloseWait},{s.TimeWait},{s.Unix},{s.Epoll},{s.EventFd},{s.Pipes},{s.Files},{s.OtherFds}"));
             }
         }
 
@@ -145,7 +145,7 @@ public static class SoakReport
             ("CLOSE_WAIT towards the server (client side)", "sockets", (_, s) => s.CloseWait),
             ("TIME_WAIT towards the server (kernel, no fd)", "sockets", (_, s) => s.TimeWait),
         ];
-        var plots = panels.Select(p => Panel(results, p.Title, p.YLabel, p.Y)).ToList();
+        var plots = panels.Select((p, i) => Panel(results, p.Title, p.YLabel, p.Y, legend: i == 0)).ToList();
         int width = PanelWidth * 2, height = PanelHeight * 2;
 
         using (var surface = SKSurface.Create(new SKImageInfo(width, height)))
@@ -173,11 +173,14 @@ public static class SoakReport
         for (int i = 0; i < plots.Count; i++)
         {
             float left = i % 2 * PanelWidth, top = i / 2 * PanelHeight;
+            canvas.Save();
+            canvas.ClipRect(new SKRect(left, top, left + PanelWidth, top + PanelHeight)); // Render clears what it may draw on
             plots[i].Render(canvas, new PixelRect(left, left + PanelWidth, top + PanelHeight, top));
+            canvas.Restore();
         }
     }
 
-    private static Plot Panel(IReadOnlyList<SoakResult> results, string title, string yLabel, Func<SoakResult, SoakSample, double> y)
+    private static Plot Panel(IReadOnlyList<SoakResult> results, string title, string yLabel, Func<SoakResult, SoakSample, double> y, bool legend)
     {
         var plot = new Plot();
         plot.Title(title, size: 14);
@@ -196,7 +199,14 @@ public static class SoakReport
             line.LegendText = r.Pattern.Name + (r.Pattern.IsTether ? string.Empty : " (naive)");
         }
 
-        plot.ShowLegend(Alignment.UpperLeft);
+        if (legend)
+        {
+            plot.ShowLegend(Alignment.UpperLeft);
+        }
+        else
+        {
+            plot.HideLegend();
+        }
         plot.Axes.Margins(0.02, 0.1);
         return plot;
     }

@@ -14,7 +14,9 @@ namespace Tether.Cli.Soak;
 /// <param name="Epoll">Epoll fds.</param>
 /// <param name="EventFd">Eventfd fds.</param>
 /// <param name="Pipes">Pipe fds.</param>
-public sealed record SoakSample(int Iteration, int Fds, int Sockets, int Established, int CloseWait, int TimeWait, int Unix, int Epoll, int EventFd, int Pipes)
+/// <param name="Files">File and device fds.</param>
+/// <param name="OtherFds">Other fds (timerfd, inotify, …).</param>
+public sealed record SoakSample(int Iteration, int Fds, int Sockets, int Established, int CloseWait, int TimeWait, int Unix, int Epoll, int EventFd, int Pipes, int Files, int OtherFds)
 {
     /// <summary>Takes a sample of this process for a server on <paramref name="port"/>.</summary>
     /// <param name="iteration">Iterations done.</param>
@@ -41,7 +43,7 @@ public sealed record SoakSample(int Iteration, int Fds, int Sockets, int Establi
             }
         }
 
-        return new SoakSample(iteration, s.TotalFds, s.Sockets, established, closeWait, s.CountTimeWait(port), s.UnixSockets, s.Epoll, s.EventFd, s.Pipes);
+        return new SoakSample(iteration, s.TotalFds, s.Sockets, established, closeWait, s.CountTimeWait(port), s.UnixSockets, s.Epoll, s.EventFd, s.Pipes, s.Files + s.Devices, s.OtherFds);
     }
 }
 
@@ -62,6 +64,9 @@ public sealed class SoakResult
 
     /// <summary>Gets the first error message, if any.</summary>
     public string? FirstError { get; init; }
+
+    /// <summary>Gets the file paths open at the end that were not open at the baseline (explains file-fd growth).</summary>
+    public IReadOnlyList<string> NewFiles { get; init; } = [];
 
     /// <summary>Gets the wall time of the iterations, in seconds.</summary>
     public required double Seconds { get; init; }
@@ -147,6 +152,7 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             errors = 0;
             firstError = null;
             SoakSample baseline = Settle(0, port, null);
+            HashSet<string> baselineFiles = FileTargets();
             var samples = new List<SoakSample> { baseline };
             onSample(baseline);
             var clock = Stopwatch.StartNew();
@@ -167,8 +173,54 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             SoakSample end = pattern.IsTether ? Settle(done, port, baseline) : SoakSample.Take(done, port);
             samples.Add(end);
             onSample(end);
-            return new SoakResult { Pattern = pattern, Iterations = done, Samples = samples, Errors = errors, FirstError = firstError, Seconds = seconds };
+            return new SoakResult { NewFiles = [.. FileTargets().Except(baselineFiles)], Pattern = pattern, Iterations = done, Samples = samples, Errors = errors, FirstError = firstError, Seconds = seconds };
         }
+    }
+
+    /// <summary>
+    /// Maps the runtime assemblies that the HTTP stack loads lazily, from timers or late code paths (each load keeps
+    /// one fd open for the life of the process), so they cannot appear after a pattern's baseline and look like a leak.
+    /// Measured on .NET 10: System.Net.Quic and System.Net.NetworkInformation showed up mid-soak.
+    /// </summary>
+    public static void PreloadRuntimeAssemblies()
+    {
+        string[] names =
+        [
+            "System.Net.Quic", "System.Net.NetworkInformation", "System.Net.Http", "System.Net.Security", "System.Net.Sockets",
+            "System.Net.NameResolution", "System.Net.Primitives", "System.Security.Cryptography", "System.Diagnostics.DiagnosticSource",
+            "System.Threading.Channels", "System.Collections.Concurrent", "Microsoft.Win32.Primitives", "System.Diagnostics.Tracing",
+        ];
+        foreach (string name in names)
+        {
+            try
+            {
+                _ = System.Reflection.Assembly.Load(name);
+            }
+            catch (IOException)
+            {
+                // Not part of this runtime: nothing to map.
+            }
+        }
+    }
+
+    private static HashSet<string> FileTargets()
+    {
+        var set = new HashSet<string>();
+        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith('/'))
+                {
+                    set.Add(target);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return set;
     }
 
     // In-process servers close their ends a moment after the client does; wait (≤ 2 s) until the count is stable:
