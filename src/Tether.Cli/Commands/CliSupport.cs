@@ -22,7 +22,8 @@ public static class CliSupport
     public static int Run(RootCommand root, IReadOnlyList<string> args, TextWriter? output = null, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(root);
-        ParseResult parsed = root.Parse(args);
+        // No response files: `-d @file` is curl's syntax for a body file, not a file of arguments.
+        ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         error ??= Console.Error;
         if (parsed.Errors.Count > 0)
         {

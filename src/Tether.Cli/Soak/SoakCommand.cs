@@ -14,15 +14,17 @@ namespace Tether.Cli.Soak;
 public static class SoakCommand
 {
     /// <summary>Creates the <c>soak</c> command.</summary>
+    /// <param name="catalogue">The patterns it knows (default <see cref="SoakPatterns.All"/>; tests add a leaking one).</param>
     /// <returns>The command.</returns>
-    public static Command Create()
+    public static Command Create(IReadOnlyList<SoakPattern>? catalogue = null)
     {
+        IReadOnlyList<SoakPattern> all = catalogue ?? SoakPatterns.All;
         var iterations = new Option<int>("--iterations", "-n") { Description = "Iterations per pattern (after one warm-up iteration).", DefaultValueFactory = _ => 1000, HelpName = "N" };
         var sampleEvery = new Option<int>("--sample-every") { Description = "Take a socket census every K iterations.", DefaultValueFactory = _ => 50, HelpName = "K" };
         var patterns = new Option<string[]>("--patterns", "-p")
         {
             Description = "Patterns to run, comma-separated or repeated (default: all): "
-                + string.Join(", ", SoakPatterns.All.Select(p => p.Name)) + ".",
+                + string.Join(", ", all.Select(p => p.Name)) + ".",
             HelpName = "NAMES",
         };
         var url = new Option<string?>("--url") { Description = "Soak this loopback URL instead of the embedded server (server-idle-close always uses its own raw server).", HelpName = "URL" };
@@ -59,7 +61,7 @@ public static class SoakCommand
                 parseResult.GetValue(json),
                 parseResult.GetValue(noProgress),
                 parseResult.GetValue(report));
-            string? usage = Validate(settings, parseResult.GetValue(patterns) ?? [], parseResult.GetValue(url), out List<SoakPattern> chosen, out Uri? target);
+            string? usage = Validate(all, settings, parseResult.GetValue(patterns) ?? [], parseResult.GetValue(url), out List<SoakPattern> chosen, out Uri? target);
             if (usage is not null)
             {
                 error.WriteLine($"tether: {usage}");
@@ -101,18 +103,18 @@ public static class SoakCommand
 
     private sealed record Settings(int Iterations, int SampleEvery, bool Json, bool NoProgress, DirectoryInfo? Report);
 
-    private static string? Validate(Settings s, string[] names, string? url, out List<SoakPattern> chosen, out Uri? target)
+    private static string? Validate(IReadOnlyList<SoakPattern> all, Settings s, string[] names, string? url, out List<SoakPattern> chosen, out Uri? target)
     {
         chosen = [];
         target = null;
         if (s.Iterations < 1)
         {
-            return $"--iterations {s.Iterations} must be at least 1.";
+            return $"--iterations {s.Iterations} must be 1 or more.";
         }
 
         if (s.SampleEvery < 1)
         {
-            return $"--sample-every {s.SampleEvery} must be at least 1.";
+            return $"--sample-every {s.SampleEvery} must be 1 or more.";
         }
 
         if (url is not null)
@@ -131,16 +133,16 @@ public static class SoakCommand
         string[] wanted = names.SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
         if (wanted.Length == 0)
         {
-            chosen.AddRange(SoakPatterns.All);
+            chosen.AddRange(all);
             return null;
         }
 
         foreach (string name in wanted)
         {
-            SoakPattern? p = SoakPatterns.All.FirstOrDefault(x => string.Equals(x.Name, name, StringComparison.OrdinalIgnoreCase));
+            SoakPattern? p = all.FirstOrDefault(x => string.Equals(x.Name, name, StringComparison.OrdinalIgnoreCase));
             if (p is null)
             {
-                return $"unknown pattern '{name}'; choose from {string.Join(", ", SoakPatterns.All.Select(x => x.Name))}.";
+                return $"unknown pattern '{name}'; choose from {string.Join(", ", all.Select(x => x.Name))}.";
             }
 
             if (!chosen.Contains(p))
@@ -150,7 +152,7 @@ public static class SoakCommand
         }
 
         // Tether patterns first, so the naive patterns' leftovers cannot touch them.
-        chosen = [.. chosen.OrderBy(p => p.IsTether ? 0 : 1).ThenBy(p => SoakPatterns.All.ToList().IndexOf(p))];
+        chosen = [.. chosen.OrderBy(p => p.IsTether ? 0 : 1).ThenBy(p => all.ToList().IndexOf(p))];
         return null;
     }
 
