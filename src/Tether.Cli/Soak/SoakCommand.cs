@@ -246,7 +246,7 @@ public static class SoakCommand
         if (s.Report is not null)
         {
             IReadOnlyList<string> files = SoakReport.Write(s.Report.FullName, results, jsonText);
-            (s.Json ? error : output).WriteLine("report: " + string.Join(" ", files));
+            (s.Json ? error : output).WriteLine("report: " + string.Join(" ", files.Select(f => Path.GetRelativePath(Environment.CurrentDirectory, f))));
         }
 
         return code;
