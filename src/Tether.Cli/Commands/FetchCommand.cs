@@ -268,10 +268,13 @@ public static class FetchCommand
                     ReportConnection(response);
                 }
 
-                await WriteAsync(response, cancellationToken).ConfigureAwait(false);
+                var bodyClock = System.Diagnostics.Stopwatch.StartNew();
+                long bytes = await WriteAsync(response, cancellationToken).ConfigureAwait(false);
                 if (verbose)
                 {
-                    error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"* total {Ms(response.TimeInfo.Total)} (headers), connection #{response.ConnectionId} left to the client's pool; closed on exit"));
+                    error.WriteLine(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"* body {bytes} bytes in {Ms(bodyClock.Elapsed)}; connection #{response.ConnectionId} closed with the client on exit"));
                 }
 
                 if (response.Code >= 400)
@@ -330,7 +333,7 @@ public static class FetchCommand
             }
         }
 
-        private async Task WriteAsync(FetchResponse response, CancellationToken cancellationToken)
+        private async Task<long> WriteAsync(FetchResponse response, CancellationToken cancellationToken)
         {
             Stream destination = output is null ? io.OpenStdout() : new FileStream(output.FullName, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
             await using (destination.ConfigureAwait(false))
@@ -349,6 +352,7 @@ public static class FetchCommand
                     await destination.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
                 }
 
+                long copied = 0;
                 long? length = long.TryParse(response.Headers["Content-Length"], NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : null;
                 if (ShowsProgress(output is not null, io.StdoutIsTerminal(), io.StderrIsTerminal(), length))
                 {
@@ -359,28 +363,33 @@ public static class FetchCommand
                         {
                             ProgressTask task = ctx.AddTask(Markup.Escape(output!.Name), maxValue: length ?? double.MaxValue);
                             task.IsIndeterminate = length is null;
-                            await CopyAsync(response.BodyStream, destination, read => task.Increment(read), cancellationToken).ConfigureAwait(false);
+                            copied = await CopyAsync(response.BodyStream, destination, read => task.Increment(read), cancellationToken).ConfigureAwait(false);
                             task.Value = task.MaxValue;
                         }).ConfigureAwait(false);
                 }
                 else
                 {
-                    await CopyAsync(response.BodyStream, destination, null, cancellationToken).ConfigureAwait(false);
+                    copied = await CopyAsync(response.BodyStream, destination, null, cancellationToken).ConfigureAwait(false);
                 }
 
                 await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                return copied;
             }
         }
 
-        private static async Task CopyAsync(Stream source, Stream destination, Action<int>? progress, CancellationToken cancellationToken)
+        private static async Task<long> CopyAsync(Stream source, Stream destination, Action<int>? progress, CancellationToken cancellationToken)
         {
             byte[] buffer = new byte[81920];
+            long total = 0;
             int read;
             while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
                 await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                 progress?.Invoke(read);
+                total += read;
             }
+
+            return total;
         }
 
         private static bool IsSecretHeader(string name) =>

@@ -214,6 +214,7 @@ public sealed class FetchCommandTests(ServerFixture server)
         Assert.Matches(new Regex(@"^\* connection #\d+ \(ledger id\) new to http://127\.0\.0\.1:\d+/hello$", RegexOptions.Multiline), err);
         Assert.Matches(new Regex(@"^\* timings: queue [\d.]+ ms, connect [\d.]+ ms, tls [\d.]+ ms, first byte [\d.]+ ms, total [\d.]+ ms$", RegexOptions.Multiline), err);
         Assert.Contains("< HTTP/1.1 200 OK", err, StringComparison.Ordinal);
+        Assert.Matches(new Regex(@"^\* body 13 bytes in [\d.]+ ms; connection #\d+ closed with the client on exit$", RegexOptions.Multiline), err);
 
         // After two redirects on one keep-alive connection, the final response came over a reused connection.
         var (code2, _, err2, _) = CliHarness.RunTether(["fetch", "-v", "-L", Url("/redirect/2")]);

@@ -22,7 +22,7 @@ public sealed class RootCommandTests
         Assert.Equal(string.Empty, err);
         Assert.Contains("Usage:", output, StringComparison.Ordinal);
         Assert.Contains("Examples:", output, StringComparison.Ordinal);
-        Assert.Contains("tether " + (command.Length > 0 ? command[0] : string.Empty), output, StringComparison.Ordinal);
+        Assert.Contains("Usage:\n  tether " + (command.Length > 0 ? command[0] + " " : "[command]"), output.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.Contains("Exit codes: 0 ok, 1 HTTP error, 2 usage error", output, StringComparison.Ordinal);
     }
 
