@@ -172,9 +172,18 @@ public static class SoakCommand
             }
 
             KestrelTestServer server = await KestrelTestServer.StartAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            await using (server.ConfigureAwait(false))
+            try
             {
-                return await runner.RunAsync(pattern, server.Url("/hello"), onSample, cancellationToken).ConfigureAwait(false);
+                await using (server.ConfigureAwait(false))
+                {
+                    return await runner.RunAsync(pattern, server.Url("/hello"), onSample, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                // The process pool may keep an idle connection to this pattern's server; close it with the server,
+                // not in the middle of the next pattern (where the reaper would close it and shift that baseline).
+                ConnectionPool.Process.CloseIdleConnections();
             }
         }
 
