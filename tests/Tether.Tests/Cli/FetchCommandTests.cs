@@ -302,6 +302,7 @@ public sealed class FetchCommandTests(ServerFixture server)
     [Trait("Spec", "CLI-04")]
     public void CLI04_progress_bar_on_a_terminal()
     {
+        Assert.SkipUnless(File.Exists("/usr/bin/script"), "needs util-linux `script` to give the child a pseudo-terminal");
         string file = Path.Combine(Path.GetTempPath(), $"tether-progress-{Guid.NewGuid():N}.bin");
         try
         {
