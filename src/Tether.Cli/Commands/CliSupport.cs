@@ -22,7 +22,8 @@ public static class CliSupport
     public static int Run(RootCommand root, IReadOnlyList<string> args, TextWriter? output = null, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(root);
-        ParseResult parsed = root.Parse(args);
+        // No response files: `-d @file` is curl's syntax for a body file, not a file of arguments.
+        ParseResult parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         error ??= Console.Error;
         if (parsed.Errors.Count > 0)
         {
@@ -31,9 +32,20 @@ public static class CliSupport
             return ExitCodes.Usage;
         }
 
+        output ??= Console.Out;
+        if (parsed.Action is System.CommandLine.Help.HelpAction)
+        {
+            // Help names the root after the entry assembly (Tether.Cli); the installed command is `tether`.
+            using var help = new StringWriter();
+            int helpCode = parsed.Invoke(new InvocationConfiguration { Output = help, Error = error });
+            output.Write(help.ToString().Replace("  " + RootCommand.ExecutableName + " ", "  tether ", StringComparison.Ordinal)
+                .Replace("  " + RootCommand.ExecutableName + Environment.NewLine, "  tether" + Environment.NewLine, StringComparison.Ordinal));
+            return helpCode;
+        }
+
         var config = new InvocationConfiguration
         {
-            Output = output ?? Console.Out,
+            Output = output,
             Error = error,
         };
         return parsed.Invoke(config);

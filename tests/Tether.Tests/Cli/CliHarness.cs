@@ -1,9 +1,12 @@
 using System.CommandLine;
+using System.Text;
+using Tether.Cli;
 using Tether.Cli.Commands;
+using Tether.Cli.Soak;
 
 namespace Tether.Tests.Cli;
 
-/// <summary>Runs the census commands in process with stdout and stderr captured.</summary>
+/// <summary>Runs the tether commands in process with stdout and stderr captured.</summary>
 internal static class CliHarness
 {
     public static (int Code, string Out, string Err) Run(params string[] args)
@@ -14,6 +17,33 @@ internal static class CliHarness
         int code = CliSupport.Run(root, args, output, error);
         return (code, output.ToString(), error.ToString());
     }
+
+    /// <summary>Runs the real root command (all subcommands); fetch writes its body bytes to a memory stream.</summary>
+    public static (int Code, string Out, string Err, byte[] Body) RunTether(string[] args, byte[]? stdin = null, IReadOnlyList<SoakPattern>? soakPatterns = null)
+    {
+        var body = new MemoryStream();
+        var io = new FetchIo
+        {
+            OpenStdin = () => new MemoryStream(stdin ?? []),
+            OpenStdout = () => body,
+            StdoutIsTerminal = () => false,
+            StderrIsTerminal = () => false,
+        };
+        var root = TetherCli.CreateRoot(io);
+        if (soakPatterns is not null)
+        {
+            var soak = root.Subcommands.Single(c => c.Name == "soak");
+            root.Subcommands.Remove(soak);
+            root.Subcommands.Add(SoakCommand.Create(soakPatterns));
+        }
+
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = CliSupport.Run(root, args, output, error);
+        return (code, output.ToString(), error.ToString(), body.ToArray());
+    }
+
+    public static string Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
 
     public static string[] Lines(string text) =>
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

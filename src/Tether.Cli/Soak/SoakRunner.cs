@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using Tether.Diagnostics;
+
+namespace Tether.Cli.Soak;
+
+/// <summary>One census sample of a soak: the process's fds and its sockets towards the pattern's server.</summary>
+/// <param name="Iteration">Iterations done when the sample was taken (0 = baseline after the warm-up).</param>
+/// <param name="Fds">Total fds of the process.</param>
+/// <param name="Sockets">Socket fds of the process (TCP + unix + UDP + other; both ends of in-process servers).</param>
+/// <param name="Established">Client-side TCP sockets ESTABLISHED towards the server port.</param>
+/// <param name="CloseWait">Client-side TCP sockets in CLOSE_WAIT towards the server port.</param>
+/// <param name="TimeWait">TIME_WAIT entries towards the server port (kernel-owned, no fd).</param>
+/// <param name="Unix">Unix socket fds.</param>
+/// <param name="Epoll">Epoll fds.</param>
+/// <param name="EventFd">Eventfd fds.</param>
+/// <param name="Pipes">Pipe fds.</param>
+/// <param name="Files">File and device fds.</param>
+/// <param name="OtherFds">Other fds (timerfd, inotify, …).</param>
+public sealed record SoakSample(int Iteration, int Fds, int Sockets, int Established, int CloseWait, int TimeWait, int Unix, int Epoll, int EventFd, int Pipes, int Files, int OtherFds)
+{
+    /// <summary>Takes a sample of this process for a server on <paramref name="port"/>.</summary>
+    /// <param name="iteration">Iterations done.</param>
+    /// <param name="port">The server port.</param>
+    /// <returns>The sample.</returns>
+    public static SoakSample Take(int iteration, int port)
+    {
+        CensusSnapshot s = SocketCensus.Take(Environment.ProcessId, new CensusOptions { Ports = [port] });
+        int established = 0, closeWait = 0;
+        foreach (CensusSocket socket in s.TcpSockets)
+        {
+            if (socket.Remote.Port != port)
+            {
+                continue;
+            }
+
+            if (socket.State == TcpState.Established)
+            {
+                established++;
+            }
+            else if (socket.State == TcpState.CloseWait)
+            {
+                closeWait++;
+            }
+        }
+
+        return new SoakSample(iteration, s.TotalFds, s.Sockets, established, closeWait, s.CountTimeWait(port), s.UnixSockets, s.Epoll, s.EventFd, s.Pipes, s.Files + s.Devices, s.OtherFds);
+    }
+}
+
+/// <summary>The outcome of one pattern: its samples and the numbers the table, CSV and JSON all print.</summary>
+public sealed class SoakResult
+{
+    /// <summary>Gets the pattern.</summary>
+    public required SoakPattern Pattern { get; init; }
+
+    /// <summary>Gets the iterations run (after the warm-up).</summary>
+    public required int Iterations { get; init; }
+
+    /// <summary>Gets the samples, first the baseline (iteration 0), last the end state after settling.</summary>
+    public required IReadOnlyList<SoakSample> Samples { get; init; }
+
+    /// <summary>Gets the number of iterations that threw.</summary>
+    public required int Errors { get; init; }
+
+    /// <summary>Gets the first error message, if any.</summary>
+    public string? FirstError { get; init; }
+
+    /// <summary>Gets the file paths open at the end that were not open at the baseline (explains file-fd growth).</summary>
+    public IReadOnlyList<string> NewFiles { get; init; } = [];
+
+    /// <summary>Gets the wall time of the iterations, in seconds.</summary>
+    public required double Seconds { get; init; }
+
+    /// <summary>Gets the baseline sample.</summary>
+    public SoakSample Start => Samples[0];
+
+    /// <summary>Gets the end sample.</summary>
+    public SoakSample End => Samples[^1];
+
+    /// <summary>Gets the fd growth per 1,000 iterations: least-squares slope of fds over the samples × 1000, one decimal.</summary>
+    public double FdsPer1000 => Math.Round(Slope(s => s.Fds) * 1000, 1);
+
+    /// <summary>Gets the socket growth per 1,000 iterations (least-squares slope × 1000, one decimal).</summary>
+    public double SocketsPer1000 => Math.Round(Slope(s => s.Sockets) * 1000, 1);
+
+    /// <summary>
+    /// Gets whether the pattern is flat: end fds ≤ baseline fds, and no more ESTABLISHED or CLOSE_WAIT sockets towards the
+    /// server than at the baseline. TIME_WAIT is the kernel's and is reported, not judged.
+    /// </summary>
+    public bool IsFlat => End.Fds - Start.Fds <= 0 && End.Established <= Start.Established && End.CloseWait <= Start.CloseWait;
+
+    /// <summary>Gets the verdict: <c>flat</c>, <c>grows</c>, or <c>errors</c> (flat but some iterations failed).</summary>
+    public string Verdict => !IsFlat ? "grows" : Errors > 0 ? "errors" : "flat";
+
+    private double Slope(Func<SoakSample, int> y)
+    {
+        int n = Samples.Count;
+        if (n < 2)
+        {
+            return 0;
+        }
+
+        double mx = Samples.Average(s => (double)s.Iteration), my = Samples.Average(s => (double)y(s));
+        double sxy = 0, sxx = 0;
+        foreach (SoakSample s in Samples)
+        {
+            sxy += (s.Iteration - mx) * (y(s) - my);
+            sxx += (s.Iteration - mx) * (s.Iteration - mx);
+        }
+
+        return sxx > 0 ? sxy / sxx : 0;
+    }
+}
+
+/// <summary>Runs patterns one after the other on the calling thread, sampling the census every K iterations.</summary>
+/// <param name="iterations">Iterations per pattern (after one warm-up iteration).</param>
+/// <param name="sampleEvery">Iterations between samples.</param>
+public sealed class SoakRunner(int iterations, int sampleEvery)
+{
+    /// <summary>Runs one pattern against <paramref name="url"/>.</summary>
+    /// <param name="pattern">The pattern.</param>
+    /// <param name="url">The target URL (loopback).</param>
+    /// <param name="onSample">Called after each sample (for progress).</param>
+    /// <param name="cancellationToken">Stops between iterations.</param>
+    /// <returns>The result.</returns>
+    public async Task<SoakResult> RunAsync(SoakPattern pattern, Uri url, Action<SoakSample> onSample, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ArgumentNullException.ThrowIfNull(url);
+        ArgumentNullException.ThrowIfNull(onSample);
+        SoakPatternInstance instance = await pattern.Start(url).ConfigureAwait(false);
+        await using (instance.ConfigureAwait(false))
+        {
+            int port = instance.Url.Port;
+            int errors = 0;
+            string? firstError = null;
+            void Once()
+            {
+                try
+                {
+                    instance.Iterate();
+                }
+                catch (Exception ex) when (ex is FetchException or HttpRequestException or IOException or LoopMisuseException or ClientClosedException)
+                {
+                    errors++;
+                    firstError ??= ex.Message;
+                }
+            }
+
+            // Warm-up: the runtime maps assemblies and opens its socket engine on first use (each an fd), once.
+            Once();
+            errors = 0;
+            firstError = null;
+            SoakSample baseline = Settle(0, port, null);
+            HashSet<string> baselineFiles = FileTargets();
+            var samples = new List<SoakSample> { baseline };
+            onSample(baseline);
+            var clock = Stopwatch.StartNew();
+            int done = 0;
+            for (int i = 1; i <= iterations && !cancellationToken.IsCancellationRequested; i++)
+            {
+                Once();
+                done = i;
+                if (i % sampleEvery == 0 && i < iterations)
+                {
+                    SoakSample s = SoakSample.Take(i, port);
+                    samples.Add(s);
+                    onSample(s);
+                }
+            }
+
+            double seconds = clock.Elapsed.TotalSeconds;
+            SoakSample end = pattern.IsTether ? Settle(done, port, baseline) : SoakSample.Take(done, port);
+            samples.Add(end);
+            onSample(end);
+            return new SoakResult { NewFiles = [.. FileTargets().Except(baselineFiles)], Pattern = pattern, Iterations = done, Samples = samples, Errors = errors, FirstError = firstError, Seconds = seconds };
+        }
+    }
+
+    /// <summary>
+    /// Maps the runtime assemblies that the HTTP stack loads lazily, from timers or late code paths (each load keeps
+    /// one fd open for the life of the process), so they cannot appear after a pattern's baseline and look like a leak.
+    /// Measured on .NET 10: System.Net.Quic and System.Net.NetworkInformation showed up mid-soak.
+    /// </summary>
+    public static void PreloadRuntimeAssemblies()
+    {
+        string[] names =
+        [
+            "System.Net.Quic", "System.Net.NetworkInformation", "System.Net.Http", "System.Net.Security", "System.Net.Sockets",
+            "System.Net.NameResolution", "System.Net.Primitives", "System.Security.Cryptography", "System.Diagnostics.DiagnosticSource",
+            "System.Threading.Channels", "System.Collections.Concurrent", "Microsoft.Win32.Primitives", "System.Diagnostics.Tracing",
+        ];
+        foreach (string name in names)
+        {
+            try
+            {
+                _ = System.Reflection.Assembly.Load(name);
+            }
+            catch (IOException)
+            {
+                // Not part of this runtime: nothing to map.
+            }
+        }
+    }
+
+    private static HashSet<string> FileTargets()
+    {
+        var set = new HashSet<string>();
+        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith('/'))
+                {
+                    set.Add(target);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return set;
+    }
+
+    // In-process servers close their ends a moment after the client does; wait (≤ 2 s) until the count is stable:
+    // for the baseline two equal samples 50 ms apart, for the end the baseline numbers (or 2 s, whichever first).
+    private static SoakSample Settle(int iteration, int port, SoakSample? baseline)
+    {
+        var clock = Stopwatch.StartNew();
+        SoakSample? previous = null;
+        while (true)
+        {
+            SoakSample s = SoakSample.Take(iteration, port);
+            bool done = baseline is null
+                ? previous is not null && previous.Fds == s.Fds && s.CloseWait == 0
+                : s.Fds <= baseline.Fds && s.Established <= baseline.Established && s.CloseWait <= baseline.CloseWait;
+            if (done || clock.Elapsed > TimeSpan.FromSeconds(2))
+            {
+                return s;
+            }
+
+            previous = s;
+            Thread.Sleep(baseline is null ? 50 : 20);
+        }
+    }
+}
