@@ -65,7 +65,10 @@ namespace Tether.Analyzers
                 context.ReportDiagnostic(Diagnostic.Create(
                     Descriptors.DisposeShared, call.Syntax.GetLocation(), Kind("Call"), verb, call.TargetMethod.Name + " call"));
             }
-            else if (instance is IParameterReferenceOperation parameter && parameter.Parameter.RefKind == RefKind.None)
+            else if (instance is IParameterReferenceOperation parameter && parameter.Parameter.RefKind == RefKind.None
+                // A lambda's parameter (clients.ForEach(c => c.Dispose())) is an element the code itself holds, not
+                // an injected dependency.
+                && parameter.Parameter.ContainingSymbol is not IMethodSymbol { MethodKind: MethodKind.AnonymousFunction })
             {
                 context.ReportDiagnostic(Diagnostic.Create(
                     Descriptors.DisposeNotOwned, call.Syntax.GetLocation(), Kind("Call"),

@@ -106,6 +106,12 @@ public class DisposeNotOwnedTests
                         client.Close();
                     });
                 }
+                static void DisposeAll(System.Collections.Generic.List<HttpClient> mine) { }
+                static void DisposeCreated()
+                {
+                    var created = new System.Collections.Generic.List<HttpClient> { new HttpClient() };
+                    created.ForEach(c => c.Dispose());
+                }
             }
             """);
     }
