@@ -26,6 +26,8 @@ public sealed class HttpClientBridgeTests(ServerFixture server)
 
         // Warm-up of the same code path: the runtime maps each assembly (DI, Polly, telemetry...) as an fd the first
         // time it loads, once per process; the baseline must come after that, or the census counts them as leaks.
+        // SocketsHttpHandler loads System.Net.Quic lazily (sometimes only after the first request): load it now.
+        _ = System.Reflection.Assembly.Load("System.Net.Quic");
         await using (var warm = BuildProvider(_ => { }))
         {
             var warmHttp = warm.GetRequiredService<IHttpClientFactory>().CreateClient("bridged");
