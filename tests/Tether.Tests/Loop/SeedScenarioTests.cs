@@ -1,3 +1,5 @@
+// The seed scenario reproduces the anti-patterns TETHER001-003 on purpose (it proves Tether survives them).
+#pragma warning disable TETHER001, TETHER002, TETHER003
 using Tether.Diagnostics;
 using Tether.Tests.Support;
 using Xunit;

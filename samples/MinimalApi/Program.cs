@@ -1,0 +1,3 @@
+using Tether.Samples.MinimalApi;
+
+await MinimalApiApp.Build(args).RunAsync();

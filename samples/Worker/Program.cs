@@ -1,0 +1,4 @@
+using Microsoft.Extensions.Hosting;
+using Tether.Samples.Worker;
+
+await WorkerApp.Build(args).RunAsync();

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Tether.Extensions.DependencyInjection;
+
+/// <summary>Makes clients from named <see cref="TetherClientOptions"/>; always leasing from the container's pool and
+/// always <see cref="ClientOwnership.Caller"/> (the scope or the caller owns them, never an ambient loop).</summary>
+internal sealed class TetherClientFactory(
+    IOptionsMonitor<TetherClientOptions> options, TetherPool pool, ILoggerFactory? loggerFactory = null) : ITetherClientFactory
+{
+    public AsyncHttpClient CreateClient(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var source = options.Get(name);
+        var target = new AsyncHttpClientOptions { MaxClients = source.MaxClients, Name = ClientName(name) };
+        Copy(source.Defaults, target.Defaults);
+        if (loggerFactory is not null)
+        {
+            target.Logger = loggerFactory.CreateLogger($"Tether.AsyncHttpClient.{(name.Length == 0 ? "Default" : name)}");
+        }
+
+        source.Configure?.Invoke(target);
+        target.Ownership = ClientOwnership.Caller;
+        target.Pool = pool.Pool;
+        return new AsyncHttpClient(target);
+    }
+
+    internal static string ClientName(string name) => name.Length == 0 ? "Tether(default)" : $"Tether({name})";
+
+    internal static void Copy(FetchSettings from, FetchSettings to)
+    {
+        to.ConnectTimeout = from.ConnectTimeout;
+        to.RequestTimeout = from.RequestTimeout;
+        to.QueueTimeout = from.QueueTimeout;
+        to.BodyTimeout = from.BodyTimeout;
+        to.FollowRedirects = from.FollowRedirects;
+        to.MaxRedirects = from.MaxRedirects;
+        to.AllowInsecureRedirects = from.AllowInsecureRedirects;
+        to.UserAgent = from.UserAgent;
+        to.DecompressResponse = from.DecompressResponse;
+        to.RaiseOnError = from.RaiseOnError;
+        to.AllowNonstandardMethods = from.AllowNonstandardMethods;
+        to.AuthUsername = from.AuthUsername;
+        to.AuthPassword = from.AuthPassword;
+        to.AuthMode = from.AuthMode;
+        to.Proxy = from.Proxy;
+        to.ProxyUsername = from.ProxyUsername;
+        to.ProxyPassword = from.ProxyPassword;
+        to.ValidateCertificate = from.ValidateCertificate;
+        to.CaCertificates = from.CaCertificates;
+        to.ClientCertificate = from.ClientCertificate;
+        to.AllowIPv6 = from.AllowIPv6;
+        to.ExpectContinue = from.ExpectContinue;
+        to.MaxHeaderSize = from.MaxHeaderSize;
+        to.MaxBodySize = from.MaxBodySize;
+        to.HttpVersion = from.HttpVersion;
+    }
+}

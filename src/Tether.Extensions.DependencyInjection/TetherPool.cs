@@ -1,0 +1,34 @@
+namespace Tether.Extensions.DependencyInjection;
+
+/// <summary>
+/// The one <see cref="ConnectionPool"/> a service provider owns: every client and <see cref="TetherHttpMessageHandler"/>
+/// made by the container leases from it, and disposing the root provider (host shutdown) closes it and every socket
+/// it still has.
+/// </summary>
+/// <remarks>
+/// Why a container-owned pool and not <see cref="ConnectionPool.Process"/>: the process pool has fixed default limits
+/// and can never be closed, so configured limits would not apply and host shutdown (or a test's provider disposal)
+/// would leave keep-alive sockets open. One pool per root provider gives configured limits, one keep-alive cache for
+/// all scopes and handler rotations, and a deterministic end. Thread-safety: all members are thread-safe.
+/// </remarks>
+public sealed class TetherPool : IDisposable, IAsyncDisposable
+{
+    internal TetherPool(ConnectionPoolOptions options)
+    {
+        Pool = new ConnectionPool(options);
+    }
+
+    /// <summary>The container's pool.</summary>
+    public ConnectionPool Pool { get; }
+
+    /// <summary>Closes the pool synchronously: every socket is closed when this returns. Idempotent.</summary>
+    public void Dispose() => Pool.CloseNow(FetchErrorKind.PoolClosed, $"{Pool.Name} was closed by the disposal of its service provider");
+
+    /// <summary>Closes the pool (see <see cref="Dispose"/>). Idempotent.</summary>
+    /// <returns>A completed task: the close is synchronous.</returns>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
