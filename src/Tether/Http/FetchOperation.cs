@@ -24,6 +24,7 @@ internal sealed class FetchOperation
     private string? _abortMessage;
     private PoolLease? _poolLease;
     private bool _holdsClientSlot;
+    private int _retries;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
     {
@@ -70,6 +71,9 @@ internal sealed class FetchOperation
 
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 
+    /// <summary>Whether any response byte has been read (tells a failed request write from a failed response).</summary>
+    public bool ResponseStarted => Interlocked.Read(ref _firstByte) != 0;
+
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
     public void MarkDequeued(bool holdsSlot)
@@ -92,6 +96,18 @@ internal sealed class FetchOperation
 
     public void OnConnectionAttached(TrackedConnection connection, bool reused)
     {
+        if (Connection is { } previous && previous != connection)
+        {
+            // The handler is re-sending this hop's request on another connection after the first one failed before
+            // any response byte. Allowed once, for an idempotent method, when that first connection was a reused one.
+            if (!RetryAllowed)
+            {
+                throw new RetryRefusedException(RetryRefusal());
+            }
+
+            _retries++;
+        }
+
         Connection = connection;
         ConnectionReused = reused;
         if (_sent == 0)
@@ -107,6 +123,19 @@ internal sealed class FetchOperation
             _firstByte = Stopwatch.GetTimestamp();
         }
     }
+
+    /// <summary>Whether the handler may send this hop's request again on another connection: only when the first
+    /// attempt rode a reused keep-alive connection (which the server may have closed while idle), only for an
+    /// idempotent method, and only once. Checked before a retry connects (<see cref="ConnectionPool"/>) and when it
+    /// writes (<see cref="OnConnectionAttached"/>), so a refused retry sends nothing.</summary>
+    public bool RetryAllowed => Connection is null || (_retries == 0 && ConnectionReused && IsIdempotent(CurrentMethod));
+
+    public string RetryRefusal() =>
+        $"the connection closed before any response to {Describe()}; not re-sent because " +
+        (!IsIdempotent(CurrentMethod) ? $"{CurrentMethod} is not idempotent"
+            : _retries > 0 ? "it was already retried once" : "it was sent on a new connection, not a reused one");
+
+    private static bool IsIdempotent(string method) => method is "GET" or "HEAD" or "OPTIONS" or "TRACE" or "PUT" or "DELETE";
 
     public void OnConnectionClosed(TrackedConnection connection)
     {
@@ -180,6 +209,7 @@ internal sealed class FetchOperation
             Connection = null;
         }
 
+        _retries = 0;
         _poolLease?.Dispose();
         _poolLease = null;
     }

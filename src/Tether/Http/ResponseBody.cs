@@ -134,7 +134,18 @@ internal sealed class ResponseBody : Stream
         }
         catch (InvalidDataException ex)
         {
-            throw new HttpIOException(HttpRequestError.InvalidResponse, $"The body could not be decoded: {ex.Message}", ex);
+            throw FetchErrors.MapTransport(
+                new HttpIOException(HttpRequestError.InvalidResponse, $"The body could not be decoded: {ex.Message}", ex), _op);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            // A streamed body's reader gets the same typed 599 as a buffered fetch (reset, truncated, protocol).
+            if (FetchErrors.MapTransport(ex, _op) is FetchException mapped)
+            {
+                throw mapped;
+            }
+
+            throw;
         }
 
         if (n == 0)

@@ -336,6 +336,12 @@ public sealed class ConnectionPool : IAsyncDisposable
             lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
         }
 
+        if (operation is { RetryAllowed: false })
+        {
+            // The handler's automatic retry of a request that must not be re-sent: fail before opening a socket.
+            throw new RetryRefusedException(operation.RetryRefusal());
+        }
+
         MakeRoom();
         var connection = new TrackedConnection(this, Redaction.HostKey(uri),
             operation?.Client.AllocationSite ?? "unknown", lifetime);
