@@ -162,7 +162,11 @@ internal sealed class FetchOperation
             // Completed concurrently.
         }
 
-        Connection?.Abort();
+        if (Connection is { } held && held.Lease == this)
+        {
+            held.Abort();
+        }
+
         if (Task is { } task)
         {
             // An abandoned fetch nobody awaits must not surface later as an UnobservedTaskException.
@@ -183,8 +187,10 @@ internal sealed class FetchOperation
         _end = Stopwatch.GetTimestamp();
         if (Connection is { } connection)
         {
-            if (discardConnection)
+            if (discardConnection && connection.Lease == this)
             {
+                // Only while this fetch still holds it: once the handler has handed the connection to another
+                // request (the body ended just before a late cancel), aborting it would kill that request instead.
                 connection.Abort();
             }
             else

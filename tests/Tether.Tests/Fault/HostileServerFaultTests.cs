@@ -15,6 +15,7 @@ namespace Tether.Tests.Fault;
 public sealed class HostileServerFaultTests(ServerFixture server)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(3);
+    private readonly bool _warm = WarmUp();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
