@@ -100,12 +100,15 @@ internal sealed class FetchOperation
         {
             // The handler is re-sending this hop's request on another connection after the first one failed before
             // any response byte. Allowed once, for an idempotent method, when that first connection was a reused one.
-            if (!RetryAllowed)
+            if (PreviousAttemptSentRequest)
             {
-                throw new RetryRefusedException(RetryRefusal());
-            }
+                if (!RetryAllowed)
+                {
+                    throw new RetryRefusedException(RetryRefusal());
+                }
 
-            _retries++;
+                _retries++;
+            }
         }
 
         Connection = connection;
@@ -128,7 +131,14 @@ internal sealed class FetchOperation
     /// attempt rode a reused keep-alive connection (which the server may have closed while idle), only for an
     /// idempotent method, and only once. Checked before a retry connects (<see cref="ConnectionPool"/>) and when it
     /// writes (<see cref="OnConnectionAttached"/>), so a refused retry sends nothing.</summary>
-    public bool RetryAllowed => Connection is null || (_retries == 0 && ConnectionReused && IsIdempotent(CurrentMethod));
+    public bool RetryAllowed => Connection is null || !PreviousAttemptSentRequest
+        || (_retries == 0 && ConnectionReused && IsIdempotent(CurrentMethod));
+
+    /// <summary>Whether the connection attached so far carried the request: a reused one or a plain-http one did; a
+    /// fresh https one only once its TLS handshake completed (its handshake bytes attach it before that, and a
+    /// handshake that failed sent nothing of the request, so another attempt is not a re-send).</summary>
+    private bool PreviousAttemptSentRequest =>
+        ConnectionReused || !CurrentUrl.StartsWith("https:", StringComparison.OrdinalIgnoreCase) || Interlocked.Read(ref _tlsEnd) != 0;
 
     public string RetryRefusal() =>
         $"the connection closed before any response to {Describe()}; not re-sent because " +
