@@ -58,6 +58,24 @@ internal static class FetchErrors
                 new TimeoutException($"BodyTimeout = {t} expired.", ex));
         }
 
+        return MapTransport(ex, op);
+    }
+
+    /// <summary>The transport part of <see cref="Map"/>: also used by a streamed body's reads, so a reset or cut-off
+    /// while the caller reads <see cref="FetchResponse.BodyStream"/> is the same typed 599 as in a buffered fetch.</summary>
+    public static Exception MapTransport(Exception ex, FetchOperation op)
+    {
+        var where = HostPort(op);
+        if (ex is FetchException)
+        {
+            return ex;
+        }
+
+        if (Find<RetryRefusedException>(ex) is { } refused)
+        {
+            return Fail(op, FetchErrorKind.ConnectionClosed, $"Connection closed ({where}): {refused.Message}.", refused);
+        }
+
         if (Find<CallbackException>(ex) is { } callback)
         {
             return Fail(op, FetchErrorKind.Callback, $"{callback.Callback} failed ({where}): {callback.InnerException!.Message}",
@@ -90,18 +108,9 @@ internal static class FetchErrors
             }
         }
 
-        if (Find<HttpIOException>(ex) is { } bodyError)
-        {
-            return bodyError.HttpRequestError switch
-            {
-                HttpRequestError.ResponseEnded => Fail(op, FetchErrorKind.TruncatedBody,
-                    $"Truncated body ({where}): the server closed the connection before the whole body arrived.", ex),
-                HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => Fail(op, FetchErrorKind.Protocol,
-                    $"Protocol error ({where}): the response body is not valid ({bodyError.Message}).", ex),
-                _ => Fail(op, FetchErrorKind.ConnectionReset, $"Connection lost while reading the body ({where}): {bodyError.Message}", ex),
-            };
-        }
-
+        // An HttpRequestException comes from SendAsync, i.e. before the response head was complete. It is checked
+        // before the body's HttpIOException: a server that closes before answering wraps ResponseEnded in both, and
+        // that is a "connection closed", not a truncated body.
         if (ex is HttpRequestException request)
         {
             return request.HttpRequestError switch
@@ -116,7 +125,23 @@ internal static class FetchErrors
                     $"Connection closed ({where}): the server closed the connection without sending a response.", ex),
                 HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => Fail(op, FetchErrorKind.Protocol,
                     $"Protocol error ({where}): the response is not valid HTTP ({ex.Message}).", ex),
+                _ when !op.ResponseStarted && Find<IOException>(ex) is not null
+                    && (op.Request.Body is not null || op.Request.BodyProducer is not null) => Fail(op, FetchErrorKind.RequestWrite,
+                    $"Request write failed ({where}): the connection broke while sending the request body, before any response " +
+                    $"arrived ({Find<IOException>(ex)!.Message}).", ex),
                 _ => Fail(op, FetchErrorKind.Other, $"Transport failure ({where}): {ex.Message}", ex),
+            };
+        }
+
+        if (Find<HttpIOException>(ex) is { } bodyError)
+        {
+            return bodyError.HttpRequestError switch
+            {
+                HttpRequestError.ResponseEnded => Fail(op, FetchErrorKind.TruncatedBody,
+                    $"Truncated body ({where}): the server closed the connection before the whole body arrived.", ex),
+                HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => Fail(op, FetchErrorKind.Protocol,
+                    $"Protocol error ({where}): the response body is not valid ({bodyError.Message}).", ex),
+                _ => Fail(op, FetchErrorKind.ConnectionReset, $"Connection lost while reading the body ({where}): {bodyError.Message}", ex),
             };
         }
 
@@ -188,3 +213,7 @@ internal sealed class BodyTooLargeException(long limit)
 {
     public long Limit { get; } = limit;
 }
+
+/// <summary>Thrown into the handler when it would re-send a request that must not be retried (see
+/// <see cref="FetchOperation.RetryAllowed"/>); nothing of the request was sent on the new attempt.</summary>
+internal sealed class RetryRefusedException(string message) : IOException(message);

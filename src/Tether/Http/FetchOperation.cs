@@ -29,6 +29,7 @@ internal sealed class FetchOperation
     private bool _holdsClientSlot;
     private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
     private Task? _task;
+    private int _retries;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
     {
@@ -101,6 +102,9 @@ internal sealed class FetchOperation
 
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 
+    /// <summary>Whether any response byte has been read (tells a failed request write from a failed response).</summary>
+    public bool ResponseStarted => Interlocked.Read(ref _firstByte) != 0;
+
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
     public void MarkDequeued(bool holdsSlot)
@@ -151,6 +155,21 @@ internal sealed class FetchOperation
 
     public void OnConnectionAttached(TrackedConnection connection, bool reused)
     {
+        if (Connection is { } previous && previous != connection)
+        {
+            // The handler is re-sending this hop's request on another connection after the first one failed before
+            // any response byte. Allowed once, for an idempotent method, when that first connection was a reused one.
+            if (PreviousAttemptSentRequest)
+            {
+                if (!RetryAllowed)
+                {
+                    throw new RetryRefusedException(RetryRefusal());
+                }
+
+                _retries++;
+            }
+        }
+
         Connection = connection;
         ConnectionReused = reused;
         if (_sent == 0)
@@ -166,6 +185,26 @@ internal sealed class FetchOperation
             _firstByte = Stopwatch.GetTimestamp();
         }
     }
+
+    /// <summary>Whether the handler may send this hop's request again on another connection: only when the first
+    /// attempt rode a reused keep-alive connection (which the server may have closed while idle), only for an
+    /// idempotent method, and only once. Checked before a retry connects (<see cref="ConnectionPool"/>) and when it
+    /// writes (<see cref="OnConnectionAttached"/>), so a refused retry sends nothing.</summary>
+    public bool RetryAllowed => Connection is null || !PreviousAttemptSentRequest
+        || (_retries == 0 && ConnectionReused && IsIdempotent(CurrentMethod));
+
+    /// <summary>Whether the connection attached so far carried the request: a reused one or a plain-http one did; a
+    /// fresh https one only once its TLS handshake completed (its handshake bytes attach it before that, and a
+    /// handshake that failed sent nothing of the request, so another attempt is not a re-send).</summary>
+    private bool PreviousAttemptSentRequest =>
+        ConnectionReused || !CurrentUrl.StartsWith("https:", StringComparison.OrdinalIgnoreCase) || Interlocked.Read(ref _tlsEnd) != 0;
+
+    public string RetryRefusal() =>
+        $"the connection closed before any response to {Describe()}; not re-sent because " +
+        (!IsIdempotent(CurrentMethod) ? $"{CurrentMethod} is not idempotent"
+            : _retries > 0 ? "it was already retried once" : "it was sent on a new connection, not a reused one");
+
+    private static bool IsIdempotent(string method) => method is "GET" or "HEAD" or "OPTIONS" or "TRACE" or "PUT" or "DELETE";
 
     public void OnConnectionClosed(TrackedConnection connection)
     {
@@ -192,7 +231,11 @@ internal sealed class FetchOperation
             // Completed concurrently.
         }
 
-        Connection?.Abort();
+        if (Connection is { } held && held.Lease == this)
+        {
+            held.Abort();
+        }
+
         if (Task is { } task)
         {
             // An abandoned fetch nobody awaits must not surface later as an UnobservedTaskException.
@@ -215,8 +258,10 @@ internal sealed class FetchOperation
         _ref.Operation = null;
         if (Connection is { } connection)
         {
-            if (discardConnection || DiscardOnComplete)
+            if ((discardConnection || DiscardOnComplete) && connection.Lease == this)
             {
+                // Only while this fetch still holds it: once the handler has handed the connection to another
+                // request (the body ended just before a late cancel), aborting it would kill that request instead.
                 connection.Abort();
             }
             else
@@ -241,6 +286,7 @@ internal sealed class FetchOperation
             Connection = null;
         }
 
+        _retries = 0;
         _poolLease?.Dispose();
         _poolLease = null;
     }

@@ -42,6 +42,14 @@ internal sealed class ResponseBody : Stream
 
     internal static ResponseBody Open(HttpResponseMessage message, FetchOperation op, ResolvedSettings settings, BodyTimeoutFlag timedOut)
     {
+        if (message.Headers.TransferEncodingChunked == true && message.Content.Headers.NonValidated.Contains("Content-Length"))
+        {
+            // RFC 9112 §6.3: a sender must not send both; a client that picks one of them is how responses get
+            // smuggled. Refuse it; the fetch's failure path discards the connection.
+            throw new HttpIOException(HttpRequestError.InvalidResponse,
+                "the response has both Transfer-Encoding: chunked and Content-Length; refusing an ambiguous body length");
+        }
+
         var raw = message.Content.ReadAsStream();
         var decoded = raw;
         var encoding = message.Content.Headers.ContentEncoding.LastOrDefault();
@@ -67,42 +75,72 @@ internal sealed class ResponseBody : Stream
     public async Task<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback,
         Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask>? streamingCallbackAsync, CancellationToken cancellationToken)
     {
-        var length = _message.Content.Headers.ContentLength;
-        using var buffer = new MemoryStream(length is > 0 and < 1 << 20 ? (int)length.Value : 0);
-        var chunk = new byte[16 * 1024];
+        // Segments that grow to at most 256 KiB instead of a doubling MemoryStream: a body that ends up over
+        // MaxBodySize (a gzip bomb) costs about the limit in memory, not up to three times it.
+        const int maxSegment = 256 * 1024;
+        var segments = new List<byte[]>();
+        var current = new byte[16 * 1024];
+        var used = 0;
+        long total = 0;
         int n;
-        while ((n = await ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        while (true)
         {
+            if (used == current.Length)
+            {
+                segments.Add(current);
+                current = new byte[Math.Min(current.Length * 2, maxSegment)];
+                used = 0;
+            }
+
+            n = await ReadAsync(current.AsMemory(used), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                break;
+            }
+
             if (streamingCallbackAsync is not null)
             {
                 try
                 {
                     // A fresh copy: the consumer may keep the memory while we read on.
-                    await streamingCallbackAsync(chunk.AsSpan(0, n).ToArray(), cancellationToken).ConfigureAwait(false);
+                    await streamingCallbackAsync(current.AsSpan(used, n).ToArray(), cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
                     throw new CallbackException("StreamingCallbackAsync", ex);
                 }
+
+                continue;
             }
-            else if (streamingCallback is not null)
+
+            if (streamingCallback is not null)
             {
                 try
                 {
-                    streamingCallback(chunk.AsMemory(0, n));
+                    streamingCallback(current.AsMemory(used, n));
                 }
                 catch (Exception ex)
                 {
                     throw new CallbackException("StreamingCallback", ex);
                 }
+
+                continue; // the callback owns the bytes; reuse the buffer
             }
-            else
-            {
-                buffer.Write(chunk, 0, n);
-            }
+
+            used += n;
+            total += n;
         }
 
-        return buffer.ToArray();
+        var result = new byte[total];
+        var offset = 0;
+        foreach (var segment in segments)
+        {
+            segment.CopyTo(result, offset);
+            offset += segment.Length;
+        }
+
+        current.AsSpan(0, used).CopyTo(result.AsSpan(offset));
+        return result;
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -157,7 +195,18 @@ internal sealed class ResponseBody : Stream
         }
         catch (InvalidDataException ex)
         {
-            throw new HttpIOException(HttpRequestError.InvalidResponse, $"The body could not be decoded: {ex.Message}", ex);
+            throw FetchErrors.MapTransport(
+                new HttpIOException(HttpRequestError.InvalidResponse, $"The body could not be decoded: {ex.Message}", ex), _op);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            // A streamed body's reader gets the same typed 599 as a buffered fetch (reset, truncated, protocol).
+            if (FetchErrors.MapTransport(ex, _op) is FetchException mapped)
+            {
+                throw mapped;
+            }
+
+            throw;
         }
 
         if (n == 0)

@@ -483,6 +483,12 @@ public sealed class ConnectionPool : IAsyncDisposable
             lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
         }
 
+        if (operation is { RetryAllowed: false })
+        {
+            // The handler's automatic retry of a request that must not be re-sent: fail before opening a socket.
+            throw new RetryRefusedException(operation.RetryRefusal());
+        }
+
         MakeRoom(Redaction.HostKey(uri));
         var connection = new TrackedConnection(this, Redaction.HostKey(uri),
             operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown", lifetime);

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace Tether.Tests.Fault;
+
+/// <summary>
+/// Shared assertions for the FAULT and SEC groups: a fetch fails with a 599 of one exact kind within a bound, and the
+/// time it took is written to the test output (and, when <c>TETHER_MEASURE_FILE</c> is set, appended to that file) so
+/// docs/reliability.md can quote measured numbers.
+/// </summary>
+internal static class HostileAssert
+{
+    /// <summary>Maps assemblies the assertions load on first use (each mapping is an fd), so that a test running
+    /// first in the process does not see them as a leak. Call from test class constructors.</summary>
+    public static bool WarmUp()
+    {
+        Assert.True(true);
+
+        // Before the baseline only (never before a check): finalize garbage left by earlier tests, e.g. the pipes of
+        // a helper process's undisposed streams, so that it does not close fds in the middle of this test.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+
+        // Runtime assemblies that the reset/abort/localhost paths map lazily (one fd each, once per process).
+        foreach (var name in new[] { "System.Net.NetworkInformation", "System.Net.Quic", "System.Text.Encodings.Web", "System.Text.Json" })
+        {
+            _ = System.Reflection.Assembly.Load(name);
+        }
+
+        // A stack trace with file/line info opens the assembly's .pdb (one fd) the first time; exceptions thrown
+        // and formatted inside the test server or the library would otherwise open it in the middle of a test.
+        foreach (var thrower in new Action[] { () => global::Tether.TestServer.HostileServer.StartRaw((byte[])null!), () => RequestBuilder.ParseUrl("x") })
+        {
+            try
+            {
+                thrower();
+            }
+            catch (ArgumentException e)
+            {
+                _ = e.ToString();
+            }
+        }
+        Assert.Contains("a", "abc", StringComparison.Ordinal);
+        _ = Assert.Throws<InvalidOperationException>(new Action(() => throw new InvalidOperationException()));
+        return true;
+    }
+
+    /// <summary>Short timeouts for hostile cases: long enough for loopback, short enough that a hang shows.</summary>
+    public static AsyncHttpClient NewClient(TimeSpan? requestTimeout = null, Action<AsyncHttpClientOptions>? configure = null)
+    {
+        var options = new AsyncHttpClientOptions { Ownership = ClientOwnership.Caller };
+        options.Defaults.RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(5);
+        options.Defaults.ConnectTimeout = TimeSpan.FromSeconds(2);
+        configure?.Invoke(options);
+        return new AsyncHttpClient(options);
+    }
+
+    public static async Task<FetchException> Fails599(string id, AsyncHttpClient client, FetchRequest request, FetchErrorKind kind,
+        TimeSpan within)
+    {
+        var sw = Stopwatch.StartNew();
+        var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request, TestContext.Current.CancellationToken));
+        sw.Stop();
+        Assert.True(error.Code == FetchException.NoResponse, $"{id}: expected a 599, got {error.Code} ({error.Kind}): {error.Message}");
+        Assert.True(error.Kind == kind, $"{id}: expected kind {kind}, got {error.Kind}: {error.Message}");
+        Assert.True(sw.Elapsed < within, $"{id}: took {sw.Elapsed.TotalMilliseconds:F0} ms, bound {within.TotalMilliseconds:F0} ms");
+        Measure(id, $"{kind} in {sw.Elapsed.TotalMilliseconds:F1} ms");
+        return error;
+    }
+
+    public static Task<FetchException> Fails599(string id, AsyncHttpClient client, Uri url, FetchErrorKind kind, TimeSpan within) =>
+        Fails599(id, client, new FetchRequest(url.ToString()), kind, within);
+
+    /// <summary>Writes one measurement line to the test output and to <c>$TETHER_MEASURE_FILE</c> when set.</summary>
+    public static void Measure(string id, string text)
+    {
+        var line = $"MEASURE {id}: {text}";
+        TestContext.Current.TestOutputHelper?.WriteLine(line);
+        if (Environment.GetEnvironmentVariable("TETHER_MEASURE_FILE") is { Length: > 0 } file)
+        {
+            lock (typeof(HostileAssert))
+            {
+                File.AppendAllText(file, line + Environment.NewLine);
+            }
+        }
+    }
+
+    /// <summary>Waits (bounded) until <paramref name="condition"/> holds; fails with <paramref name="what"/> otherwise.</summary>
+    public static async Task WaitUntil(Func<bool> condition, string what, int timeoutMs = 3000)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(sw.ElapsedMilliseconds < timeoutMs, $"timed out after {timeoutMs} ms waiting for: {what}");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>An environment-variable count for long variants; <paramref name="ci"/> otherwise.</summary>
+    public static int EnvCount(string name, int ci) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), out var n) && n > 0 ? n : ci;
+}

@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using Tether.Diagnostics;
+using Tether.TestServer;
+using Tether.Tests.Support;
+using Xunit;
+using static Tether.Tests.Fault.HostileAssert;
+
+namespace Tether.Tests.Fault;
+
+/// <summary>FAULT-12 … FAULT-14: cancellation, queue and loop-close storms against the fixture's Kestrel server.
+/// Counts are CI-sized; <c>TETHER_STORM_FETCHES</c>, <c>TETHER_FLOOD_FETCHES</c> and <c>TETHER_LOOP_STORM</c> raise them.</summary>
+public sealed class StormTests(ServerFixture server)
+{
+    private readonly bool _warm = WarmUp();
+
+    /// <summary>A 10 ms timer that records its worst lateness: thread-pool starvation shows as a large lag.</summary>
+    private sealed class StarvationProbe : IDisposable
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly Timer _timer;
+        private long _last;
+        private long _worstLagTicks;
+
+        public StarvationProbe()
+        {
+            _last = _clock.ElapsedTicks;
+            _timer = new Timer(_ =>
+            {
+                var now = _clock.ElapsedTicks;
+                var lag = now - Interlocked.Exchange(ref _last, now) - TimeSpan.FromMilliseconds(10).Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+                if (lag > Interlocked.Read(ref _worstLagTicks))
+                {
+                    Interlocked.Exchange(ref _worstLagTicks, lag);
+                }
+            }, null, 10, 10);
+        }
+
+        public TimeSpan WorstLag => TimeSpan.FromSeconds((double)Interlocked.Read(ref _worstLagTicks) / Stopwatch.Frequency);
+
+        public void Dispose() => _timer.Dispose();
+    }
+
+    [Fact]
+    [Trait("Spec", "FAULT-12")]
+    public async Task FAULT_12_ten_thousand_fetches_cancelled_at_random_points_leave_nothing_and_starve_nothing()
+    {
+        var total = EnvCount("TETHER_STORM_FETCHES", 10_000);
+        var unobserved = 0;
+        void OnUnobserved(object? s, UnobservedTaskExceptionEventArgs e) => Interlocked.Increment(ref unobserved);
+        TaskScheduler.UnobservedTaskException += OnUnobserved;
+        try
+        {
+            var random = new Random(12_012); // fixed seed: the same storm every run
+            var plan = Enumerable.Range(0, total).Select(_ => (Kind: random.Next(4), DelayMs: random.Next(0, 25))).ToArray();
+            var outcomes = new int[3]; // succeeded, cancelled, other
+
+            // Warm-up storm before the baseline: aborting requests maps runtime assemblies once per process.
+            await Storm(plan[..Math.Min(300, plan.Length)], new int[3]);
+            var check = LeakCheck.Start(server);
+            var sw = Stopwatch.StartNew();
+            using var probe = new StarvationProbe();
+            await Storm(plan, outcomes);
+            sw.Stop();
+            Measure("FAULT-12", $"{total} fetches in {sw.Elapsed.TotalSeconds:F1} s: {outcomes[0]} succeeded, {outcomes[1]} cancelled, " +
+                $"{outcomes[2]} other; worst probe lag {probe.WorstLag.TotalMilliseconds:F0} ms");
+            Assert.Equal(0, outcomes[2]);
+            Assert.True(outcomes[1] > total / 4, $"only {outcomes[1]} of {total} were cancelled: the storm did not storm");
+            Assert.True(probe.WorstLag < TimeSpan.FromMilliseconds(500), $"probe timer lagged {probe.WorstLag.TotalMilliseconds:F0} ms");
+            check.AssertClean(); // before any GC
+
+            // Only here, to surface unobserved task exceptions of abandoned tasks.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            Assert.Equal(0, Volatile.Read(ref unobserved));
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= OnUnobserved;
+        }
+    }
+
+    private async Task Storm((int Kind, int DelayMs)[] plan, int[] outcomes)
+    {
+        await using (var client = NewClient(TimeSpan.FromSeconds(10), o =>
+        {
+            o.MaxClients = 16;
+            o.Defaults.QueueTimeout = TimeSpan.FromSeconds(10);
+        }))
+        {
+                using var gate = new SemaphoreSlim(64);
+                var tasks = new List<Task>(plan.Length);
+                foreach (var (kind, delayMs) in plan)
+                {
+                    await gate.WaitAsync(TestContext.Current.CancellationToken);
+                    tasks.Add(Task.Run(async () =>
+                    {
+                        try
+                        {
+                            // 0: cancelled at once (queued / before connect); 1: while waiting for headers;
+                            // 2: mid-body of a slow chunked stream; 3: a quick fetch cancelled at a random point.
+                            var url = kind switch
+                            {
+                                0 => server.Url("/hello"),
+                                1 => server.Url("/delay/30"),
+                                2 => server.Url("/stream/10?delayMs=3"),
+                                _ => server.Url("/bytes/20000"),
+                            };
+                            using var cts = new CancellationTokenSource();
+                            if (kind == 0)
+                            {
+                                cts.Cancel();
+                            }
+                            else
+                            {
+                                cts.CancelAfter(delayMs);
+                            }
+
+                            try
+                            {
+                                await client.FetchAsync(url.ToString(), cts.Token);
+                                Interlocked.Increment(ref outcomes[0]);
+                            }
+                            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+                            {
+                                Interlocked.Increment(ref outcomes[1]);
+                            }
+                        }
+                        catch (Exception)
+                        {
+                            Interlocked.Increment(ref outcomes[2]);
+                            throw;
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                    }));
+                }
+
+                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    [Trait("Spec", "FAULT-13")]
+    public async Task FAULT_13_flood_of_five_thousand_on_four_slots_ends_in_success_or_queue_timeout_only()
+    {
+        var total = EnvCount("TETHER_FLOOD_FETCHES", 5_000);
+        var check = LeakCheck.Start(server);
+        var succeeded = 0;
+        var queueTimeouts = 0;
+        var sw = Stopwatch.StartNew();
+        await using (var client = NewClient(TimeSpan.FromSeconds(10), o =>
+        {
+            o.MaxClients = 4;
+            o.Defaults.QueueTimeout = TimeSpan.FromMilliseconds(200);
+        }))
+        {
+            var tasks = Enumerable.Range(0, total).Select(async _ =>
+            {
+                try
+                {
+                    await client.FetchAsync(server.Url("/hello").ToString(), TestContext.Current.CancellationToken);
+                    Interlocked.Increment(ref succeeded);
+                }
+                catch (FetchException e) when (e is { Code: FetchException.NoResponse, Kind: FetchErrorKind.QueueTimeout })
+                {
+                    Interlocked.Increment(ref queueTimeouts);
+                }
+            }).ToArray();
+
+            // None hung: all done well within the queue timeout plus the time to serve what got a slot.
+            await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            Assert.Equal(0, client.InFlight);
+        }
+
+        sw.Stop();
+        Measure("FAULT-13", $"{total} fetches on MaxClients=4, QueueTimeout=200 ms: {succeeded} succeeded, {queueTimeouts} queue timeouts, " +
+            $"all done in {sw.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(total, succeeded + queueTimeouts);
+        Assert.True(succeeded > 0 && queueTimeouts > 0, "the flood should both serve and time out");
+        Assert.Empty(SocketLedger.Snapshot());
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "FAULT-14")]
+    public async Task FAULT_14_hundred_loops_ending_with_ten_fetches_in_flight_fail_them_with_loop_closed()
+    {
+        var loops = EnvCount("TETHER_LOOP_STORM", 100);
+        var slow = server.Url("/delay/10000").ToString();
+        var worstRun = TimeSpan.Zero;
+        LeakCheck? check = null;
+        var sw = Stopwatch.StartNew();
+
+        // Iteration 0 is a warm-up before the baseline: aborting in-flight requests maps a runtime assembly
+        // (System.Net.Quic.dll, one fd) the first time in a process.
+        for (var i = -1; i < loops; i++)
+        {
+            if (i == 0)
+            {
+                check = LeakCheck.Start(server);
+                sw.Restart();
+            }
+
+            var inFlight = new List<Task<FetchResponse>>();
+            var run = Stopwatch.StartNew();
+            EventLoop.Run(async () =>
+            {
+                var client = new AsyncHttpClient(); // owned by this loop
+                for (var k = 0; k < 10; k++)
+                {
+                    inFlight.Add(client.FetchAsync(slow));
+                }
+
+                // Let them reach the server (connected, waiting for headers), then end the coroutine.
+                await Task.Delay(15);
+            });
+            run.Stop();
+            worstRun = run.Elapsed > worstRun ? run.Elapsed : worstRun;
+            Assert.True(run.Elapsed < TimeSpan.FromSeconds(1), $"Run took {run.Elapsed} with fetches in flight");
+            foreach (var task in inFlight)
+            {
+                var error = await Assert.ThrowsAsync<FetchException>(() => task.WaitAsync(TimeSpan.FromSeconds(2)));
+                Assert.Equal(FetchException.NoResponse, error.Code);
+                Assert.Equal(FetchErrorKind.LoopClosed, error.Kind);
+            }
+
+            Assert.Empty(SocketLedger.Snapshot());
+        }
+
+        sw.Stop();
+        Measure("FAULT-14", $"{loops} loops × 10 in-flight fetches: all LoopClosed; worst Run {worstRun.TotalMilliseconds:F0} ms, " +
+            $"total {sw.Elapsed.TotalSeconds:F1} s");
+        check!.AssertClean();
+    }
+}
