@@ -293,7 +293,9 @@ public static class FetchCommand
                     error.WriteLine(ex.ToString());
                 }
 
-                return ex.Code == FetchException.NoResponse ? ExitCodes.TransportError : ExitCodes.HttpError;
+                // Only an HTTP status error is exit 1; too many redirects (which carries the last 3xx) and every 599 are
+                // failures to get a final response.
+                return ex.Kind == FetchErrorKind.HttpStatus ? ExitCodes.HttpError : ExitCodes.TransportError;
             }
             catch (Exception ex) when (ex is ArgumentException or OptionsValidationException)
             {

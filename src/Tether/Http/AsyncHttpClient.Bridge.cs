@@ -70,7 +70,7 @@ public sealed partial class AsyncHttpClient
             {
                 // HttpClient callers and resilience pipelines expect HttpRequestException for transport failures; the
                 // Tether diagnosis (kind, limits, holders) rides along as the inner exception.
-                var error = ex is HttpRequestException http ? http.HttpRequestError : HttpRequestError.Unknown;
+                var error = ToHttpRequestError(fetch.Kind, ex is HttpRequestException http ? http.HttpRequestError : HttpRequestError.Unknown);
                 throw new HttpRequestException(error, fetch.Message, fetch);
             }
 
@@ -192,4 +192,18 @@ public sealed partial class AsyncHttpClient
             }
         }
     }
+
+    /// <summary>The <see cref="HttpRequestError"/> a plain HttpClient caller (or a resilience pipeline) would expect for
+    /// Tether's diagnosis, so that the handler's internal retry attempts do not hide the original failure.</summary>
+    private static HttpRequestError ToHttpRequestError(FetchErrorKind kind, HttpRequestError fallback) => kind switch
+    {
+        FetchErrorKind.ConnectionClosed or FetchErrorKind.TruncatedBody => HttpRequestError.ResponseEnded,
+        FetchErrorKind.ConnectionRefused or FetchErrorKind.ConnectionReset or FetchErrorKind.ConnectTimeout => HttpRequestError.ConnectionError,
+        FetchErrorKind.Tls => HttpRequestError.SecureConnectionError,
+        FetchErrorKind.Protocol => HttpRequestError.InvalidResponse,
+        FetchErrorKind.NameResolution => HttpRequestError.NameResolutionError,
+        FetchErrorKind.HeadersTooLarge => HttpRequestError.ConfigurationLimitExceeded,
+        FetchErrorKind.Proxy => HttpRequestError.ProxyTunnelError,
+        _ => fallback,
+    };
 }
