@@ -112,20 +112,43 @@ public sealed partial class AsyncHttpClient
                 op.CurrentUrl = target.OriginalString;
                 op.CurrentMethod = method;
                 op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
-                using var request = RequestBuilder.Build(target, method, headers, body, op.Request.BodyProducer, settings, user, password);
-                if (digestTried && op.DigestAuthorization is { } digest)
+                HttpRequestMessage NewRequest()
                 {
-                    request.Headers.TryAddWithoutValidation("Authorization", digest);
+                    var built = RequestBuilder.Build(target, method, headers, body, op.Request.BodyProducer, settings, user, password);
+                    if (digestTried && op.DigestAuthorization is { } digest)
+                    {
+                        built.Headers.TryAddWithoutValidation("Authorization", digest);
+                    }
+
+                    return built;
                 }
 
+                var request = NewRequest();
                 FetchOperation.Current = op;
                 try
                 {
-                    message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                    while (true)
+                    {
+                        try
+                        {
+                            message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                            break;
+                        }
+                        catch (Exception) when (!token.IsCancellationRequested
+                            && op.TakeClosedConnectionRetry(replayable: body?.Stream is null && op.Request.BodyProducer is null))
+                        {
+                            // The handler handed out an idle connection that the pool closed in the same instant (to
+                            // make room under MaxConnectionsTotal, or the reaper): the request never got onto a live
+                            // connection, so it is sent again (idempotent methods only, at most three times).
+                            request.Dispose();
+                            request = NewRequest();
+                        }
+                    }
                 }
                 finally
                 {
                     FetchOperation.Current = null;
+                    request.Dispose();
                 }
 
                 ProtocolChecks.Validate(message, op);

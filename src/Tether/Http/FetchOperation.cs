@@ -30,6 +30,8 @@ internal sealed class FetchOperation
     private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
     private Task? _task;
     private int _retries;
+    private bool _wroteOnClosedConnection;
+    private int _closedConnectionRetries;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
     {
@@ -205,6 +207,24 @@ internal sealed class FetchOperation
             : _retries > 0 ? "it was already retried once" : "it was sent on a new connection, not a reused one");
 
     private static bool IsIdempotent(string method) => method is "GET" or "HEAD" or "OPTIONS" or "TRACE" or "PUT" or "DELETE";
+
+    /// <summary>Called by <see cref="LedgerStream"/> when the handler writes this fetch's request on a connection that
+    /// the pool had already closed (an idle connection evicted or reaped while the handler was renting it).</summary>
+    public void MarkWroteOnClosedConnection() => Volatile.Write(ref _wroteOnClosedConnection, true);
+
+    /// <summary>True (at most three times) when the last send failed only because it was written on a connection the
+    /// pool had closed, the method is idempotent and the body can be built again.</summary>
+    public bool TakeClosedConnectionRetry(bool replayable)
+    {
+        if (!Volatile.Read(ref _wroteOnClosedConnection) || _closedConnectionRetries >= 3 || !replayable || !IsIdempotent(CurrentMethod))
+        {
+            return false;
+        }
+
+        _closedConnectionRetries++;
+        Volatile.Write(ref _wroteOnClosedConnection, false);
+        return true;
+    }
 
     public void OnConnectionClosed(TrackedConnection connection)
     {

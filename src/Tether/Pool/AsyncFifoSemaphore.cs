@@ -31,6 +31,21 @@ internal sealed class AsyncFifoSemaphore
         get { lock (_gate) { return _waiters.Count; } }
     }
 
+    /// <summary>Takes a permit if one is free and nobody is queued; never waits.</summary>
+    public bool TryTake()
+    {
+        lock (_gate)
+        {
+            if (_available > 0 && _waiters.Count == 0)
+            {
+                _available--;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
     /// <summary>Takes a permit; false when <paramref name="timeout"/> passed first.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first.</exception>
     public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)

@@ -44,6 +44,7 @@ public sealed class ConnectionPool : IAsyncDisposable
     private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
     private readonly bool _isProcess;
     private AsyncFifoSemaphore? _totalSlots;
+    private AsyncFifoSemaphore? _socketSlots;
     private Timer? _reaper;
     private int _state; // 0 new, 1 started, 2 closed
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -115,9 +116,8 @@ public sealed class ConnectionPool : IAsyncDisposable
         var closed = 0;
         foreach (var connection in _connections.Values)
         {
-            if (connection.State == ConnectionState.Idle)
+            if (connection.TryCloseIdle())
             {
-                connection.CloseGracefully();
                 closed++;
             }
         }
@@ -190,6 +190,7 @@ public sealed class ConnectionPool : IAsyncDisposable
                 OptionChecks.ThrowIfAny(nameof(ConnectionPoolOptions), Options.Validate());
                 Options.Freeze();
                 _totalSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal);
+                _socketSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal);
                 _state = 1;
             }
         }
@@ -489,10 +490,20 @@ public sealed class ConnectionPool : IAsyncDisposable
             throw new RetryRefusedException(operation.RetryRefusal());
         }
 
-        MakeRoom(Redaction.HostKey(uri));
+        await TakeSocketSlotAsync(Redaction.HostKey(uri), operation, cancellationToken).ConfigureAwait(false);
         var connection = new TrackedConnection(this, Redaction.HostKey(uri),
             operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown", lifetime);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket;
+        try
+        {
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch
+        {
+            _socketSlots!.Release(); // no socket, no ledger entry: give the slot back here
+            throw;
+        }
+
         connection.Socket = socket;
         _connections[connection.Id] = connection;
         SocketLedger.Add(connection);
@@ -560,6 +571,30 @@ public sealed class ConnectionPool : IAsyncDisposable
     /// <remarks>Known race: the handler may be picking the victim for a request to its host at the same moment; that
     /// request then fails with a transport error. Victims are taken from other hosts first (whose requests, if any,
     /// hold total slots too), and the longest idle first, to make that unlikely.</remarks>
+    /// <summary>
+    /// A hard cap on live sockets: MaxConnectionsTotal counts every socket the pool owns, idle and closing ones
+    /// included, until its fd is closed. When none is free, the longest-idle connection (another host's first) is
+    /// closed to make room and this connect waits for its slot, bounded by the connect timeout.
+    /// </summary>
+    private async ValueTask TakeSocketSlotAsync(string hostKey, FetchOperation? operation, CancellationToken cancellationToken)
+    {
+        var slots = _socketSlots!;
+        if (slots.TryTake())
+        {
+            return;
+        }
+
+        MakeRoom(hostKey);
+        var wait = operation?.Settings.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,
+            operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
+        if (!await slots.WaitAsync(wait, linked.Token).ConfigureAwait(false))
+        {
+            throw new ConnectTimeoutException(wait, hostKey, new TimeoutException(
+                $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}."));
+        }
+    }
+
     private void MakeRoom(string hostKey)
     {
         if (_connections.Count < Options.MaxConnectionsTotal)
@@ -567,12 +602,17 @@ public sealed class ConnectionPool : IAsyncDisposable
             return;
         }
 
-        var victim = _connections.Values
+        var victims = _connections.Values
             .Where(static c => c.State == ConnectionState.Idle)
             .OrderBy(c => c.HostKey == hostKey ? 1 : 0)
-            .ThenByDescending(static c => c.IdleFor)
-            .FirstOrDefault();
-        victim?.CloseGracefully();
+            .ThenByDescending(static c => c.IdleFor);
+        foreach (var victim in victims)
+        {
+            if (victim.TryCloseIdle())
+            {
+                return;
+            }
+        }
     }
 
     private void StartReaper()
@@ -604,7 +644,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             var idleTooLong = Options.IdleTimeout != Timeout.InfiniteTimeSpan && connection.IdleFor > Options.IdleTimeout;
             if (idleTooLong || connection.IsExpired || PeerClosed(connection.Socket))
             {
-                connection.CloseGracefully();
+                connection.TryCloseIdle();
             }
         }
 
@@ -639,15 +679,19 @@ public sealed class ConnectionPool : IAsyncDisposable
 
     internal void OnConnectionReleased(TrackedConnection connection)
     {
-        if (connection.IsExpired && connection.State == ConnectionState.Idle)
+        if (connection.IsExpired)
         {
-            connection.CloseGracefully();
+            connection.TryCloseIdle();
         }
     }
 
     internal void OnConnectionClosed(TrackedConnection connection)
     {
-        _connections.TryRemove(connection.Id, out _);
+        if (_connections.TryRemove(connection.Id, out _))
+        {
+            _socketSlots?.Release();
+        }
+
         SocketLedger.Remove(connection);
         CheckDrained();
     }

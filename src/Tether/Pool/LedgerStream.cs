@@ -40,7 +40,10 @@ internal sealed class LedgerStream : Stream
         // whose request this is. Writes of the same request (headers, body chunks) find it already attached.
         if (FetchOperation.Current is { } operation && _connection.Lease != operation)
         {
-            _connection.Attach(operation);
+            if (!_connection.Attach(operation))
+            {
+                operation.MarkWroteOnClosedConnection();
+            }
         }
     }
 

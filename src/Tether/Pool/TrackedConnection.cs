@@ -147,13 +147,15 @@ internal sealed class TrackedConnection
     }
 
     /// <summary>Called from the request flow when the handler writes a request on this connection.</summary>
-    public void Attach(FetchOperation operation)
+    /// <returns>False when the connection is already closing (the pool evicted or reaped it): the write will fail
+    /// and the fetch may send once more.</returns>
+    public bool Attach(FetchOperation operation)
     {
         lock (_gate)
         {
             if (_state == ConnectionState.Closing)
             {
-                return;
+                return false;
             }
 
             SetState(ConnectionState.Active);
@@ -167,6 +169,27 @@ internal sealed class TrackedConnection
 
         var served = Interlocked.Increment(ref _requests);
         operation.OnConnectionAttached(this, reused: served > 1);
+        return true;
+    }
+
+    /// <summary>Closes the connection gracefully only if it is idle, deciding under the same lock that
+    /// <see cref="Attach"/> takes: a request the handler is starting on it either attached first (then it is left
+    /// alone) or finds it closing (then its fetch knows nothing reached the server).</summary>
+    /// <returns>True when it was idle and is now closed.</returns>
+    public bool TryCloseIdle()
+    {
+        lock (_gate)
+        {
+            if (_state != ConnectionState.Idle)
+            {
+                return false;
+            }
+
+            SetState(ConnectionState.Closing);
+        }
+
+        CloseGracefully();
+        return true;
     }
 
     /// <summary>Called when the fetch that held this connection finished with it.</summary>
