@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 
 namespace Tether;
@@ -62,30 +63,48 @@ internal sealed class ResponseBody : Stream
 
     public async Task<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback, CancellationToken cancellationToken)
     {
+        // Perf (bench/, docs/benchmarks.md): size the buffer to the announced Content-Length (bounded by MaxBodySize,
+        // which the reads enforce anyway) so the body is neither regrown by doubling nor copied out again, and rent
+        // the read chunk unless a callback sees it (it may keep the memory it is handed).
         var length = _message.Content.Headers.ContentLength;
-        using var buffer = new MemoryStream(length is > 0 and < 1 << 20 ? (int)length.Value : 0);
-        var chunk = new byte[16 * 1024];
-        int n;
-        while ((n = await ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        var capacity = streamingCallback is null && length is > 0 && length <= _maxBody && length <= Array.MaxLength
+            ? (int)length.Value
+            : 0;
+        using var buffer = new MemoryStream(capacity);
+        var pooled = streamingCallback is null;
+        var chunk = pooled ? ArrayPool<byte>.Shared.Rent(16 * 1024) : new byte[16 * 1024];
+        try
         {
-            if (streamingCallback is not null)
+            int n;
+            while ((n = await ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                try
+                if (streamingCallback is not null)
                 {
-                    streamingCallback(chunk.AsMemory(0, n));
+                    try
+                    {
+                        streamingCallback(chunk.AsMemory(0, n));
+                    }
+                    catch (Exception ex)
+                    {
+                        throw new CallbackException("StreamingCallback", ex);
+                    }
                 }
-                catch (Exception ex)
+                else
                 {
-                    throw new CallbackException("StreamingCallback", ex);
+                    buffer.Write(chunk, 0, n);
                 }
             }
-            else
+        }
+        finally
+        {
+            if (pooled)
             {
-                buffer.Write(chunk, 0, n);
+                ArrayPool<byte>.Shared.Return(chunk);
             }
         }
 
-        return buffer.ToArray();
+        // Exactly the announced length arrived: the buffer's own array is the body (no second copy).
+        return capacity > 0 && buffer.Length == capacity ? buffer.GetBuffer() : buffer.ToArray();
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
