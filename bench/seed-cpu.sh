@@ -12,7 +12,7 @@ PY=/usr/bin/python3
 unset http_proxy https_proxy all_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY
 (cd "$PEERS" && ./build.sh)
 [[ -z $(ss -Htln "sport = :$PORT") ]] || { echo "port $PORT is in use" >&2; exit 1; }
-taskset -c "$SERVER_CPU" $PY "$PEERS/clients/loopleak/server.py" "$PORT" 1 &
+taskset -c "$SERVER_CPU" $PY "$PEERS/clients/loopleak/server.py" "$PORT" 1 2>/dev/null &   # RST tracebacks from aborted conns
 SPID=$!
 trap 'kill $SPID 2>/dev/null || true; wait $SPID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [[ -n $(ss -Htln "sport = :$PORT") ]] && break; sleep 0.1; done
@@ -56,7 +56,8 @@ for line in sys.stdin:
     a, b = json.loads(a), json.loads(b)
     cpu = (b["cpu"] - a["cpu"]) / (n2 - n1) * 1e3
     wall = (b["wall"] - a["wall"]) / (n2 - n1) * 1e3
-    res.append((name, cpu, wall, f"{a[\"ok\"]}+{b[\"ok\"]} / {a[\"errors\"]}+{b[\"errors\"]}"))
+    oke = "%s+%s / %s+%s" % (a["ok"], b["ok"], a["errors"], b["errors"])
+    res.append((name, cpu, wall, oke))
 base = next(r for r in res if r[0].startswith("tornado"))
 print(f"Marginal cost of one seed-loop iteration ({n2} - {n1} iterations), client pinned to one CPU.\n")
 print("| driver | ok / errors | client CPU ms/iter | CPU vs Tornado | wall ms/iter | iterations/s | iterations/s vs Tornado |")
