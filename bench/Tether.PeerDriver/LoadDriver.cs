@@ -26,12 +26,16 @@ internal static class LoadDriver
         }
 
         await using var target = Target.Create(mode, url, concurrency);
+        using var sampler = AllocSampler.StartIfAsked();
         if (warmup > 0)
         {
             await Phase(target, concurrency, warmup);
         }
 
+        sampler?.Measure(true);
         var m = await Phase(target, concurrency, secs);
+        sampler?.Measure(false);
+        sampler?.Report(m.Latencies.Count + m.Errors);
         var openAtEnd = ProcNet.TcpSocketsTo(url.Port);
         var (ssEstablished, ssTimeWait) = (ProcNet.SsCount("established", url.Port), ProcNet.SsCount("time-wait", url.Port));
         GC.Collect();
