@@ -1,0 +1,58 @@
+// Tether.PeerDriver: Tether's columns for the peer harnesses in ../shared/peers (see bench/README.md).
+//
+// Throughput contract (run-peers.sh):
+//   Tether.PeerDriver <mode> <url> <concurrency> <secs> <warmup_s>      -> one JSON object, last line of stdout
+//   modes: shared         one AsyncHttpClient for the process (MaxClients = concurrency, private pool)
+//          loop-per-call  the seed pattern: per request EventLoop.Run + a new AsyncHttpClient leasing
+//                         ConnectionPool.Process; one dedicated thread per concurrency slot
+//          raw            one plain HttpClient over SocketsHttpHandler (the same-binary baseline)
+//
+// Loop-leak contract (run-loop-leak.sh):
+//   Tether.PeerDriver <leak-mode> <url> <iters> <every> <settle_s> <max_secs>   -> JSON lines
+//   modes: leak-process   EventLoop.Run + new AsyncHttpClient { Pool = ConnectionPool.Process } + one fetch
+//          leak-private   EventLoop.Run + new AsyncHttpClient() (private pool, closed by the loop) + one fetch
+//
+// The mode may also come from TETHER_DRIVER_MODE when the first argument is the URL.
+using System.Globalization;
+using Tether.PeerDriver;
+
+string? mode = Environment.GetEnvironmentVariable("TETHER_DRIVER_MODE");
+var rest = args;
+if (args.Length > 0 && !args[0].Contains("://", StringComparison.Ordinal))
+{
+    mode = args[0];
+    rest = args[1..];
+}
+
+if (mode is null || rest.Length < 4)
+{
+    Console.Error.WriteLine(
+        "usage: Tether.PeerDriver <shared|loop-per-call|raw> <url> <concurrency> <secs> <warmup_s>\n" +
+        "       Tether.PeerDriver <leak-process|leak-private> <url> <iters> <every> <settle_s> [max_secs]\n" +
+        "       (or set TETHER_DRIVER_MODE and pass the URL first)");
+    return 2;
+}
+
+var inv = CultureInfo.InvariantCulture;
+var url = new Uri(rest[0]);
+if (!url.IsLoopback)
+{
+    Console.Error.WriteLine($"refusing non-loopback URL {url}: the harness only talks to 127.0.0.1");
+    return 2;
+}
+
+switch (mode)
+{
+    case "shared":
+    case "loop-per-call":
+    case "raw":
+        return await LoadDriver.RunAsync(mode, url, int.Parse(rest[1], inv), double.Parse(rest[2], inv),
+            double.Parse(rest[3], inv));
+    case "leak-process":
+    case "leak-private":
+        return LeakDriver.Run(mode, url, int.Parse(rest[1], inv), int.Parse(rest[2], inv), double.Parse(rest[3], inv),
+            rest.Length > 4 ? double.Parse(rest[4], inv) : 120);
+    default:
+        Console.Error.WriteLine($"unknown mode '{mode}': use shared, loop-per-call, raw, leak-process or leak-private");
+        return 2;
+}
