@@ -57,6 +57,16 @@ internal static class LeakTracker
         }
     }
 
+    /// <summary>Forgets the churn windows (tests only: a warning already given for a host is otherwise not repeated
+    /// for a minute, whichever test caused it).</summary>
+    internal static void ResetChurnWindows()
+    {
+        lock (s_gate)
+        {
+            s_churn.Clear();
+        }
+    }
+
     /// <summary>A private pool opened its first connection to <paramref name="hostKey"/>: count it in the host's
     /// one-second window and warn (at once, at most once a minute per host) above the churn threshold.</summary>
     public static void OnPrivatePoolConnect(string hostKey, string allocationSite, ILogger? logger)
