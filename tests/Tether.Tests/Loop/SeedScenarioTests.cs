@@ -151,7 +151,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
 
         Assert.Equal(1, server.Server.AcceptedConnections);
         var timeWaitAfter = SocketCensus.Take().CountTimeWait(server.Server.Port);
-        Assert.InRange(timeWaitAfter - timeWaitBefore, 0, 1);
+        Assert.True(timeWaitAfter - timeWaitBefore <= 1, $"TIME_WAIT grew by {timeWaitAfter - timeWaitBefore}");
         // The process pool keeps its one idle keep-alive connection: it is owned by the process, not by any loop.
         var entry = Assert.Single(SocketLedger.Snapshot());
         Assert.Equal("ConnectionPool.Process", entry.Pool);
@@ -173,6 +173,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
         }
 
         var after = SocketCensus.Take().CountTimeWait(server.Server.Port);
-        Assert.InRange(after - before, 0, n);
+        // An upper bound only: TIME_WAIT entries that earlier tests left towards the same server port expire meanwhile.
+        Assert.True(after - before <= n, $"TIME_WAIT grew by {after - before} over {n} iterations");
     }
 }
