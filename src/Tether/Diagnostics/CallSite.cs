@@ -58,10 +58,19 @@ public static class CallSite
         var source = method.StartsWith('<') ? method : type.Name.StartsWith('<') && method == "MoveNext" ? type.Name : null;
         if (source is not null)
         {
-            var end = source.IndexOf('>', StringComparison.Ordinal);
-            if (end > 1)
+            // A local function (<Main>g__Fetch|0_0, also inside top-level statements' <<Main>$>) is named after "g__".
+            var local = source.IndexOf("g__", StringComparison.Ordinal);
+            if (local >= 0)
             {
-                return source[1..end];
+                var bar = source.IndexOf('|', local);
+                return bar > local + 3 ? source[(local + 3)..bar] : source[(local + 3)..];
+            }
+
+            var trimmed = source.TrimStart('<');
+            var end = trimmed.IndexOf('>', StringComparison.Ordinal);
+            if (end > 0)
+            {
+                return trimmed[..end];
             }
         }
 

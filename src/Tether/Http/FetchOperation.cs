@@ -11,6 +11,9 @@ internal sealed class FetchOperation
 {
     private static readonly AsyncLocal<OperationRef?> s_current = new();
     private readonly OperationRef _ref;
+
+    /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>).</summary>
+    internal OperationRef Handle => _ref;
     private readonly long _start = Stopwatch.GetTimestamp();
     private readonly CancellationTokenSource _abort = new();
     private long _dequeued;

@@ -33,7 +33,9 @@ namespace Tether;
 public sealed class ConnectionPool : IAsyncDisposable
 {
     internal const string OperationKey = "tether.operation";
-    private static readonly HttpRequestOptionsKey<FetchOperation> s_operationKey = new(OperationKey);
+    // The request carries a handle that the fetch clears when it completes, not the fetch itself: the handler may keep
+    // a request message (and so its options) after the fetch is over, and that must not keep the client alive.
+    private static readonly HttpRequestOptionsKey<OperationRef> s_operationKey = new(OperationKey);
     private static readonly Lazy<ConnectionPool> s_process = new(
         () => new ConnectionPool(new ConnectionPoolOptions(), "ConnectionPool.Process", isProcess: true));
 
@@ -329,7 +331,7 @@ public sealed class ConnectionPool : IAsyncDisposable
     internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, FetchOperation operation, CancellationToken cancellationToken)
     {
         EnsureStarted();
-        request.Options.Set(s_operationKey, operation);
+        request.Options.Set(s_operationKey, operation.Handle);
         var invoker = _transports.GetOrAdd(operation.Settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, operation.Settings), disposeHandler: true));
         if (IsClosed)
         {
@@ -421,7 +423,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             PlaintextStreamFilter = static (context, _) =>
             {
-                if (context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var op)
+                if (context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var handle) && handle.Operation is { } op
                     && context.InitialRequestMessage.RequestUri?.Scheme == Uri.UriSchemeHttps)
                 {
                     op.OnTlsEnd();
@@ -475,7 +477,7 @@ public sealed class ConnectionPool : IAsyncDisposable
     /// and makes room under the total limit by closing the longest-idle connection to another host.</summary>
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
-        context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var operation);
+        var operation = context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
         var uri = context.InitialRequestMessage.RequestUri!;
         var settings = operation?.Settings;
         var lifetime = Options.MaxLifetime;
