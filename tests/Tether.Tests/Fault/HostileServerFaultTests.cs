@@ -69,6 +69,7 @@ public sealed class HostileServerFaultTests(ServerFixture server)
 
     [Theory]
     [Trait("Spec", "FAULT-03")]
+    [Trait("Spec", "POOL-07")] // a request on a kept-alive connection the server had just closed
     [InlineData("GET", true, true)] // retried once on a new connection, which answers: success
     [InlineData("GET", false, false)] // retried once; the new connection closes too: closed 599, no second retry
     [InlineData("HEAD", true, true)]

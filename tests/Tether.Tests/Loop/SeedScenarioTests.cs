@@ -28,6 +28,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-01")]
     public void LOOP_01_client_built_outside_the_loop_fetched_and_closed_inside_stays_flat()
     {
         var check = LeakCheck.Start(server);
@@ -45,6 +46,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-02")]
     public void LOOP_02_client_built_inside_the_coroutine_and_closed_stays_flat()
     {
         var check = LeakCheck.Start(server);
@@ -61,6 +63,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-03")]
     public void LOOP_03_shared_client_per_loop_is_closed_by_each_loop()
     {
         var check = LeakCheck.Start(server);
@@ -73,6 +76,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-04")]
     public void LOOP_04_client_built_inside_and_never_closed_is_closed_by_the_loop()
     {
         var check = LeakCheck.Start(server);
@@ -90,6 +94,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-05")]
     public void LOOP_05_one_unowned_client_used_in_every_loop_keeps_one_connection()
     {
         var check = LeakCheck.Start(server);
@@ -117,6 +122,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-07")]
     public void LOOP_07_one_loop_fetching_2000_times_uses_one_connection()
     {
         var check = LeakCheck.Start(server);
@@ -135,6 +141,8 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-08")]
+    [Trait("Spec", "POOL-11")]
     public void LOOP_08_POOL_11_process_pool_makes_loop_per_call_code_use_one_connection()
     {
         var check = LeakCheck.Start(server);
@@ -162,6 +170,7 @@ public sealed class SeedScenarioTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Spec", "LOOP-08")]
     public void LOOP_08_loop_owned_private_clients_add_at_most_one_time_wait_per_iteration()
     {
         LeakCheck.Start(server);
