@@ -187,49 +187,60 @@ public static class SoakCommand
             }
         }
 
-        if (live)
+        var warnings = new WarningCollector();
+        var previousLogger = Tether.Diagnostics.TetherDiagnostics.Logger;
+        Tether.Diagnostics.TetherDiagnostics.Logger = warnings;
+        try
         {
-            IAnsiConsole console = CliSupport.ConsoleFor(output);
-            await console.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .StartAsync(async ctx =>
-                {
-                    var tasks = chosen.ToDictionary(p => p, p => ctx.AddTask(Label(p, null, null), autoStart: false, maxValue: s.Iterations));
-                    foreach (SoakPattern pattern in chosen)
-                    {
-                        ProgressTask task = tasks[pattern];
-                        task.StartTask();
-                        SoakSample? first = null;
-                        SoakResult r = await Task.Run(
-                            () => One(pattern, sample =>
-                            {
-                                first ??= sample;
-                                task.Value = sample.Iteration;
-                                task.Description = Label(pattern, first, sample);
-                            }),
-                            cancellationToken).ConfigureAwait(false);
-                        task.Value = s.Iterations;
-                        task.StopTask();
-                        results.Add(r);
-                    }
-                }).ConfigureAwait(false);
-        }
-        else
-        {
-            foreach (SoakPattern pattern in chosen)
+            if (live)
             {
-                SoakSample? first = null;
-                results.Add(await Task.Run(
-                    () => One(pattern, sample =>
+                IAnsiConsole console = CliSupport.ConsoleFor(output);
+                await console.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .StartAsync(async ctx =>
                     {
-                        first ??= sample;
-                        plain?.WriteLine(string.Create(
-                            CultureInfo.InvariantCulture,
-                            $"{pattern.Name} {sample.Iteration}/{s.Iterations}: fds={sample.Fds} ({sample.Fds - first.Fds:+0;-0;0}) established={sample.Established} close_wait={sample.CloseWait} time_wait={sample.TimeWait}"));
-                    }),
-                    cancellationToken).ConfigureAwait(false));
+                        var tasks = chosen.ToDictionary(p => p, p => ctx.AddTask(Label(p, null, null), autoStart: false, maxValue: s.Iterations));
+                        foreach (SoakPattern pattern in chosen)
+                        {
+                            ProgressTask task = tasks[pattern];
+                            task.StartTask();
+                            SoakSample? first = null;
+                            SoakResult r = await Task.Run(
+                                () => One(pattern, sample =>
+                                {
+                                    first ??= sample;
+                                    task.Value = sample.Iteration;
+                                    task.Description = Label(pattern, first, sample);
+                                }),
+                                cancellationToken).ConfigureAwait(false);
+                            task.Value = s.Iterations;
+                            task.StopTask();
+                            results.Add(r);
+                        }
+                    }).ConfigureAwait(false);
             }
+            else
+            {
+                foreach (SoakPattern pattern in chosen)
+                {
+                    SoakSample? first = null;
+                    results.Add(await Task.Run(
+                        () => One(pattern, sample =>
+                        {
+                            first ??= sample;
+                            plain?.WriteLine(string.Create(
+                                CultureInfo.InvariantCulture,
+                                $"{pattern.Name} {sample.Iteration}/{s.Iterations}: fds={sample.Fds} ({sample.Fds - first.Fds:+0;-0;0}) established={sample.Established} close_wait={sample.CloseWait} time_wait={sample.TimeWait}"));
+                        }),
+                        cancellationToken).ConfigureAwait(false));
+                }
+            }
+        }
+        finally
+        {
+            Tether.Diagnostics.TetherDiagnostics.FlushLeakReports();
+            Tether.Diagnostics.TetherDiagnostics.Logger = previousLogger;
         }
 
         bool grows = results.Any(r => r.Pattern.IsTether && !r.IsFlat);
@@ -249,6 +260,14 @@ public static class SoakCommand
             }
 
             Render(console, results, s, targetText, code);
+            if (warnings.Messages.Count > 0)
+            {
+                console.MarkupLine($"[yellow]Tether raised {warnings.Messages.Count} warning(s) during the soak[/] (as your application's log would show them):");
+                foreach (string message in warnings.Messages.Distinct().Take(5))
+                {
+                    console.WriteLine("  " + message);
+                }
+            }
         }
 
         if (s.Report is not null)

@@ -208,7 +208,8 @@ public sealed class ConnectionPool : IAsyncDisposable
         if (!_hostSlots.TryGetValue(hostKey, out var host))
         {
             host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost));
-            if (Kind == PoolKinds.Client)
+            // A loop's own Shared client is one per loop by design (LOOP-03): not churn the caller could fix there.
+            if (Kind == PoolKinds.Client && !operation.Client.IsShared)
             {
                 LeakTracker.OnPrivatePoolConnect(hostKey, operation.Client.AllocationSite, operation.Client.Options.Logger);
             }
