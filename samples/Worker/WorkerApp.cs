@@ -9,7 +9,7 @@ namespace Tether.Samples.Worker;
 
 /// <summary>
 /// A worker service that polls a downstream URL with a Tether client it owns and exports socket metrics with the
-/// OpenTelemetry console exporter: the meter <c>Tether</c> (the library's own instruments, when present) and this
+/// OpenTelemetry console exporter: the meter <c>Tether</c> (the library's own instruments) and this
 /// sample's <c>Tether.Samples.Worker</c> meter, whose gauges read the ledger and the census.
 /// </summary>
 public static class WorkerApp
