@@ -31,7 +31,7 @@ public static class CallSite
         {
             var method = frames[i].GetMethod();
             var type = method?.DeclaringType;
-            if (method is null || type is null || type.Assembly == s_tether || IsRuntimePlumbing(type))
+            if (method is null || type is null || IsTetherOrPlumbing(type))
             {
                 continue;
             }
@@ -43,6 +43,21 @@ public static class CallSite
         }
 
         return "unknown";
+    }
+
+    /// <summary>Tether's own assemblies (the library and its extension packages) and the frameworks that call into
+    /// them on the user's behalf (DI containers, the runtime's async plumbing) are never the allocation site.</summary>
+    private static bool IsTetherOrPlumbing(Type type)
+    {
+        if (type.Assembly == s_tether)
+        {
+            return true;
+        }
+
+        var assembly = type.Assembly.GetName().Name ?? string.Empty;
+        return assembly.StartsWith("Tether.Extensions.", StringComparison.Ordinal)
+            || assembly.StartsWith("Microsoft.Extensions.DependencyInjection", StringComparison.Ordinal)
+            || IsRuntimePlumbing(type);
     }
 
     private static bool IsRuntimePlumbing(Type type)
