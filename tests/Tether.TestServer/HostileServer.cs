@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
@@ -23,20 +22,13 @@ public sealed partial class HostileServer : IAsyncDisposable
 {
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly Socket _listener;
+    private readonly RawListener _listener;
     private readonly HostileBehavior? _behavior;
     private readonly HostileServerOptions _options;
     private readonly Func<ReadOnlyMemory<byte>, byte[]>? _respond;
     private readonly bool _closeAfterRaw;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<long, Socket> _sockets = new();
-    private readonly ConcurrentDictionary<long, Task> _tasks = new();
     private readonly List<int> _requestsOnConnection = [];
     private readonly List<string> _requestHeads = [];
-    private readonly Task _acceptLoop;
-    private long _accepted;
-    private int _open;
-    private int _disposed;
 
     private HostileServer(HostileBehavior? behavior, HostileServerOptions? options, Func<ReadOnlyMemory<byte>, byte[]>? respond, bool closeAfterRaw)
     {
@@ -44,38 +36,19 @@ public sealed partial class HostileServer : IAsyncDisposable
         _options = options ?? new HostileServerOptions();
         _respond = respond;
         _closeAfterRaw = closeAfterRaw;
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            if (behavior == HostileBehavior.NeverAccept)
-            {
-                _listener.Listen(1);
-                _acceptLoop = Task.CompletedTask;
-            }
-            else
-            {
-                _listener.Listen(512);
-                _acceptLoop = AcceptLoopAsync();
-            }
-        }
-        catch
-        {
-            _listener.Dispose();
-            throw;
-        }
-
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        var neverAccept = behavior == HostileBehavior.NeverAccept;
+        _listener = new RawListener(RunConnectionAsync, backlog: neverAccept ? 1 : 512, accept: !neverAccept, onAccepted: OnAccepted);
+        Port = _listener.Port;
     }
 
     /// <summary>The port the server listens on (127.0.0.1).</summary>
     public int Port { get; }
 
     /// <summary>TCP connections accepted since start.</summary>
-    public long AcceptedConnections => Interlocked.Read(ref _accepted);
+    public long AcceptedConnections => _listener.AcceptedConnections;
 
     /// <summary>Accepted connections not yet closed by the server.</summary>
-    public int OpenConnections => Volatile.Read(ref _open);
+    public int OpenConnections => _listener.OpenConnections;
 
     /// <summary>Requests read per accepted connection, in accept order (a snapshot). Two requests on entry 0 prove reuse.</summary>
     public IReadOnlyList<int> RequestsOnConnection
@@ -144,73 +117,13 @@ public sealed partial class HostileServer : IAsyncDisposable
 
     /// <summary>Closes the listener and every accepted socket, and waits for every connection task. Idempotent.</summary>
     /// <returns>A task that completes when everything is closed.</returns>
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
+
+    private void OnAccepted(long id)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        lock (_requestsOnConnection)
         {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        _listener.Dispose();
-        await IgnoreErrorsAsync(_acceptLoop).ConfigureAwait(false);
-        foreach (var socket in _sockets.Values)
-        {
-            socket.Dispose();
-        }
-
-        foreach (var task in _tasks.Values)
-        {
-            await IgnoreErrorsAsync(task).ConfigureAwait(false);
-        }
-
-        _stopping.Dispose();
-    }
-
-    private static async Task IgnoreErrorsAsync(Task task)
-    {
-        try
-        {
-            await task.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Teardown: the task's failure was the point of the test or is a consequence of closing.
-        }
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        var token = _stopping.Token;
-        long nextId = 0;
-        while (!token.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            var id = nextId++;
-            Interlocked.Increment(ref _accepted);
-            Interlocked.Increment(ref _open);
-            lock (_requestsOnConnection)
-            {
-                _requestsOnConnection.Add(0);
-            }
-
-            _sockets[id] = socket;
-            var task = Task.Run(() => RunConnectionAsync(id, socket, token), CancellationToken.None);
-            _tasks[id] = task;
-            _ = task.ContinueWith(_ => _tasks.TryRemove(id, out var _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            if (Volatile.Read(ref _disposed) != 0)
-            {
-                socket.Dispose();
-            }
+            _requestsOnConnection.Add(0);
         }
     }
 
@@ -233,12 +146,6 @@ public sealed partial class HostileServer : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidDataException)
         {
             // The peer went away, the server is stopping, or the client sent something unusable.
-        }
-        finally
-        {
-            _sockets.TryRemove(id, out _);
-            socket.Dispose();
-            Interlocked.Decrement(ref _open);
         }
     }
 

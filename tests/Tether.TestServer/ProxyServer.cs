@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -27,18 +26,11 @@ public sealed class ProxyServer : IAsyncDisposable
 {
     private const int MaxTunnelCapture = 64 * 1024;
 
-    private readonly Socket _listener;
+    private readonly RawListener _listener;
     private readonly string? _expectedAuthorization;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<long, Socket> _sockets = new();
-    private readonly ConcurrentDictionary<long, Task> _tasks = new();
     private readonly List<string> _requestHeads = [];
     private readonly List<MemoryStream> _tunnelPayloads = [];
-    private readonly Task _acceptLoop;
-    private long _accepted;
-    private int _open;
     private int _tunnels;
-    private int _disposed;
 
     private ProxyServer(ProxyServerOptions options)
     {
@@ -47,21 +39,9 @@ public sealed class ProxyServer : IAsyncDisposable
             _expectedAuthorization = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.UserName}:{options.Password}"));
         }
 
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(128);
-        }
-        catch
-        {
-            _listener.Dispose();
-            throw;
-        }
-
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        _listener = new RawListener(RunConnectionAsync, backlog: 128);
+        Port = _listener.Port;
         BaseUri = new Uri($"http://127.0.0.1:{Port}/");
-        _acceptLoop = AcceptLoopAsync();
     }
 
     /// <summary>The proxy's port (127.0.0.1).</summary>
@@ -71,10 +51,10 @@ public sealed class ProxyServer : IAsyncDisposable
     public Uri BaseUri { get; }
 
     /// <summary>TCP connections accepted from clients since start.</summary>
-    public long AcceptedConnections => Interlocked.Read(ref _accepted);
+    public long AcceptedConnections => _listener.AcceptedConnections;
 
     /// <summary>Client connections currently open.</summary>
-    public int OpenConnections => Volatile.Read(ref _open);
+    public int OpenConnections => _listener.OpenConnections;
 
     /// <summary>CONNECT tunnels established (200 sent) since start.</summary>
     public int TunnelsOpened => Volatile.Read(ref _tunnels);
@@ -110,75 +90,13 @@ public sealed class ProxyServer : IAsyncDisposable
 
     /// <summary>Closes the listener, every client and upstream socket, and awaits every task. Idempotent.</summary>
     /// <returns>A task that completes when everything is closed.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        _listener.Dispose();
-        try
-        {
-            await _acceptLoop.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Teardown only.
-        }
-
-        foreach (var socket in _sockets.Values)
-        {
-            socket.Dispose();
-        }
-
-        foreach (var task in _tasks.Values)
-        {
-            try
-            {
-                await task.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Teardown only.
-            }
-        }
-
-        _stopping.Dispose();
-    }
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 
     internal static bool IsLoopbackHost(string host)
     {
         host = host.Trim('[', ']');
         return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
             || (IPAddress.TryParse(host, out var address) && (address.Equals(IPAddress.Loopback) || address.Equals(IPAddress.IPv6Loopback)));
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        var token = _stopping.Token;
-        long nextId = 0;
-        while (!token.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            var id = nextId++;
-            Interlocked.Increment(ref _accepted);
-            Interlocked.Increment(ref _open);
-            _sockets[id] = socket;
-            var task = Task.Run(() => RunConnectionAsync(id, socket, token), CancellationToken.None);
-            _tasks[id] = task;
-            _ = task.ContinueWith(_ => _tasks.TryRemove(id, out var _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
     }
 
     private async Task RunConnectionAsync(long id, Socket socket, CancellationToken token)
@@ -211,7 +129,7 @@ public sealed class ProxyServer : IAsyncDisposable
                 }
 
                 upstream = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                _sockets[-1 - id] = upstream;
+                _listener.AddCompanion(id, upstream);
                 try
                 {
                     var address = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.Parse(host.Trim('[', ']'));
@@ -250,13 +168,9 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             if (upstream is not null)
             {
-                _sockets.TryRemove(-1 - id, out _);
+                _listener.RemoveCompanion(id);
                 upstream.Dispose();
             }
-
-            _sockets.TryRemove(id, out _);
-            socket.Dispose();
-            Interlocked.Decrement(ref _open);
         }
     }
 

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -25,18 +23,11 @@ public sealed class TlsHostileServer : IAsyncDisposable
 {
     private static readonly TimeSpan s_handshakeTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly Socket _listener;
+    private readonly RawListener _listener;
     private readonly TlsHostileBehavior _behavior;
     private readonly X509Certificate2? _presented;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<long, Socket> _sockets = new();
-    private readonly ConcurrentDictionary<long, Task> _tasks = new();
-    private readonly Task _acceptLoop;
-    private long _accepted;
-    private int _open;
     private long _handshakesCompleted;
     private long _handshakesFailed;
-    private int _disposed;
 
     private TlsHostileServer(TlsHostileBehavior behavior)
     {
@@ -49,20 +40,8 @@ public sealed class TlsHostileServer : IAsyncDisposable
             TlsHostileBehavior.WrongHost => TestCertificates.WrongHost,
             _ => null,
         };
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(128);
-        }
-        catch
-        {
-            _listener.Dispose();
-            throw;
-        }
-
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-        _acceptLoop = AcceptLoopAsync();
+        _listener = new RawListener(RunConnectionAsync, backlog: 128);
+        Port = _listener.Port;
     }
 
     /// <summary>The port the server listens on (127.0.0.1).</summary>
@@ -75,10 +54,10 @@ public sealed class TlsHostileServer : IAsyncDisposable
     public X509Certificate2? ServerCertificate => _presented is null ? null : TestCertificates.PublicCopy(_presented);
 
     /// <summary>TCP connections accepted since start.</summary>
-    public long AcceptedConnections => Interlocked.Read(ref _accepted);
+    public long AcceptedConnections => _listener.AcceptedConnections;
 
     /// <summary>Accepted connections not yet closed by the server.</summary>
-    public int OpenConnections => Volatile.Read(ref _open);
+    public int OpenConnections => _listener.OpenConnections;
 
     /// <summary>Handshakes the server side completed (the client accepted the certificate).</summary>
     public long HandshakesCompleted => Interlocked.Read(ref _handshakesCompleted);
@@ -103,66 +82,7 @@ public sealed class TlsHostileServer : IAsyncDisposable
 
     /// <summary>Closes the listener and every accepted socket and awaits every connection task. Idempotent.</summary>
     /// <returns>A task that completes when everything is closed.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        _listener.Dispose();
-        await Quietly(_acceptLoop).ConfigureAwait(false);
-        foreach (var socket in _sockets.Values)
-        {
-            socket.Dispose();
-        }
-
-        foreach (var task in _tasks.Values)
-        {
-            await Quietly(task).ConfigureAwait(false);
-        }
-
-        _stopping.Dispose();
-    }
-
-    private static async Task Quietly(Task task)
-    {
-        try
-        {
-            await task.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Teardown only.
-        }
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        var token = _stopping.Token;
-        long nextId = 0;
-        while (!token.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            var id = nextId++;
-            Interlocked.Increment(ref _accepted);
-            Interlocked.Increment(ref _open);
-            _sockets[id] = socket;
-            var task = Task.Run(() => RunConnectionAsync(id, socket, token), CancellationToken.None);
-            _tasks[id] = task;
-            _ = task.ContinueWith(_ => _tasks.TryRemove(id, out var _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
-    }
+    public ValueTask DisposeAsync() => _listener.DisposeAsync();
 
     private async Task RunConnectionAsync(long id, Socket socket, CancellationToken token)
     {
@@ -210,12 +130,6 @@ public sealed class TlsHostileServer : IAsyncDisposable
             or InvalidDataException or System.Security.Authentication.AuthenticationException)
         {
             // The client rejected the certificate, went away, or the server is stopping.
-        }
-        finally
-        {
-            _sockets.TryRemove(id, out _);
-            socket.Dispose();
-            Interlocked.Decrement(ref _open);
         }
     }
 }
