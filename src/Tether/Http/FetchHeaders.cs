@@ -21,6 +21,9 @@ public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
         _items.AddRange(headers);
     }
 
+    /// <summary>The pairs, for enumeration without boxing an enumerator (Tether's hot path only).</summary>
+    internal List<KeyValuePair<string, string>> Items => _items;
+
     /// <summary>The number of name/value pairs.</summary>
     public int Count => _items.Count;
 
@@ -74,7 +77,18 @@ public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
     /// <summary>Whether <paramref name="name"/> is present.</summary>
     /// <param name="name">The header name, any case.</param>
     /// <returns>True when present.</returns>
-    public bool Contains(string name) => _items.Exists(p => string.Equals(p.Key, name, StringComparison.OrdinalIgnoreCase));
+    public bool Contains(string name)
+    {
+        foreach (var item in _items)
+        {
+            if (string.Equals(item.Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Removes every value of <paramref name="name"/>.</summary>
     /// <param name="name">The header name, any case.</param>

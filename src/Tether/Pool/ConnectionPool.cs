@@ -332,7 +332,11 @@ public sealed class ConnectionPool : IAsyncDisposable
     {
         EnsureStarted();
         request.Options.Set(s_operationKey, operation.Handle);
-        var invoker = _transports.GetOrAdd(operation.Settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, operation.Settings), disposeHandler: true));
+        if (!_transports.TryGetValue(operation.Settings.Transport, out var invoker))
+        {
+            invoker = AddTransport(operation.Settings);
+        }
+
         if (IsClosed)
         {
             // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
@@ -403,6 +407,10 @@ public sealed class ConnectionPool : IAsyncDisposable
             }
         }
     }
+
+    // Separate from SendAsync so that the hot path allocates no closure for the (rare) first use of a transport.
+    private HttpMessageInvoker AddTransport(ResolvedSettings settings) =>
+        _transports.GetOrAdd(settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, settings), disposeHandler: true));
 
     private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings)
     {
