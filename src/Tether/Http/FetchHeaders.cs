@@ -6,11 +6,18 @@ namespace Tether;
 /// <remarks>Not thread-safe. A fetch never modifies the collection it was given.</remarks>
 public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
 {
-    private readonly List<KeyValuePair<string, string>> _items = new();
+    private readonly List<KeyValuePair<string, string>> _items;
 
     /// <summary>Creates an empty collection.</summary>
     public FetchHeaders()
     {
+        _items = new();
+    }
+
+    /// <summary>An empty collection sized for about <paramref name="capacity"/> pairs.</summary>
+    internal FetchHeaders(int capacity)
+    {
+        _items = new(capacity);
     }
 
     /// <summary>Creates a collection holding <paramref name="headers"/>, in order.</summary>
@@ -18,7 +25,7 @@ public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
     public FetchHeaders(IEnumerable<KeyValuePair<string, string>> headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        _items.AddRange(headers);
+        _items = new(headers);
     }
 
     /// <summary>The pairs, for enumeration without boxing an enumerator (Tether's hot path only).</summary>

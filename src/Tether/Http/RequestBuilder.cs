@@ -169,7 +169,7 @@ internal static class RequestBuilder
         Func<Stream, CancellationToken, Task>? producer, ResolvedSettings settings, string? user, string? password)
     {
         var uri = string.IsNullOrEmpty(target.UserInfo) ? target : new UriBuilder(target) { UserName = "", Password = "" }.Uri;
-        var message = new HttpRequestMessage(new HttpMethod(method), uri)
+        var message = new TetherRequestMessage(MethodOf(method), uri)
         {
             Version = settings.HttpVersion,
             VersionPolicy = settings.HttpVersion == System.Net.HttpVersion.Version20
@@ -223,9 +223,28 @@ internal static class RequestBuilder
         return message;
     }
 
+    private static HttpMethod MethodOf(string method) => method switch
+    {
+        "GET" => HttpMethod.Get,
+        "HEAD" => HttpMethod.Head,
+        "POST" => HttpMethod.Post,
+        "PUT" => HttpMethod.Put,
+        "DELETE" => HttpMethod.Delete,
+        "OPTIONS" => HttpMethod.Options,
+        "PATCH" => HttpMethod.Patch,
+        _ => new HttpMethod(method),
+    };
+
     private static bool IsContentHeader(string name) =>
         name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>A request Tether built: carries its fetch to the pool's connect callback in a field instead of an
+/// <see cref="HttpRequestMessage.Options"/> dictionary per request.</summary>
+internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpRequestMessage(method, uri)
+{
+    public OperationRef? Operation { get; set; }
 }
