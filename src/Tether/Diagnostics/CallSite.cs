@@ -11,7 +11,6 @@ public static class CallSite
 {
     private static readonly Assembly s_tether = typeof(CallSite).Assembly;
     private const int MaxCachedSites = 4096;
-    private const int MaxFrames = 512;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IntPtr Method, int ILOffset), string> s_sites = new();
 
     /// <summary>When true, allocation sites carry the full stack trace instead of one frame (POOL-14 opt-in).
@@ -29,17 +28,10 @@ public static class CallSite
 
         // Walk without file info (cheap, opens nothing), then ask for file and line of the one user frame only, so
         // only the user's own symbol file is ever read.
-        // One frame at a time: the user's frame is usually a few frames up, and a StackFrame resolves only its own
-        // method, where a StackTrace would resolve every frame of the (often deep) stack.
-        for (var i = 0; i < MaxFrames; i++)
+        var frames = new StackTrace(1, fNeedFileInfo: false).GetFrames();
+        for (var i = 0; i < frames.Length; i++)
         {
-            var frame = new StackFrame(i + 1, needFileInfo: false);
-            var method = frame.GetMethod();
-            if (method is null && frame.GetNativeOffset() == StackFrame.OFFSET_UNKNOWN)
-            {
-                break; // past the bottom of the stack
-            }
-
+            var method = frames[i].GetMethod();
             var type = method?.DeclaringType;
             if (method is null || type is null || type.Assembly == s_tether || IsRuntimePlumbing(type))
             {
@@ -48,7 +40,7 @@ public static class CallSite
 
             // The same method at the same IL offset always formats the same: file, line and name are resolved once
             // per call site, not per capture (the symbol lookup and formatting were most of the cost).
-            var key = (method.MethodHandle.Value, frame.GetILOffset());
+            var key = (method.MethodHandle.Value, frames[i].GetILOffset());
             if (key.Item2 != StackFrame.OFFSET_UNKNOWN && s_sites.TryGetValue(key, out var cached))
             {
                 return cached;
