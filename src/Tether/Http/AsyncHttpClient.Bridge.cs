@@ -25,10 +25,9 @@ public sealed partial class AsyncHttpClient
         var loop = EventLoop.Current;
         EnsureUsable(loop);
         var fetchRequest = new FetchRequest(target) { Method = request.Method.Method };
-        var settings = RequestBuilder.Resolve(fetchRequest, Options.Defaults);
+        var settings = RequestBuilder.Resolve(fetchRequest, Options.Defaults, _settingsCache, out _);
         var op = new FetchOperation(this, loop, fetchRequest, settings) { CurrentMethod = request.Method.Method };
         Register(op);
-        using var never = new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, op.AbortToken);
         HttpResponseMessage? message = null;
         try
@@ -63,7 +62,7 @@ public sealed partial class AsyncHttpClient
         }
         catch (Exception ex)
         {
-            var mapped = FetchErrors.Map(ex, op, cancellationToken, never, bodyTimedOut: false);
+            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut: false, bodyTimedOut: false);
             op.Complete(discardConnection: true);
             message?.Dispose();
             if (mapped is FetchException fetch)

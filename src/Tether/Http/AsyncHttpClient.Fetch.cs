@@ -49,13 +49,15 @@ public sealed partial class AsyncHttpClient
     public Task<FetchResponse> FetchStreamAsync(FetchRequest request, CancellationToken cancellationToken = default) =>
         Start(request, streamed: true, cancellationToken);
 
+    private readonly ResolvedSettingsCache _settingsCache = new();
+
     private Task<FetchResponse> Start(FetchRequest request, bool streamed, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var loop = EventLoop.Current;
         EnsureUsable(loop);
-        var settings = RequestBuilder.Resolve(request, Options.Defaults);
-        var operation = new FetchOperation(this, loop, request, settings);
+        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target);
+        var operation = new FetchOperation(this, loop, request, settings) { Target = target };
         if (streamed)
         {
             operation.AllocationSite = Diagnostics.CallSite.Capture();
@@ -76,11 +78,31 @@ public sealed partial class AsyncHttpClient
     private async Task<FetchResponse> RunAsync(FetchOperation op, bool streamed, CancellationToken cancellationToken)
     {
         var settings = op.Settings;
-        using var requestTimeout = settings.RequestTimeout == Timeout.InfiniteTimeSpan
-            ? new CancellationTokenSource()
-            : new CancellationTokenSource(settings.RequestTimeout);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, requestTimeout.Token, op.AbortToken);
-        var token = linked.Token;
+
+        // One token source per fetch, and none when nothing but an abort can cancel it: the request timeout runs on
+        // it (CancelAfter), the caller's token is linked only when it can be cancelled, and an abort (client, loop
+        // or pool closing) cancels it directly (FetchOperation.LinkAbort) instead of through a linked source.
+        CancellationTokenSource? fetchSource = null;
+        CancellationToken token;
+        if (settings.RequestTimeout == Timeout.InfiniteTimeSpan && !cancellationToken.CanBeCanceled)
+        {
+            token = op.AbortToken;
+        }
+        else
+        {
+            fetchSource = cancellationToken.CanBeCanceled
+                ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
+                : new CancellationTokenSource();
+            if (settings.RequestTimeout != Timeout.InfiniteTimeSpan)
+            {
+                fetchSource.CancelAfter(settings.RequestTimeout);
+            }
+
+            token = fetchSource.Token;
+            op.LinkAbort(fetchSource);
+        }
+
+        using var ownedSource = fetchSource;
         op.FetchToken = token;
         var bodyTimedOut = new BodyTimeoutFlag();
         HttpResponseMessage? message = null;
@@ -93,7 +115,7 @@ public sealed partial class AsyncHttpClient
             }
 
             op.MarkDequeued(holdsSlot: true);
-            var target = RequestBuilder.ParseUrl(op.Request.Url);
+            var target = op.Target!;
             if (!settings.AllowIPv6 && target.HostNameType == UriHostNameType.IPv6)
             {
                 throw new FetchException(FetchException.NoResponse, FetchErrorKind.NameResolution,
@@ -103,7 +125,8 @@ public sealed partial class AsyncHttpClient
 
             var method = op.Request.Method;
             var body = op.Request.Body;
-            var headers = op.Request.Headers.Clone();
+            var headers = op.Request.Headers; // copied before a redirect changes it (the request is never modified)
+            var headersCopied = false;
             var (user, password) = RequestBuilder.Credentials(target, settings);
             var redirects = 0;
             var digestTried = false;
@@ -179,6 +202,12 @@ public sealed partial class AsyncHttpClient
                     }
 
                     var next = Redirects.Next(op, target, location, settings);
+                    if (!headersCopied)
+                    {
+                        headers = headers.Clone();
+                        headersCopied = true;
+                    }
+
                     if (!Redirects.SameOrigin(target, next))
                     {
                         Redirects.StripCredentials(headers);
@@ -242,7 +271,11 @@ public sealed partial class AsyncHttpClient
         }
         catch (Exception ex)
         {
-            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimeout, bodyTimedOut.Fired);
+            // The fetch's source was cancelled by its timer unless the caller or an abort did it (Map checks those
+            // first, as before).
+            var requestTimedOut = fetchSource is not null && fetchSource.IsCancellationRequested
+                && settings.RequestTimeout != Timeout.InfiniteTimeSpan;
+            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut, bodyTimedOut.Fired);
             if (mapped is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 // Cancelled by the caller: the socket may be mid-request, so it must not go back to the pool.

@@ -7,7 +7,7 @@ namespace Tether;
 /// cancellation an <see cref="OperationCanceledException"/>.</summary>
 internal static class FetchErrors
 {
-    public static Exception Map(Exception ex, FetchOperation op, CancellationToken caller, CancellationTokenSource requestTimeout,
+    public static Exception Map(Exception ex, FetchOperation op, CancellationToken caller, bool requestTimedOut,
         bool bodyTimedOut)
     {
         var where = HostPort(op);
@@ -42,7 +42,7 @@ internal static class FetchErrors
                 new TimeoutException($"ConnectTimeout = {t} expired during the TLS handshake.", ex));
         }
 
-        if (ex is OperationCanceledException && requestTimeout.IsCancellationRequested)
+        if (ex is OperationCanceledException && requestTimedOut)
         {
             var t = op.Settings.RequestTimeout;
             return Fail(op, FetchErrorKind.RequestTimeout,

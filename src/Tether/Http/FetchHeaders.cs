@@ -6,11 +6,18 @@ namespace Tether;
 /// <remarks>Not thread-safe. A fetch never modifies the collection it was given.</remarks>
 public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
 {
-    private readonly List<KeyValuePair<string, string>> _items = new();
+    private readonly List<KeyValuePair<string, string>> _items;
 
     /// <summary>Creates an empty collection.</summary>
     public FetchHeaders()
     {
+        _items = new();
+    }
+
+    /// <summary>An empty collection sized for about <paramref name="capacity"/> pairs.</summary>
+    internal FetchHeaders(int capacity)
+    {
+        _items = new(capacity);
     }
 
     /// <summary>Creates a collection holding <paramref name="headers"/>, in order.</summary>
@@ -18,8 +25,11 @@ public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
     public FetchHeaders(IEnumerable<KeyValuePair<string, string>> headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        _items.AddRange(headers);
+        _items = new(headers);
     }
+
+    /// <summary>The pairs, for enumeration without boxing an enumerator (Tether's hot path only).</summary>
+    internal List<KeyValuePair<string, string>> Items => _items;
 
     /// <summary>The number of name/value pairs.</summary>
     public int Count => _items.Count;
@@ -74,7 +84,18 @@ public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
     /// <summary>Whether <paramref name="name"/> is present.</summary>
     /// <param name="name">The header name, any case.</param>
     /// <returns>True when present.</returns>
-    public bool Contains(string name) => _items.Exists(p => string.Equals(p.Key, name, StringComparison.OrdinalIgnoreCase));
+    public bool Contains(string name)
+    {
+        foreach (var item in _items)
+        {
+            if (string.Equals(item.Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Removes every value of <paramref name="name"/>.</summary>
     /// <param name="name">The header name, any case.</param>

@@ -16,6 +16,7 @@ internal sealed class FetchOperation
     internal OperationRef Handle => _ref;
     private readonly long _start = Stopwatch.GetTimestamp();
     private readonly CancellationTokenSource _abort = new();
+    private CancellationTokenSource? _fetchSource;
     private long _dequeued;
     private long _connectStart;
     private long _connectEnd;
@@ -73,6 +74,32 @@ internal sealed class FetchOperation
     public bool ConnectionReused { get; private set; }
 
     public CancellationToken AbortToken => _abort.Token;
+
+    /// <summary>The request URL as parsed when the fetch started (validated once, used for the first hop).</summary>
+    public Uri? Target { get; init; }
+
+    /// <summary>Makes an abort also cancel the fetch's own token source (its request timeout and the caller's
+    /// token), so that the fetch needs no source linked to <see cref="AbortToken"/>.</summary>
+    public void LinkAbort(CancellationTokenSource fetchSource)
+    {
+        Interlocked.Exchange(ref _fetchSource, fetchSource);
+        if (_abortKind is not null || _abort.IsCancellationRequested)
+        {
+            CancelFetchSource();
+        }
+    }
+
+    private void CancelFetchSource()
+    {
+        try
+        {
+            Volatile.Read(ref _fetchSource)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The fetch already ended.
+        }
+    }
 
     public FetchErrorKind? AbortKind => _abortKind;
 
@@ -253,6 +280,8 @@ internal sealed class FetchOperation
         {
             // Completed concurrently.
         }
+
+        CancelFetchSource();
 
         if (Connection is { } held && held.Lease == this)
         {

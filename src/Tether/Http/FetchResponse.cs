@@ -22,7 +22,7 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
         Code = (int)message.StatusCode;
         Reason = message.ReasonPhrase ?? ReasonPhrases.For(Code);
         Version = message.Version;
-        Headers = new FetchHeaders();
+        Headers = new FetchHeaders(message.Headers.NonValidated.Count + message.Content.Headers.NonValidated.Count);
         foreach (var (name, values) in message.Headers.NonValidated)
         {
             foreach (var value in values)

@@ -106,4 +106,42 @@ public class FetchSettings
     /// <summary>The HTTP version to request: 1.1, or 2.0 (negotiated by ALPN over TLS, falling back to 1.1).</summary>
     /// <value>Built-in default 1.1.</value>
     public Version? HttpVersion { get; set; }
+
+    /// <summary>Whether no value is set (a request that only takes the client's defaults).</summary>
+    internal bool HasNoValues() =>
+        ConnectTimeout is null && RequestTimeout is null && QueueTimeout is null && BodyTimeout is null && FollowRedirects is null && MaxRedirects is null && AllowInsecureRedirects is null && UserAgent is null && DecompressResponse is null && RaiseOnError is null && AllowNonstandardMethods is null && AuthUsername is null && AuthPassword is null && AuthMode is null && Proxy is null && ProxyUsername is null && ProxyPassword is null && ValidateCertificate is null && CaCertificates is null && ClientCertificate is null && AllowIPv6 is null && ExpectContinue is null && MaxHeaderSize is null && MaxBodySize is null && HttpVersion is null;
+
+    /// <summary>A shallow copy of the values (to detect later changes of a client's defaults).</summary>
+    internal FetchSettings CopyValues() => new()
+    {
+            ConnectTimeout = ConnectTimeout,
+            RequestTimeout = RequestTimeout,
+            QueueTimeout = QueueTimeout,
+            BodyTimeout = BodyTimeout,
+            FollowRedirects = FollowRedirects,
+            MaxRedirects = MaxRedirects,
+            AllowInsecureRedirects = AllowInsecureRedirects,
+            UserAgent = UserAgent,
+            DecompressResponse = DecompressResponse,
+            RaiseOnError = RaiseOnError,
+            AllowNonstandardMethods = AllowNonstandardMethods,
+            AuthUsername = AuthUsername,
+            AuthPassword = AuthPassword,
+            AuthMode = AuthMode,
+            Proxy = Proxy,
+            ProxyUsername = ProxyUsername,
+            ProxyPassword = ProxyPassword,
+            ValidateCertificate = ValidateCertificate,
+            CaCertificates = CaCertificates,
+            ClientCertificate = ClientCertificate,
+            AllowIPv6 = AllowIPv6,
+            ExpectContinue = ExpectContinue,
+            MaxHeaderSize = MaxHeaderSize,
+            MaxBodySize = MaxBodySize,
+            HttpVersion = HttpVersion,
+    };
+
+    /// <summary>Whether every value is the same (reference-equal for objects) as in <paramref name="o"/>.</summary>
+    internal bool SameValues(FetchSettings o) =>
+        ConnectTimeout == o.ConnectTimeout && RequestTimeout == o.RequestTimeout && QueueTimeout == o.QueueTimeout && BodyTimeout == o.BodyTimeout && FollowRedirects == o.FollowRedirects && MaxRedirects == o.MaxRedirects && AllowInsecureRedirects == o.AllowInsecureRedirects && ReferenceEquals(UserAgent, o.UserAgent) && DecompressResponse == o.DecompressResponse && RaiseOnError == o.RaiseOnError && AllowNonstandardMethods == o.AllowNonstandardMethods && ReferenceEquals(AuthUsername, o.AuthUsername) && ReferenceEquals(AuthPassword, o.AuthPassword) && AuthMode == o.AuthMode && ReferenceEquals(Proxy, o.Proxy) && ReferenceEquals(ProxyUsername, o.ProxyUsername) && ReferenceEquals(ProxyPassword, o.ProxyPassword) && ValidateCertificate == o.ValidateCertificate && ReferenceEquals(CaCertificates, o.CaCertificates) && ReferenceEquals(ClientCertificate, o.ClientCertificate) && AllowIPv6 == o.AllowIPv6 && ExpectContinue == o.ExpectContinue && MaxHeaderSize == o.MaxHeaderSize && MaxBodySize == o.MaxBodySize && ReferenceEquals(HttpVersion, o.HttpVersion);
 }

@@ -13,6 +13,7 @@ internal static class ProtocolChecks
 
         // Unequal Content-Length values (RFC 9112 §6.3): the body length is unknowable.
         if (message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths)
+            && !IsSingleValue(lengths)
             && lengths.SelectMany(static v => v.Split(',')).Select(static v => v.Trim()).Distinct().Count() > 1)
         {
             throw new FetchException(FetchException.NoResponse, FetchErrorKind.Protocol,
@@ -28,6 +29,22 @@ internal static class ProtocolChecks
                 $"Protocol error ({Where(op)}): a 204 No Content response announced Content-Length: {string.Join(",", values)}; " +
                 "the connection was discarded.", op.Request);
         }
+    }
+
+    /// <summary>One value without a comma: nothing to compare (the usual case, checked without allocating).</summary>
+    private static bool IsSingleValue(System.Net.Http.Headers.HeaderStringValues values)
+    {
+        if (values.Count != 1)
+        {
+            return false;
+        }
+
+        foreach (var value in values)
+        {
+            return !value.Contains(',', StringComparison.Ordinal);
+        }
+
+        return true;
     }
 
     /// <summary>Whether the connection must not be reused after this response: HTTP/1.0 without keep-alive.</summary>

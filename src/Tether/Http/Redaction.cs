@@ -27,5 +27,24 @@ internal static class Redaction
     }
 
     /// <summary>"http://host:port" of a URI: the pool key, never containing credentials.</summary>
-    public static string HostKey(Uri uri) => $"{uri.Scheme}://{uri.IdnHost}:{uri.Port}";
+    public static string HostKey(Uri uri)
+    {
+        // The last key is reused when scheme, host and port match (the common case: one origin fetched repeatedly).
+        var scheme = uri.Scheme;
+        var host = uri.IdnHost;
+        var port = uri.Port;
+        if (s_lastHostKey is { } last && last.Port == port && ReferenceEquals(last.Scheme, scheme)
+            && string.Equals(last.Host, host, StringComparison.Ordinal))
+        {
+            return last.Key;
+        }
+
+        var key = $"{scheme}://{host}:{port}";
+        s_lastHostKey = new HostKeyEntry(scheme, host, port, key);
+        return key;
+    }
+
+    private static volatile HostKeyEntry? s_lastHostKey;
+
+    private sealed record HostKeyEntry(string Scheme, string Host, int Port, string Key);
 }

@@ -15,27 +15,48 @@ internal static class RequestBuilder
     private static readonly HashSet<string> s_bodyRequired = new(StringComparer.Ordinal) { "POST", "PUT", "PATCH" };
     private static readonly HashSet<string> s_bodyForbidden = new(StringComparer.Ordinal) { "GET", "HEAD", "DELETE", "OPTIONS" };
 
-    public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults)
+    public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults) => Resolve(request, defaults, null, out _);
+
+    public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults, ResolvedSettingsCache? cache,
+        out Uri target)
     {
-        OptionChecks.ThrowIfAny(nameof(FetchRequest), SettingsValidation.Validate(request, string.Empty));
-        var settings = new ResolvedSettings(request, defaults);
-        ParseUrl(request.Url);
+        ResolvedSettings settings;
+        if (cache is not null && request.HasNoValues())
+        {
+            // Nothing to validate on the request; the client's defaults were validated at its first fetch.
+            settings = cache.Get(defaults);
+        }
+        else
+        {
+            OptionChecks.ThrowIfAny(nameof(FetchRequest), SettingsValidation.Validate(request, string.Empty));
+            settings = new ResolvedSettings(request, defaults);
+        }
+
+        target = ParseUrl(request.Url);
         CheckField("Method", request.Method);
-        if (request.Method.Length == 0 || request.Method.Any(static c => c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)))
+        if (request.Method.Length == 0 || !IsToken(request.Method, separatorsAllowed: false))
         {
             throw new ArgumentException($"Method \"{Escape(request.Method)}\" is not a valid HTTP method token.", nameof(request));
         }
 
-        foreach (var (name, value) in request.Headers)
+        foreach (var (name, value) in request.Headers.Items)
         {
-            CheckField($"header name \"{Escape(name)}\"", name);
-            CheckField($"header \"{Escape(name)}\" value", value);
-            if (name.Length == 0 || name.Any(static c => c <= ' ' || c >= 127 || c == ':'))
+            if (HasControl(name))
+            {
+                CheckField($"header name \"{Escape(name)}\"", name);
+            }
+
+            if (HasControl(value))
+            {
+                CheckField($"header \"{Escape(name)}\" value", value);
+            }
+
+            if (name.Length == 0 || !IsToken(name, separatorsAllowed: true))
             {
                 throw new ArgumentException($"Header name \"{Escape(name)}\" is not a valid HTTP token.", nameof(request));
             }
 
-            if (value.Any(static c => c > '\u00FF'))
+            if (value.AsSpan().IndexOfAnyExceptInRange('\u0000', '\u00FF') >= 0)
             {
                 throw new ArgumentException(
                     $"The value of header \"{name}\" has characters outside Latin-1, which HTTP/1.1 cannot carry; " +
@@ -94,6 +115,23 @@ internal static class RequestBuilder
         return uri;
     }
 
+    private static bool HasControl(string value) => value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0;
+
+    /// <summary>No control, non-ASCII or space character, no ':'; and without <paramref name="separatorsAllowed"/>
+    /// none of the RFC 9110 separators either (a method token).</summary>
+    private static bool IsToken(string value, bool separatorsAllowed)
+    {
+        foreach (var c in value)
+        {
+            if (c <= ' ' || c >= 127 || c == ':' || (!separatorsAllowed && "()<>@,;:\\\"/[]?={}".Contains(c)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static void CheckField(string field, string value)
     {
         var bad = value.IndexOfAny(['\r', '\n', '\0']);
@@ -131,7 +169,7 @@ internal static class RequestBuilder
         Func<Stream, CancellationToken, Task>? producer, ResolvedSettings settings, string? user, string? password)
     {
         var uri = string.IsNullOrEmpty(target.UserInfo) ? target : new UriBuilder(target) { UserName = "", Password = "" }.Uri;
-        var message = new HttpRequestMessage(new HttpMethod(method), uri)
+        var message = new TetherRequestMessage(MethodOf(method), uri)
         {
             Version = settings.HttpVersion,
             VersionPolicy = settings.HttpVersion == System.Net.HttpVersion.Version20
@@ -146,7 +184,7 @@ internal static class RequestBuilder
             _ => producer is null ? null : new ProducerContent(producer),
         };
 
-        foreach (var (name, value) in headers)
+        foreach (var (name, value) in headers.Items)
         {
             if (IsContentHeader(name))
             {
@@ -185,9 +223,28 @@ internal static class RequestBuilder
         return message;
     }
 
+    private static HttpMethod MethodOf(string method) => method switch
+    {
+        "GET" => HttpMethod.Get,
+        "HEAD" => HttpMethod.Head,
+        "POST" => HttpMethod.Post,
+        "PUT" => HttpMethod.Put,
+        "DELETE" => HttpMethod.Delete,
+        "OPTIONS" => HttpMethod.Options,
+        "PATCH" => HttpMethod.Patch,
+        _ => new HttpMethod(method),
+    };
+
     private static bool IsContentHeader(string name) =>
         name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>A request Tether built: carries its fetch to the pool's connect callback in a field instead of an
+/// <see cref="HttpRequestMessage.Options"/> dictionary per request.</summary>
+internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpRequestMessage(method, uri)
+{
+    public OperationRef? Operation { get; set; }
 }

@@ -89,6 +89,38 @@ internal sealed class ResolvedSettings
     }
 }
 
+/// <summary>A client's resolved settings for requests that set no value of their own: built once, and again only
+/// when the client's <see cref="AsyncHttpClientOptions.Defaults"/> change (they stay settable after the first
+/// fetch).</summary>
+internal sealed class ResolvedSettingsCache
+{
+    private static readonly FetchSettings s_none = new();
+    private Entry? _entry;
+
+    /// <summary>The settings of a request without values of its own under <paramref name="defaults"/>.</summary>
+    public ResolvedSettings Get(FetchSettings defaults)
+    {
+        if (defaults.CaCertificates is not null)
+        {
+            // A certificate collection can change in place; its thumbprints are read per fetch as before.
+            return new ResolvedSettings(s_none, defaults);
+        }
+
+        var entry = Volatile.Read(ref _entry);
+        if (entry is not null && entry.Snapshot.SameValues(defaults))
+        {
+            return entry.Settings;
+        }
+
+        var snapshot = defaults.CopyValues();
+        entry = new Entry(snapshot, new ResolvedSettings(s_none, snapshot));
+        Volatile.Write(ref _entry, entry);
+        return entry.Settings;
+    }
+
+    private sealed record Entry(FetchSettings Snapshot, ResolvedSettings Settings);
+}
+
 /// <summary>
 /// Settings that change how a connection is made. Connections are only shared between requests with equal keys
 /// (the handler adds scheme, host and port), so a request never rides a connection made with another certificate,

@@ -168,6 +168,7 @@ internal sealed class ResponseBody : Stream
         return result;
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ThrowIfClosed();
@@ -182,10 +183,12 @@ internal sealed class ResponseBody : Stream
             throw TooLarge();
         }
 
+        // The fetch's own token (what a buffered fetch reads with) is cancelled by an abort already.
+        var includesAbort = cancellationToken.CanBeCanceled && cancellationToken == _op.FetchToken;
         int n;
         if (_bodyTimeout == Timeout.InfiniteTimeSpan)
         {
-            n = await ReadCoreAsync(buffer, cancellationToken).ConfigureAwait(false);
+            n = await ReadCoreAsync(buffer, cancellationToken, includesAbort).ConfigureAwait(false);
         }
         else
         {
@@ -193,7 +196,7 @@ internal sealed class ResponseBody : Stream
             timeout.CancelAfter(_bodyTimeout);
             try
             {
-                n = await ReadCoreAsync(buffer, timeout.Token).ConfigureAwait(false);
+                n = await ReadCoreAsync(buffer, timeout.Token, includesAbort).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -205,13 +208,22 @@ internal sealed class ResponseBody : Stream
         return n;
     }
 
-    private async ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken, bool includesAbort)
     {
         int n;
         try
         {
-            using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _op.AbortToken);
-            n = await _decoded.ReadAsync(buffer, abort.Token).ConfigureAwait(false);
+            if (includesAbort)
+            {
+                // The fetch's own token (buffered fetches) is already cancelled by an abort: no linked source per read.
+                n = await _decoded.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _op.AbortToken);
+                n = await _decoded.ReadAsync(buffer, abort.Token).ConfigureAwait(false);
+            }
         }
         catch (Exception) when (_op.AbortKind is not null)
         {

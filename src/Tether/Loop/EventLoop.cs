@@ -70,7 +70,9 @@ public sealed partial class EventLoop
     public long Id { get; }
 
     /// <summary>A short name such as <c>EventLoop#3</c>.</summary>
-    public string Name => $"EventLoop#{Id}";
+    public string Name => _name ??= $"EventLoop#{Id}";
+
+    private string? _name;
 
     /// <summary>The managed thread id of the thread that runs this loop.</summary>
     public int ThreadId { get; }

@@ -332,8 +332,20 @@ public sealed class ConnectionPool : IAsyncDisposable
     internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, FetchOperation operation, CancellationToken cancellationToken)
     {
         EnsureStarted();
-        request.Options.Set(s_operationKey, operation.Handle);
-        var invoker = _transports.GetOrAdd(operation.Settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, operation.Settings), disposeHandler: true));
+        if (request is TetherRequestMessage own)
+        {
+            own.Operation = operation.Handle; // no Options dictionary per request
+        }
+        else
+        {
+            request.Options.Set(s_operationKey, operation.Handle);
+        }
+
+        if (!_transports.TryGetValue(operation.Settings.Transport, out var invoker))
+        {
+            invoker = AddTransport(operation.Settings);
+        }
+
         if (IsClosed)
         {
             // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
@@ -405,6 +417,15 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
     }
 
+    // Separate from SendAsync so that the hot path allocates no closure for the (rare) first use of a transport.
+    private HttpMessageInvoker AddTransport(ResolvedSettings settings) =>
+        _transports.GetOrAdd(settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, settings), disposeHandler: true));
+
+    /// <summary>The fetch that sends <paramref name="request"/>, if it is still running.</summary>
+    private static FetchOperation? OperationOf(HttpRequestMessage request) =>
+        request is TetherRequestMessage own ? own.Operation?.Operation
+        : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
+
     private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings)
     {
         var handler = new SocketsHttpHandler
@@ -424,7 +445,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             PlaintextStreamFilter = static (context, _) =>
             {
-                if (context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var handle) && handle.Operation is { } op
+                if (OperationOf(context.InitialRequestMessage) is { } op
                     && context.InitialRequestMessage.RequestUri?.Scheme == Uri.UriSchemeHttps)
                 {
                     op.OnTlsEnd();
@@ -478,7 +499,7 @@ public sealed class ConnectionPool : IAsyncDisposable
     /// and makes room under the total limit by closing the longest-idle connection to another host.</summary>
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
-        var operation = context.InitialRequestMessage.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
+        var operation = OperationOf(context.InitialRequestMessage);
         var uri = context.InitialRequestMessage.RequestUri!;
         var settings = operation?.Settings;
         var lifetime = Options.MaxLifetime;

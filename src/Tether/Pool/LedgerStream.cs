@@ -69,6 +69,8 @@ internal sealed class LedgerStream : Stream
         return n;
     }
 
+    // Pooled state machine: a pending socket read (the usual case: waiting for the response) allocates no box.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);

@@ -23,7 +23,7 @@ internal sealed class TrackedConnection
     private long _requests;
     private string? _ownerClient;
     private string? _ownerLoop;
-    private string? _currentRequest;
+    private FetchOperation? _currentRequest; // described only when a snapshot asks (same lifetime as _lease)
     private int _closed;
     private TagList _metricTags;
     private ConnectionState? _metricState;
@@ -163,7 +163,7 @@ internal sealed class TrackedConnection
             LastUsedAt = DateTimeOffset.UtcNow;
             _ownerClient = operation.Client.Name;
             _ownerLoop = operation.Loop?.Name;
-            _currentRequest = operation.Describe();
+            _currentRequest = operation;
             _lease = operation;
         }
 
@@ -303,7 +303,7 @@ internal sealed class TrackedConnection
                 LastUsedAt,
                 Stopwatch.GetElapsedTime(_createdTimestamp),
                 Interlocked.Read(ref _requests),
-                _currentRequest,
+                _currentRequest?.Describe(),
                 AllocationSite);
         }
     }
