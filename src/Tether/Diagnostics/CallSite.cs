@@ -10,6 +10,8 @@ namespace Tether.Diagnostics;
 public static class CallSite
 {
     private static readonly Assembly s_tether = typeof(CallSite).Assembly;
+    private const int MaxCachedSites = 4096;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IntPtr Method, int ILOffset), string> s_sites = new();
 
     /// <summary>When true, allocation sites carry the full stack trace instead of one frame (POOL-14 opt-in).
     /// Default false.</summary>
@@ -36,10 +38,24 @@ public static class CallSite
                 continue;
             }
 
+            // The same method at the same IL offset always formats the same: file, line and name are resolved once
+            // per call site, not per capture (the symbol lookup and formatting were most of the cost).
+            var key = (method.MethodHandle.Value, frames[i].GetILOffset());
+            if (key.Item2 != StackFrame.OFFSET_UNKNOWN && s_sites.TryGetValue(key, out var cached))
+            {
+                return cached;
+            }
+
             var name = $"{Clean(type)}.{UserMethodName(type, method.Name)}";
             var withFile = new StackFrame(i + 1, needFileInfo: true);
             var file = withFile.GetMethod() == method ? withFile.GetFileName() : null;
-            return file is null ? name : $"{name} ({Path.GetFileName(file)}:{withFile.GetFileLineNumber()})";
+            var site = file is null ? name : $"{name} ({Path.GetFileName(file)}:{withFile.GetFileLineNumber()})";
+            if (key.Item2 != StackFrame.OFFSET_UNKNOWN && s_sites.Count < MaxCachedSites)
+            {
+                s_sites.TryAdd(key, site);
+            }
+
+            return site;
         }
 
         return "unknown";
