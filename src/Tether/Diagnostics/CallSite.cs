@@ -10,6 +10,7 @@ namespace Tether.Diagnostics;
 public static class CallSite
 {
     private static readonly Assembly s_tether = typeof(CallSite).Assembly;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Assembly, bool> s_frameworkAssemblies = new();
     private const int MaxCachedSites = 4096;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IntPtr Method, int ILOffset), string> s_sites = new();
 
@@ -70,9 +71,12 @@ public static class CallSite
             return true;
         }
 
-        var assembly = type.Assembly.GetName().Name ?? string.Empty;
-        return assembly.StartsWith("Tether.Extensions.", StringComparison.Ordinal)
-            || assembly.StartsWith("Microsoft.Extensions.DependencyInjection", StringComparison.Ordinal)
+        return s_frameworkAssemblies.GetOrAdd(type.Assembly, static a =>
+            {
+                var name = a.GetName().Name ?? string.Empty;
+                return name.StartsWith("Tether.Extensions.", StringComparison.Ordinal)
+                    || name.StartsWith("Microsoft.Extensions.DependencyInjection", StringComparison.Ordinal);
+            })
             || IsRuntimePlumbing(type);
     }
 
