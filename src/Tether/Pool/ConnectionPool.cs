@@ -608,14 +608,27 @@ public sealed class ConnectionPool : IAsyncDisposable
             return;
         }
 
-        MakeRoom(hostKey);
         var wait = operation?.Settings.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken,
             operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
-        if (!await slots.WaitAsync(wait, linked.Token).ConfigureAwait(false))
+        var started = Stopwatch.GetTimestamp();
+        while (true)
         {
-            throw new ConnectTimeoutException(wait, hostKey, new TimeoutException(
-                $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}."));
+            // Close the longest-idle connection to make room; while every socket is busy, look again every 50 ms,
+            // because a connection that goes idle later is not announced to the waiters.
+            MakeRoom(hostKey);
+            var left = wait == Timeout.InfiniteTimeSpan ? TimeSpan.FromMilliseconds(50) : wait - Stopwatch.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                throw new ConnectTimeoutException(wait, hostKey, new TimeoutException(
+                    $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}."));
+            }
+
+            if (await slots.WaitAsync(left < TimeSpan.FromMilliseconds(50) ? left : TimeSpan.FromMilliseconds(50), linked.Token)
+                .ConfigureAwait(false))
+            {
+                return;
+            }
         }
     }
 

@@ -73,13 +73,28 @@ public sealed class PoolLimitTests(ServerFixture server)
                 }
             });
             var fetches = Enumerable.Range(0, 200)
-                .Select(i => client.FetchAsync((i % 2 == 0 ? server.Url("/delay/20") : second.Url("/delay/20")).ToString()))
+                .Select(i => client.FetchAsync(new FetchRequest((i % 2 == 0 ? server.Url("/delay/20") : second.Url("/delay/20")).ToString()) { RequestTimeout = TimeSpan.FromSeconds(10) }))
                 .ToArray();
-            await Task.WhenAll(fetches);
+            try
+            {
+                await Task.WhenAll(fetches);
+            }
+            catch (Exception)
+            {
+                // A failure here must say where the sockets were: the pool's ledger and the census towards both servers.
+                var dump = string.Join("\n", client.Pool!.Snapshot().Select(e => $"{e.Id} {e.HostKey} {e.State} served={e.RequestsServed} cur={e.CurrentRequest}"));
+                var states = fetches.Count(f => !f.IsCompleted);
+                var census = Tether.Diagnostics.SocketCensus.Take();
+                var tcp = string.Join("\n", census.TcpSockets.Where(t => t.Remote.Port == server.Server.Port || t.Remote.Port == second.Port || t.Local.Port == server.Server.Port || t.Local.Port == second.Port).Select(t => t.ToString()));
+                Assert.Fail($"pending={states} inflight={client.InFlight}\n{dump}\nCENSUS {census}\n{tcp}");
+            }
             await done.CancelAsync();
             await sampler;
-            Assert.InRange(maxServers, 1, 10);
+            // The client's own sockets (the ledger) never exceed the limit and reach it. The servers' count of open
+            // connections lags by the close in flight: a socket the pool just closed to make room is still open on the
+            // server side for a moment, so that cross-check allows one more.
             Assert.Equal(10, maxLedger);
+            Assert.InRange(maxServers, 1, 11);
         }
 
         check.AssertClean();
