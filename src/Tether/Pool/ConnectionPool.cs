@@ -543,22 +543,32 @@ public sealed class ConnectionPool : IAsyncDisposable
         using var timeout = new CancellationTokenSource(connectTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
             operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
+        // Whatever the connect is doing when the fetch gives up (timeout, cancel, close), closing the socket ends it:
+        // a connect must never outlive its deadline holding an fd and a socket slot.
+        using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
         try
         {
-            if (settings is { AllowIPv6: false })
+            var host = context.DnsEndPoint.Host;
+            var port = context.DnsEndPoint.Port;
+            if (IPAddress.TryParse(host, out var literal))
             {
-                var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, AddressFamily.InterNetwork, linked.Token)
-                    .ConfigureAwait(false);
+                if (literal.AddressFamily == AddressFamily.InterNetworkV6 && settings is { AllowIPv6: false })
+                {
+                    throw new SocketException((int)SocketError.AddressFamilyNotSupported);
+                }
+
+                await socket.ConnectAsync(new IPEndPoint(literal, port), linked.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                var addresses = await Dns.GetHostAddressesAsync(host,
+                    settings is { AllowIPv6: false } ? AddressFamily.InterNetwork : AddressFamily.Unspecified, linked.Token).ConfigureAwait(false);
                 if (addresses.Length == 0)
                 {
                     throw new SocketException((int)SocketError.HostNotFound);
                 }
 
-                await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, linked.Token).ConfigureAwait(false);
-            }
-            else
-            {
-                await socket.ConnectAsync(context.DnsEndPoint, linked.Token).ConfigureAwait(false);
+                await socket.ConnectAsync(addresses, port, linked.Token).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
