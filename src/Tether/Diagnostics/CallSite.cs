@@ -20,7 +20,7 @@ public static class CallSite
 
     /// <summary>Captures the first frame outside the Tether assembly.</summary>
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Diagnostics only; degrades to 'unknown'.")]
-    internal static string Capture(Type? _ = null)
+    internal static string Capture()
     {
         if (FullStackTraces)
         {

@@ -25,13 +25,7 @@ internal static class FetchErrors
 
         if (op.AbortKind is { } abortKind)
         {
-            var text = abortKind switch
-            {
-                FetchErrorKind.LoopClosed => "Loop closed",
-                FetchErrorKind.PoolClosed => "Pool closed",
-                _ => "Client closed",
-            };
-            return Fail(op, abortKind, $"{text} ({where}): {op.AbortMessage} while {op.Describe()} was in flight.", ex);
+            return Fail(op, abortKind, $"{ClosedText(abortKind)} ({where}): {op.AbortMessage} while {op.Describe()} was in flight.", ex);
         }
 
         if (op.HandshakeTimedOut)
@@ -163,6 +157,14 @@ internal static class FetchErrors
         FetchErrorKind.TooManyRedirects,
         $"Too many redirects ({HostPort(op)}): more than MaxRedirects = {max}; last location {Redaction.Uri(at)}.",
         null);
+
+    /// <summary>How a fetch aborted by its owner's close is named in messages.</summary>
+    internal static string ClosedText(FetchErrorKind kind) => kind switch
+    {
+        FetchErrorKind.LoopClosed => "Loop closed",
+        FetchErrorKind.PoolClosed => "Pool closed",
+        _ => "Client closed",
+    };
 
     private static FetchException Fail(FetchOperation op, FetchErrorKind kind, string message, Exception? inner) =>
         new(FetchException.NoResponse, kind, message, op.Request, inner: inner);

@@ -256,11 +256,6 @@ internal sealed class FetchOperation
         return true;
     }
 
-    public void OnConnectionClosed(TrackedConnection connection)
-    {
-        // Nothing to release: the connection is gone. A later read fails and is mapped by the fetch.
-    }
-
     /// <summary>Fails the fetch from outside (client, loop or pool closing): remember why, cancel, and close the
     /// socket it holds at once (RST) so nothing waits on a timeout.</summary>
     public void AbortWith(FetchErrorKind kind, string message)

@@ -276,7 +276,7 @@ internal sealed class ResponseBody : Stream
         if (_op.AbortKind is { } kind)
         {
             throw new FetchException(FetchException.NoResponse, kind,
-                $"{kind switch { FetchErrorKind.LoopClosed => "Loop closed", FetchErrorKind.PoolClosed => "Pool closed", _ => "Client closed" }}: " +
+                $"{FetchErrors.ClosedText(kind)}: " +
                 $"{_op.AbortMessage}; this response's connection was closed with it. Read the body before the " +
                 "client, pool or loop that owns it closes.", _op.Request);
         }

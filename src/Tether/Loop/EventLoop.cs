@@ -129,7 +129,7 @@ public sealed partial class EventLoop
             throw LoopMisuseException.NestedRun(running);
         }
 
-        var loop = new EventLoop(CallSite.Capture(typeof(EventLoop)));
+        var loop = new EventLoop(CallSite.Capture());
         return loop.RunCore(main, cancellationToken);
     }
 

@@ -87,51 +87,35 @@ internal sealed class AsyncFifoSemaphore
         return granted;
     }
 
-    /// <summary>A waiter that lost the race with a timeout or cancellation may still have been granted a permit at
-    /// the same moment: hand that permit on instead of leaking it.</summary>
+    /// <summary>A waiter that timed out or was cancelled leaves the queue. It never holds a permit: <see cref="Release"/>
+    /// grants one only through a successful <c>TrySetResult(true)</c>, which then wins over the timeout.</summary>
     private void Abandon(Waiter waiter)
     {
-        bool wasGranted;
         lock (_gate)
         {
             if (waiter.Node is { List: not null } node)
             {
                 _waiters.Remove(node);
-                return;
             }
-
-            wasGranted = waiter.Granted;
-        }
-
-        if (wasGranted)
-        {
-            Release();
         }
     }
 
     public void Release()
     {
-        Waiter? next = null;
         lock (_gate)
         {
             while (_waiters.First is { } first)
             {
                 _waiters.RemoveFirst();
-                first.Value.Granted = true;
                 if (first.Value.Completion.TrySetResult(true))
                 {
-                    next = first.Value;
-                    break;
+                    return; // handed straight to the next waiter
                 }
 
-                // The waiter already timed out or was cancelled; it will not use the permit.
-                first.Value.Granted = false;
+                // That waiter already timed out or was cancelled; try the next one.
             }
 
-            if (next is null)
-            {
-                _available = Math.Min(Capacity, _available + 1);
-            }
+            _available = Math.Min(Capacity, _available + 1);
         }
     }
 
@@ -139,6 +123,5 @@ internal sealed class AsyncFifoSemaphore
     {
         public readonly TaskCompletionSource<bool> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public LinkedListNode<Waiter>? Node;
-        public bool Granted;
     }
 }

@@ -282,7 +282,6 @@ internal sealed class TrackedConnection
             Transitioned?.Invoke(Id, null);
         }
 
-        _lease?.OnConnectionClosed(this);
         Pool.OnConnectionClosed(this);
     }
 
