@@ -500,6 +500,13 @@ public sealed class ConnectionPool : IAsyncDisposable
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var operation = OperationOf(context.InitialRequestMessage);
+        if (operation is { IsCompleted: true })
+        {
+            // The handler may start a connection for a request that has already finished (it fills its pool for the
+            // requests still queued): that fetch's tokens are disposed, so the attempt runs on the pool's own terms.
+            operation = null;
+        }
+
         var uri = context.InitialRequestMessage.RequestUri!;
         var settings = operation?.Settings;
         var lifetime = Options.MaxLifetime;
@@ -541,8 +548,21 @@ public sealed class ConnectionPool : IAsyncDisposable
         var connectStarted = Stopwatch.GetTimestamp();
         var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
         using var timeout = new CancellationTokenSource(connectTimeout);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
-            operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
+        CancellationTokenSource linked;
+        try
+        {
+            linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token,
+                operation?.AbortToken ?? CancellationToken.None, operation?.FetchToken ?? CancellationToken.None);
+        }
+        catch
+        {
+            // The fetch completed in the meantime (its token sources are disposed): the socket is registered and holds
+            // a slot, so it must be closed here, on this failure path too.
+            connection.Abort();
+            throw;
+        }
+
+        using var linkedScope = linked;
         // Whatever the connect is doing when the fetch gives up (timeout, cancel, close), closing the socket ends it:
         // a connect must never outlive its deadline holding an fd and a socket slot.
         using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
