@@ -163,6 +163,7 @@ public sealed partial class KestrelTestServer : IAsyncDisposable
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = _options.MaxRequestBodySize;
             kestrel.Limits.KeepAliveTimeout = _options.KeepAliveTimeout;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = _options.Http2MaxStreamsPerConnection;
             kestrel.Listen(IPAddress.Loopback, 0, listen =>
             {
                 _http = listen;

@@ -22,4 +22,9 @@ public sealed class KestrelTestServerOptions
     /// <summary>How long Kestrel keeps an idle keep-alive connection open.</summary>
     /// <value>Default 2 minutes (Kestrel's own default is 130 s).</value>
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Most concurrent HTTP/2 streams per connection that Kestrel allows (SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// streams above it are refused with REFUSED_STREAM.</summary>
+    /// <value>Default 100 (Kestrel's default).</value>
+    public int Http2MaxStreamsPerConnection { get; set; } = 100;
 }

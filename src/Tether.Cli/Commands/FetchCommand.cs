@@ -33,7 +33,7 @@ public sealed class FetchIo
 /// <summary>
 /// <c>tether fetch URL</c>: a curl-like fetch on <see cref="AsyncHttpClient"/>. The body is streamed
 /// (<see cref="AsyncHttpClient.FetchStreamAsync(FetchRequest, CancellationToken)"/>) and copied unchanged to stdout or
-/// <c>-o FILE</c>; <c>-v</c> reports on stderr whether the ledger connection was new or reused, its id and the phase timings.
+/// <c>-o FILE</c>; <c>-v</c> reports on stderr the ledger connections of the run (ids) and the phase timings.
 /// </summary>
 public static class FetchCommand
 {
@@ -65,7 +65,7 @@ public static class FetchCommand
         var include = new Option<bool>("--include", "-i") { Description = "Write the status line and response headers before the body." };
         var verbose = new Option<bool>("--verbose", "-v")
         {
-            Description = "On stderr: the connection (new or reused, ledger id), phase timings, request and response heads, "
+            Description = "On stderr: the connections (ledger ids), phase timings, request and response heads, "
                 + "and stack traces on errors. URLs are redacted.",
         };
         var command = new Command(
@@ -265,7 +265,7 @@ public static class FetchCommand
                 await using FetchResponse response = await client.FetchStreamAsync(request, cancellationToken).ConfigureAwait(false);
                 if (verbose)
                 {
-                    ReportConnection(response);
+                    ReportConnection(response, client.Pool);
                 }
 
                 var bodyClock = System.Diagnostics.Stopwatch.StartNew();
@@ -274,7 +274,7 @@ public static class FetchCommand
                 {
                     error.WriteLine(string.Create(
                         CultureInfo.InvariantCulture,
-                        $"* body {bytes} bytes in {Ms(bodyClock.Elapsed)}; connection #{response.ConnectionId} closed with the client on exit"));
+                        $"* body {bytes} bytes in {Ms(bodyClock.Elapsed)}; {Ids(client.Pool)} closed with the client on exit"));
                 }
 
                 if (response.Code >= 400)
@@ -320,11 +320,21 @@ public static class FetchCommand
             }
         }
 
-        private void ReportConnection(FetchResponse response)
+        // The handler picks the connection for each request (CORE-03): the report lists the client's ledger entries, which
+        // is exact, instead of claiming which one carried the response.
+        private static string Ids(ConnectionPool? pool)
+        {
+            IReadOnlyList<Tether.Diagnostics.LedgerEntry> entries = pool?.Snapshot() ?? [];
+            return entries.Count == 1
+                ? $"connection #{entries[0].Id.ToString(CultureInfo.InvariantCulture)}"
+                : $"connections {string.Join(", ", entries.Select(e => "#" + e.Id.ToString(CultureInfo.InvariantCulture)))}";
+        }
+
+        private void ReportConnection(FetchResponse response, ConnectionPool? pool)
         {
             TimeInfo t = response.TimeInfo;
-            error.WriteLine($"* connection #{response.ConnectionId?.ToString(CultureInfo.InvariantCulture) ?? "?"} (ledger id) "
-                + (response.ConnectionReused ? "reused" : "new") + $" to {Redaction.Uri(response.EffectiveUrl)}");
+            int count = pool?.Count ?? 0;
+            error.WriteLine($"* {Ids(pool)} (ledger id), {count} open, to {Redaction.Uri(response.EffectiveUrl)}");
             error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
                 $"* timings: queue {Ms(t.Queue)}, connect {Ms(t.Connect)}, tls {Ms(t.Tls)}, first byte {Ms(t.FirstByte)}, total {Ms(t.Total)}"));

@@ -119,7 +119,7 @@ internal static class LeakTracker
     /// <summary>A pool wait passed the slow threshold (called from a timer): log the holders at once, undeduplicated,
     /// because the holders are the point.</summary>
     public static void OnSlowPoolWait(string hostKey, TimeSpan waited, ConnectionPool pool, string allocationSite, ILogger? logger,
-        IReadOnlyList<LedgerEntry> holders, string holderText)
+        int holderCount, string holderText)
     {
         if (!Counted(LeakKind.SlowPoolWait, out var policy))
         {
@@ -127,7 +127,7 @@ internal static class LeakTracker
         }
 
         void Write(ILogger l) => DiagnosticsLog.SlowPoolWait(l, hostKey, waited.TotalSeconds, pool.Name, pool.Options.MaxConnectionsPerHost,
-            pool.Options.MaxConnectionsTotal, allocationSite, holders.Count, holderText);
+            pool.Options.MaxConnectionsTotal, allocationSite, holderCount, holderText);
         var message = Capture(Write);
         if (policy == LeakPolicy.Strict)
         {

@@ -7,15 +7,19 @@ namespace Tether.Diagnostics;
 /// <param name="LocalEndPoint">The local address and port, once connected.</param>
 /// <param name="RemoteEndPoint">The peer (the server, or the proxy) address and port, once connected.</param>
 /// <param name="HostKey">The pool key: scheme, host and port of the origin (credentials never appear).</param>
-/// <param name="State">Connecting, active, idle or closing.</param>
+/// <param name="State">Connecting, open (a request to its origin is in flight), idle (none is) or closing; never
+/// active (see <see cref="ConnectionState.Active"/>).</param>
 /// <param name="Pool">The name of the owning pool, e.g. <c>ConnectionPool#2</c> or <c>ConnectionPool.Process</c>.</param>
-/// <param name="OwnerClient">The client currently leasing the socket (or the last one that did).</param>
+/// <param name="OwnerClient">The client whose request made the handler open the socket (the handler may serve any
+/// client leasing the pool on it).</param>
 /// <param name="OwnerLoop">The loop that owned that client, if any.</param>
 /// <param name="CreatedAt">When the connect started (wall clock).</param>
-/// <param name="LastUsedAt">When a request last finished or started on it (wall clock).</param>
+/// <param name="LastUsedAt">When bytes last went over it (wall clock).</param>
 /// <param name="Age">How long it has existed, on the monotonic clock.</param>
-/// <param name="RequestsServed">How many requests were written on it.</param>
-/// <param name="CurrentRequest">The request in flight ("GET http://host/path", redacted), if active.</param>
+/// <param name="RequestsServed">Always 0: the handler picks the connection for each request and no exact, cheap
+/// per-connection count exists (CORE-03); see <see cref="BytesWritten"/>.</param>
+/// <param name="CurrentRequest">Always null, for the same reason; the fetches holding a pool's slots are named by
+/// pool-wait errors and slow-wait warnings instead.</param>
 /// <param name="AllocationSite">The user code whose fetch opened the socket.</param>
 public sealed record LedgerEntry(
     long Id,
@@ -31,4 +35,11 @@ public sealed record LedgerEntry(
     TimeSpan Age,
     long RequestsServed,
     string? CurrentRequest,
-    string AllocationSite);
+    string AllocationSite)
+{
+    /// <summary>Bytes read from the socket (TLS records included).</summary>
+    public long BytesRead { get; init; }
+
+    /// <summary>Bytes written to the socket (TLS records included).</summary>
+    public long BytesWritten { get; init; }
+}

@@ -4,8 +4,7 @@ public sealed partial class AsyncHttpClient
 {
     /// <summary>
     /// The <see cref="TetherHttpMessageHandler"/> path: sends a caller-built <see cref="HttpRequestMessage"/> through
-    /// the same queue (MaxClients), pool lease (per-host and total slots), ledger attribution
-    /// (<see cref="FetchOperation.Current"/> while the handler writes) and close-on-owner-close as
+    /// the same queue (MaxClients), pool lease (per-host and total slots) and close-on-owner-close as
     /// <see cref="FetchAsync(FetchRequest, CancellationToken)"/>, but leaves the request and the response as they are
     /// (no redirects, digest, decoding or raise-on-error: HttpClient pipelines do those themselves). The response
     /// content is swapped for a stream that completes the operation (slot, lease and connection back) at end of body
@@ -39,15 +38,8 @@ public sealed partial class AsyncHttpClient
 
             op.MarkDequeued(holdsSlot: true);
             op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, linked.Token).ConfigureAwait(false));
-            FetchOperation.Current = op;
-            try
-            {
-                message = await _pool.SendAsync(request, op, linked.Token).ConfigureAwait(false);
-            }
-            finally
-            {
-                FetchOperation.Current = null;
-            }
+            message = await _pool.SendAsync(request, op, linked.Token).ConfigureAwait(false);
+            op.OnResponse(message);
 
             var original = message.Content;
             var body = await original.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);

@@ -146,34 +146,19 @@ public sealed partial class AsyncHttpClient
                     return built;
                 }
 
+                // The handler re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's last stream id,
+                // a connection that died before the request went out) on its own; Tether adds no retry of its own.
                 var request = NewRequest();
-                FetchOperation.Current = op;
                 try
                 {
-                    while (true)
-                    {
-                        try
-                        {
-                            message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
-                            break;
-                        }
-                        catch (Exception) when (!token.IsCancellationRequested
-                            && op.TakeClosedConnectionRetry(replayable: body?.Stream is null && op.Request.BodyProducer is null))
-                        {
-                            // The handler handed out an idle connection that the pool closed in the same instant (to
-                            // make room under MaxConnectionsTotal, or the reaper): the request never got onto a live
-                            // connection, so it is sent again (idempotent methods only, at most three times).
-                            request.Dispose();
-                            request = NewRequest();
-                        }
-                    }
+                    message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
                 }
                 finally
                 {
-                    FetchOperation.Current = null;
                     request.Dispose();
                 }
 
+                op.OnResponse(message);
                 ProtocolChecks.Validate(message, op);
                 var code = (int)message.StatusCode;
                 if (code == 401 && settings.AuthMode == AuthMode.Digest && !digestTried && user is not null

@@ -158,13 +158,12 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             operation.AbortWith(kind, reason);
         }
 
+        // A leasing client touches no socket: each of its fetches was aborted above (token cancelled, response
+        // disposed), and the handler closed exactly their HTTP/1.1 connections or reset their HTTP/2 streams. Only an
+        // owned pool goes away whole.
         if (_ownsPool)
         {
             _pool?.CloseNow(kind, reason);
-        }
-        else
-        {
-            _pool?.AbortHeldBy(this);
         }
 
         if (_boundToLoop)

@@ -28,14 +28,6 @@ internal static class FetchErrors
             return Fail(op, abortKind, $"{ClosedText(abortKind)} ({where}): {op.AbortMessage} while {op.Describe()} was in flight.", ex);
         }
 
-        if (op.HandshakeTimedOut)
-        {
-            var t = op.Settings.ConnectTimeout;
-            return Fail(op, FetchErrorKind.ConnectTimeout,
-                $"Connect timeout ({where}): the TLS handshake did not complete within ConnectTimeout = {t}.",
-                new TimeoutException($"ConnectTimeout = {t} expired during the TLS handshake.", ex));
-        }
-
         if (ex is OperationCanceledException && requestTimedOut)
         {
             var t = op.Settings.RequestTimeout;
@@ -65,11 +57,6 @@ internal static class FetchErrors
             return ex;
         }
 
-        if (Find<RetryRefusedException>(ex) is { } refused)
-        {
-            return Fail(op, FetchErrorKind.ConnectionClosed, $"Connection closed ({where}): {refused.Message}.", refused);
-        }
-
         if (Find<CallbackException>(ex) is { } callback)
         {
             return Fail(op, FetchErrorKind.Callback, $"{callback.Callback} failed ({where}): {callback.InnerException!.Message}",
@@ -79,8 +66,10 @@ internal static class FetchErrors
         if (Find<ConnectTimeoutException>(ex) is { } connectTimeout)
         {
             return Fail(op, FetchErrorKind.ConnectTimeout,
-                $"Connect timeout ({connectTimeout.Endpoint}): not connected within ConnectTimeout = {connectTimeout.Timeout}.",
-                connectTimeout);
+                connectTimeout.DuringTls
+                    ? $"Connect timeout ({connectTimeout.Endpoint}): the TLS handshake did not complete within ConnectTimeout = {connectTimeout.Timeout}."
+                    : $"Connect timeout ({connectTimeout.Endpoint}): not connected within ConnectTimeout = {connectTimeout.Timeout}.",
+                connectTimeout.DuringTls ? new TimeoutException(connectTimeout.Message, ex) : connectTimeout);
         }
 
         if (Find<BodyTooLargeException>(ex) is { } tooLarge)
@@ -215,7 +204,3 @@ internal sealed class BodyTooLargeException(long limit)
 {
     public long Limit { get; } = limit;
 }
-
-/// <summary>Thrown into the handler when it would re-send a request that must not be retried (see
-/// <see cref="FetchOperation.RetryAllowed"/>); nothing of the request was sent on the new attempt.</summary>
-internal sealed class RetryRefusedException(string message) : IOException(message);

@@ -9,7 +9,6 @@ namespace Tether;
 /// </summary>
 internal sealed class FetchOperation
 {
-    private static readonly AsyncLocal<OperationRef?> s_current = new();
     private readonly OperationRef _ref;
 
     /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>).</summary>
@@ -18,24 +17,17 @@ internal sealed class FetchOperation
     private readonly CancellationTokenSource _abort = new();
     private CancellationTokenSource? _fetchSource;
     private long _dequeued;
-    private long _connectStart;
-    private long _connectEnd;
-    private long _tlsEnd;
     private long _sent;
-    private long _firstByte;
+    private long _headers;
     private long _end;
     private int _completed;
     private FetchErrorKind? _abortKind;
     private string? _abortMessage;
     private PoolLease? _poolLease;
-    private Timer? _handshakeDeadline;
-    private bool _handshakeTimedOut;
+    private HttpResponseMessage? _response;
     private bool _holdsClientSlot;
     private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
     private Task? _task;
-    private int _retries;
-    private bool _wroteOnClosedConnection;
-    private int _closedConnectionRetries;
 
     public FetchOperation(AsyncHttpClient client, EventLoop? loop, FetchRequest request, ResolvedSettings settings)
     {
@@ -45,16 +37,6 @@ internal sealed class FetchOperation
         Settings = settings;
         CurrentUrl = request.Url;
         _ref = new OperationRef(this);
-    }
-
-    /// <summary>The fetch whose request the current flow is sending (read by <see cref="LedgerStream"/>).</summary>
-    /// <remarks>The AsyncLocal holds an indirection that <see cref="Complete"/> clears: SocketsHttpHandler starts
-    /// work inside the fetch's ExecutionContext (e.g. the idle connection's read-ahead) that outlives the fetch, and
-    /// must not keep the operation, and through it the client, reachable (the client's leak finalizer depends on it).</remarks>
-    public static FetchOperation? Current
-    {
-        get => s_current.Value?.Operation;
-        set => s_current.Value = value?._ref;
     }
 
     public AsyncHttpClient Client { get; }
@@ -68,10 +50,6 @@ internal sealed class FetchOperation
     public string CurrentUrl { get; set; }
 
     public string CurrentMethod { get; set; } = "GET";
-
-    public TrackedConnection? Connection { get; private set; }
-
-    public bool ConnectionReused { get; private set; }
 
     public CancellationToken AbortToken => _abort.Token;
 
@@ -124,18 +102,19 @@ internal sealed class FetchOperation
     /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
     public string? DigestAuthorization { get; set; }
 
-    /// <summary>Set when the response forbids reuse (e.g. HTTP/1.0 without keep-alive): completion closes the
-    /// connection instead of returning it to the pool.</summary>
+    /// <summary>Set when the response forbids reuse (HTTP/1.0 without keep-alive) or broke a framing rule, which the
+    /// handler may otherwise reuse: on completion the origin's idle connections are closed, if the origin is then idle
+    /// (exact: the connection that carried this response is among them; nothing else of that origin is in
+    /// flight).</summary>
     public bool DiscardOnComplete { get; set; }
 
-    /// <summary>The fetch's combined token (caller, request timeout, abort), so a connect started for this fetch stops
-    /// with it.</summary>
+    /// <summary>The fetch's combined token (caller, request timeout, abort).</summary>
     public CancellationToken FetchToken { get; set; }
 
     public bool IsCompleted => Volatile.Read(ref _completed) != 0;
 
-    /// <summary>Whether any response byte has been read (tells a failed request write from a failed response).</summary>
-    public bool ResponseStarted => Interlocked.Read(ref _firstByte) != 0;
+    /// <summary>Whether the response head has arrived (tells a failed request write from a failed response).</summary>
+    public bool ResponseStarted => Interlocked.Read(ref _headers) != 0;
 
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
@@ -151,116 +130,40 @@ internal sealed class FetchOperation
         _poolLease = lease;
     }
 
-    public void OnConnectStart() => _connectStart = Stopwatch.GetTimestamp();
+    /// <summary>The request of the current hop is handed to the handler.</summary>
+    public void OnSending() => _sent = Stopwatch.GetTimestamp();
 
-    public void OnConnectEnd() => _connectEnd = Stopwatch.GetTimestamp();
-
-    public void OnTlsEnd()
+    /// <summary>The handler returned the response head of the current hop. The fetch owns that response until it
+    /// completes: aborting the fetch disposes it, which is how exactly its own stream or connection is closed.</summary>
+    public void OnResponse(HttpResponseMessage response)
     {
-        _tlsEnd = Stopwatch.GetTimestamp();
-        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
-    }
-
-    /// <summary>Set when the TLS handshake (or proxy CONNECT) outlived the connect timeout and its socket was aborted.</summary>
-    public bool HandshakeTimedOut => Volatile.Read(ref _handshakeTimedOut);
-
-    /// <summary>Aborts <paramref name="connection"/> unless the handshake ends (<see cref="OnTlsEnd"/>) within
-    /// <paramref name="remaining"/>.</summary>
-    public void ArmHandshakeDeadline(TrackedConnection connection, TimeSpan remaining)
-    {
-        using (ExecutionContext.SuppressFlow())
+        _headers = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _response, response);
+        if (_abortKind is not null)
         {
-            var timer = new Timer(static s =>
-            {
-                var (op, conn) = ((FetchOperation, TrackedConnection))s!;
-                if (Interlocked.Exchange(ref op._handshakeDeadline, null) is { } t)
-                {
-                    t.Dispose();
-                    Volatile.Write(ref op._handshakeTimedOut, true);
-                    conn.Abort();
-                }
-            }, (this, connection), Timeout.Infinite, Timeout.Infinite);
-            Interlocked.Exchange(ref _handshakeDeadline, timer)?.Dispose();
-            timer.Change(remaining, Timeout.InfiniteTimeSpan);
+            DisposeResponse();
         }
     }
 
-    public void OnConnectionAttached(TrackedConnection connection, bool reused)
+    private void DisposeResponse()
     {
-        if (Connection is { } previous && previous != connection)
+        try
         {
-            // The handler is re-sending this hop's request on another connection after the first one failed before
-            // any response byte. Allowed once, for an idempotent method, when that first connection was a reused one.
-            if (PreviousAttemptSentRequest)
-            {
-                if (!RetryAllowed)
-                {
-                    throw new RetryRefusedException(RetryRefusal());
-                }
-
-                _retries++;
-            }
+            Interlocked.Exchange(ref _response, null)?.Dispose();
         }
-
-        Connection = connection;
-        ConnectionReused = reused;
-        if (_sent == 0)
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or HttpRequestException)
         {
-            _sent = Stopwatch.GetTimestamp();
+            // The connection under it is already gone.
         }
     }
 
-    public void OnFirstByte()
-    {
-        if (_firstByte == 0)
-        {
-            _firstByte = Stopwatch.GetTimestamp();
-        }
-    }
-
-    /// <summary>Whether the handler may send this hop's request again on another connection: only when the first
-    /// attempt rode a reused keep-alive connection (which the server may have closed while idle), only for an
-    /// idempotent method, and only once. Checked before a retry connects (<see cref="ConnectionPool"/>) and when it
-    /// writes (<see cref="OnConnectionAttached"/>), so a refused retry sends nothing.</summary>
-    public bool RetryAllowed => Connection is null || !PreviousAttemptSentRequest
-        || (_retries == 0 && ConnectionReused && IsIdempotent(CurrentMethod));
-
-    /// <summary>Whether the connection attached so far carried the request: a reused one or a plain-http one did; a
-    /// fresh https one only once its TLS handshake completed (its handshake bytes attach it before that, and a
-    /// handshake that failed sent nothing of the request, so another attempt is not a re-send).</summary>
-    private bool PreviousAttemptSentRequest =>
-        ConnectionReused || !CurrentUrl.StartsWith("https:", StringComparison.OrdinalIgnoreCase) || Interlocked.Read(ref _tlsEnd) != 0;
-
-    public string RetryRefusal() =>
-        $"the connection closed before any response to {Describe()}; not re-sent because " +
-        (!IsIdempotent(CurrentMethod) ? $"{CurrentMethod} is not idempotent"
-            : _retries > 0 ? "it was already retried once" : "it was sent on a new connection, not a reused one");
-
-    private static bool IsIdempotent(string method) => method is "GET" or "HEAD" or "OPTIONS" or "TRACE" or "PUT" or "DELETE";
-
-    /// <summary>Called by <see cref="LedgerStream"/> when the handler writes this fetch's request on a connection that
-    /// the pool had already closed (an idle connection evicted or reaped while the handler was renting it).</summary>
-    public void MarkWroteOnClosedConnection() => Volatile.Write(ref _wroteOnClosedConnection, true);
-
-    /// <summary>True (at most three times) when the last send failed only because it was written on a connection the
-    /// pool had closed, the method is idempotent and the body can be built again.</summary>
-    public bool TakeClosedConnectionRetry(bool replayable)
-    {
-        if (!Volatile.Read(ref _wroteOnClosedConnection) || _closedConnectionRetries >= 3 || !replayable || !IsIdempotent(CurrentMethod))
-        {
-            return false;
-        }
-
-        _closedConnectionRetries++;
-        Volatile.Write(ref _wroteOnClosedConnection, false);
-        return true;
-    }
-
-    /// <summary>Fails the fetch from outside (client, loop or pool closing): remember why, cancel, and close the
-    /// socket it holds at once (RST) so nothing waits on a timeout.</summary>
+    /// <summary>Fails the fetch from outside (client, loop or pool closing): remember why, cancel its token (the
+    /// handler then closes the HTTP/1.1 connection or resets the HTTP/2 stream that carries the request) and dispose
+    /// its response (the same for a response being read). Nothing else is touched: another fetch on the same HTTP/2
+    /// connection, or a connection this fetch no longer uses, is left alone (CORE-01, CORE-02).</summary>
     public void AbortWith(FetchErrorKind kind, string message)
     {
-        if (IsCompleted && Connection is null)
+        if (IsCompleted)
         {
             return;
         }
@@ -277,11 +180,7 @@ internal sealed class FetchOperation
         }
 
         CancelFetchSource();
-
-        if (Connection is { } held && held.Lease == this)
-        {
-            held.Abort();
-        }
+        DisposeResponse();
 
         if (Task is { } task)
         {
@@ -291,7 +190,9 @@ internal sealed class FetchOperation
         }
     }
 
-    /// <summary>The response body is fully read (or abandoned): hand the connection back and free the slots.
+    /// <summary>The response body is fully read (or abandoned): free the slots. With
+    /// <paramref name="discardConnection"/> the response is disposed first, so an
+    /// unfinished one closes its HTTP/1.1 connection or resets its HTTP/2 stream (the handler's drain size is 0).
     /// Idempotent.</summary>
     public void Complete(bool discardConnection = false)
     {
@@ -301,51 +202,43 @@ internal sealed class FetchOperation
         }
 
         _end = Stopwatch.GetTimestamp();
-        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         _ref.Operation = null;
-        if (Connection is { } connection)
+        if (discardConnection)
         {
-            if ((discardConnection || DiscardOnComplete) && connection.Lease == this)
-            {
-                // Only while this fetch still holds it: once the handler has handed the connection to another
-                // request (the body ended just before a late cancel), aborting it would kill that request instead.
-                connection.Abort();
-            }
-            else
-            {
-                connection.Detach(this);
-            }
+            DisposeResponse();
         }
 
-        _poolLease?.Dispose();
+        Volatile.Write(ref _response, null);
+        var lease = _poolLease;
         _poolLease = null;
+        lease?.Dispose();
+        if (DiscardOnComplete && lease is not null)
+        {
+            lease.Pool.CloseIdleOf(lease.HostKey);
+        }
+
         Client.OnOperationCompleted(this, _holdsClientSlot);
         _holdsClientSlot = false;
         _abort.Dispose();
     }
 
-    /// <summary>Called when a redirect or digest retry moves on: the previous hop's connection is released.</summary>
+    /// <summary>Called when a redirect or digest retry moves on: the previous hop's response is done and its slots
+    /// are released.</summary>
     public void ReleaseHop()
     {
-        if (Connection is { } connection)
-        {
-            connection.Detach(this);
-            Connection = null;
-        }
-
-        _retries = 0;
+        Volatile.Write(ref _response, null);
         _poolLease?.Dispose();
         _poolLease = null;
     }
 
+    /// <summary>Queue and first-byte times are this fetch's own; connect and TLS are reported as zero, because the
+    /// handler, not this fetch, owns connection attempts (a connection started for one fetch may serve another).</summary>
     public TimeInfo GetTimeInfo()
     {
         var end = _end != 0 ? _end : Stopwatch.GetTimestamp();
         var queue = Between(_start, _dequeued);
-        var connect = ConnectionReused ? TimeSpan.Zero : Between(_connectStart, _connectEnd);
-        var tls = ConnectionReused || _tlsEnd == 0 ? TimeSpan.Zero : Between(_connectEnd, _tlsEnd);
-        var firstByte = Between(_sent, _firstByte);
-        return new TimeInfo(queue, connect, tls, firstByte, Between(_start, end));
+        var firstByte = Between(_sent, _headers);
+        return new TimeInfo(queue, TimeSpan.Zero, TimeSpan.Zero, firstByte, Between(_start, end));
     }
 
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_start);
@@ -354,7 +247,8 @@ internal sealed class FetchOperation
         from == 0 || to == 0 || to < from ? TimeSpan.Zero : Stopwatch.GetElapsedTime(from, to);
 }
 
-/// <summary>The ambient link to a fetch, cut when the fetch completes.</summary>
+/// <summary>The link from a request message to its fetch, cut when the fetch completes (the handler may keep a
+/// request message after the fetch is over, and that must not keep the client alive).</summary>
 internal sealed class OperationRef(FetchOperation operation)
 {
     public volatile FetchOperation? Operation = operation;

@@ -42,8 +42,6 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
         EffectiveUrl = string.IsNullOrEmpty(effectiveUrl.UserInfo)
             ? effectiveUrl
             : new UriBuilder(effectiveUrl) { UserName = string.Empty, Password = string.Empty }.Uri;
-        ConnectionId = op.Connection?.Id;
-        ConnectionReused = op.ConnectionReused;
         TimeInfo = op.GetTimeInfo();
         _body = body;
         _stream = stream;
@@ -103,19 +101,22 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// <summary>Where the time went: queue, connect, TLS, first byte, total.</summary>
     public TimeInfo TimeInfo { get; }
 
-    /// <summary>The <see cref="Diagnostics.SocketLedger"/> id of the socket that served the (last hop of the) request.</summary>
-    public long? ConnectionId { get; }
+    /// <summary>Always null since the ownership redesign (CORE-03): the handler picks the connection for each request
+    /// (and HTTP/2 carries several requests on one), and no exact, cheap signal tells Tether which one it picked. Count
+    /// connections on the server, or look at <see cref="Diagnostics.SocketLedger"/>, instead.</summary>
+    public long? ConnectionId => null;
 
-    /// <summary>Whether that socket had served an earlier request (keep-alive reuse).</summary>
-    public bool ConnectionReused { get; }
+    /// <summary>Always false, for the same reason as <see cref="ConnectionId"/>.</summary>
+    public bool ConnectionReused => false;
 
     /// <summary>Returns this response when it is 2xx, else throws its <see cref="FetchException"/>.</summary>
     /// <returns>This response.</returns>
     /// <exception cref="FetchException">The code is not 2xx.</exception>
     public FetchResponse EnsureSuccess() => IsSuccess ? this : throw (Error ?? FetchException.ForStatus(this));
 
-    /// <summary>Releases the connection of a streamed response (draining a small remainder for reuse); nothing for a
-    /// buffered one. Idempotent.</summary>
+    /// <summary>Releases the connection of a streamed response; nothing for a buffered one. A body read to the end
+    /// leaves its connection to the pool; an unfinished one closes its HTTP/1.1 connection (no background drain) or
+    /// resets its HTTP/2 stream. Idempotent.</summary>
     public void Dispose() => _stream?.Dispose();
 
     /// <inheritdoc cref="Dispose"/>

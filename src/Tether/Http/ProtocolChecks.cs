@@ -16,6 +16,7 @@ internal static class ProtocolChecks
             && !IsSingleValue(lengths)
             && lengths.SelectMany(static v => v.Split(',')).Select(static v => v.Trim()).Distinct().Count() > 1)
         {
+            op.DiscardOnComplete = true;
             throw new FetchException(FetchException.NoResponse, FetchErrorKind.Protocol,
                 $"Protocol error ({Where(op)}): conflicting Content-Length values {string.Join(",", lengths)}; " +
                 "the connection was discarded.", op.Request);
@@ -25,6 +26,7 @@ internal static class ProtocolChecks
         if ((int)message.StatusCode == 204 && message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values)
             && values.Any(static v => v.Trim() != "0"))
         {
+            op.DiscardOnComplete = true;
             throw new FetchException(FetchException.NoResponse, FetchErrorKind.Protocol,
                 $"Protocol error ({Where(op)}): a 204 No Content response announced Content-Length: {string.Join(",", values)}; " +
                 "the connection was discarded.", op.Request);

@@ -47,7 +47,9 @@ internal sealed class ResponseBody : Stream
         if (message.Headers.TransferEncodingChunked == true && message.Content.Headers.NonValidated.Contains("Content-Length"))
         {
             // RFC 9112 §6.3: a sender must not send both; a client that picks one of them is how responses get
-            // smuggled. Refuse it; the fetch's failure path discards the connection.
+            // smuggled. Refuse it; the fetch's failure path discards the connection (the handler may already have
+            // read the whole body and pooled it, so the origin's idle connections are closed too).
+            op.DiscardOnComplete = true;
             throw new HttpIOException(HttpRequestError.InvalidResponse,
                 "the response has both Transfer-Encoding: chunked and Content-Length; refusing an ambiguous body length");
         }
@@ -306,7 +308,9 @@ internal sealed class ResponseBody : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-    protected override void Dispose(bool disposing)
+    protected override void Dispose(bool disposing) => DisposeCore(disposing, unreadOverride: null);
+
+    private void DisposeCore(bool disposing, bool? unreadOverride)
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
@@ -315,9 +319,11 @@ internal sealed class ResponseBody : Stream
                 _decoded.Dispose();
             }
 
-            // Disposing the raw stream lets the handler drain a small remainder and reuse the connection, or close it.
+            // The handler does not drain (MaxResponseDrainSize = 0): disposing an unfinished body closes its HTTP/1.1
+            // connection or resets its HTTP/2 stream, here and on every abort path. DisposeAsync drains a small
+            // remainder first, so that connection can still be reused.
+            var unread = unreadOverride ?? (!_eof && _op.AbortKind is null && !_op.IsCompleted && _message.Content.Headers.ContentLength != 0);
             _raw.Dispose();
-            var unread = !_eof && _op.AbortKind is null && !_op.IsCompleted && _message.Content.Headers.ContentLength != 0;
             _message.Dispose();
             _op.Complete();
             if (_sentinel is { } sentinel)
@@ -336,11 +342,49 @@ internal sealed class ResponseBody : Stream
         base.Dispose(disposing);
     }
 
-    public override ValueTask DisposeAsync()
+    /// <summary>The most an asynchronous dispose reads to keep the connection (as the handler's own drain would).</summary>
+    private const int DrainLimit = 64 * 1024;
+
+    /// <summary>How long an asynchronous dispose waits for that remainder.</summary>
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Drains a small remainder (at most 64 KiB, within 2 s, stopped by an abort) so the connection can be
+    /// reused, then disposes; anything larger or slower closes the connection as <see cref="Dispose(bool)"/> does.</summary>
+    public override async ValueTask DisposeAsync()
     {
-        Dispose(true);
         GC.SuppressFinalize(this);
-        return ValueTask.CompletedTask;
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        var unread = !_eof && _op.AbortKind is null && !_op.IsCompleted && _message.Content.Headers.ContentLength != 0;
+        var remaining = unread && _message.Content.Headers.ContentLength is { } length && ReferenceEquals(_decoded, _raw) ? length - _read : -1;
+        if (unread && remaining is >= 0 and <= DrainLimit)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(4096);
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_op.AbortToken);
+                timeout.CancelAfter(s_drainTimeout);
+                long drained = 0;
+                int n;
+                while (drained <= DrainLimit && (n = await _raw.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
+                {
+                    drained += n;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Not drained: the dispose below closes the connection.
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        DisposeCore(disposing: true, unreadOverride: unread);
     }
 }
 

@@ -12,11 +12,49 @@ internal sealed class AsyncFifoSemaphore
     private readonly object _gate = new();
     private readonly LinkedList<Waiter> _waiters = new();
     private int _available;
+    private long _quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public AsyncFifoSemaphore(int capacity)
     {
         Capacity = capacity;
         _available = capacity;
+    }
+
+    /// <summary>When every permit was last free with nobody waiting (monotonic timestamp).</summary>
+    public long QuietSince => Interlocked.Read(ref _quietSince);
+
+    /// <summary>Every permit is free and nobody waits.</summary>
+    public bool IsQuiet
+    {
+        get { lock (_gate) { return _available == Capacity && _waiters.Count == 0; } }
+    }
+
+    /// <summary>Set once a per-key table dropped this semaphore: a waiter that got a permit from it looks again.</summary>
+    public volatile bool Retired;
+
+    /// <summary>Takes every permit at once if all are free and nobody waits (so nothing can start while the caller
+    /// acts on "nothing is in flight"); give them back with <see cref="ReleaseAll"/>.</summary>
+    public bool TryReserveAll()
+    {
+        lock (_gate)
+        {
+            if (_available != Capacity || _waiters.Count != 0)
+            {
+                return false;
+            }
+
+            _available = 0;
+            return true;
+        }
+    }
+
+    /// <summary>Gives back what <see cref="TryReserveAll"/> took, waking waiters that queued meanwhile in order.</summary>
+    public void ReleaseAll()
+    {
+        for (var i = 0; i < Capacity; i++)
+        {
+            Release();
+        }
     }
 
     public int Capacity { get; }
@@ -30,6 +68,11 @@ internal sealed class AsyncFifoSemaphore
     {
         get { lock (_gate) { return _waiters.Count; } }
     }
+
+    /// <summary>A lock-free hint that someone is queued (exact under the lock, possibly stale outside it).</summary>
+    public bool HasWaiters => Volatile.Read(ref _waiterCount) > 0;
+
+    private int _waiterCount;
 
     /// <summary>Takes a permit if one is free and nobody is queued; never waits.</summary>
     public bool TryTake()
@@ -62,6 +105,7 @@ internal sealed class AsyncFifoSemaphore
             cancellationToken.ThrowIfCancellationRequested();
             waiter = new Waiter();
             waiter.Node = _waiters.AddLast(waiter);
+            _waiterCount = _waiters.Count;
         }
 
         using var timer = timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
@@ -96,6 +140,7 @@ internal sealed class AsyncFifoSemaphore
             if (waiter.Node is { List: not null } node)
             {
                 _waiters.Remove(node);
+                _waiterCount = _waiters.Count;
             }
         }
     }
@@ -107,6 +152,7 @@ internal sealed class AsyncFifoSemaphore
             while (_waiters.First is { } first)
             {
                 _waiters.RemoveFirst();
+                _waiterCount = _waiters.Count;
                 if (first.Value.Completion.TrySetResult(true))
                 {
                     return; // handed straight to the next waiter
@@ -116,6 +162,10 @@ internal sealed class AsyncFifoSemaphore
             }
 
             _available = Math.Min(Capacity, _available + 1);
+            if (_available == Capacity)
+            {
+                _quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+            }
         }
     }
 

@@ -4,19 +4,28 @@ namespace Tether;
 
 /// <summary>
 /// The stream <see cref="ConnectionPool"/> hands to <c>SocketsHttpHandler</c> from its connect callback. It owns the
-/// socket, ties each request the handler writes to the <see cref="FetchOperation"/> that sent it (through the
-/// ambient <see cref="FetchOperation.Current"/>), and removes the ledger entry when the handler disposes it.
+/// socket, counts bytes and last activity for the ledger, and removes the ledger entry when the handler disposes it.
+/// It attributes nothing: which request a write or read belongs to is the handler's business (CORE-03).
 /// </summary>
 internal sealed class LedgerStream : Stream
 {
     private readonly NetworkStream _inner;
     private readonly TrackedConnection _connection;
+    private readonly TimeSpan _connectTimeout;
 
-    public LedgerStream(Socket socket, TrackedConnection connection)
+    public LedgerStream(Socket socket, TrackedConnection connection, TimeSpan connectTimeout)
     {
         _inner = new NetworkStream(socket, ownsSocket: true);
         _connection = connection;
+        _connectTimeout = connectTimeout;
     }
+
+    /// <summary>A read or write that failed because the attempt's own deadline aborted the socket during the TLS
+    /// handshake surfaces as a connect timeout (the handler wraps it; <see cref="FetchErrors"/> finds it).</summary>
+    private Exception? HandshakeTimeout(Exception ex) => _connection.HandshakeTimedOut
+        ? new ConnectTimeoutException(_connectTimeout, _connection.HostKey,
+            new TimeoutException($"The TLS handshake did not complete within ConnectTimeout = {_connectTimeout}.", ex), duringTls: true)
+        : null;
 
     public TrackedConnection Connection => _connection;
 
@@ -34,28 +43,9 @@ internal sealed class LedgerStream : Stream
         set => throw new NotSupportedException();
     }
 
-    private void OnWrite()
-    {
-        // The handler writes a request from inside the fetch's SendAsync flow, so the ambient operation is the one
-        // whose request this is. Writes of the same request (headers, body chunks) find it already attached.
-        if (FetchOperation.Current is { } operation && _connection.Lease != operation)
-        {
-            if (!_connection.Attach(operation))
-            {
-                operation.MarkWroteOnClosedConnection();
-            }
-        }
-    }
+    private void OnRead(int bytes) => _connection.OnRead(bytes);
 
-    private void OnRead(int bytes)
-    {
-        if (bytes > 0)
-        {
-            _connection.Lease?.OnFirstByte();
-        }
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
+public override int Read(byte[] buffer, int offset, int count)
     {
         var n = _inner.Read(buffer, offset, count);
         OnRead(n);
@@ -73,7 +63,16 @@ internal sealed class LedgerStream : Stream
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int n;
+        try
+        {
+            n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (HandshakeTimeout(ex) is { } timeout)
+        {
+            throw timeout;
+        }
+
         OnRead(n);
         return n;
     }
@@ -83,19 +82,19 @@ internal sealed class LedgerStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count)
     {
-        OnWrite();
+        _connection.OnWrite(count);
         _inner.Write(buffer, offset, count);
     }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        OnWrite();
+        _connection.OnWrite(buffer.Length);
         _inner.Write(buffer);
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        OnWrite();
+        _connection.OnWrite(buffer.Length);
         return _inner.WriteAsync(buffer, cancellationToken);
     }
 

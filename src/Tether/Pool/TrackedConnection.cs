@@ -8,36 +8,41 @@ namespace Tether;
 /// <summary>
 /// The live ledger record of one socket. Owned by its <see cref="ConnectionPool"/>; the socket itself is owned by
 /// the <see cref="LedgerStream"/> that the handler holds, and closing that stream (by the handler, by
-/// <see cref="Abort"/> or by <see cref="CloseGracefully"/>) removes this record.
+/// <see cref="Abort"/> or by <see cref="CloseIdle"/>) removes this record.
 /// </summary>
-/// <remarks>Mutable fields are written by the request flow that holds the connection and read by snapshots;
-/// they are volatile or guarded by <c>_gate</c>.</remarks>
+/// <remarks>
+/// <para>What the record knows is exact: <c>Connecting</c> while the pool's connect callback (DNS, TCP) or the TLS
+/// handshake runs, <c>Closing</c> from the moment the pool or the handler closes it, bytes and last activity from the
+/// stream. Which request rides the connection is the handler's choice and is not recorded (CORE-03); whether it is
+/// idle is derived from the pool's slots (no request to its origin is in flight), see
+/// <see cref="ConnectionPool"/>.</para>
+/// <para>Mutable fields are written by the connect callback, the stream and the pool and read by snapshots; they
+/// are volatile, interlocked or guarded by <c>_gate</c>.</para>
+/// </remarks>
 internal sealed class TrackedConnection
 {
     private static long s_nextId;
     private readonly object _gate = new();
     private readonly long _createdTimestamp = Stopwatch.GetTimestamp();
-    private volatile FetchOperation? _lease;
     private ConnectionState _state = ConnectionState.Connecting;
-    private long _lastUsedTimestamp;
-    private long _requests;
-    private string? _ownerClient;
-    private string? _ownerLoop;
-    private FetchOperation? _currentRequest; // described only when a snapshot asks (same lifetime as _lease)
+    private long _openedTimestamp;
+    private long _lastActivityTimestamp;
+    private long _bytesRead;
+    private long _bytesWritten;
     private int _closed;
-    private TagList _metricTags;
-    private ConnectionState? _metricState;
-    private long _connectedTimestamp;
+    private Timer? _handshakeDeadline;
 
-    public TrackedConnection(ConnectionPool pool, string hostKey, string allocationSite, TimeSpan lifetime)
+    public TrackedConnection(ConnectionPool pool, string hostKey, string allocationSite, string? openedBy, string? openedByLoop,
+        TimeSpan lifetime)
     {
         Id = Interlocked.Increment(ref s_nextId);
         Pool = pool;
         HostKey = hostKey;
         AllocationSite = allocationSite;
+        OpenedBy = openedBy;
+        OpenedByLoop = openedByLoop;
         CreatedAt = DateTimeOffset.UtcNow;
-        LastUsedAt = CreatedAt;
-        _lastUsedTimestamp = _createdTimestamp;
+        _lastActivityTimestamp = _createdTimestamp;
         ExpiresAtTimestamp = lifetime == Timeout.InfiniteTimeSpan
             ? long.MaxValue
             : _createdTimestamp + (long)(lifetime.TotalSeconds * Stopwatch.Frequency);
@@ -52,75 +57,122 @@ internal sealed class TrackedConnection
 
     public string AllocationSite { get; }
 
-    public DateTimeOffset CreatedAt { get; }
+    /// <summary>The name of the client whose request made the handler open this socket (a fact about its origin,
+    /// not an owner: the handler may serve any client leasing the pool on it).</summary>
+    public string? OpenedBy { get; }
 
-    public DateTimeOffset LastUsedAt { get; private set; }
+    public string? OpenedByLoop { get; }
+
+    /// <summary>A plain-http connection to a proxy: the handler shares it across origins, so it is idle only when the
+    /// whole pool is.</summary>
+    public bool SharedAcrossOrigins { get; set; }
+
+    public DateTimeOffset CreatedAt { get; }
 
     public long ExpiresAtTimestamp { get; }
 
     public Socket? Socket { get; set; }
 
-    public IPEndPoint? LocalEndPoint { get; set; }
+    public IPEndPoint? LocalEndPoint { get; private set; }
 
-    public IPEndPoint? RemoteEndPoint { get; set; }
+    public IPEndPoint? RemoteEndPoint { get; private set; }
 
-    public ConnectionState State
+    /// <summary>Connecting, Open or Closing: the socket's own stage (see <see cref="Pool"/> for Idle).</summary>
+    public ConnectionState Stage
     {
         get { lock (_gate) { return _state; } }
     }
 
-    public FetchOperation? Lease => _lease;
-
-    public long RequestsServed => Interlocked.Read(ref _requests);
-
-    public bool IsClosed => Volatile.Read(ref _closed) != 0;
-
-    public TimeSpan IdleFor
+    /// <summary>The state the ledger reports: <see cref="Stage"/>, except that an open socket whose origin has no
+    /// request in flight in this pool is reported <see cref="ConnectionState.Idle"/> (exact: nothing can be using it).</summary>
+    public ConnectionState State
     {
         get
         {
-            lock (_gate)
-            {
-                return _state == ConnectionState.Idle ? Stopwatch.GetElapsedTime(_lastUsedTimestamp) : TimeSpan.Zero;
-            }
+            var stage = Stage;
+            return stage == ConnectionState.Open && Pool.IsIdle(this) ? ConnectionState.Idle : stage;
         }
     }
 
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    public bool IsOpen => Stage == ConnectionState.Open;
+
+    /// <summary>When the socket finished connecting (0 while connecting).</summary>
+    public long OpenedTimestamp => Interlocked.Read(ref _openedTimestamp);
+
     public bool IsExpired => Stopwatch.GetTimestamp() >= ExpiresAtTimestamp;
 
-    public void MarkConnected(Socket socket, Uri origin, Version version)
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
+    /// <summary>Test and diagnostics hook: called under the record's lock on every stage change (including the
+    /// final one to "gone", reported as null). Null by default, so the hot path pays one static read.</summary>
+    internal static Action<long, ConnectionState?>? Transitioned { get; set; }
+
+    /// <summary>TCP connected: endpoints are known. With TLS still to come the record stays Connecting until
+    /// <see cref="MarkOpen"/>.</summary>
+    public void MarkConnected(Socket socket)
     {
         Socket = socket;
         LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+    }
+
+    /// <summary>The handler's connection setup (TCP, and TLS when there is one) is complete.</summary>
+    public void MarkOpen()
+    {
+        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         lock (_gate)
         {
             if (_state == ConnectionState.Connecting)
             {
-                _connectedTimestamp = Stopwatch.GetTimestamp();
-                _lastUsedTimestamp = _connectedTimestamp;
-                if (TetherMetrics.OpenConnections.Enabled || TetherMetrics.ConnectionDuration.Enabled)
-                {
-                    // Decided once per connection, so every +1 has its -1 even if a listener comes or goes.
-                    _metricTags = new TagList
-                    {
-                        { "server.address", origin.IdnHost },
-                        { "server.port", origin.Port },
-                        { "url.scheme", origin.Scheme },
-                        { "network.protocol.version", TetherMetrics.ProtocolVersion(version) },
-                    };
-                    _metricState = ConnectionState.Idle;
-                    AddOpen(ConnectionState.Idle, 1);
-                }
-
-                SetState(ConnectionState.Idle);
+                _openedTimestamp = Stopwatch.GetTimestamp();
+                SetState(ConnectionState.Open);
             }
         }
     }
 
-    /// <summary>Test and diagnostics hook: called under the record's lock on every state change (including the
-    /// final one to "gone", reported as null). Null by default, so the hot path pays one static read.</summary>
-    internal static Action<long, ConnectionState?>? Transitioned { get; set; }
+    /// <summary>Arms the attempt's own deadline for the part of the setup that runs after the connect callback
+    /// (TLS): unless <see cref="MarkOpen"/> comes first, the socket is aborted, which fails the handshake (CORE-04).
+    /// The deadline belongs to the connection attempt, not to the fetch that triggered it.</summary>
+    public void ArmHandshakeDeadline(TimeSpan remaining)
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            var timer = new Timer(static s =>
+            {
+                var connection = (TrackedConnection)s!;
+                if (Interlocked.Exchange(ref connection._handshakeDeadline, null) is { } t)
+                {
+                    t.Dispose();
+                    connection.HandshakeTimedOut = true;
+                    connection.Abort();
+                }
+            }, this, Timeout.Infinite, Timeout.Infinite);
+            Interlocked.Exchange(ref _handshakeDeadline, timer)?.Dispose();
+            timer.Change(remaining, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Set when the setup outlived its connect deadline and the socket was aborted.</summary>
+    public volatile bool HandshakeTimedOut;
+
+    public void OnRead(int bytes)
+    {
+        if (bytes > 0)
+        {
+            Interlocked.Add(ref _bytesRead, bytes);
+            Volatile.Write(ref _lastActivityTimestamp, Stopwatch.GetTimestamp());
+        }
+    }
+
+    public void OnWrite(int bytes)
+    {
+        Interlocked.Add(ref _bytesWritten, bytes);
+        Volatile.Write(ref _lastActivityTimestamp, Stopwatch.GetTimestamp());
+    }
 
     private void SetState(ConnectionState state)
     {
@@ -131,88 +183,6 @@ internal sealed class TrackedConnection
 
         _state = state;
         Transitioned?.Invoke(Id, state);
-        if (_metricState is { } counted && state is ConnectionState.Idle or ConnectionState.Active && counted != state)
-        {
-            AddOpen(counted, -1);
-            AddOpen(state, 1);
-            _metricState = state;
-        }
-    }
-
-    private void AddOpen(ConnectionState state, long delta)
-    {
-        var tags = _metricTags;
-        tags.Add("http.connection.state", TetherMetrics.StateName(state));
-        TetherMetrics.OpenConnections.Add(delta, tags);
-    }
-
-    /// <summary>Called from the request flow when the handler writes a request on this connection.</summary>
-    /// <returns>False when the connection is already closing (the pool evicted or reaped it): the write will fail
-    /// and the fetch may send once more.</returns>
-    public bool Attach(FetchOperation operation)
-    {
-        lock (_gate)
-        {
-            if (_state == ConnectionState.Closing)
-            {
-                return false;
-            }
-
-            SetState(ConnectionState.Active);
-            _lastUsedTimestamp = Stopwatch.GetTimestamp();
-            LastUsedAt = DateTimeOffset.UtcNow;
-            _ownerClient = operation.Client.Name;
-            _ownerLoop = operation.Loop?.Name;
-            _currentRequest = operation;
-            _lease = operation;
-        }
-
-        var served = Interlocked.Increment(ref _requests);
-        operation.OnConnectionAttached(this, reused: served > 1);
-        return true;
-    }
-
-    /// <summary>Closes the connection gracefully only if it is idle, deciding under the same lock that
-    /// <see cref="Attach"/> takes: a request the handler is starting on it either attached first (then it is left
-    /// alone) or finds it closing (then its fetch knows nothing reached the server).</summary>
-    /// <returns>True when it was idle and is now closed.</returns>
-    public bool TryCloseIdle()
-    {
-        lock (_gate)
-        {
-            if (_state != ConnectionState.Idle)
-            {
-                return false;
-            }
-
-            SetState(ConnectionState.Closing);
-        }
-
-        CloseGracefully();
-        return true;
-    }
-
-    /// <summary>Called when the fetch that held this connection finished with it.</summary>
-    public void Detach(FetchOperation operation)
-    {
-        lock (_gate)
-        {
-            if (_lease != operation)
-            {
-                return;
-            }
-
-            _lease = null;
-            _currentRequest = null;
-            if (_state == ConnectionState.Active)
-            {
-                SetState(ConnectionState.Idle);
-                _lastUsedTimestamp = Stopwatch.GetTimestamp();
-                LastUsedAt = DateTimeOffset.UtcNow;
-            }
-        }
-
-        Pool.OnConnectionReleased(this);
     }
 
     /// <summary>Marks the record closing. Returns false when it already was.</summary>
@@ -230,10 +200,11 @@ internal sealed class TrackedConnection
         }
     }
 
-    /// <summary>Hard close: RST (linger 0), so neither side keeps TIME_WAIT or CLOSE_WAIT. For connections that are
-    /// mid-request or held by a response nobody will read.</summary>
+    /// <summary>The abort path: RST (linger 0), so neither side keeps TIME_WAIT or CLOSE_WAIT. Used only when the
+    /// whole pool closes, or for a connection attempt that failed or outlived its deadline: never for one fetch.</summary>
     public void Abort()
     {
+        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         BeginClose();
         var socket = Socket;
         if (socket is not null)
@@ -253,9 +224,16 @@ internal sealed class TrackedConnection
         OnSocketClosed();
     }
 
-    /// <summary>Graceful close (FIN) of an idle connection.</summary>
-    public void CloseGracefully()
+    /// <summary>The idle-close path (CORE-09): a connection known idle is closed with <paramref name="mode"/>, a FIN
+    /// (graceful) or an RST (abortive).</summary>
+    public void CloseIdle(IdleCloseMode mode)
     {
+        if (mode == IdleCloseMode.Abortive)
+        {
+            Abort();
+            return;
+        }
+
         BeginClose();
         Socket?.Dispose();
         OnSocketClosed();
@@ -269,16 +247,10 @@ internal sealed class TrackedConnection
             return;
         }
 
+        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         lock (_gate)
         {
             SetState(ConnectionState.Closing);
-            if (_metricState is { } counted)
-            {
-                _metricState = null;
-                AddOpen(counted, -1);
-                TetherMetrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(_connectedTimestamp).TotalSeconds, _metricTags);
-            }
-
             Transitioned?.Invoke(Id, null);
         }
 
@@ -287,23 +259,26 @@ internal sealed class TrackedConnection
 
     public LedgerEntry ToEntry()
     {
-        lock (_gate)
+        var state = State;
+        var last = Volatile.Read(ref _lastActivityTimestamp);
+        return new LedgerEntry(
+            Id,
+            LocalEndPoint,
+            RemoteEndPoint,
+            HostKey,
+            state,
+            Pool.Name,
+            OpenedBy,
+            OpenedByLoop,
+            CreatedAt,
+            CreatedAt + Stopwatch.GetElapsedTime(_createdTimestamp, last),
+            Stopwatch.GetElapsedTime(_createdTimestamp),
+            0,
+            null,
+            AllocationSite)
         {
-            return new LedgerEntry(
-                Id,
-                LocalEndPoint,
-                RemoteEndPoint,
-                HostKey,
-                _state,
-                Pool.Name,
-                _ownerClient,
-                _ownerLoop,
-                CreatedAt,
-                LastUsedAt,
-                Stopwatch.GetElapsedTime(_createdTimestamp),
-                Interlocked.Read(ref _requests),
-                _currentRequest?.Describe(),
-                AllocationSite);
-        }
+            BytesRead = BytesRead,
+            BytesWritten = BytesWritten,
+        };
     }
 }

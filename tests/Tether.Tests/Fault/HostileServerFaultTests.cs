@@ -63,7 +63,18 @@ public sealed class HostileServerFaultTests(ServerFixture server)
             await Fails599("FAULT-03", client, hostile.Url(), FetchErrorKind.ConnectionClosed, Bound);
         }
 
-        Assert.Equal(1, hostile.AcceptedConnections); // a fresh connection is never retried
+        // Revised 2026-11-30 (issue 16, CORE-10): Tether no longer second-guesses the handler's re-sends; the number of
+        // connections is whatever a plain HttpClient over a default SocketsHttpHandler makes (differential oracle).
+        await using (var oracle = HostileServer.Start(HostileBehavior.CloseBeforeResponse))
+        {
+            using (var plain = new HttpClient(new SocketsHttpHandler()))
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetAsync(oracle.Url(), Ct));
+            }
+
+            Assert.Equal(oracle.AcceptedConnections, hostile.AcceptedConnections);
+        }
+
         check.AssertClean();
     }
 
@@ -97,12 +108,42 @@ public sealed class HostileServerFaultTests(ServerFixture server)
                 await Fails599($"FAULT-03 (stale {method})", client, request, FetchErrorKind.ConnectionClosed, Bound);
             }
 
-            var expectedSends = method is "GET" or "HEAD" ? 2 : 1;
-            Assert.Equal(expectedSends, stale.Paths.Count(p => p == "/second"));
-            Assert.Equal(expectedSends, stale.AcceptedConnections);
+            // Revised 2026-11-30 (issue 16, CORE-10): the re-sends are the handler's own (Tether's retry guard is
+            // gone); what the server receives equals what it receives from a plain HttpClient (differential oracle).
+            var (plainOk, plainSends, plainAccepted) = await PlainStaleAsync(method, answerFirstOnEachConnection);
+            Assert.Equal(succeeds, plainOk);
+            Assert.Equal(plainSends, stale.Paths.Count(p => p == "/second"));
+            Assert.Equal(plainAccepted, stale.AcceptedConnections);
+            if (method is "POST" or "PATCH")
+            {
+                Assert.Equal(1, plainSends); // a non-idempotent request is never re-sent, by either
+            }
         }
 
         check.AssertClean();
+    }
+
+    private static async Task<(bool Ok, int Sends, int Accepted)> PlainStaleAsync(string method, bool answerFirstOnEachConnection)
+    {
+        await using var stale = StaleKeepAliveServer.Start(answerFirstOnEachConnection);
+        using var plain = new HttpClient(new SocketsHttpHandler());
+        (await plain.GetAsync(stale.Url("/first"), Ct)).Dispose();
+        using var request = new HttpRequestMessage(new HttpMethod(method), stale.Url("/second"))
+        {
+            Content = method is "POST" or "PATCH" ? new StringContent("payload") : null,
+        };
+        bool ok;
+        try
+        {
+            using var response = await plain.SendAsync(request, Ct);
+            ok = (int)response.StatusCode == 200;
+        }
+        catch (HttpRequestException)
+        {
+            ok = false;
+        }
+
+        return (ok, stale.Paths.Count(p => p == "/second"), stale.AcceptedConnections);
     }
 
     [Theory]

@@ -28,8 +28,8 @@ public sealed class ProtocolTests(ServerFixture server)
         await using (var client = new AsyncHttpClient())
         {
             await client.FetchAsync(hostile.Url("/a").ToString());
-            var second = await client.FetchAsync(hostile.Url("/b").ToString());
-            Assert.True(second.ConnectionReused);
+            await client.FetchAsync(hostile.Url("/b").ToString());
+            // Revised 2026-11-30 (issue 16, CORE-03): FetchResponse.ConnectionId/ConnectionReused are no longer known (the handler picks the connection; no exact signal); the server's counts below show the reuse.
         }
 
         Assert.Equal(1, hostile.AcceptedConnections);
@@ -53,20 +53,18 @@ public sealed class ProtocolTests(ServerFixture server)
             var before = server.Server.AcceptedConnections;
             var closing = await client.FetchAsync(Url("/close"));
             Assert.Equal("close", closing.Headers["Connection"]);
-            var next = await client.FetchAsync(Url("/hello"));
-            Assert.False(next.ConnectionReused);
-            Assert.NotEqual(closing.ConnectionId, next.ConnectionId);
+            await client.FetchAsync(Url("/hello"));
+            // Revised 2026-11-30 (issue 16, CORE-03): FetchResponse.ConnectionId/ConnectionReused are no longer known (the handler picks the connection; no exact signal); the server's count shows the new connection.
             Assert.Equal(before + 2, server.Server.AcceptedConnections);
-            Assert.DoesNotContain(client.Pool!.Snapshot(), e => e.Id == closing.ConnectionId);
+            Assert.Single(client.Pool!.Snapshot());
         }
 
         await using (var client = new AsyncHttpClient())
         {
-            var a = await client.FetchAsync(http10.Url("/").ToString());
+            await client.FetchAsync(http10.Url("/").ToString());
             var b = await client.FetchAsync(http10.Url("/").ToString());
             Assert.Equal("ok", b.Text);
-            Assert.False(b.ConnectionReused);
-            Assert.NotEqual(a.ConnectionId, b.ConnectionId);
+            // Revised 2026-11-30 (issue 16, CORE-03): FetchResponse.ConnectionId/ConnectionReused are no longer known (the handler picks the connection; no exact signal); the server's count below shows two connections.
         }
 
         Assert.Equal(2, http10.AcceptedConnections);
@@ -77,29 +75,27 @@ public sealed class ProtocolTests(ServerFixture server)
     [Trait("Spec", "PROTOCOL-04")]
     public async Task PROTOCOL_04_small_unread_remainder_is_drained_and_reused_megabytes_are_closed()
     {
+        // Revised 2026-11-30 (issue 16, CORE-03): FetchResponse.ConnectionId/ConnectionReused are no longer known (the handler picks the connection; no exact signal); the
+        // server's accepted-connection count shows reuse instead. The drain is Tether's own (DisposeAsync, at most
+        // 64 KiB within 2 s); the handler's is off so that every abort closes at once.
         await using var client = new AsyncHttpClient();
         var buffer = new byte[10];
-        long firstId;
+        var before = server.Server.AcceptedConnections;
         await using (var small = await client.FetchStreamAsync(Url("/bytes/2000")))
         {
             await small.BodyStream.ReadExactlyAsync(buffer);
-            firstId = small.ConnectionId!.Value;
         }
 
-        var reused = await client.FetchAsync(Url("/hello"));
-        Assert.True(reused.ConnectionReused);
-        Assert.Equal(firstId, reused.ConnectionId);
+        await client.FetchAsync(Url("/hello"));
+        Assert.Equal(before + 1, server.Server.AcceptedConnections);
 
-        long bigId;
         await using (var big = await client.FetchStreamAsync(Url("/bytes/64000000")))
         {
             await big.BodyStream.ReadExactlyAsync(buffer);
-            bigId = big.ConnectionId!.Value;
         }
 
-        var fresh = await client.FetchAsync(Url("/hello"));
-        Assert.False(fresh.ConnectionReused);
-        Assert.NotEqual(bigId, fresh.ConnectionId);
+        await client.FetchAsync(Url("/hello"));
+        Assert.Equal(before + 2, server.Server.AcceptedConnections);
     }
 
     [Fact]
@@ -254,7 +250,7 @@ public sealed class ProtocolTests(ServerFixture server)
         Assert.Equal("7", head.Headers["Content-Length"]);
         Assert.Equal((304, 0), (notModified.Code, notModified.Body.Length));
         Assert.Equal((204, 0), (noContent.Code, noContent.Body.Length));
-        Assert.True(noContent.ConnectionReused);
+        // Revised 2026-11-30 (issue 16, CORE-03): FetchResponse.ConnectionId/ConnectionReused are no longer known (the handler picks the connection; no exact signal); RequestsOnConnection shows the reuse.
         Assert.Equal([3], raw.RequestsOnConnection);
     }
 

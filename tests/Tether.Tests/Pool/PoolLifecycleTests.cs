@@ -75,15 +75,16 @@ public sealed class PoolLifecycleTests(ServerFixture server)
         }))
         {
             // The connection expires 300 ms into an 800 ms request: it is not cut mid-request...
+            var accepted = server.Server.AcceptedConnections;
             var response = await client.FetchAsync(Url("/delay/800"));
             Assert.Equal("done", response.Text);
-            var first = response.ConnectionId;
             // ...and is closed as soon as the request completed.
             await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(1));
             Assert.Equal(0, SocketLedger.Count);
-            var next = await client.FetchAsync(Url("/hello"));
-            Assert.False(next.ConnectionReused);
-            Assert.NotEqual(first, next.ConnectionId);
+            await client.FetchAsync(Url("/hello"));
+            // Revised 2026-11-30 (issue 16, CORE-03): FetchResponse.ConnectionId/ConnectionReused are no longer known
+            // (the handler picks the connection); the server counts the new connection instead.
+            Assert.Equal(accepted + 2, server.Server.AcceptedConnections);
         }
 
         check.AssertClean();
@@ -169,7 +170,9 @@ public sealed class PoolLifecycleTests(ServerFixture server)
         await client.FetchAsync(Url("/hello"));
 
         Assert.Equal(6, SocketLedger.Count);
-        Assert.Equal(1, SocketLedger.CountIn(ConnectionState.Idle));
+        // Revised 2026-11-30 (issue 16, CORE-03): with five responses of the same origin in flight, nothing proves
+        // which of its six connections is the idle one, so all six are reported Open (Idle only when exact).
+        Assert.Equal(6, SocketLedger.CountIn(ConnectionState.Open));
         Assert.Equal(6, Towards(server.Server.Port, TcpState.Established));
         await pool.CloseAsync(TestContext.Current.CancellationToken);
         Assert.Empty(SocketLedger.Snapshot());
@@ -216,11 +219,15 @@ public sealed class PoolLifecycleTests(ServerFixture server)
             Assert.Equal(3, SocketLedger.Count);
             a.Close();
             Assert.Equal(2, SocketLedger.Count);
-            Assert.DoesNotContain(SocketLedger.Snapshot(), e => e.OwnerClient == a.Name && e.State == ConnectionState.Active);
+            Assert.DoesNotContain(SocketLedger.Snapshot(), e => e.OwnerClient == a.Name);
+            var accepted = server.Server.AcceptedConnections;
             var fromB = await b.FetchAsync(Url("/hello"));
             var fromC = await c.FetchAsync(Url("/hello"));
             Assert.Equal(200, fromB.Code);
-            Assert.True(fromC.ConnectionReused);
+            Assert.Equal(200, fromC.Code);
+            // Revised 2026-11-30 (issue 16, CORE-03): ConnectionReused is no longer known per response; the two fetches
+            // rode the idle keep-alive connection (one after the other), so the server accepted none.
+            Assert.Equal(accepted, server.Server.AcceptedConnections);
             Assert.Equal(1, await heldByB.BodyStream.ReadAsync(new byte[1], TestContext.Current.CancellationToken));
             b.Close();
             c.Close();
@@ -246,23 +253,30 @@ public sealed class PoolLifecycleTests(ServerFixture server)
             Assert.Equal(server.Server.Port, e.RemoteEndPoint.Port);
             Assert.NotEqual(0, e.LocalEndPoint!.Port);
             Assert.Equal($"http://127.0.0.1:{server.Server.Port}", e.HostKey);
-            Assert.Equal(ConnectionState.Active, e.State);
+            // Revised 2026-11-30 (issue 16, CORE-03): Open (a request to its origin is in flight), not a guessed
+            // Active; no per-connection request count or current request (not exact), bytes instead.
+            Assert.Equal(ConnectionState.Open, e.State);
             Assert.StartsWith("ConnectionPool#", e.Pool, StringComparison.Ordinal);
             Assert.Equal("ledger-client", e.OwnerClient);
             Assert.Equal(EventLoop.Current!.Name, e.OwnerLoop);
             Assert.InRange(e.CreatedAt, started.AddSeconds(-1), DateTimeOffset.UtcNow);
             Assert.InRange(e.LastUsedAt, e.CreatedAt, DateTimeOffset.UtcNow);
             Assert.True(e.Age > TimeSpan.Zero);
-            Assert.Equal(1, e.RequestsServed);
-            Assert.Equal($"GET http://127.0.0.1:{server.Server.Port}/stream/3?stallAfter=1", e.CurrentRequest);
+            Assert.Equal(0, e.RequestsServed);
+            Assert.Null(e.CurrentRequest);
+            Assert.True(e.BytesWritten > 0 && e.BytesRead > 0, $"bytes {e.BytesWritten} out, {e.BytesRead} in");
             Assert.Contains(nameof(POOL_12_ledger_entry_exposes_every_field), e.AllocationSite, StringComparison.Ordinal);
         });
         check.AssertClean();
     }
 
+    // Revised 2026-11-30 (issue 16, CORE-03): the states come from exact signals only. The record's own stages are
+    // Connecting (connect callback, TLS), Open (setup done) and Closing; Idle is reported when no request to the
+    // origin is in flight in the pool (derived from the slots, exact), Open otherwise. Active and the per-connection
+    // request count are no longer shown: which connection the handler picks for a request is not known exactly.
     [Fact]
     [Trait("Spec", "POOL-13")]
-    public async Task POOL_13_states_move_connecting_active_idle_active_closing_gone()
+    public async Task POOL_13_states_move_connecting_open_idle_open_idle_closing_gone()
     {
         var check = LeakCheck.Start(server);
         var transitions = new ConcurrentQueue<(long Id, ConnectionState? State)>();
@@ -272,21 +286,26 @@ public sealed class PoolLifecycleTests(ServerFixture server)
             var client = new AsyncHttpClient();
             await client.FetchAsync(Url("/hello"));
             var first = Assert.Single(SocketLedger.Snapshot());
+            Assert.Equal(ConnectionState.Idle, first.State);
             await Task.Delay(20);
+            await using (var streamed = await client.FetchStreamAsync(Url("/stream/2")))
+            {
+                var during = Assert.Single(SocketLedger.Snapshot());
+                Assert.Equal(first.Id, during.Id);
+                Assert.Equal(ConnectionState.Open, during.State);
+                Assert.True(during.Age > first.Age, "age must grow monotonically");
+                await streamed.BodyStream.CopyToAsync(Stream.Null); // read to the end: the connection stays for reuse
+            }
+
             await client.FetchAsync(Url("/hello"));
             var second = Assert.Single(SocketLedger.Snapshot());
             Assert.Equal(first.Id, second.Id);
-            Assert.Equal(2, second.RequestsServed);
+            Assert.Equal(ConnectionState.Idle, second.State);
             Assert.True(second.Age > first.Age, "age must grow monotonically");
             client.Close();
             Assert.Empty(SocketLedger.Snapshot());
             var states = transitions.Where(t => t.Id == first.Id).Select(t => t.State).ToArray();
-            // After the TCP connect the socket is idle (0 requests) until the handler writes the request that asked
-            // for it, microseconds later; System.Net.Http counts it the same way (+1 idle, then idle -> active).
-            Assert.Equal(
-                new ConnectionState?[] { ConnectionState.Connecting, ConnectionState.Idle, ConnectionState.Active, ConnectionState.Idle,
-                    ConnectionState.Active, ConnectionState.Idle, ConnectionState.Closing, null },
-                states);
+            Assert.Equal(new ConnectionState?[] { ConnectionState.Connecting, ConnectionState.Open, ConnectionState.Closing, null }, states);
         }
         finally
         {
@@ -336,12 +355,17 @@ public sealed class PoolLifecycleTests(ServerFixture server)
         var check = LeakCheck.Start(server, tls.Port);
         await using (var client = new AsyncHttpClient())
         {
+            // Revised 2026-11-30 (issue 16, CORE-04): a connection attempt belongs to the pool, not to the fetch that
+            // made the handler start it (the handler may hand the connection to another request), so cancelling the
+            // fetch does not end it: its own deadline (the ConnectTimeout it started with) does, here 1 s after the
+            // start, and the socket is closed then. Bound: 1 s + 1.5 s for a loaded machine.
             using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-            var fetch = client.FetchAsync(new FetchRequest(tls.Url("/")) { ValidateCertificate = false }, cts.Token);
+            var started = Stopwatch.StartNew();
+            var fetch = client.FetchAsync(new FetchRequest(tls.Url("/")) { ValidateCertificate = false, ConnectTimeout = TimeSpan.FromSeconds(1) }, cts.Token);
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fetch);
-            var waited = await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(2));
+            await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(3));
             Assert.Empty(SocketLedger.Snapshot());
-            Assert.True(waited < TimeSpan.FromSeconds(1), $"connecting socket lived {waited} after the cancel");
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(2.5), $"connecting socket lived {started.Elapsed}");
             Assert.Equal(0, Towards(tls.Port, TcpState.Established));
         }
 

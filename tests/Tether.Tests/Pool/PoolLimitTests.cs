@@ -116,9 +116,10 @@ public sealed class PoolLimitTests(ServerFixture server)
             Assert.Equal(FetchErrorKind.PoolWaitTimeout, error.Kind);
             Assert.Contains("MaxConnectionsPerHost = 1", error.Message, StringComparison.Ordinal);
             Assert.Contains("MaxConnectionsTotal = 5", error.Message, StringComparison.Ordinal);
-            var socket = Assert.Single(SocketLedger.Snapshot());
-            Assert.Contains($"socket {socket.Id} to {socket.HostKey}, owner {client.Name}", error.Message, StringComparison.Ordinal);
-            Assert.Contains("age ", error.Message, StringComparison.Ordinal);
+            // Revised 2026-11-30 (issue 16, CORE-03): the holders are the fetches that hold the slots (exact, from the
+            // slots themselves), no longer the sockets a write was guessed to belong to.
+            Assert.Contains($"GET {server.Url("/stream/3?stallAfter=1")}, client {client.Name}", error.Message, StringComparison.Ordinal);
+            Assert.Contains("holding for ", error.Message, StringComparison.Ordinal);
             Assert.Contains(nameof(POOL_03_pool_wait_timeout_names_both_limits_and_the_holders), error.Message, StringComparison.Ordinal);
         }
 

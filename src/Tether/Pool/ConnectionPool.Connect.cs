@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Tether.Diagnostics;
+
+namespace Tether;
+
+/// <summary>The connect callback: every socket the handler uses is made, recorded and bounded here. A connection
+/// attempt belongs to the pool, not to the request that made the handler start it (the handler may give the
+/// connection to another request, or start it for a request that has already gone): its deadline is its own.</summary>
+public sealed partial class ConnectionPool
+{
+    private AsyncFifoSemaphore? _socketSlots;
+
+    /// <summary>Makes every socket the handler uses: takes a socket slot (making room under the total limit by
+    /// closing an idle connection), records it in the ledger, and bounds the attempt (DNS, TCP, then TLS) by its own
+    /// connect deadline (CORE-04).</summary>
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
+        // reference to that fetch (it may be over already, and must stay collectable).
+        var operation = OperationOf(context.InitialRequestMessage);
+        var settings = operation?.Settings;
+        var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
+        var allowIPv6 = settings?.AllowIPv6 ?? true;
+        var site = operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown";
+        var openedBy = operation?.Client.Name;
+        var openedByLoop = operation?.Loop?.Name;
+        operation = null;
+
+        var uri = context.InitialRequestMessage.RequestUri!;
+        var hostKey = Redaction.HostKey(uri);
+        var lifetime = Options.MaxLifetime;
+        if (lifetime != Timeout.InfiniteTimeSpan && Options.LifetimeJitter > 0)
+        {
+            lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        using var deadline = connectTimeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(connectTimeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        try
+        {
+            await TakeSocketSlotAsync(hostKey, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ConnectTimeoutException(connectTimeout, hostKey, new TimeoutException(
+                $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}.", ex));
+        }
+
+        var connection = new TrackedConnection(this, hostKey, site, openedBy, openedByLoop, lifetime);
+        Socket socket;
+        try
+        {
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch
+        {
+            _socketSlots!.Release(); // no socket, no ledger entry: give the slot back here
+            throw;
+        }
+
+        connection.Socket = socket;
+        _connections[connection.Id] = connection;
+        SocketLedger.Add(connection);
+        if (IsClosed)
+        {
+            connection.Abort();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        // Whatever the connect is doing when the attempt gives up (its deadline, the handler's cancel), closing the
+        // socket ends it: a connect never outlives its deadline holding an fd and a socket slot.
+        using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
+        try
+        {
+            var host = context.DnsEndPoint.Host;
+            var port = context.DnsEndPoint.Port;
+            if (IPAddress.TryParse(host, out var literal))
+            {
+                if (literal.AddressFamily == AddressFamily.InterNetworkV6 && !allowIPv6)
+                {
+                    throw new SocketException((int)SocketError.AddressFamilyNotSupported);
+                }
+
+                await socket.ConnectAsync(new IPEndPoint(literal, port), linked.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                var addresses = await Dns.GetHostAddressesAsync(host,
+                    !allowIPv6 ? AddressFamily.InterNetwork : AddressFamily.Unspecified, linked.Token).ConfigureAwait(false);
+                if (addresses.Length == 0)
+                {
+                    throw new SocketException((int)SocketError.HostNotFound);
+                }
+
+                await socket.ConnectAsync(addresses, port, linked.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            connection.Abort();
+            if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", ex);
+            }
+
+            throw;
+        }
+
+        connection.MarkConnected(socket);
+        if (IsClosed)
+        {
+            connection.Abort();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        var viaProxy = !string.Equals(context.DnsEndPoint.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)
+            || context.DnsEndPoint.Port != uri.Port;
+        connection.SharedAcrossOrigins = viaProxy && uri.Scheme == Uri.UriSchemeHttp;
+        if (uri.Scheme == Uri.UriSchemeHttps && !viaProxy)
+        {
+            // ConnectTimeout covers the TLS handshake too, as in Tornado. The handler runs it after this callback
+            // returns, so the attempt arms its own deadline for it; the PlaintextStreamFilter disarms it when the
+            // handshake is done (MarkOpen). Through a proxy tunnel the TLS stream does not sit on this stream
+            // directly, so the handshake is not bounded here (the request's own timeouts still apply to the fetch).
+            if (connectTimeout != Timeout.InfiniteTimeSpan)
+            {
+                var remaining = connectTimeout - Stopwatch.GetElapsedTime(started);
+                connection.ArmHandshakeDeadline(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1));
+            }
+        }
+        else
+        {
+            connection.MarkOpen();
+        }
+
+        StartReaper();
+        return new LedgerStream(socket, connection, connectTimeout);
+    }
+
+    /// <summary>
+    /// A hard cap on live sockets: MaxConnectionsTotal counts every socket the pool owns, idle and closing ones
+    /// included, until its fd is closed. When none is free, an idle connection (another origin's first) is closed to
+    /// make room; otherwise the attempt waits in FIFO order for a socket to close, woken by that close (or by a
+    /// released fetch slot that leaves an origin idle), bounded by the attempt's deadline in
+    /// <paramref name="cancellationToken"/>. No polling, no timer of its own.
+    /// </summary>
+    private async ValueTask TakeSocketSlotAsync(string hostKey, CancellationToken cancellationToken)
+    {
+        var slots = _socketSlots!;
+        if (slots.TryTake())
+        {
+            return;
+        }
+
+        MakeRoom(hostKey);
+        await slots.WaitAsync(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Closes one exactly-idle connection (no request to its origin in flight), another origin's first and
+    /// the longest-quiet first, when the socket cap is reached.</summary>
+    private void MakeRoom(string? hostKey)
+    {
+        if (_connections.Count < Options.MaxConnectionsTotal)
+        {
+            return;
+        }
+
+        CloseIdle(static (_, _) => true, preferAwayFrom: hostKey, max: 1);
+    }
+}

@@ -1,0 +1,278 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Tether.Diagnostics;
+
+namespace Tether;
+
+/// <summary>The pool's request slots: a per-origin and a total limit, FIFO, taken by a fetch before its request goes
+/// to the handler and held until its response is read or disposed. The held slots are listed (exactly which fetch
+/// holds which), and an origin whose slots are all free has nothing in flight.</summary>
+public sealed partial class ConnectionPool
+{
+    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
+    private readonly object _leaseGate = new();
+    private PoolLease? _leases;
+    private AsyncFifoSemaphore? _totalSlots;
+
+    /// <summary>Whether no request to <paramref name="hostKey"/> is in flight in this pool (nor waiting for a slot).</summary>
+    internal bool IsQuiet(string hostKey) => !_hostSlots.TryGetValue(hostKey, out var host) || host.IsQuiet;
+
+    /// <summary>Takes a per-host and a total slot, or fails with a pool-wait 599 naming the limits and holders.</summary>
+    /// <remarks>The fast path (a free slot, nobody waiting) allocates only the lease. A wait counts in
+    /// <c>tether.pool.waits</c>; one still waiting after <see cref="TetherDiagnostics.SlowPoolWaitThreshold"/> logs the
+    /// holders (DIAG-14) without losing its place in the FIFO queue.</remarks>
+    internal async ValueTask<PoolLease> AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
+    {
+        EnsureStarted();
+        var wait = Options.PoolWaitTimeout;
+        var started = Stopwatch.GetTimestamp();
+        AsyncFifoSemaphore host;
+        var waited = false;
+        IDisposable? slow = null;
+        try
+        {
+            while (true)
+            {
+                if (!_hostSlots.TryGetValue(hostKey, out host!))
+                {
+                    host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost));
+                    StartReaper(); // it also drops this table again once the origin is unused (CORE-05)
+                    // A loop's own Shared client is one per loop by design (LOOP-03): not churn the caller could fix there.
+                    if (Kind == PoolKinds.Client && !operation.Client.IsShared)
+                    {
+                        LeakTracker.OnPrivatePoolConnect(hostKey, operation.Client.AllocationSite, operation.Client.Options.Logger);
+                    }
+                }
+
+                var left = Remaining(wait, started);
+                var hostWait = left == TimeSpan.Zero ? new ValueTask<bool>(host.TryTake()) : host.WaitAsync(left, cancellationToken);
+                if (!hostWait.IsCompleted && !waited)
+                {
+                    waited = true;
+                    slow = WatchSlowWait(hostKey, operation, started);
+                }
+
+                if (!await hostWait.ConfigureAwait(false))
+                {
+                    throw PoolWaitTimeout(hostKey, operation);
+                }
+
+                if (!host.Retired)
+                {
+                    break;
+                }
+
+                // The reaper dropped this origin's table while we queued on it: give the permit back, look again.
+                host.Release();
+            }
+
+            var total = _totalSlots!;
+            bool gotTotal;
+            try
+            {
+                var remaining = Remaining(wait, started);
+                var totalWait = remaining == TimeSpan.Zero ? new ValueTask<bool>(total.TryTake()) : total.WaitAsync(remaining, cancellationToken);
+                if (!totalWait.IsCompleted && !waited)
+                {
+                    waited = true;
+                    slow = WatchSlowWait(hostKey, operation, started);
+                }
+
+                gotTotal = await totalWait.ConfigureAwait(false);
+            }
+            catch
+            {
+                host.Release();
+                throw;
+            }
+
+            if (!gotTotal)
+            {
+                host.Release();
+                throw PoolWaitTimeout(hostKey, operation);
+            }
+        }
+        finally
+        {
+            slow?.Dispose();
+        }
+
+        if (waited && TetherMetrics.PoolWaits.Enabled)
+        {
+            TetherMetrics.PoolWaits.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+        }
+
+        if (TetherMetrics.PoolWaitDuration.Enabled)
+        {
+            TetherMetrics.PoolWaitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+                new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+        }
+
+        var lease = new PoolLease(this, hostKey, host, _totalSlots!, operation);
+        List(lease);
+        return lease;
+    }
+
+    /// <summary>What is left of <paramref name="wait"/>; <see cref="Timeout.InfiniteTimeSpan"/> stays infinite, and
+    /// an exhausted wait is zero (a last non-blocking try).</summary>
+    private static TimeSpan Remaining(TimeSpan wait, long started)
+    {
+        if (wait == Timeout.InfiniteTimeSpan)
+        {
+            return wait;
+        }
+
+        var left = wait - Stopwatch.GetElapsedTime(started);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private void List(PoolLease lease)
+    {
+        lock (_leaseGate)
+        {
+            lease.Next = _leases;
+            if (_leases is not null)
+            {
+                _leases.Previous = lease;
+            }
+
+            _leases = lease;
+            lease.Listed = true;
+        }
+    }
+
+    internal void Unlist(PoolLease lease)
+    {
+        lock (_leaseGate)
+        {
+            if (!lease.Listed)
+            {
+                return;
+            }
+
+            if (lease.Previous is { } previous)
+            {
+                previous.Next = lease.Next;
+            }
+            else
+            {
+                _leases = lease.Next;
+            }
+
+            if (lease.Next is { } next)
+            {
+                next.Previous = lease.Previous;
+            }
+
+            lease.Previous = null;
+            lease.Next = null;
+            lease.Listed = false;
+        }
+    }
+
+    /// <summary>The fetches holding this pool's slots right now (exact).</summary>
+    private List<FetchOperation> HeldBy()
+    {
+        var result = new List<FetchOperation>();
+        lock (_leaseGate)
+        {
+            for (var lease = _leases; lease is not null; lease = lease.Next)
+            {
+                if (lease.Operation is { } operation)
+                {
+                    result.Add(operation);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>A released slot may have made an origin quiet: a connect waiting for a socket slot can now close one
+    /// of its idle connections (woken by the release, not by polling).</summary>
+    internal void OnLeaseReleased(AsyncFifoSemaphore host)
+    {
+        if (_socketSlots is { HasWaiters: true } && host.IsQuiet)
+        {
+            MakeRoom(null);
+        }
+    }
+
+    /// <summary>Arms a one-shot timer that logs the holders if the wait outlives the slow-wait threshold.</summary>
+    private IDisposable? WatchSlowWait(string hostKey, FetchOperation operation, long started)
+    {
+        var threshold = TetherDiagnostics.SlowPoolWaitThreshold;
+        if (threshold == Timeout.InfiniteTimeSpan || TetherDiagnostics.Policy == LeakPolicy.Off)
+        {
+            return null;
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            return new Timer(_ =>
+            {
+                var (count, text) = DescribeHolders();
+                LeakTracker.OnSlowPoolWait(hostKey, Stopwatch.GetElapsedTime(started), this, operation.Client.AllocationSite,
+                    operation.Client.Options.Logger, count, text);
+            }, null, threshold, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>The fetches that hold the slots: method and URL (redacted), client, loop, how long, and where the
+    /// fetch was made. Exact, from the slot holders themselves.</summary>
+    private (int Count, string Text) DescribeHolders()
+    {
+        var holders = new List<(PoolLease Lease, FetchOperation Operation)>();
+        lock (_leaseGate)
+        {
+            for (var lease = _leases; lease is not null; lease = lease.Next)
+            {
+                if (lease.Operation is { } operation)
+                {
+                    holders.Add((lease, operation));
+                }
+            }
+        }
+
+        if (holders.Count == 0)
+        {
+            return (0, " No fetch holds a slot right now (they were released while this message was written).");
+        }
+
+        var text = new StringBuilder();
+        foreach (var (lease, op) in holders.OrderBy(static h => h.Lease.AcquiredAt).Take(20))
+        {
+            text.Append(Environment.NewLine)
+                .Append("  - ").Append(op.Describe())
+                .Append(", client ").Append(op.Client.Name)
+                .Append(op.Loop is { } loop ? $", loop {loop.Name}" : string.Empty)
+                .Append($", holding for {Stopwatch.GetElapsedTime(lease.AcquiredAt).TotalSeconds:F1}s")
+                .Append(op.IsCompleted ? string.Empty : ", response not yet read to the end or disposed")
+                .Append(", fetched at ").Append(op.AllocationSite ?? op.Client.AllocationSite);
+        }
+
+        if (holders.Count > 20)
+        {
+            text.Append(Environment.NewLine).Append($"  ... and {holders.Count - 20} more");
+        }
+
+        return (holders.Count, text.ToString());
+    }
+
+    private FetchException PoolWaitTimeout(string hostKey, FetchOperation operation)
+    {
+        if (TetherMetrics.PoolWaitTimeouts.Enabled)
+        {
+            TetherMetrics.PoolWaitTimeouts.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+        }
+
+        var (_, lines) = DescribeHolders();
+        var message =
+            $"Timed out after {Options.PoolWaitTimeout} waiting for a connection to {hostKey} in {Name}: " +
+            $"MaxConnectionsPerHost = {Options.MaxConnectionsPerHost}, MaxConnectionsTotal = {Options.MaxConnectionsTotal}. " +
+            "Dispose or read streamed responses, raise the limits, or raise PoolWaitTimeout. Holders:" + lines;
+        return new FetchException(FetchException.NoResponse, FetchErrorKind.PoolWaitTimeout, message, operation.Request,
+            inner: new TimeoutException(message));
+    }
+}

@@ -1,0 +1,143 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Tether;
+
+/// <summary>The pool's handlers, one per <see cref="TransportKey"/>, and the send through them.</summary>
+public sealed partial class ConnectionPool
+{
+    internal const string OperationKey = "tether.operation";
+    // The request carries a handle that the fetch clears when it completes, not the fetch itself: the handler may keep
+    // a request message (and so its options) after the fetch is over, and that must not keep the client alive. The
+    // connect callback reads from it only what the attempt needs (connect timeout, names for the ledger), as values.
+    private static readonly HttpRequestOptionsKey<OperationRef> s_operationKey = new(OperationKey);
+    private readonly ConcurrentDictionary<TransportKey, HttpMessageInvoker> _transports = new();
+
+    /// <summary>Hands <paramref name="request"/> to the handler of its transport. The handler picks or opens the
+    /// connection, multiplexes HTTP/2, and re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's
+    /// last stream id, a connection that died before the request was sent); cancelling
+    /// <paramref name="cancellationToken"/> makes it close that HTTP/1.1 connection or reset that HTTP/2 stream.</summary>
+    internal Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, FetchOperation operation, CancellationToken cancellationToken)
+    {
+        EnsureStarted();
+        if (request is TetherRequestMessage own)
+        {
+            own.Operation = operation.Handle; // no Options dictionary per request
+        }
+        else
+        {
+            request.Options.Set(s_operationKey, operation.Handle);
+        }
+
+        if (!_transports.TryGetValue(operation.Settings.Transport, out var invoker))
+        {
+            invoker = AddTransport(operation.Settings);
+        }
+
+        if (IsClosed)
+        {
+            // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
+            invoker.Dispose();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        operation.OnSending();
+        return invoker.SendAsync(request, cancellationToken);
+    }
+
+    // Separate from SendAsync so that the hot path allocates no closure for the (rare) first use of a transport.
+    private HttpMessageInvoker AddTransport(ResolvedSettings settings) =>
+        _transports.GetOrAdd(settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, settings), disposeHandler: true));
+
+    /// <summary>The stream an <see cref="SslStream"/> runs over (a protected property, read without reflection).</summary>
+    [System.Runtime.CompilerServices.UnsafeAccessor(System.Runtime.CompilerServices.UnsafeAccessorKind.Method, Name = "get_InnerStream")]
+    private static extern Stream InnerStreamOf(AuthenticatedStream stream);
+
+    /// <summary>The fetch that sends <paramref name="request"/>, if it is still running.</summary>
+    private static FetchOperation? OperationOf(HttpRequestMessage request) =>
+        request is TetherRequestMessage own ? own.Operation?.Operation
+        : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
+
+    private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = ConnectAsync,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            MaxConnectionsPerServer = Options.MaxConnectionsPerHost,
+            PooledConnectionIdleTimeout = Options.IdleTimeout,
+            PooledConnectionLifetime = Options.MaxLifetime,
+            // Connect deadlines belong to each connection attempt (ConnectAsync and the TLS deadline it arms), with
+            // the ConnectTimeout of the request that caused it: a per-request value cannot be a per-handler setting.
+            ConnectTimeout = Timeout.InfiniteTimeSpan,
+            // An unfinished response that is disposed (caller, abort, leak sentinel) closes its HTTP/1.1 connection at
+            // once instead of draining it in the background; HTTP/2 resets only that stream either way. Tether drains
+            // small redirect and challenge bodies itself (DiscardAsync) so those connections are still reused.
+            MaxResponseDrainSize = 0,
+            MaxResponseHeadersLength = Math.Max(1, key.MaxHeaderSize / 1024),
+            EnableMultipleHttp2Connections = true,
+            // Header values outside ASCII travel as Latin-1 both ways (RequestBuilder rejects what Latin-1 cannot hold).
+            RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+            ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
+            // Called once per connection when the handler's setup (TCP, TLS) is complete: the exact moment the ledger
+            // record leaves Connecting, found through the stream itself (no attribution to a request).
+            PlaintextStreamFilter = static (context, _) =>
+            {
+                var stream = context.PlaintextStream;
+                if (stream is SslStream ssl && InnerStreamOf(ssl) is LedgerStream tls)
+                {
+                    tls.Connection.MarkOpen();
+                }
+                else if (stream is LedgerStream plain)
+                {
+                    plain.Connection.MarkOpen();
+                }
+
+                return ValueTask.FromResult(stream);
+            },
+        };
+
+        if (settings.Proxy is { } proxyUri)
+        {
+            var proxy = new WebProxy(proxyUri) { BypassProxyOnLocal = false };
+            if (settings.ProxyUsername is not null)
+            {
+                proxy.Credentials = new NetworkCredential(settings.ProxyUsername, settings.ProxyPassword ?? string.Empty);
+            }
+
+            handler.Proxy = proxy;
+            handler.UseProxy = true;
+        }
+        else
+        {
+            handler.UseProxy = false;
+        }
+
+        var ssl = new SslClientAuthenticationOptions();
+        if (!settings.ValidateCertificate)
+        {
+            ssl.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
+        }
+        else if (settings.CaCertificates is { Count: > 0 } roots)
+        {
+            ssl.CertificateChainPolicy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            ssl.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+        }
+
+        if (settings.ClientCertificate is { } clientCertificate)
+        {
+            ssl.ClientCertificates = new X509CertificateCollection { clientCertificate };
+        }
+
+        handler.SslOptions = ssl;
+        return handler;
+    }
+}

@@ -1,0 +1,15 @@
+namespace Tether;
+
+/// <summary>How a <see cref="ConnectionPool"/> closes a keep-alive connection that is idle (CORE-09). Aborting a
+/// connection that carries something (only when its whole pool closes) always resets it.</summary>
+public enum IdleCloseMode
+{
+    /// <summary>Close with a FIN, the orderly TCP close: the server sees a clean end of stream; the client side keeps
+    /// the port in TIME_WAIT for 2×MSL (60 s on Linux) without an fd. The default: idle closes are routine, and a
+    /// server should not log a reset for each one.</summary>
+    Graceful,
+
+    /// <summary>Close with an RST (linger 0): no TIME_WAIT on the client, but the server sees a connection reset.
+    /// For clients that open and idle-close very many connections to one server and run short of ports.</summary>
+    Abortive,
+}

@@ -1,0 +1,279 @@
+using System.Net;
+using Tether.Diagnostics;
+using Tether.TestServer;
+using Xunit;
+using static Tether.Tests.Core.CoreTestSupport;
+
+namespace Tether.Tests.Core;
+
+/// <summary>Issue 16 (core redesign), CORE-01 … CORE-04, CORE-10: the transport owns connections, Tether owns scopes.
+/// Each test starts its own server and pool.</summary>
+public sealed class OwnershipByScopeTests
+{
+    private static AsyncHttpClient Client(ConnectionPool pool, KestrelTestServer server, string protocol, string? name = null)
+    {
+        var options = new AsyncHttpClientOptions { Pool = pool, MaxClients = 64 };
+        if (name is not null)
+        {
+            options.Name = name;
+        }
+
+        Configure(options.Defaults, server, protocol);
+        return new AsyncHttpClient(options);
+    }
+
+    // Regression for issue 16: cancelling fetch A reset the shared HTTP/2 connection and killed fetch B.
+    [Fact]
+    [Trait("Spec", "CORE-01")]
+    public async Task CORE_01_cancelling_one_of_two_multiplexed_http2_fetches_fails_only_that_one()
+    {
+        await using var server = await StartAsync();
+        var pool = new ConnectionPool();
+        var client = Client(pool, server, "h2");
+        var first = await client.FetchAsync(Url(server, "h2", "/hello"), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpVersion.Version20, first.Version);
+        Assert.Equal(1, server.AcceptedConnections);
+
+        using var cancelA = new CancellationTokenSource();
+        var a = client.FetchAsync(Url(server, "h2", "/stream/12?delayMs=100"), cancelA.Token);
+        var b = client.FetchAsync(Url(server, "h2", "/stream/8?delayMs=100"), TestContext.Current.CancellationToken);
+        await WaitForAsync(() => server.OpenConnections >= 1, TimeSpan.FromSeconds(5), "the h2 connection");
+        await Task.Delay(250, TestContext.Current.CancellationToken); // both streams are mid-body (they last 0.7 s and 1.1 s)
+        cancelA.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => a);
+        var fromB = await b;
+        Assert.Equal(string.Concat(Enumerable.Range(0, 8).Select(i => $"chunk {i}\n")), fromB.Text);
+        Assert.Equal(HttpVersion.Version20, fromB.Version);
+
+        // The connection stayed open and serves a third fetch: the server still saw exactly one connection.
+        var third = await client.FetchAsync(Url(server, "h2", "/hello"), TestContext.Current.CancellationToken);
+        Assert.Equal(200, third.Code);
+        Assert.Equal(1, server.AcceptedConnections);
+        Assert.Equal(1, pool.Count);
+
+        client.Close();
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, ServerPort(server, "h2"));
+    }
+
+    [Theory]
+    [InlineData("h1")]
+    [InlineData("h2")]
+    [Trait("Spec", "CORE-02")]
+    public async Task CORE_02_closing_client_a_fails_only_a_responses_and_b_reads_to_the_end(string protocol)
+    {
+        await using var server = await StartAsync();
+        var pool = new ConnectionPool();
+        var a = Client(pool, server, protocol, "client-a");
+        var b = Client(pool, server, protocol, "client-b");
+        if (protocol == "h2")
+        {
+            // One connection first, so both streams share it.
+            await b.FetchAsync(Url(server, protocol, "/hello"), TestContext.Current.CancellationToken);
+        }
+
+        var fromA = await a.FetchStreamAsync(Url(server, protocol, "/stream/3?stallAfter=1"), TestContext.Current.CancellationToken);
+        var fromB = await b.FetchStreamAsync(Url(server, protocol, "/stream/4?delayMs=150"), TestContext.Current.CancellationToken);
+
+        a.Close();
+
+        var error = await Assert.ThrowsAsync<FetchException>(
+            () => fromA.BodyStream.ReadAsync(new byte[64], TestContext.Current.CancellationToken).AsTask()
+                .WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
+        Assert.Equal(FetchErrorKind.ClientClosed, error.Kind);
+        Assert.Equal("chunk 0\nchunk 1\nchunk 2\nchunk 3\n", await ReadToEndAsync(fromB));
+        if (protocol == "h2")
+        {
+            Assert.Equal(1, server.AcceptedConnections);
+        }
+
+        // B still works after A's close.
+        Assert.Equal(200, (await b.FetchAsync(Url(server, protocol, "/hello"), TestContext.Current.CancellationToken)).Code);
+        await fromA.DisposeAsync();
+        b.Close();
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, ServerPort(server, protocol));
+    }
+
+    [Theory]
+    [InlineData("h1")]
+    [InlineData("h2")]
+    [Trait("Spec", "CORE-02")]
+    public async Task CORE_02_loop_a_ending_fails_its_response_while_loop_b_reads_to_the_end(string protocol)
+    {
+        await using var server = await StartAsync();
+        var pool = new ConnectionPool();
+        var bOpened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string? bodyOfB = null;
+        var loopB = Task.Run(() => EventLoop.Run(async () =>
+        {
+            var b = Client(pool, server, protocol, "client-b");
+            await b.FetchAsync(Url(server, protocol, "/hello"));
+            await using var fromB = await b.FetchStreamAsync(Url(server, protocol, "/stream/4?delayMs=150"));
+            bOpened.SetResult();
+            await aEnded.Task;
+            bodyOfB = await ReadToEndAsync(fromB);
+        }));
+        await bOpened.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        FetchResponse? fromA = null;
+        await Task.Run(() => EventLoop.Run(async () =>
+        {
+            var a = Client(pool, server, protocol, "client-a");
+            fromA = await a.FetchStreamAsync(Url(server, protocol, "/stream/3?stallAfter=1"));
+        }));
+        aEnded.SetResult();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(
+            () => fromA!.BodyStream.ReadAsync(new byte[64], TestContext.Current.CancellationToken).AsTask()
+                .WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
+        Assert.True(error is FetchException { Kind: FetchErrorKind.LoopClosed } or LoopMisuseException, error.ToString());
+        await loopB.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal("chunk 0\nchunk 1\nchunk 2\nchunk 3\n", bodyOfB);
+
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, ServerPort(server, protocol));
+    }
+
+    // Regression for issue 16: a TLS connection whose handshake ran under one fetch but served another stayed
+    // "Active" forever (never reaped, never evictable).
+    [Theory]
+    [InlineData("h1tls")]
+    [InlineData("h2")]
+    [Trait("Spec", "CORE-03")]
+    public async Task CORE_03_connections_are_idle_reaped_and_evicted_exactly_whoever_set_them_up(string protocol)
+    {
+        await using var server = await StartAsync();
+        var transitions = new System.Collections.Concurrent.ConcurrentQueue<ConnectionState?>();
+        var pool = new ConnectionPool(new ConnectionPoolOptions
+        {
+            IdleTimeout = TimeSpan.FromMilliseconds(400),
+            ReaperInterval = TimeSpan.FromMilliseconds(20),
+        });
+        var client = Client(pool, server, protocol);
+
+        // Concurrent fetches on a fresh pool: handshakes run under whichever fetch the handler was serving, and the
+        // connections then serve other fetches.
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => client.FetchAsync(Url(server, protocol, "/delay/50"))));
+        Assert.NotEmpty(pool.Snapshot());
+        Assert.All(pool.Snapshot(), e => Assert.Equal(ConnectionState.Idle, e.State));
+
+        // While a response is being read, its origin's connections are never reported idle, and never active.
+        await using (var streamed = await client.FetchStreamAsync(Url(server, protocol, "/stream/3?stallAfter=1"),
+            TestContext.Current.CancellationToken))
+        {
+            Assert.All(pool.Snapshot(), e => Assert.Equal(ConnectionState.Open, e.State));
+            Assert.Equal(0, pool.CloseIdleConnections());
+        }
+
+        Assert.All(pool.Snapshot(), e => Assert.NotEqual(ConnectionState.Active, e.State));
+
+        // Reaped after the idle timeout, like any other (400 ms; the 3 s bound leaves > 2 s for a loaded machine).
+        await WaitForAsync(() => pool.Count == 0, TimeSpan.FromSeconds(3), "the idle connections to be reaped");
+
+        // Evicted to make room: with one socket allowed, a fetch to another origin closes the idle one at once.
+        await using var other = await StartAsync();
+        var tight = new ConnectionPool(new ConnectionPoolOptions { MaxConnectionsTotal = 1 });
+        var c1 = Client(tight, server, protocol);
+        var c2 = Client(tight, other, protocol);
+        await c1.FetchAsync(Url(server, protocol, "/hello"), TestContext.Current.CancellationToken);
+        Assert.Equal(ConnectionState.Idle, Assert.Single(tight.Snapshot()).State);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var fromOther = await c2.FetchAsync(new FetchRequest(Url(other, protocol, "/hello")) { ConnectTimeout = TimeSpan.FromSeconds(10) },
+            TestContext.Current.CancellationToken);
+        Assert.Equal(200, fromOther.Code);
+        // Making room is immediate; 5 s is half the connect timeout, far above a loaded machine's handshake time.
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"waited {sw.Elapsed} for a socket slot");
+        Assert.Equal(new Uri(Url(other, protocol, "/")).Port, Assert.Single(tight.Snapshot()).RemoteEndPoint!.Port);
+
+        client.Close();
+        c1.Close();
+        c2.Close();
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await tight.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, ServerPort(server, protocol));
+        await AssertCleanAsync(tight, ServerPort(server, protocol), ServerPort(other, protocol));
+    }
+
+    // Regression for issue 16: the handshake deadline was armed only by the triggering fetch, so a stalled TLS
+    // handshake kept its fd and socket slot forever once that fetch was gone.
+    [Fact]
+    [Trait("Spec", "CORE-04")]
+    [Trait("Category", "Timing")]
+    public async Task CORE_04_stalled_tls_handshake_ends_at_connect_timeout_even_after_its_fetch_was_cancelled()
+    {
+        await using var tls = TlsHostileServer.Start(TlsHostileBehavior.NeverHandshake);
+        await using var good = await StartAsync();
+        var pool = new ConnectionPool(new ConnectionPoolOptions { MaxConnectionsTotal = 1 });
+        var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+        var connectTimeout = TimeSpan.FromSeconds(1);
+
+        // The triggering fetch is cancelled long before the deadline.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.FetchAsync(
+            new FetchRequest(tls.Url("/")) { ValidateCertificate = false, ConnectTimeout = connectTimeout }, cancel.Token));
+
+        // The attempt ends by its own deadline (or earlier, if the handler gives it up): fd closed, slot free.
+        // Bound: 1 s deadline + 2 s for a loaded machine.
+        await WaitForAsync(() => pool.Count == 0, TimeSpan.FromSeconds(3), "the stalled attempt to close its socket");
+        Assert.True(sw.Elapsed < connectTimeout + TimeSpan.FromSeconds(2), $"socket lived {sw.Elapsed}");
+        Assert.Equal(0, Towards(tls.Port, TcpState.Established));
+
+        // A fetch that waits for it gets the typed connect-timeout 599, within the Timing rule (T .. T + 500 ms,
+        // plus 1 s for a loaded machine).
+        sw.Restart();
+        var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(
+            new FetchRequest(tls.Url("/")) { ValidateCertificate = false, ConnectTimeout = connectTimeout },
+            TestContext.Current.CancellationToken));
+        Assert.Equal(FetchException.NoResponse, error.Code);
+        Assert.Equal(FetchErrorKind.ConnectTimeout, error.Kind);
+        Assert.InRange(sw.Elapsed, connectTimeout - TimeSpan.FromMilliseconds(50), connectTimeout + TimeSpan.FromMilliseconds(1500));
+        await WaitForAsync(() => pool.Count == 0, TimeSpan.FromSeconds(3), "the timed-out attempt to close its socket");
+
+        // The single socket slot is free again: a good server is reachable at once.
+        var ok = await client.FetchAsync(new FetchRequest(good.Url("/hello").ToString()) { ConnectTimeout = TimeSpan.FromSeconds(5) },
+            TestContext.Current.CancellationToken);
+        Assert.Equal(200, ok.Code);
+
+        client.Close();
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, tls.Port, good.Port);
+    }
+
+    // Regression for issue 16: with one concurrent stream allowed, Tether's retry guard refused the handler's safe
+    // re-send of REFUSED_STREAM and aborted healthy streams with it.
+    [Fact]
+    [Trait("Spec", "CORE-10")]
+    public async Task CORE_10_four_concurrent_gets_to_a_one_stream_http2_server_all_succeed_as_with_httpclient()
+    {
+        await using var server = await StartAsync(new KestrelTestServerOptions { Http2MaxStreamsPerConnection = 1 });
+        var url = Url(server, "h2", "/delay/200");
+
+        // Oracle: a plain HttpClient over a default SocketsHttpHandler (multiple HTTP/2 connections allowed, as Tether).
+        using (var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+            using var plain = new HttpClient(handler) { DefaultRequestVersion = HttpVersion.Version20 };
+            var codes = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+            {
+                using var response = await plain.GetAsync(url, TestContext.Current.CancellationToken);
+                return (int)response.StatusCode;
+            }));
+            Assert.All(codes, c => Assert.Equal(200, c));
+        }
+
+        var pool = new ConnectionPool();
+        var client = Client(pool, server, "h2");
+        var responses = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => client.FetchAsync(url)));
+        Assert.All(responses, r => Assert.Equal(200, r.Code));
+        Assert.All(responses, r => Assert.Equal("done", r.Text));
+        Assert.All(responses, r => Assert.Equal(HttpVersion.Version20, r.Version));
+
+        client.Close();
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, ServerPort(server, "h2"));
+    }
+}
