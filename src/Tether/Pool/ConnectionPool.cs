@@ -440,6 +440,11 @@ public sealed class ConnectionPool : IAsyncDisposable
             ConnectTimeout = Timeout.InfiniteTimeSpan,
             MaxResponseHeadersLength = Math.Max(1, key.MaxHeaderSize / 1024),
             EnableMultipleHttp2Connections = true,
+            // CORE-11: HTTP/2 PING health check, so a connection whose server went silent is retired (documented defaults
+            // on ConnectionPoolOptions).
+            KeepAlivePingDelay = Options.KeepAlivePingDelay,
+            KeepAlivePingTimeout = Options.KeepAlivePingTimeout,
+            KeepAlivePingPolicy = Options.KeepAlivePingPolicy,
             // Header values outside ASCII travel as Latin-1 both ways (RequestBuilder rejects what Latin-1 cannot hold).
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
@@ -522,20 +527,9 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
 
         await TakeSocketSlotAsync(Redaction.HostKey(uri), operation, cancellationToken).ConfigureAwait(false);
+        // The record exists (and holds the socket slot) from here; its socket is the race's winner, taken below.
         var connection = new TrackedConnection(this, Redaction.HostKey(uri),
             operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown", lifetime);
-        Socket socket;
-        try
-        {
-            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        }
-        catch
-        {
-            _socketSlots!.Release(); // no socket, no ledger entry: give the slot back here
-            throw;
-        }
-
-        connection.Socket = socket;
         _connections[connection.Id] = connection;
         SocketLedger.Add(connection);
         if (IsClosed)
@@ -556,20 +550,24 @@ public sealed class ConnectionPool : IAsyncDisposable
         }
         catch
         {
-            // The fetch completed in the meantime (its token sources are disposed): the socket is registered and holds
-            // a slot, so it must be closed here, on this failure path too.
+            // The fetch completed in the meantime (its token sources are disposed): the record holds a slot, so it
+            // must be closed here, on this failure path too.
             connection.Abort();
             throw;
         }
 
         using var linkedScope = linked;
-        // Whatever the connect is doing when the fetch gives up (timeout, cancel, close), closing the socket ends it:
-        // a connect must never outlive its deadline holding an fd and a socket slot.
+        // Whatever the connect is doing when the fetch gives up (timeout, cancel, close) or the pool aborts the record,
+        // cancelling the race closes every attempt's socket: a connect never outlives its deadline holding an fd and a
+        // socket slot.
+        connection.ConnectAttempts = linked;
         using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
+        Socket socket;
         try
         {
             var host = context.DnsEndPoint.Host;
             var port = context.DnsEndPoint.Port;
+            IPAddress[] addresses;
             if (IPAddress.TryParse(host, out var literal))
             {
                 if (literal.AddressFamily == AddressFamily.InterNetworkV6 && settings is { AllowIPv6: false })
@@ -577,22 +575,28 @@ public sealed class ConnectionPool : IAsyncDisposable
                     throw new SocketException((int)SocketError.AddressFamilyNotSupported);
                 }
 
-                await socket.ConnectAsync(new IPEndPoint(literal, port), linked.Token).ConfigureAwait(false);
+                addresses = [literal];
             }
             else
             {
-                var addresses = await Dns.GetHostAddressesAsync(host,
-                    settings is { AllowIPv6: false } ? AddressFamily.InterNetwork : AddressFamily.Unspecified, linked.Token).ConfigureAwait(false);
+                var family = settings is { AllowIPv6: false } ? AddressFamily.InterNetwork : AddressFamily.Unspecified;
+                addresses = Options.HostResolver is { } resolve
+                    ? await resolve(host, family, linked.Token).ConfigureAwait(false)
+                    : await Dns.GetHostAddressesAsync(host, family, linked.Token).ConfigureAwait(false);
                 if (addresses.Length == 0)
                 {
                     throw new SocketException((int)SocketError.HostNotFound);
                 }
-
-                await socket.ConnectAsync(addresses, port, linked.Token).ConfigureAwait(false);
             }
+
+            // CORE-12: several addresses are raced (RFC 8305), so one that drops SYNs costs ConnectAttemptDelay, not
+            // the whole ConnectTimeout.
+            socket = await AddressConnector.ConnectAsync(addresses, port, Options.ConnectAttemptDelay, linked.Token)
+                .ConfigureAwait(false);
         }
         catch (Exception ex)
         {
+            connection.ConnectAttempts = null;
             connection.Abort();
             if (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -600,6 +604,23 @@ public sealed class ConnectionPool : IAsyncDisposable
             }
 
             throw;
+        }
+
+        connection.ConnectAttempts = null;
+        connection.Socket = socket;
+        if (connection.State == ConnectionState.Closing)
+        {
+            // Aborted between the race's end and the line above (Abort saw no socket yet): close the winner here.
+            socket.Dispose();
+            connection.Abort();
+            if (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}",
+                    new OperationCanceledException(linked.Token));
+            }
+
+            linked.Token.ThrowIfCancellationRequested();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
         }
 
         operation?.OnConnectEnd();
