@@ -95,8 +95,10 @@ public class FetchSettings
     /// <value>Built-in default <see langword="false"/>.</value>
     public bool? ExpectContinue { get; set; }
 
-    /// <summary>Largest response header block, in bytes.</summary>
-    /// <value>1 KiB or more; built-in default 64 KiB.</value>
+    /// <summary>Largest response header block, in bytes. Enforced by the handler in KiB, rounded up to the next power
+    /// of two KiB (so at least this value and less than twice it), which keeps one handler per bucket rather than per
+    /// value (see docs/design.md, "bounded tables").</summary>
+    /// <value>1 KiB or more; built-in default 64 KiB (enforced exactly, a power of two).</value>
     public int? MaxHeaderSize { get; set; }
 
     /// <summary>Largest response body, in bytes, after decompression.</summary>

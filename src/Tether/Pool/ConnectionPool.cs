@@ -43,11 +43,12 @@ public sealed class ConnectionPool : IAsyncDisposable
     private readonly object _gate = new();
     private readonly ConcurrentDictionary<TransportKey, HttpMessageInvoker> _transports = new();
     private readonly ConcurrentDictionary<long, TrackedConnection> _connections = new();
-    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
+    private ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new(); // replaced when the pool is idle (CORE-06)
     private readonly bool _isProcess;
     private AsyncFifoSemaphore? _totalSlots;
     private AsyncFifoSemaphore? _socketSlots;
     private Timer? _reaper;
+    private long _lastSlotSweep = Stopwatch.GetTimestamp();
     private int _state; // 0 new, 1 started, 2 closed
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -438,7 +439,7 @@ public sealed class ConnectionPool : IAsyncDisposable
             PooledConnectionIdleTimeout = Options.IdleTimeout,
             PooledConnectionLifetime = Options.MaxLifetime,
             ConnectTimeout = Timeout.InfiniteTimeSpan,
-            MaxResponseHeadersLength = Math.Max(1, key.MaxHeaderSize / 1024),
+            MaxResponseHeadersLength = key.MaxResponseHeadersKiB, // a power-of-two bucket, see TransportKey
             EnableMultipleHttp2Connections = true,
             // CORE-11: HTTP/2 PING health check, so a connection whose server went silent is retired (documented defaults
             // on ConnectionPoolOptions).
@@ -465,7 +466,8 @@ public sealed class ConnectionPool : IAsyncDisposable
             var proxy = new WebProxy(proxyUri) { BypassProxyOnLocal = false };
             if (settings.ProxyUsername is not null)
             {
-                proxy.Credentials = new NetworkCredential(settings.ProxyUsername, settings.ProxyPassword ?? string.Empty);
+                // The password is looked up per challenge, not fixed here: it is not part of the key (CORE-06).
+                proxy.Credentials = new ProxyCredentialLookup(settings.ProxyUsername, settings.ProxyPassword);
             }
 
             handler.Proxy = proxy;
@@ -736,12 +738,104 @@ public sealed class ConnectionPool : IAsyncDisposable
             }
         }
 
+        // At most once per IdleTimeout (so a host re-created right after counts as a new first connection rarely),
+        // and on the last tick, when the pool has no socket left.
+        var sweepEvery = Options.IdleTimeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromMinutes(1) : Options.IdleTimeout;
+        if (_connections.IsEmpty || Stopwatch.GetElapsedTime(Volatile.Read(ref _lastSlotSweep)) >= sweepEvery)
+        {
+            Volatile.Write(ref _lastSlotSweep, Stopwatch.GetTimestamp());
+            EvictUnusedHostSlots();
+        }
+
+        if (_connections.IsEmpty)
+        {
+            RecycleWhenIdle();
+        }
+
         lock (_gate)
         {
             if (_connections.IsEmpty && _reaper is not null)
             {
                 _reaper.Dispose();
                 _reaper = null;
+            }
+        }
+    }
+
+    /// <summary>Sizes of the per-key tables (CORE-06): per-host slot queues and handlers (one per transport key).</summary>
+    internal (int HostKeys, int Transports) TableSizes() => (_hostSlots.Count, _transports.Count);
+
+    /// <summary>CORE-06 (minimal; the slot redesign may replace it): drops the slot queue of every host that has no
+    /// socket in this pool, no slot taken and no waiter. Runs on reaper ticks, and the reaper's last tick (the pool
+    /// has no socket left) empties the table. A fetch that read the entry just before it was dropped still waits on
+    /// the dropped queue, so for that moment one host can have two queues; the handler's own
+    /// MaxConnectionsPerServer still caps its sockets.</summary>
+    private void EvictUnusedHostSlots()
+    {
+        if (_hostSlots.IsEmpty)
+        {
+            return;
+        }
+
+        HashSet<string>? connected = null;
+        foreach (var connection in _connections.Values)
+        {
+            (connected ??= new HashSet<string>(StringComparer.Ordinal)).Add(connection.HostKey);
+        }
+
+        foreach (var (hostKey, slots) in _hostSlots)
+        {
+            if (slots.InUse == 0 && slots.Waiting == 0 && connected?.Contains(hostKey) != true)
+            {
+                _hostSlots.TryRemove(KeyValuePair.Create(hostKey, slots));
+            }
+        }
+    }
+
+    /// <summary>CORE-06 (minimal; the transport redesign may replace it): on the reaper's last tick (the pool owns no
+    /// socket), if no fetch holds or waits for a total slot, the handlers are disposed (a new one is made on next use)
+    /// and an emptied per-host table is replaced, so what a burst of distinct hosts left behind (the handler's
+    /// internal per-host pools, the tables' bucket arrays) is returned. Exclusive by taking every total slot: no fetch
+    /// is between acquire and release meanwhile, and one arriving just then waits for this to finish.</summary>
+    private void RecycleWhenIdle()
+    {
+        var total = _totalSlots;
+        if (total is null || IsClosed)
+        {
+            return;
+        }
+
+        var taken = 0;
+        try
+        {
+            while (taken < total.Capacity && total.TryTake())
+            {
+                taken++;
+            }
+
+            if (taken < total.Capacity || !_connections.IsEmpty || IsClosed)
+            {
+                return;
+            }
+
+            foreach (var key in _transports.Keys)
+            {
+                if (_transports.TryRemove(key, out var invoker))
+                {
+                    invoker.Dispose();
+                }
+            }
+
+            if (_hostSlots.IsEmpty)
+            {
+                _hostSlots = new ConcurrentDictionary<string, AsyncFifoSemaphore>();
+            }
+        }
+        finally
+        {
+            for (; taken > 0; taken--)
+            {
+                total.Release();
             }
         }
     }
