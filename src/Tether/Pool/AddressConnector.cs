@@ -87,14 +87,26 @@ internal static class AddressConnector
         ExceptionDispatchInfo? lastError = null;
         var next = 0;
         var handled = 0; // attempts whose outcome was taken into account, in completion order
-        var done = new bool[ordered.Length];
+        var done = new bool[ordered.Length]; // indexed like attempts
         try
         {
             while (winner is null)
             {
                 if (next < ordered.Length)
                 {
-                    var socket = new Socket(ordered[next].AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    Socket socket;
+                    try
+                    {
+                        socket = new Socket(ordered[next].AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    }
+                    catch (SocketException ex)
+                    {
+                        // This family is not available here (e.g. IPv6 disabled): that address failed, try the next.
+                        lastError = ExceptionDispatchInfo.Capture(ex);
+                        next++;
+                        continue;
+                    }
+
                     sockets.Add(socket);
                     attempts.Add(socket.ConnectAsync(new IPEndPoint(ordered[next], port), race.Token).AsTask());
                     next++;
