@@ -118,6 +118,38 @@ public sealed class CoreNetConnectTests
 
     [Fact]
     [Trait("Spec", "CORE-12")]
+    [Trait("Category", "Timing")]
+    public async Task CORE_12_a_refused_address_starts_the_next_attempt_at_once_and_all_refused_is_a_refused_599()
+    {
+        // A port nobody listens on (bound, then closed): every address refuses at once.
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+
+        await using var pool = new ConnectionPool(new ConnectionPoolOptions
+        {
+            ConnectAttemptDelay = TimeSpan.FromSeconds(2), // the largest allowed: waiting for it would show
+            HostResolver = (_, _, _) => Task.FromResult(new[] { s_blackholeAddress, IPAddress.Parse("127.0.0.3"), IPAddress.Loopback }),
+        });
+        await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+        var started = Stopwatch.GetTimestamp();
+        var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(
+            new FetchRequest(new Uri($"http://localhost:{port}/")) { ConnectTimeout = TimeSpan.FromSeconds(10) }));
+        var elapsed = Stopwatch.GetElapsedTime(started);
+
+        Assert.Equal((599, FetchErrorKind.ConnectionRefused), (error.Code, error.Kind));
+        // Three refusals take milliseconds; waiting one attempt delay (2 s) per address would take 4 s. Bound 1.5 s:
+        // the margin for a loaded machine, still below one delay.
+        Assert.True(elapsed < TimeSpan.FromMilliseconds(1500), $"three refused addresses took {elapsed}");
+        Assert.Empty(pool.Snapshot());
+        Assert.DoesNotContain(SocketCensus.Take().TcpSockets, s => s.Remote.Port == port);
+    }
+
+    [Fact]
+    [Trait("Spec", "CORE-12")]
     public void CORE_12_addresses_are_tried_in_rfc8305_order_alternating_families()
     {
         var v6a = IPAddress.Parse("::1");
