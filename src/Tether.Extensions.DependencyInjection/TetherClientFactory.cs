@@ -27,32 +27,5 @@ internal sealed class TetherClientFactory(
 
     internal static string ClientName(string name) => name.Length == 0 ? "Tether(default)" : $"Tether({name})";
 
-    internal static void Copy(FetchSettings from, FetchSettings to)
-    {
-        to.ConnectTimeout = from.ConnectTimeout;
-        to.RequestTimeout = from.RequestTimeout;
-        to.QueueTimeout = from.QueueTimeout;
-        to.BodyTimeout = from.BodyTimeout;
-        to.FollowRedirects = from.FollowRedirects;
-        to.MaxRedirects = from.MaxRedirects;
-        to.AllowInsecureRedirects = from.AllowInsecureRedirects;
-        to.UserAgent = from.UserAgent;
-        to.DecompressResponse = from.DecompressResponse;
-        to.RaiseOnError = from.RaiseOnError;
-        to.AllowNonstandardMethods = from.AllowNonstandardMethods;
-        to.AuthUsername = from.AuthUsername;
-        to.AuthPassword = from.AuthPassword;
-        to.AuthMode = from.AuthMode;
-        to.Proxy = from.Proxy;
-        to.ProxyUsername = from.ProxyUsername;
-        to.ProxyPassword = from.ProxyPassword;
-        to.ValidateCertificate = from.ValidateCertificate;
-        to.CaCertificates = from.CaCertificates;
-        to.ClientCertificate = from.ClientCertificate;
-        to.AllowIPv6 = from.AllowIPv6;
-        to.ExpectContinue = from.ExpectContinue;
-        to.MaxHeaderSize = from.MaxHeaderSize;
-        to.MaxBodySize = from.MaxBodySize;
-        to.HttpVersion = from.HttpVersion;
-    }
+    internal static void Copy(FetchSettings from, FetchSettings to) => FetchSettings.CopyInto(from, to);
 }

@@ -12,7 +12,13 @@ namespace Tether.Diagnostics;
 /// process-wide one-shot timer (<see cref="TetherDiagnostics.LeakReportDelay"/>, ExecutionContext not captured). When
 /// it fires, every site with pending leaks that was never reported, or last reported a minute ago or more, gets one
 /// warning carrying the pending count; the rest stay pending and the timer is re-armed. Finalizers only count and
-/// arm the timer, so no logger runs on the finalizer thread.</remarks>
+/// arm the timer, so no logger runs on the finalizer thread.
+/// <para>Bounded tables (CORE-06): a site record that has nothing pending and was last reported a minute ago or more,
+/// and a churn window older than its one-second window that gave no warning in the last minute, carry nothing the
+/// next event would need; a sweep removes them. It runs from a one-shot timer (<see cref="SweepInterval"/>) that is
+/// armed only while a table has entries, and inline when a table doubles past 1,024 entries between sweeps, so a burst
+/// of distinct hosts or sites cannot grow the tables without bound. The cost of forgetting: a site's running total
+/// restarts after a quiet minute.</para></remarks>
 internal static class LeakTracker
 {
     private static readonly TimeSpan s_repeatInterval = TimeSpan.FromMinutes(1);
@@ -22,6 +28,12 @@ internal static class LeakTracker
     private static readonly Dictionary<string, ChurnWindow> s_churn = new(StringComparer.Ordinal);
     private static readonly long[] s_counts = new long[Enum.GetValues<LeakKind>().Length];
     private static Timer? s_timer;
+    private static Timer? s_sweepTimer;
+    private static int s_sweepAt = MinSweepAt;
+    private const int MinSweepAt = 1024;
+
+    /// <summary>How often the tables are swept while they have entries.</summary>
+    internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(2);
     private static LeakException? s_pending;
 
     public static long Count(LeakKind kind) => Interlocked.Read(ref s_counts[(int)kind]);
@@ -47,6 +59,7 @@ internal static class LeakTracker
             {
                 site = new SiteRecord(kind, typeName, allocationSite);
                 s_sites[(kind, allocationSite)] = site;
+                OnTableGrew(s_sites.Count);
             }
 
             site.Pending++;
@@ -67,6 +80,93 @@ internal static class LeakTracker
         }
     }
 
+    /// <summary>Entries in the per-site and per-host churn tables (CORE-06: bounded after a quiet period).</summary>
+    internal static (int Sites, int ChurnWindows) TableSizes()
+    {
+        lock (s_gate)
+        {
+            return (s_sites.Count, s_churn.Count);
+        }
+    }
+
+    /// <summary>Removes the entries that carry no state the next event needs (see the class remarks).</summary>
+    /// <returns>The number of entries left in both tables.</returns>
+    internal static int Sweep()
+    {
+        lock (s_gate)
+        {
+            var now = Stopwatch.GetTimestamp();
+            List<(LeakKind, string)>? staleSites = null;
+            foreach (var (key, site) in s_sites)
+            {
+                if (site.Pending == 0 && (site.LastReported == 0 || Stopwatch.GetElapsedTime(site.LastReported, now) >= s_repeatInterval))
+                {
+                    (staleSites ??= []).Add(key);
+                }
+            }
+
+            staleSites?.ForEach(static k => s_sites.Remove(k));
+            if (s_sites.EnsureCapacity(0) > 4 * Math.Max(64, s_sites.Count))
+            {
+                s_sites.TrimExcess(); // a burst's buckets are not kept for the life of the process
+            }
+
+            List<string>? staleWindows = null;
+            foreach (var (host, window) in s_churn)
+            {
+                if (Stopwatch.GetElapsedTime(window.Start, now) > TimeSpan.FromSeconds(1)
+                    && (window.LastWarned == 0 || Stopwatch.GetElapsedTime(window.LastWarned, now) >= s_repeatInterval))
+                {
+                    (staleWindows ??= []).Add(host);
+                }
+            }
+
+            staleWindows?.ForEach(static h => s_churn.Remove(h));
+            if (s_churn.EnsureCapacity(0) > 4 * Math.Max(64, s_churn.Count))
+            {
+                s_churn.TrimExcess();
+            }
+
+            var left = s_sites.Count + s_churn.Count;
+            s_sweepAt = Math.Max(MinSweepAt, 2 * Math.Max(s_sites.Count, s_churn.Count));
+            return left;
+        }
+    }
+
+    /// <summary>Called under <c>s_gate</c> after an insert: sweeps inline past the doubling threshold, and makes sure
+    /// the sweep timer runs while there is anything to sweep.</summary>
+    private static void OnTableGrew(int count)
+    {
+        if (count >= s_sweepAt)
+        {
+            Sweep();
+        }
+
+        if (s_sweepTimer is null)
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                s_sweepTimer = new Timer(static _ => SweepTick(), null, SweepInterval, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private static void SweepTick()
+    {
+        lock (s_gate)
+        {
+            s_sweepTimer?.Dispose();
+            s_sweepTimer = null;
+            if (Sweep() > 0)
+            {
+                using (ExecutionContext.SuppressFlow())
+                {
+                    s_sweepTimer = new Timer(static _ => SweepTick(), null, SweepInterval, Timeout.InfiniteTimeSpan);
+                }
+            }
+        }
+    }
+
     /// <summary>A private pool opened its first connection to <paramref name="hostKey"/>: count it in the host's
     /// one-second window and warn (at once, at most once a minute per host) above the churn threshold.</summary>
     public static void OnPrivatePoolConnect(string hostKey, string allocationSite, ILogger? logger)
@@ -80,6 +180,7 @@ internal static class LeakTracker
             {
                 window = new ChurnWindow { Start = now };
                 s_churn[hostKey] = window;
+                OnTableGrew(s_churn.Count);
             }
 
             if (Stopwatch.GetElapsedTime(window.Start, now) > TimeSpan.FromSeconds(1))

@@ -95,8 +95,10 @@ public class FetchSettings
     /// <value>Built-in default <see langword="false"/>.</value>
     public bool? ExpectContinue { get; set; }
 
-    /// <summary>Largest response header block, in bytes.</summary>
-    /// <value>1 KiB or more; built-in default 64 KiB.</value>
+    /// <summary>Largest response header block, in bytes. Enforced by the handler in KiB, rounded up to the next power
+    /// of two KiB (so at least this value and less than twice it), which keeps one handler per bucket rather than per
+    /// value (see docs/design.md, "bounded tables").</summary>
+    /// <value>1 KiB or more; built-in default 64 KiB (enforced exactly, a power of two).</value>
     public int? MaxHeaderSize { get; set; }
 
     /// <summary>Largest response body, in bytes, after decompression.</summary>
@@ -107,41 +109,97 @@ public class FetchSettings
     /// <value>Built-in default 1.1.</value>
     public Version? HttpVersion { get; set; }
 
+    /// <summary>
+    /// Every setting, once: the table that checking for values, copying (a client's defaults snapshot, the DI
+    /// package's options copy) and comparing go through. Adding a setting means its property above, one row here,
+    /// its resolution (with its built-in default) in <see cref="ResolvedSettings"/>, and a range check in
+    /// <see cref="SettingsValidation"/> if it has one; a test fails if a property has no row.
+    /// </summary>
+    internal static readonly SettingField[] Fields =
+    [
+        Value(static s => s.ConnectTimeout, static (s, v) => s.ConnectTimeout = v),
+        Value(static s => s.RequestTimeout, static (s, v) => s.RequestTimeout = v),
+        Value(static s => s.QueueTimeout, static (s, v) => s.QueueTimeout = v),
+        Value(static s => s.BodyTimeout, static (s, v) => s.BodyTimeout = v),
+        Value(static s => s.FollowRedirects, static (s, v) => s.FollowRedirects = v),
+        Value(static s => s.MaxRedirects, static (s, v) => s.MaxRedirects = v),
+        Value(static s => s.AllowInsecureRedirects, static (s, v) => s.AllowInsecureRedirects = v),
+        Ref(static s => s.UserAgent, static (s, v) => s.UserAgent = v),
+        Value(static s => s.DecompressResponse, static (s, v) => s.DecompressResponse = v),
+        Value(static s => s.RaiseOnError, static (s, v) => s.RaiseOnError = v),
+        Value(static s => s.AllowNonstandardMethods, static (s, v) => s.AllowNonstandardMethods = v),
+        Ref(static s => s.AuthUsername, static (s, v) => s.AuthUsername = v),
+        Ref(static s => s.AuthPassword, static (s, v) => s.AuthPassword = v),
+        Value(static s => s.AuthMode, static (s, v) => s.AuthMode = v),
+        Ref(static s => s.Proxy, static (s, v) => s.Proxy = v),
+        Ref(static s => s.ProxyUsername, static (s, v) => s.ProxyUsername = v),
+        Ref(static s => s.ProxyPassword, static (s, v) => s.ProxyPassword = v),
+        Value(static s => s.ValidateCertificate, static (s, v) => s.ValidateCertificate = v),
+        Ref(static s => s.CaCertificates, static (s, v) => s.CaCertificates = v),
+        Ref(static s => s.ClientCertificate, static (s, v) => s.ClientCertificate = v),
+        Value(static s => s.AllowIPv6, static (s, v) => s.AllowIPv6 = v),
+        Value(static s => s.ExpectContinue, static (s, v) => s.ExpectContinue = v),
+        Value(static s => s.MaxHeaderSize, static (s, v) => s.MaxHeaderSize = v),
+        Value(static s => s.MaxBodySize, static (s, v) => s.MaxBodySize = v),
+        Ref(static s => s.HttpVersion, static (s, v) => s.HttpVersion = v),
+    ];
+
     /// <summary>Whether no value is set (a request that only takes the client's defaults).</summary>
-    internal bool HasNoValues() =>
-        ConnectTimeout is null && RequestTimeout is null && QueueTimeout is null && BodyTimeout is null && FollowRedirects is null && MaxRedirects is null && AllowInsecureRedirects is null && UserAgent is null && DecompressResponse is null && RaiseOnError is null && AllowNonstandardMethods is null && AuthUsername is null && AuthPassword is null && AuthMode is null && Proxy is null && ProxyUsername is null && ProxyPassword is null && ValidateCertificate is null && CaCertificates is null && ClientCertificate is null && AllowIPv6 is null && ExpectContinue is null && MaxHeaderSize is null && MaxBodySize is null && HttpVersion is null;
+    internal bool HasNoValues()
+    {
+        foreach (var field in Fields)
+        {
+            if (field.IsSet(this))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>A shallow copy of the values (to detect later changes of a client's defaults).</summary>
-    internal FetchSettings CopyValues() => new()
+    internal FetchSettings CopyValues()
     {
-            ConnectTimeout = ConnectTimeout,
-            RequestTimeout = RequestTimeout,
-            QueueTimeout = QueueTimeout,
-            BodyTimeout = BodyTimeout,
-            FollowRedirects = FollowRedirects,
-            MaxRedirects = MaxRedirects,
-            AllowInsecureRedirects = AllowInsecureRedirects,
-            UserAgent = UserAgent,
-            DecompressResponse = DecompressResponse,
-            RaiseOnError = RaiseOnError,
-            AllowNonstandardMethods = AllowNonstandardMethods,
-            AuthUsername = AuthUsername,
-            AuthPassword = AuthPassword,
-            AuthMode = AuthMode,
-            Proxy = Proxy,
-            ProxyUsername = ProxyUsername,
-            ProxyPassword = ProxyPassword,
-            ValidateCertificate = ValidateCertificate,
-            CaCertificates = CaCertificates,
-            ClientCertificate = ClientCertificate,
-            AllowIPv6 = AllowIPv6,
-            ExpectContinue = ExpectContinue,
-            MaxHeaderSize = MaxHeaderSize,
-            MaxBodySize = MaxBodySize,
-            HttpVersion = HttpVersion,
-    };
+        var copy = new FetchSettings();
+        CopyInto(this, copy);
+        return copy;
+    }
+
+    /// <summary>Copies every value of <paramref name="from"/> into <paramref name="to"/> (shallow; unset values too).</summary>
+    internal static void CopyInto(FetchSettings from, FetchSettings to)
+    {
+        foreach (var field in Fields)
+        {
+            field.Copy(from, to);
+        }
+    }
 
     /// <summary>Whether every value is the same (reference-equal for objects) as in <paramref name="o"/>.</summary>
-    internal bool SameValues(FetchSettings o) =>
-        ConnectTimeout == o.ConnectTimeout && RequestTimeout == o.RequestTimeout && QueueTimeout == o.QueueTimeout && BodyTimeout == o.BodyTimeout && FollowRedirects == o.FollowRedirects && MaxRedirects == o.MaxRedirects && AllowInsecureRedirects == o.AllowInsecureRedirects && ReferenceEquals(UserAgent, o.UserAgent) && DecompressResponse == o.DecompressResponse && RaiseOnError == o.RaiseOnError && AllowNonstandardMethods == o.AllowNonstandardMethods && ReferenceEquals(AuthUsername, o.AuthUsername) && ReferenceEquals(AuthPassword, o.AuthPassword) && AuthMode == o.AuthMode && ReferenceEquals(Proxy, o.Proxy) && ReferenceEquals(ProxyUsername, o.ProxyUsername) && ReferenceEquals(ProxyPassword, o.ProxyPassword) && ValidateCertificate == o.ValidateCertificate && ReferenceEquals(CaCertificates, o.CaCertificates) && ReferenceEquals(ClientCertificate, o.ClientCertificate) && AllowIPv6 == o.AllowIPv6 && ExpectContinue == o.ExpectContinue && MaxHeaderSize == o.MaxHeaderSize && MaxBodySize == o.MaxBodySize && ReferenceEquals(HttpVersion, o.HttpVersion);
+    internal bool SameValues(FetchSettings o)
+    {
+        foreach (var field in Fields)
+        {
+            if (!field.Same(this, o))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static SettingField Value<T>(Func<FetchSettings, T?> get, Action<FetchSettings, T?> set)
+        where T : struct =>
+        new(s => get(s).HasValue, (from, to) => set(to, get(from)), (a, b) => Nullable.Equals(get(a), get(b)));
+
+    private static SettingField Ref<T>(Func<FetchSettings, T?> get, Action<FetchSettings, T?> set)
+        where T : class =>
+        new(s => get(s) is not null, (from, to) => set(to, get(from)), (a, b) => ReferenceEquals(get(a), get(b)));
+
+    /// <summary>One row of <see cref="Fields"/>: whether it is set, copy it, compare it.</summary>
+    internal sealed record SettingField(
+        Func<FetchSettings, bool> IsSet,
+        Action<FetchSettings, FetchSettings> Copy,
+        Func<FetchSettings, FetchSettings, bool> Same);
 }

@@ -45,9 +45,8 @@ internal sealed class ResolvedSettings
             ClientCertificate?.Thumbprint,
             Proxy?.GetLeftPart(UriPartial.Authority),
             ProxyUsername,
-            ProxyPassword,
             AllowIPv6,
-            MaxHeaderSize);
+            TransportKey.HeaderLimitKiB(MaxHeaderSize));
     }
 
     public TimeSpan ConnectTimeout { get; }
@@ -124,7 +123,17 @@ internal sealed class ResolvedSettingsCache
 /// <summary>
 /// Settings that change how a connection is made. Connections are only shared between requests with equal keys
 /// (the handler adds scheme, host and port), so a request never rides a connection made with another certificate,
-/// trust store or proxy. Credentials are part of the key but never printed.
+/// trust store, proxy or proxy identity. One handler exists per key, so a key holds only what must separate
+/// connections (CORE-06: per-key state is bounded):
+/// <list type="bullet">
+/// <item>The proxy user name is in the key (a CONNECT tunnel authenticated as one user never carries another user's
+/// requests); the proxy password is not: the handler asks <see cref="ProxyCredentialLookup"/> for it each time the
+/// proxy challenges, and that answers with the password of the fetch being sent. A rotated password reuses the
+/// handler.</item>
+/// <item>The header-size limit is in the key as a bucket, <see cref="HeaderLimitKiB"/>: the next power of two of
+/// <c>MaxHeaderSize</c> in KiB (at most 2x the setting), so every possible value maps to one of at most 22
+/// handlers, not one per value.</item>
+/// </list>
 /// </summary>
 internal sealed record TransportKey(
     bool ValidateCertificate,
@@ -132,11 +141,18 @@ internal sealed record TransportKey(
     string? ClientCertificateThumbprint,
     string? Proxy,
     string? ProxyUsername,
-    string? ProxyPassword,
     bool AllowIPv6,
-    int MaxHeaderSize)
+    int MaxResponseHeadersKiB)
 {
+    /// <summary>The handler's <see cref="SocketsHttpHandler.MaxResponseHeadersLength"/> (KiB) for a
+    /// <c>MaxHeaderSize</c> in bytes: rounded up to whole KiB, then to the next power of two (1, 2, 4, ... KiB).</summary>
+    public static int HeaderLimitKiB(int maxHeaderSize)
+    {
+        var kib = (int)Math.Min(int.MaxValue / 2 + 1, Math.Max(1, ((long)maxHeaderSize + 1023) / 1024));
+        return (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)kib);
+    }
+
     public override string ToString() =>
         $"validate={ValidateCertificate} ca={CaThumbprints ?? "system"} clientCert={ClientCertificateThumbprint ?? "none"} " +
-        $"proxy={Proxy ?? "none"} ipv6={AllowIPv6} maxHeader={MaxHeaderSize}";
+        $"proxy={Proxy ?? "none"} ipv6={AllowIPv6} maxHeaderKiB={MaxResponseHeadersKiB}";
 }

@@ -49,19 +49,8 @@ public sealed partial class ConnectionPool
                 $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}.", ex));
         }
 
+        // The record exists (and holds the socket slot) from here; its socket is the race's winner, taken below.
         var connection = new TrackedConnection(this, hostKey, site, openedBy, openedByLoop, lifetime);
-        Socket socket;
-        try
-        {
-            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        }
-        catch
-        {
-            _socketSlots!.Release(); // no socket, no ledger entry: give the slot back here
-            throw;
-        }
-
-        connection.Socket = socket;
         _connections[connection.Id] = connection;
         SocketLedger.Add(connection);
         if (IsClosed)
@@ -70,13 +59,17 @@ public sealed partial class ConnectionPool
             throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
         }
 
-        // Whatever the connect is doing when the attempt gives up (its deadline, the handler's cancel), closing the
-        // socket ends it: a connect never outlives its deadline holding an fd and a socket slot.
+        // Whatever the connect is doing when the attempt gives up (its deadline, the handler's cancel) or the pool
+        // aborts the record, cancelling the race closes every attempt's socket: a connect never outlives its deadline
+        // holding an fd and a socket slot.
+        connection.ConnectAttempts = linked;
         using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
+        Socket socket;
         try
         {
             var host = context.DnsEndPoint.Host;
             var port = context.DnsEndPoint.Port;
+            IPAddress[] addresses;
             if (IPAddress.TryParse(host, out var literal))
             {
                 if (literal.AddressFamily == AddressFamily.InterNetworkV6 && !allowIPv6)
@@ -84,22 +77,28 @@ public sealed partial class ConnectionPool
                     throw new SocketException((int)SocketError.AddressFamilyNotSupported);
                 }
 
-                await socket.ConnectAsync(new IPEndPoint(literal, port), linked.Token).ConfigureAwait(false);
+                addresses = [literal];
             }
             else
             {
-                var addresses = await Dns.GetHostAddressesAsync(host,
-                    !allowIPv6 ? AddressFamily.InterNetwork : AddressFamily.Unspecified, linked.Token).ConfigureAwait(false);
+                var family = !allowIPv6 ? AddressFamily.InterNetwork : AddressFamily.Unspecified;
+                addresses = Options.HostResolver is { } resolve
+                    ? await resolve(host, family, linked.Token).ConfigureAwait(false)
+                    : await Dns.GetHostAddressesAsync(host, family, linked.Token).ConfigureAwait(false);
                 if (addresses.Length == 0)
                 {
                     throw new SocketException((int)SocketError.HostNotFound);
                 }
-
-                await socket.ConnectAsync(addresses, port, linked.Token).ConfigureAwait(false);
             }
+
+            // CORE-12: several addresses are raced (RFC 8305), so one that drops SYNs costs ConnectAttemptDelay, not
+            // the whole ConnectTimeout.
+            socket = await AddressConnector.ConnectAsync(addresses, port, Options.ConnectAttemptDelay, linked.Token)
+                .ConfigureAwait(false);
         }
         catch (Exception ex)
         {
+            connection.ConnectAttempts = null;
             connection.Abort();
             if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
@@ -107,6 +106,23 @@ public sealed partial class ConnectionPool
             }
 
             throw;
+        }
+
+        connection.ConnectAttempts = null;
+        connection.Socket = socket;
+        if (connection.Stage == ConnectionState.Closing)
+        {
+            // Aborted between the race's end and the line above (Abort saw no socket yet): close the winner here.
+            socket.Dispose();
+            connection.Abort();
+            if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}",
+                    new OperationCanceledException(linked.Token));
+            }
+
+            linked.Token.ThrowIfCancellationRequested();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
         }
 
         connection.MarkConnected(socket);

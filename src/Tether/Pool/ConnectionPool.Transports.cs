@@ -14,6 +14,8 @@ public sealed partial class ConnectionPool
     // connect callback reads from it only what the attempt needs (connect timeout, names for the ledger), as values.
     private static readonly HttpRequestOptionsKey<OperationRef> s_operationKey = new(OperationKey);
     private readonly ConcurrentDictionary<TransportKey, HttpMessageInvoker> _transports = new();
+    // The proxy credentials of each handler that authenticates to a proxy (CORE-06: the password is not in the key).
+    private readonly ConcurrentDictionary<TransportKey, ProxyCredentialLookup> _proxyCredentials = new();
 
     /// <summary>Hands <paramref name="request"/> to the handler of its transport. The handler picks or opens the
     /// connection, multiplexes HTTP/2, and re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's
@@ -41,6 +43,12 @@ public sealed partial class ConnectionPool
             // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
             invoker.Dispose();
             throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        if (operation.Settings.ProxyPassword is { } proxyPassword
+            && _proxyCredentials.TryGetValue(operation.Settings.Transport, out var proxyCredentials))
+        {
+            proxyCredentials.Offer(proxyPassword);
         }
 
         operation.OnSending();
@@ -78,7 +86,12 @@ public sealed partial class ConnectionPool
             // once instead of draining it in the background; HTTP/2 resets only that stream either way. Tether drains
             // small redirect and challenge bodies itself (DiscardAsync) so those connections are still reused.
             MaxResponseDrainSize = 0,
-            MaxResponseHeadersLength = Math.Max(1, key.MaxHeaderSize / 1024),
+            MaxResponseHeadersLength = key.MaxResponseHeadersKiB, // a power-of-two bucket, see TransportKey
+            // CORE-11: HTTP/2 PING health check, so a connection whose server went silent is retired (documented defaults
+            // on ConnectionPoolOptions).
+            KeepAlivePingDelay = Options.KeepAlivePingDelay,
+            KeepAlivePingTimeout = Options.KeepAlivePingTimeout,
+            KeepAlivePingPolicy = Options.KeepAlivePingPolicy,
             EnableMultipleHttp2Connections = true,
             // Header values outside ASCII travel as Latin-1 both ways (RequestBuilder rejects what Latin-1 cannot hold).
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
@@ -106,7 +119,10 @@ public sealed partial class ConnectionPool
             var proxy = new WebProxy(proxyUri) { BypassProxyOnLocal = false };
             if (settings.ProxyUsername is not null)
             {
-                proxy.Credentials = new NetworkCredential(settings.ProxyUsername, settings.ProxyPassword ?? string.Empty);
+                // The password is looked up per challenge, not fixed here: it is not part of the key (CORE-06).
+                var lookup = new ProxyCredentialLookup(settings.ProxyUsername, settings.ProxyPassword);
+                _proxyCredentials[key] = lookup;
+                proxy.Credentials = lookup;
             }
 
             handler.Proxy = proxy;

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+
 namespace Tether;
 
 /// <summary>Limits and timeouts of a <see cref="ConnectionPool"/>. Validated once, when the pool is first used;
@@ -13,6 +16,11 @@ public sealed class ConnectionPoolOptions
     private double _lifetimeJitter = 0.1;
     private TimeSpan _reaperInterval = TimeSpan.FromMilliseconds(250);
     private IdleCloseMode _idleCloseMode = IdleCloseMode.Graceful;
+
+    private TimeSpan _connectAttemptDelay = AddressConnector.DefaultAttemptDelay;
+    private TimeSpan _keepAlivePingDelay = TimeSpan.FromSeconds(30);
+    private TimeSpan _keepAlivePingTimeout = TimeSpan.FromSeconds(15);
+    private HttpKeepAlivePingPolicy _keepAlivePingPolicy = HttpKeepAlivePingPolicy.Always;
 
     /// <summary>Most connections to one origin (scheme, host, port) at once.</summary>
     /// <value>1 or more; default 64.</value>
@@ -52,6 +60,35 @@ public sealed class ConnectionPoolOptions
     /// <value>Default <see cref="IdleCloseMode.Graceful"/> (FIN): the server sees no reset on the routine path; the
     /// cost is one TIME_WAIT (no fd) per idle close on the client.</value>
     public IdleCloseMode IdleCloseMode { get => _idleCloseMode; set => Set(ref _idleCloseMode, value); }
+
+    /// <summary>When a host name resolves to several addresses, how long a connection attempt runs alone before the
+    /// next address is tried as well (RFC 8305 §5 "Connection Attempt Delay"). The attempts are raced: the first
+    /// to connect wins, the others are closed, and the whole race is bounded by the fetch's <c>ConnectTimeout</c>.
+    /// So an address that drops SYNs silently costs this delay, not the whole connect timeout.</summary>
+    /// <value>10 ms to 2 s (RFC 8305 §5 bounds); default 250 ms (its recommended value).</value>
+    public TimeSpan ConnectAttemptDelay { get => _connectAttemptDelay; set => Set(ref _connectAttemptDelay, value); }
+
+    /// <summary>HTTP/2 health check: after this long without receiving any frame on a connection, a PING is sent
+    /// (<see cref="SocketsHttpHandler.KeepAlivePingDelay"/>; the same rule as Go's <c>http2.Transport.ReadIdleTimeout</c>).
+    /// With <see cref="KeepAlivePingTimeout"/> it retires a connection whose server went silent (socket open, no
+    /// frames) instead of sending new requests into it until each times out.</summary>
+    /// <value>1 s or more, or <see cref="Timeout.InfiniteTimeSpan"/> to send no PINGs; default 30 s.</value>
+    public TimeSpan KeepAlivePingDelay { get => _keepAlivePingDelay; set => Set(ref _keepAlivePingDelay, value); }
+
+    /// <summary>HTTP/2 health check: a connection whose PING is not acknowledged within this long is closed; its
+    /// streams fail and the next request opens a new connection (<see cref="SocketsHttpHandler.KeepAlivePingTimeout"/>).</summary>
+    /// <value>1 s or more, or <see cref="Timeout.InfiniteTimeSpan"/>; default 15 s (Go's <c>PingTimeout</c> default).</value>
+    public TimeSpan KeepAlivePingTimeout { get => _keepAlivePingTimeout; set => Set(ref _keepAlivePingTimeout, value); }
+
+    /// <summary>Which HTTP/2 connections are health-checked (<see cref="SocketsHttpHandler.KeepAlivePingPolicy"/>).</summary>
+    /// <value>Default <see cref="HttpKeepAlivePingPolicy.Always"/>: idle connections are checked too, so a dead idle
+    /// connection is retired before a request is sent on it (the handler's own default checks only connections with
+    /// requests in flight). The cost is one 17-byte PING frame per quiet connection per <see cref="KeepAlivePingDelay"/>.</value>
+    public HttpKeepAlivePingPolicy KeepAlivePingPolicy { get => _keepAlivePingPolicy; set => Set(ref _keepAlivePingPolicy, value); }
+
+    /// <summary>Test hook: resolves a host name instead of <see cref="Dns.GetHostAddressesAsync(string, AddressFamily, CancellationToken)"/>
+    /// (IP literals never come here). Not frozen; set before the pool is first used.</summary>
+    internal Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>>? HostResolver { get; set; }
 
     internal void Freeze() => _frozen = true;
 
@@ -95,6 +132,24 @@ public sealed class ConnectionPoolOptions
         if (ReaperInterval < TimeSpan.FromMilliseconds(10) || ReaperInterval > TimeSpan.FromSeconds(10))
         {
             yield return $"ReaperInterval = {ReaperInterval}: must be between 10 ms and 10 s (default 250 ms).";
+        }
+
+        if (ConnectAttemptDelay < TimeSpan.FromMilliseconds(10) || ConnectAttemptDelay > TimeSpan.FromSeconds(2))
+        {
+            yield return $"ConnectAttemptDelay = {ConnectAttemptDelay}: must be between 10 ms and 2 s (RFC 8305 section 5; default 250 ms).";
+        }
+
+        foreach (var (name, value) in new[] { (nameof(KeepAlivePingDelay), KeepAlivePingDelay), (nameof(KeepAlivePingTimeout), KeepAlivePingTimeout) })
+        {
+            if (value != Timeout.InfiniteTimeSpan && value < TimeSpan.FromSeconds(1))
+            {
+                yield return $"{name} = {value}: must be 1 s or more, or Timeout.InfiniteTimeSpan (SocketsHttpHandler's lower bound; default {(name == nameof(KeepAlivePingDelay) ? "30" : "15")} s).";
+            }
+        }
+
+        if (!Enum.IsDefined(KeepAlivePingPolicy))
+        {
+            yield return $"KeepAlivePingPolicy = {(int)KeepAlivePingPolicy}: must be WithActiveRequests or Always (default Always).";
         }
     }
 

@@ -73,6 +73,10 @@ internal sealed class TrackedConnection
 
     public Socket? Socket { get; set; }
 
+    /// <summary>Set while the connect races the host's addresses (no socket is recorded yet): <see cref="Abort"/>
+    /// cancels it, which closes every attempt's socket (<see cref="AddressConnector"/>).</summary>
+    public CancellationTokenSource? ConnectAttempts { get; set; }
+
     public IPEndPoint? LocalEndPoint { get; private set; }
 
     public IPEndPoint? RemoteEndPoint { get; private set; }
@@ -206,6 +210,15 @@ internal sealed class TrackedConnection
     {
         Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         BeginClose();
+        try
+        {
+            ConnectAttempts?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The connect is over; its socket, if any, is closed below.
+        }
+
         var socket = Socket;
         if (socket is not null)
         {
