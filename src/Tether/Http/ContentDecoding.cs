@@ -14,6 +14,11 @@ namespace Tether;
 /// <see cref="ResponseBody"/>), so no layer of a nested bomb grows past the limit either.</remarks>
 internal static class ContentDecoding
 {
+    /// <summary>Maps the Brotli assembly on the first response that could be decoded, as the single-coding switch this
+    /// replaced did, not at the first br body: the runtime maps an assembly once (an fd for the life of the process),
+    /// and the fd-counting tests take their baseline after a warm-up fetch.</summary>
+    static ContentDecoding() => GC.KeepAlive(typeof(BrotliStream).Assembly);
+
     /// <summary>The codings of a response, in the order they were applied (every header line, comma lists split).</summary>
     public static List<string> Codings(HttpResponseMessage message)
     {

@@ -237,9 +237,11 @@ public sealed class ContentCodingTests
             var header = string.Join(", ", c.Codings.Select(Wire));
             Volatile.Write(ref current, WithLength(Encode(c.Plain, c.Codings), $"Content-Encoding: {header}"));
             var response = await client.FetchAsync(server.Url("/p").ToString());
+            // Only identity: nothing to undo, so nothing is reported and the header stays as sent.
+            var onlyIdentity = c.Codings.All(x => x == "identity");
             return response.Body.AsSpan().SequenceEqual(c.Plain)
-                && response.DecodedContentEncodings.SequenceEqual(c.Codings.Select(Wire))
-                && response.Headers.Get("Content-Encoding") is null;
+                && response.DecodedContentEncodings.SequenceEqual(onlyIdentity ? [] : c.Codings.Select(Wire))
+                && response.Headers.Get("Content-Encoding") == (onlyIdentity ? header : null);
         }, iter: 40, threads: 1);
         client.Close();
         await AssertCleanAsync(server.Port);
