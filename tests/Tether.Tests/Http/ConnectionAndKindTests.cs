@@ -63,7 +63,7 @@ public sealed class ConnectionAndKindTests
         var data = new TheoryData<string, string>();
         foreach (var version in new[] { "1.1", "2.0" })
         {
-            foreach (var kind in new[] { "HeadersTooLarge", "BodyTooLarge", "BodyTimeout", "RequestTimeout", "HttpStatus", "TooManyRedirects", "Callback" })
+            foreach (var kind in new[] { "HeadersTooLarge", "BodyTooLarge", "BodyTimeout", "RequestTimeout", "HttpStatus", "TooManyRedirects", "Callback", "ConnectionRefused", "Tls" })
             {
                 data.Add(version, kind);
             }
@@ -108,11 +108,21 @@ public sealed class ConnectionAndKindTests
             {
                 StreamingCallback = _ => throw new InvalidOperationException("callback failure"),
             },
+            FetchErrorKind.ConnectionRefused => new FetchRequest($"https://127.0.0.1:{HostileServer.GetClosedPort()}/hello"),
+            FetchErrorKind.Tls => new FetchRequest(server.HttpsUrl("/hello").ToString()),
             _ => throw new ArgumentOutOfRangeException(nameof(kindName)),
         };
 
-        var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request));
+        // For Tls, a client without the test CA: the system store does not trust it, whichever protocol ALPN would pick.
+        await using var untrusting = new AsyncHttpClient(new AsyncHttpClientOptions { Defaults = { HttpVersion = Version.Parse(version) } });
+        var error = await Assert.ThrowsAsync<FetchException>(() => (kind == FetchErrorKind.Tls ? untrusting : client).FetchAsync(request));
+        untrusting.Close();
         Assert.True(kind == error.Kind, $"HTTP/{version}: expected {kind}, got {error.Kind}: {error.Message}");
+        if (kind == FetchErrorKind.Tls)
+        {
+            Assert.Equal(TlsFailureKind.UntrustedChain, error.TlsFailure);
+        }
+
         client.Close();
         await AssertCleanAsync(server.HttpsBaseUri!.Port);
     }
