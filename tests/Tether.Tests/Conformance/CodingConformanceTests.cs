@@ -28,9 +28,12 @@ public sealed class CodingConformanceTests
 
         /// <summary>HttpClient leaves the body encoded (a coding it does not know, such as x-gzip); Tether decodes it.</summary>
         HttpClientLeavesItEncoded,
+
+        /// <summary>The data is corrupt: HttpClient's read throws, Tether fails with a 599 Protocol.</summary>
+        BothFail,
     }
 
-    public sealed record Case(string Name, string[] Applied, string[] HeaderLines, byte[] Plain, string? TetherLeft, Oracle Oracle, bool Chunked = false)
+    public sealed record Case(string Name, string[] Applied, string[] HeaderLines, byte[] Plain, string? TetherLeft, Oracle Oracle, bool Chunked = false, bool Corrupt = false)
     {
         public override string ToString() => Name;
     }
@@ -56,7 +59,13 @@ public sealed class CodingConformanceTests
         new Case("zstd (unknown)", [], ["Content-Encoding: zstd"], Text, "zstd", Oracle.Same),
         new Case("zstd, gzip", ["gzip"], ["Content-Encoding: zstd, gzip"], Text, "zstd", Oracle.Same),
         new Case("gzip, zstd (unknown outermost)", [], ["Content-Encoding: gzip, zstd"], Text, "gzip, zstd", Oracle.Same),
-        new Case("gzip empty body", ["gzip"], ["Content-Encoding: gzip"], [], null, Oracle.Same));
+        new Case("gzip empty body", ["gzip"], ["Content-Encoding: gzip"], [], null, Oracle.Same),
+        new Case("deflate raw chunked", ["deflate-raw"], ["Content-Encoding: deflate"], Text, null, Oracle.Same, Chunked: true),
+        new Case("br chunked", ["br"], ["Content-Encoding: br"], Text, null, Oracle.Same, Chunked: true),
+        new Case("Deflate mixed case", ["deflate"], ["Content-Encoding: Deflate"], Text, null, Oracle.Same),
+        new Case("gzip, x-gzip", ["gzip", "gzip"], ["Content-Encoding: gzip, x-gzip"], Text, null, Oracle.HttpClientLeavesItEncoded),
+        new Case("deflate, gzip chunked", ["deflate", "gzip"], ["Content-Encoding: deflate, gzip"], Text, null, Oracle.HttpClientUndoesLastOnly, Chunked: true),
+        new Case("corrupt gzip", ["gzip"], ["Content-Encoding: gzip"], Text, null, Oracle.BothFail, Corrupt: true));
 
     private sealed record Outcome(byte[] Body, string? ContentEncodingLeft);
 
@@ -66,6 +75,15 @@ public sealed class CodingConformanceTests
     public async Task HTTP_04_coding_matrix_HttpClient_vs_Tether(Case c)
     {
         var encoded = Encode(c.Plain, c.Applied);
+        if (c.Corrupt)
+        {
+            // Keep the 10-byte gzip header, break the deflate data after it.
+            for (var i = 10; i < encoded.Length - 8; i += 7)
+            {
+                encoded[i] ^= 0x5A;
+            }
+        }
+
         var head = new StringBuilder("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n");
         foreach (var line in c.HeaderLines)
         {
@@ -90,19 +108,36 @@ public sealed class CodingConformanceTests
         var url = server.Url("/coded");
 
         // The oracle: a default SocketsHttpHandler that decompresses everything it knows.
-        Outcome plain;
+        Outcome? plain = null;
+        Exception? plainError = null;
         using (var http = new HttpClient(new SocketsHttpHandler { AutomaticDecompression = DecompressionMethods.All }))
-        using (var message = await http.GetAsync(url))
         {
-            plain = new Outcome(await message.Content.ReadAsByteArrayAsync(),
-                message.Content.Headers.ContentEncoding.Count == 0 ? null : string.Join(", ", message.Content.Headers.ContentEncoding));
+            try
+            {
+                using var message = await http.GetAsync(url);
+                plain = new Outcome(await message.Content.ReadAsByteArrayAsync(),
+                    message.Content.Headers.ContentEncoding.Count == 0 ? null : string.Join(", ", message.Content.Headers.ContentEncoding));
+            }
+            catch (Exception e) when (c.Oracle == Oracle.BothFail)
+            {
+                plainError = e;
+            }
         }
 
-        Outcome tether;
+        Outcome? tether = null;
+        FetchException? tetherError = null;
         await using (var client = new AsyncHttpClient())
         {
-            var response = await client.FetchAsync(url.ToString());
-            tether = new Outcome(response.Body, response.Headers.GetValues("Content-Encoding") is { Count: > 0 } left ? string.Join(", ", left) : null);
+            try
+            {
+                var response = await client.FetchAsync(url.ToString());
+                tether = new Outcome(response.Body, response.Headers.GetValues("Content-Encoding") is { Count: > 0 } left ? string.Join(", ", left) : null);
+            }
+            catch (FetchException e) when (c.Oracle == Oracle.BothFail)
+            {
+                tetherError = e;
+            }
+
             client.Close();
         }
 
@@ -116,6 +151,21 @@ public sealed class CodingConformanceTests
                 Assert.Contains(coding, accept, StringComparison.OrdinalIgnoreCase);
             }
         }
+
+        if (c.Oracle == Oracle.BothFail)
+        {
+            // Corrupt data: HttpClient's read throws (HttpRequestException or IOException around InvalidDataException);
+            // Tether's caller gets a 599 Protocol naming the host.
+            Assert.NotNull(plainError);
+            Assert.NotNull(tetherError);
+            Assert.Equal(FetchErrorKind.Protocol, tetherError.Kind);
+            Assert.Equal(FetchException.NoResponse, tetherError.Code);
+            await AssertCleanAsync(server.Port);
+            return;
+        }
+
+        Assert.NotNull(plain);
+        Assert.NotNull(tether);
 
         // What Tether's caller got: every known coding undone (the bytes under an unknown coding are the plain text
         // here), and only what it could not undo left in the header.
