@@ -57,6 +57,34 @@ public sealed class BodyDeadlineTests
     [Fact]
     [Trait("Category", "Timing")]
     [Trait("Spec", "HTTP-06")]
+    public async Task HTTP_06_after_a_streamed_read_failed_later_reads_fail_the_same_way_and_the_connection_is_not_reused()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Defaults = { BodyTimeout = TimeSpan.FromMilliseconds(500) } });
+        var response = await client.FetchStreamAsync(server.Url("/stream/5?stallAfter=1").ToString());
+        var buffer = new byte[64];
+        var first = await Assert.ThrowsAsync<FetchException>(async () =>
+        {
+            while (await response.BodyStream.ReadAsync(buffer) > 0)
+            {
+            }
+        });
+        var second = await Assert.ThrowsAsync<FetchException>(async () => _ = await response.BodyStream.ReadAsync(buffer));
+        Assert.Same(first, second);
+        Assert.Equal(FetchErrorKind.BodyTimeout, second.Kind);
+        await response.DisposeAsync();
+
+        // The stalled connection was closed, so the next fetch cannot ride it.
+        var next = await client.FetchAsync(server.Url("/hello").ToString());
+        Assert.False(next.ConnectionReused);
+        Assert.Equal(2, server.AcceptedConnections);
+        client.Close();
+        await AssertCleanAsync(server.Port);
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "HTTP-06")]
     public async Task HTTP_06_RequestTimeout_covers_a_streamed_body_to_its_end()
     {
         // Issue 15 item 6: with only RequestTimeout, a streamed body was not bounded at all although the documentation
