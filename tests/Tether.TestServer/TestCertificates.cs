@@ -25,6 +25,8 @@ internal static class TestCertificates
         "localhost", ["localhost"], includeLoopbackIps: true, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), ServerAuthOid));
     private static readonly Lazy<X509Certificate2> s_expired = new(() => CreateLeaf(
         "localhost", ["localhost"], includeLoopbackIps: true, DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddDays(-1), ServerAuthOid));
+    private static readonly Lazy<X509Certificate2> s_notYetValid = new(() => CreateLeaf(
+        "localhost", ["localhost"], includeLoopbackIps: true, DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddYears(1), ServerAuthOid));
     private static readonly Lazy<X509Certificate2> s_wrongHost = new(() => CreateLeaf(
         "wrong.example", ["wrong.example"], includeLoopbackIps: false, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), ServerAuthOid));
     private static readonly Lazy<X509Certificate2> s_selfSigned = new(CreateSelfSignedLeaf);
@@ -37,6 +39,9 @@ internal static class TestCertificates
 
     /// <summary>A CA-signed leaf for "localhost" whose NotAfter is yesterday.</summary>
     public static X509Certificate2 Expired => s_expired.Value;
+
+    /// <summary>A CA-signed leaf for "localhost" whose NotBefore is tomorrow.</summary>
+    public static X509Certificate2 NotYetValid => s_notYetValid.Value;
 
     /// <summary>A CA-signed leaf whose only SAN is "wrong.example".</summary>
     public static X509Certificate2 WrongHost => s_wrongHost.Value;

@@ -15,6 +15,9 @@ public enum TlsHostileBehavior
     /// <summary>A leaf signed by the test CA whose only SAN is "wrong.example": the name check fails.</summary>
     WrongHost,
 
+    /// <summary>A leaf for localhost signed by the test CA whose NotBefore is tomorrow: the chain fails (not time valid).</summary>
+    NotYetValid,
+
     /// <summary>Accepts TCP and never answers the ClientHello, so the handshake can only time out.</summary>
     NeverHandshake,
 }

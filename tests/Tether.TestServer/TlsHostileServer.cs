@@ -38,6 +38,7 @@ public sealed class TlsHostileServer : IAsyncDisposable
             TlsHostileBehavior.SelfSigned => TestCertificates.SelfSigned,
             TlsHostileBehavior.Expired => TestCertificates.Expired,
             TlsHostileBehavior.WrongHost => TestCertificates.WrongHost,
+            TlsHostileBehavior.NotYetValid => TestCertificates.NotYetValid,
             _ => null,
         };
         _listener = new RawListener(RunConnectionAsync, backlog: 128);

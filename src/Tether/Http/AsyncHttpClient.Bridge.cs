@@ -57,6 +57,12 @@ public sealed partial class AsyncHttpClient
             var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut: false, bodyTimedOut: false);
             op.Complete(discardConnection: true);
             message?.Dispose();
+            if (mapped is FetchException { Kind: FetchErrorKind.PoolClosed or FetchErrorKind.ClientClosed } closed)
+            {
+                // Item 12: a closed pool or client is a usage error, not a transient HttpRequestException to retry.
+                throw new ObjectDisposedException(closed.Message, closed);
+            }
+
             if (mapped is FetchException fetch)
             {
                 // HttpClient callers and resilience pipelines expect HttpRequestException for transport failures; the

@@ -15,10 +15,11 @@ public enum FetchErrorKind
     /// <summary>The TCP connect (or TLS handshake) took longer than the connect timeout.</summary>
     ConnectTimeout,
 
-    /// <summary>The whole fetch took longer than the request timeout.</summary>
+    /// <summary>The whole fetch took longer than the request timeout (counted from the call until the body is read,
+    /// buffered or streamed).</summary>
     RequestTimeout,
 
-    /// <summary>The body stalled longer than the body timeout between two reads.</summary>
+    /// <summary>One read of the body (buffered or streamed) got no byte within the body timeout.</summary>
     BodyTimeout,
 
     /// <summary>Nothing listens on the port (connection refused).</summary>
@@ -36,10 +37,10 @@ public enum FetchErrorKind
     /// <summary>The host name could not be resolved.</summary>
     NameResolution,
 
-    /// <summary>The TLS handshake or certificate validation failed.</summary>
+    /// <summary>The TLS handshake or certificate validation failed; <see cref="FetchException.TlsFailure"/> says why.</summary>
     Tls,
 
-    /// <summary>The response was not valid HTTP.</summary>
+    /// <summary>The response was not valid HTTP, or its content coding could not be decoded.</summary>
     Protocol,
 
     /// <summary>The response headers exceeded <see cref="FetchSettings.MaxHeaderSize"/>.</summary>
@@ -57,7 +58,8 @@ public enum FetchErrorKind
     /// <summary>The proxy refused or failed the request or tunnel.</summary>
     Proxy,
 
-    /// <summary>Writing the request body failed.</summary>
+    /// <summary>The connection broke while the request body was being written (including while a body producer
+    /// wrote), before any response arrived.</summary>
     RequestWrite,
 
     /// <summary>A streaming callback, header callback or body producer threw (see the inner exception).</summary>
@@ -69,7 +71,8 @@ public enum FetchErrorKind
     /// <summary>The client was closed while the fetch was queued or in flight.</summary>
     ClientClosed,
 
-    /// <summary>The connection pool was closed while the fetch was in flight.</summary>
+    /// <summary>The connection pool was closed while the fetch was in flight, or before the fetch could use it (a
+    /// client leasing a closed pool). A usage error: retrying cannot succeed.</summary>
     PoolClosed,
 
     /// <summary>Any other transport failure (see the inner exception).</summary>

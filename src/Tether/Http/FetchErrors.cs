@@ -30,18 +30,12 @@ internal static class FetchErrors
 
         if (ex is OperationCanceledException && requestTimedOut)
         {
-            var t = op.Settings.RequestTimeout;
-            return Fail(op, FetchErrorKind.RequestTimeout,
-                $"Request timeout ({where}): no complete response within RequestTimeout = {t} (time queued counts).",
-                new TimeoutException($"RequestTimeout = {t} expired.", ex));
+            return RequestTimedOut(op, ex);
         }
 
         if (bodyTimedOut)
         {
-            var t = op.Settings.BodyTimeout;
-            return Fail(op, FetchErrorKind.BodyTimeout,
-                $"Body timeout ({where}): the body stalled for longer than BodyTimeout = {t}.",
-                new TimeoutException($"BodyTimeout = {t} expired.", ex));
+            return BodyTimedOut(op, ex);
         }
 
         return MapTransport(ex, op);
@@ -55,6 +49,14 @@ internal static class FetchErrors
         if (ex is FetchException)
         {
             return ex;
+        }
+
+        if (Find<ObjectDisposedException>(ex) is { } disposed && IsPoolObject(disposed))
+        {
+            // Item 12: a closed pool is a usage error to fix, not a network failure to retry.
+            return Fail(op, FetchErrorKind.PoolClosed,
+                $"Pool closed ({where}): {disposed.ObjectName} was closed before {op.Describe()} could use it; a client that " +
+                "leases a pool (AsyncHttpClientOptions.Pool) must be closed before that pool, or lease an open one.", disposed);
         }
 
         if (Find<CallbackException>(ex) is { } callback)
@@ -94,29 +96,33 @@ internal static class FetchErrors
         // An HttpRequestException comes from SendAsync, i.e. before the response head was complete. It is checked
         // before the body's HttpIOException: a server that closes before answering wraps ResponseEnded in both, and
         // that is a "connection closed", not a truncated body.
-        if (ex is HttpRequestException request)
+        // The kind is read from the first exception in the chain that says what happened (HTTP-13): HTTP/2 wraps the
+        // connection's error (e.g. ConfigurationLimitExceeded for a header block over the limit) in an outer
+        // HttpRequestException whose own HttpRequestError is Unknown.
+        if (ex is HttpRequestException outer)
         {
+            var request = FindSpecific(ex) ?? outer;
             return request.HttpRequestError switch
             {
                 HttpRequestError.NameResolutionError => Fail(op, FetchErrorKind.NameResolution, $"Host not found ({where}).", ex),
-                HttpRequestError.SecureConnectionError => Fail(op, FetchErrorKind.Tls,
-                    $"TLS failed ({where}): {TlsReason(ex)}", ex),
+                HttpRequestError.SecureConnectionError => Tls(op, where, ex),
                 HttpRequestError.ConfigurationLimitExceeded => Fail(op, FetchErrorKind.HeadersTooLarge,
                     $"Headers too large ({where}): the response headers exceed MaxHeaderSize = {op.Settings.MaxHeaderSize} bytes.", ex),
                 HttpRequestError.ProxyTunnelError => Fail(op, FetchErrorKind.Proxy, $"Proxy failed ({where}): {ex.Message}", ex),
                 HttpRequestError.ResponseEnded => Fail(op, FetchErrorKind.ConnectionClosed,
                     $"Connection closed ({where}): the server closed the connection without sending a response.", ex),
                 HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => Fail(op, FetchErrorKind.Protocol,
-                    $"Protocol error ({where}): the response is not valid HTTP ({ex.Message}).", ex),
+                    $"Protocol error ({where}): the response is not valid HTTP ({request.Message}).", ex),
                 _ when !op.ResponseStarted && Find<IOException>(ex) is not null
                     && (op.Request.Body is not null || op.Request.BodyProducer is not null) => Fail(op, FetchErrorKind.RequestWrite,
                     $"Request write failed ({where}): the connection broke while sending the request body, before any response " +
                     $"arrived ({Find<IOException>(ex)!.Message}).", ex),
+                _ when Find<System.Security.Authentication.AuthenticationException>(ex) is not null => Tls(op, where, ex),
                 _ => Fail(op, FetchErrorKind.Other, $"Transport failure ({where}): {ex.Message}", ex),
             };
         }
 
-        if (Find<HttpIOException>(ex) is { } bodyError)
+        if (FindSpecificIO(ex) is { } bodyError)
         {
             return bodyError.HttpRequestError switch
             {
@@ -134,6 +140,27 @@ internal static class FetchErrors
         }
 
         return ex;
+    }
+
+    /// <summary>RequestTimeout ran out: it covers the whole fetch, from the call (time queued counts) until the body
+    /// is read, for buffered and streamed fetches alike.</summary>
+    public static FetchException RequestTimedOut(FetchOperation op, Exception? cause)
+    {
+        var t = op.Settings.RequestTimeout;
+        return Fail(op, FetchErrorKind.RequestTimeout,
+            $"Request timeout ({HostPort(op)}): {op.Describe()} was not complete within RequestTimeout = {t} (counted from " +
+            "the call, time queued included, until the body is read). Raise RequestTimeout, or set it to " +
+            "Timeout.InfiniteTimeSpan and bound stalls with BodyTimeout for long streams.",
+            new TimeoutException($"RequestTimeout = {t} expired.", cause));
+    }
+
+    /// <summary>BodyTimeout ran out: no body bytes arrived for that long.</summary>
+    public static FetchException BodyTimedOut(FetchOperation op, Exception? cause)
+    {
+        var t = op.Settings.BodyTimeout;
+        return Fail(op, FetchErrorKind.BodyTimeout,
+            $"Body timeout ({HostPort(op)}): the body stalled for longer than BodyTimeout = {t}.",
+            new TimeoutException($"BodyTimeout = {t} expired.", cause));
     }
 
     public static FetchException QueueTimeout(FetchOperation op, TimeSpan timeout, AsyncFifoSemaphore slots) => Fail(op,
@@ -175,27 +202,90 @@ internal static class FetchErrors
         return null;
     }
 
-    private static string TlsReason(Exception ex)
+    /// <summary>The first <see cref="HttpRequestException"/> in the chain with a specific error (not Unknown).</summary>
+    private static HttpRequestException? FindSpecific(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is HttpRequestException { HttpRequestError: not HttpRequestError.Unknown } match)
+            {
+                return match;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The first <see cref="HttpIOException"/> in the chain, preferring one with a specific error.</summary>
+    private static HttpIOException? FindSpecificIO(Exception? ex)
+    {
+        HttpIOException? first = null;
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is HttpIOException io)
+            {
+                if (io.HttpRequestError != HttpRequestError.Unknown)
+                {
+                    return io;
+                }
+
+                first ??= io;
+            }
+        }
+
+        return first;
+    }
+
+    /// <summary>A pool (or the handler it owns) that was disposed.</summary>
+    private static bool IsPoolObject(ObjectDisposedException ex) =>
+        ex.ObjectName is { } name && (name.StartsWith("ConnectionPool", StringComparison.Ordinal)
+            || name.Contains("SocketsHttpHandler", StringComparison.Ordinal) || name.Contains("HttpMessageInvoker", StringComparison.Ordinal));
+
+    private static FetchException Tls(FetchOperation op, string where, Exception ex)
+    {
+        var (failure, reason) = TlsCause(ex);
+        var error = Fail(op, FetchErrorKind.Tls, $"TLS failed ({where}): {reason}", ex);
+        error.TlsFailure = failure;
+        return error;
+    }
+
+    /// <summary>Why a TLS connection failed (HTTP-10). SocketsHttpHandler reports certificate problems only as text: the
+    /// <see cref="AuthenticationException"/> names the <c>SslPolicyErrors</c> (RemoteCertificateNameMismatch,
+    /// RemoteCertificateChainErrors) and the chain's <c>X509ChainStatusFlags</c> (NotTimeValid, UntrustedRoot, Revoked,
+    /// ...), which are enum member names and do not change with the UI language.</summary>
+    internal static (TlsFailureKind Failure, string Reason) TlsCause(Exception ex)
     {
         var auth = Find<AuthenticationException>(ex);
         var text = auth?.Message ?? ex.Message;
-        if (text.Contains("RemoteCertificateNameMismatch", StringComparison.Ordinal))
+        if (Has(text, "Revoked") || Has(text, "RevocationStatusUnknown") || Has(text, "OfflineRevocation"))
         {
-            return "certificate name mismatch: the certificate is not for this host.";
+            return (TlsFailureKind.Revoked, "the certificate is revoked (or its revocation status could not be checked).");
         }
 
-        if (text.Contains("NotTimeValid", StringComparison.Ordinal) || text.Contains("expired", StringComparison.OrdinalIgnoreCase))
+        if (Has(text, "NotTimeValid") || Has(text, "NotTimeNested") || text.Contains("expired", StringComparison.OrdinalIgnoreCase))
         {
-            return "certificate expired or not yet valid.";
+            return (TlsFailureKind.NotTimeValid, "the certificate has expired or is not yet valid; check the server's certificate " +
+                "dates (and this machine's clock).");
         }
 
-        if (text.Contains("RemoteCertificateChainErrors", StringComparison.Ordinal) || text.Contains("UntrustedRoot", StringComparison.Ordinal))
+        if (Has(text, "UntrustedRoot") || Has(text, "PartialChain") || Has(text, "NotSignatureValid")
+            || Has(text, "RemoteCertificateChainErrors") || Has(text, "RemoteCertificateNotAvailable"))
         {
-            return "certificate chain not trusted (self-signed or unknown CA); supply CaCertificates or fix the server.";
+            return (TlsFailureKind.UntrustedChain, "the certificate chain is not trusted (self-signed or unknown CA); trust its " +
+                "CA with CaCertificates, or fix the server's chain.");
         }
 
-        return text;
+        if (Has(text, "RemoteCertificateNameMismatch"))
+        {
+            return (TlsFailureKind.NameMismatch, "the certificate is not issued for this host name (name mismatch); use the " +
+                "host name the certificate names, or fix the server's certificate.");
+        }
+
+        return (TlsFailureKind.Handshake, $"the TLS handshake failed ({text}); the server may not speak TLS on this port or " +
+            "share no protocol version or cipher with this client.");
     }
+
+    private static bool Has(string text, string word) => text.Contains(word, StringComparison.Ordinal);
 }
 
 /// <summary>The decoded body passed <see cref="FetchSettings.MaxBodySize"/>.</summary>

@@ -38,6 +38,11 @@ public sealed class FetchException : Exception
     /// <summary>The request that failed (the caller's own object).</summary>
     public FetchRequest? Request { get; }
 
+    /// <summary>For <see cref="FetchErrorKind.Tls"/>, why the TLS connection failed (untrusted chain, expired or not yet
+    /// valid, name mismatch, revoked, handshake); <see cref="TlsFailureKind.None"/> for every other kind. The message
+    /// names the host and port.</summary>
+    public TlsFailureKind TlsFailure { get; internal set; }
+
     /// <summary>The full response, for a status error.</summary>
     public FetchResponse? Response { get; }
 

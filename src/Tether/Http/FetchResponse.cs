@@ -43,6 +43,9 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
             ? effectiveUrl
             : new UriBuilder(effectiveUrl) { UserName = string.Empty, Password = string.Empty }.Uri;
         TimeInfo = op.GetTimeInfo();
+        DecodedContentEncodings = message.RequestMessage is { } sent && sent.Options.TryGetValue(ResponseBody.DecodedKey, out var decoded)
+            ? decoded
+            : [];
         _body = body;
         _stream = stream;
         if (!IsSuccess)
@@ -69,9 +72,19 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// <summary>The HTTP version of the response.</summary>
     public Version Version { get; }
 
-    /// <summary>Response headers, including content headers, in arrival order. After decoding, Content-Encoding is
-    /// removed (it is kept when <see cref="FetchSettings.DecompressResponse"/> is off).</summary>
+    /// <summary>Response headers, including content headers, in arrival order. The codings Tether undid are removed
+    /// from Content-Encoding (and listed in <see cref="DecodedContentEncodings"/>); a coding it does not know stays,
+    /// with every coding listed before it. Content-Length is removed when something was decoded (it counted the
+    /// encoded bytes). Nothing changes when <see cref="FetchSettings.DecompressResponse"/> is off.</summary>
     public FetchHeaders Headers { get; }
+
+    /// <summary>The content codings Tether undid, in the order the server listed (applied) them, e.g.
+    /// <c>["deflate", "gzip"]</c> for <c>Content-Encoding: deflate, gzip</c>; empty when the body arrived as it is.
+    /// Aliases are reported as sent (<c>x-gzip</c>).</summary>
+    /// <remarks>RFC 9110 §8.4.1: codings are listed in the order applied and undone last-first. Tether knows gzip,
+    /// x-gzip, deflate (zlib-wrapped or raw), br and identity, and stops at the first unknown one counted from the end.
+    /// A plain <c>HttpClient</c> with <c>AutomaticDecompression</c> undoes only the last coding.</remarks>
+    public IReadOnlyList<string> DecodedContentEncodings { get; }
 
     /// <summary>The final URL after redirects (credentials removed).</summary>
     public Uri EffectiveUrl { get; }

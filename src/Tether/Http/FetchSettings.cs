@@ -14,8 +14,21 @@ public class FetchSettings
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
     public TimeSpan? ConnectTimeout { get; set; }
 
-    /// <summary>Timeout for the whole fetch, from the call until the body is read; time spent waiting in the
-    /// <c>MaxClients</c> queue counts against it.</summary>
+    /// <summary>Deadline for the whole fetch, counted from the call: time queued for a <c>MaxClients</c> slot, the
+    /// pool wait, connects, redirects and digest retries, the response headers, and the whole body.</summary>
+    /// <remarks>
+    /// <para>Buffered fetches (<c>FetchAsync</c>, with or without a streaming callback): the body is read within it.</para>
+    /// <para>Streamed fetches (<c>FetchStreamAsync</c>): it keeps running after the call returns, and a read of
+    /// <see cref="FetchResponse.BodyStream"/> after it ran out (or that is still waiting when it does) fails with a 599
+    /// <see cref="FetchErrorKind.RequestTimeout"/>. So with default options a stalled streamed body fails 20 s after
+    /// the call at the latest (HTTP-06). For a long download or an event stream, set it to
+    /// <see cref="Timeout.InfiniteTimeSpan"/> and bound stalls with <see cref="BodyTimeout"/>.</para>
+    /// <para>The same rule as Go's <c>http.Client.Timeout</c> and Tornado's <c>request_timeout</c> (both cover reading
+    /// the body); unlike <c>HttpClient.Timeout</c>, which stops at the headers for
+    /// <c>HttpCompletionOption.ResponseHeadersRead</c>, leaving a streamed body without any deadline by default.</para>
+    /// <para>Expiry is a 599 <see cref="FetchErrorKind.RequestTimeout"/> with a <see cref="TimeoutException"/> inside;
+    /// the caller's own token gives an <see cref="OperationCanceledException"/> instead.</para>
+    /// </remarks>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
     public TimeSpan? RequestTimeout { get; set; }
 
@@ -24,9 +37,15 @@ public class FetchSettings
     /// <see cref="ConnectTimeout"/> and <see cref="RequestTimeout"/> (as in Tornado).</value>
     public TimeSpan? QueueTimeout { get; set; }
 
-    /// <summary>Longest silence allowed between two reads of the response body.</summary>
-    /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: infinite (the request timeout
-    /// still bounds buffered fetches).</value>
+    /// <summary>Longest wait for one read of the response body: each read that gets no byte within it fails with a 599
+    /// <see cref="FetchErrorKind.BodyTimeout"/> (a <see cref="FetchException"/>, never a bare
+    /// <see cref="TaskCanceledException"/>), for buffered fetches and for reads of a streamed
+    /// <see cref="FetchResponse.BodyStream"/> alike.</summary>
+    /// <remarks>It bounds silence, not the transfer: a body that keeps trickling is bounded by
+    /// <see cref="RequestTimeout"/>. A streamed read waits at most the smaller of the two (what is left of
+    /// <see cref="RequestTimeout"/>), and fails with the kind of the one that ran out.</remarks>
+    /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: infinite, because
+    /// <see cref="RequestTimeout"/> (20 s by default) already bounds every body, buffered or streamed.</value>
     public TimeSpan? BodyTimeout { get; set; }
 
     /// <summary>Follow 3xx redirects.</summary>
@@ -45,7 +64,9 @@ public class FetchSettings
     /// <value>Built-in default <c>Tether/&lt;version&gt;</c>.</value>
     public string? UserAgent { get; set; }
 
-    /// <summary>Advertise gzip, deflate and br and decode the body.</summary>
+    /// <summary>Advertise gzip, deflate and br and decode the body: every content coding listed is undone, last
+    /// applied first (see <see cref="FetchResponse.DecodedContentEncodings"/>); decoded bytes count against
+    /// <see cref="MaxBodySize"/>.</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
     public bool? DecompressResponse { get; set; }
 
@@ -101,7 +122,9 @@ public class FetchSettings
     /// <value>1 KiB or more; built-in default 64 KiB (enforced exactly, a power of two).</value>
     public int? MaxHeaderSize { get; set; }
 
-    /// <summary>Largest response body, in bytes, after decompression.</summary>
+    /// <summary>Largest response body, in bytes, after decompression. Every decoding layer's input is bounded by it
+    /// too (the bytes received and each intermediate layer), so a nested bomb stops at the limit. Memory follows the
+    /// bytes received: an announced Content-Length reserves at most 256 KiB up front.</summary>
     /// <value>1 or more; built-in default 100 MiB.</value>
     public long? MaxBodySize { get; set; }
 

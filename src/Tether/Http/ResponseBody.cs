@@ -12,12 +12,21 @@ namespace Tether;
 internal sealed class ResponseBody : Stream
 {
     private static readonly byte[] s_probe = new byte[1];
+
+    /// <summary>Where <see cref="Open"/> leaves the codings it undid, for <see cref="FetchResponse.DecodedContentEncodings"/>.</summary>
+    internal static readonly HttpRequestOptionsKey<IReadOnlyList<string>> DecodedKey = new("Tether.DecodedContentEncodings");
+
+    /// <summary>Largest array allocated up front from an announced Content-Length (HTTP-09): a larger body grows as its
+    /// bytes arrive, so memory follows what was received, not what a header claims.</summary>
+    internal const int MaxUpFrontAllocation = 256 * 1024;
     private readonly FetchOperation _op;
     private readonly HttpResponseMessage _message;
     private readonly Stream _raw;
     private readonly Stream _decoded;
     private readonly long _maxBody;
     private readonly TimeSpan _bodyTimeout;
+    private readonly TimeSpan _requestTimeout;
+    private FetchException? _failure;
     private readonly BodyTimeoutFlag _timedOut;
     private long _read;
     private bool _eof;
@@ -32,6 +41,7 @@ internal sealed class ResponseBody : Stream
         _decoded = decoded;
         _maxBody = op.Settings.MaxBodySize;
         _bodyTimeout = op.Settings.BodyTimeout;
+        _requestTimeout = op.Settings.RequestTimeout;
         _timedOut = timedOut;
     }
 
@@ -56,20 +66,25 @@ internal sealed class ResponseBody : Stream
 
         var raw = message.Content.ReadAsStream();
         var decoded = raw;
-        var encoding = message.Content.Headers.ContentEncoding.LastOrDefault();
-        if (settings.DecompressResponse && encoding is not null)
+        if (settings.DecompressResponse)
         {
-            decoded = encoding.ToLowerInvariant() switch
+            var codings = ContentDecoding.Codings(message);
+            var undo = ContentDecoding.DecodableSuffix(codings);
+            if (undo > 0 && !codings.Skip(codings.Count - undo).All(static c => c.Equals("identity", StringComparison.OrdinalIgnoreCase)))
             {
-                "gzip" => new GZipStream(raw, CompressionMode.Decompress, leaveOpen: true),
-                "deflate" => new ZLibStream(raw, CompressionMode.Decompress, leaveOpen: true),
-                "br" => new BrotliStream(raw, CompressionMode.Decompress, leaveOpen: true),
-                _ => raw,
-            };
-            if (!ReferenceEquals(decoded, raw))
-            {
-                message.Content.Headers.ContentEncoding.Clear();
-                message.Content.Headers.ContentLength = null;
+                // HTTP-04: every coding is undone, the last applied first; what was undone leaves Content-Encoding (the
+                // rest stays) and is reported as FetchResponse.DecodedContentEncodings.
+                var undone = codings.GetRange(codings.Count - undo, undo);
+                decoded = ContentDecoding.Decode(raw, undone, settings.MaxBodySize);
+                var headers = message.Content.Headers;
+                headers.Remove("Content-Encoding");
+                if (undo < codings.Count)
+                {
+                    headers.TryAddWithoutValidation("Content-Encoding", string.Join(", ", codings.GetRange(0, codings.Count - undo)));
+                }
+
+                headers.ContentLength = null;
+                message.RequestMessage?.Options.Set(DecodedKey, (IReadOnlyList<string>)undone.AsReadOnly());
             }
         }
 
@@ -82,19 +97,40 @@ internal sealed class ResponseBody : Stream
         var length = _message.Content.Headers.ContentLength;
         if (streamingCallback is null && streamingCallbackAsync is null && length is > 0 && length <= _maxBody && length <= Array.MaxLength)
         {
-            // Announced length (never set for a body we decode): read straight into the body array, with no
-            // regrowth and no copy (measured in docs/benchmarks.md).
-            var body = new byte[(int)length.Value];
+            // Announced length (never set for a body we decode): read into one array of that length, with no copy when
+            // the body is at most MaxUpFrontAllocation (measured in docs/benchmarks.md). A larger announcement is not
+            // trusted with memory (HTTP-09: ten fetches announcing 100 MB and sending one byte must not allocate 1 GB):
+            // the array starts at MaxUpFrontAllocation and doubles as bytes arrive, capped at the announced length.
+            var announced = (int)length.Value;
+            var body = new byte[Math.Min(announced, MaxUpFrontAllocation)];
             var filled = 0;
             int read;
-            while (filled < body.Length && (read = await ReadAsync(body.AsMemory(filled), cancellationToken).ConfigureAwait(false)) > 0)
+            while (true)
             {
+                if (filled == body.Length)
+                {
+                    if (body.Length == announced)
+                    {
+                        break;
+                    }
+
+                    var grown = new byte[(int)Math.Min(announced, (long)body.Length * 2)];
+                    body.AsSpan(0, filled).CopyTo(grown);
+                    body = grown;
+                }
+
+                read = await ReadAsync(body.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
                 filled += read;
             }
 
             // One more read sees the end of the body, which hands the connection back (the handler never delivers
             // more than Content-Length, and reports fewer as a truncated body).
-            if (filled == body.Length && await ReadAsync(s_probe, cancellationToken).ConfigureAwait(false) != 0)
+            if (filled == announced && await ReadAsync(s_probe, cancellationToken).ConfigureAwait(false) != 0)
             {
                 throw new HttpIOException(HttpRequestError.InvalidResponse, "The body is longer than its Content-Length.");
             }
@@ -185,29 +221,64 @@ internal sealed class ResponseBody : Stream
             throw TooLarge();
         }
 
-        // The fetch's own token (what a buffered fetch reads with) is cancelled by an abort already.
-        var includesAbort = cancellationToken.CanBeCanceled && cancellationToken == _op.FetchToken;
-        int n;
-        if (_bodyTimeout == Timeout.InfiniteTimeSpan)
+        if (_failure is { } failed)
         {
-            n = await ReadCoreAsync(buffer, cancellationToken, includesAbort).ConfigureAwait(false);
+            // A streamed body that already failed (its connection is gone) keeps failing the same way.
+            throw failed;
         }
-        else
+
+        // The fetch's own token (what a buffered fetch reads with) is cancelled by an abort and by RequestTimeout
+        // already. Any other token is a streamed body's reader: RequestTimeout still runs from the call (HTTP-06), so
+        // each read is bounded by the smaller of BodyTimeout and what is left of RequestTimeout.
+        var includesAbort = cancellationToken.CanBeCanceled && cancellationToken == _op.FetchToken;
+        var deadline = _bodyTimeout;
+        var requestBinds = false;
+        if (!includesAbort && _requestTimeout != Timeout.InfiniteTimeSpan)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_bodyTimeout);
-            try
+            var left = _requestTimeout - _op.Elapsed;
+            if (left <= TimeSpan.Zero)
             {
-                n = await ReadCoreAsync(buffer, timeout.Token, includesAbort).ConfigureAwait(false);
+                throw Fail(FetchErrors.RequestTimedOut(_op, null));
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+
+            if (deadline == Timeout.InfiniteTimeSpan || left < deadline)
             {
-                _timedOut.Fired = true;
-                throw;
+                deadline = left;
+                requestBinds = true;
             }
         }
 
-        return n;
+        if (deadline == Timeout.InfiniteTimeSpan)
+        {
+            return await ReadCoreAsync(buffer, cancellationToken, includesAbort).ConfigureAwait(false);
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(deadline);
+        try
+        {
+            return await ReadCoreAsync(buffer, timeout.Token, includesAbort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
+        {
+            // Our timer, not the caller: a typed 599, never a bare TaskCanceledException (HTTP-06).
+            _timedOut.Fired = !requestBinds;
+            throw Fail(requestBinds ? FetchErrors.RequestTimedOut(_op, ex) : FetchErrors.BodyTimedOut(_op, ex));
+        }
+    }
+
+    /// <summary>A streamed body's read failed: its connection is closed (never reused mid-body), the fetch completes
+    /// and later reads fail the same way. A buffered fetch's failure path does this itself.</summary>
+    private FetchException Fail(FetchException error)
+    {
+        if (_sentinel is not null)
+        {
+            _failure = error;
+            _sentinel.Disarm();
+            _op.Complete(discardConnection: true);
+        }
+
+        return error;
     }
 
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
@@ -234,15 +305,16 @@ internal sealed class ResponseBody : Stream
         }
         catch (InvalidDataException ex)
         {
-            throw FetchErrors.MapTransport(
+            var mapped = FetchErrors.MapTransport(
                 new HttpIOException(HttpRequestError.InvalidResponse, $"The body could not be decoded: {ex.Message}", ex), _op);
+            throw mapped is FetchException fetch ? Fail(fetch) : mapped;
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        catch (Exception ex) when (ex is IOException or HttpRequestException or ObjectDisposedException)
         {
             // A streamed body's reader gets the same typed 599 as a buffered fetch (reset, truncated, protocol).
             if (FetchErrors.MapTransport(ex, _op) is FetchException mapped)
             {
-                throw mapped;
+                throw Fail(mapped);
             }
 
             throw;
@@ -259,7 +331,7 @@ internal sealed class ResponseBody : Stream
         _read += n;
         if (_read > _maxBody)
         {
-            throw TooLarge();
+            throw Fail(TooLarge());
         }
 
         return n;
