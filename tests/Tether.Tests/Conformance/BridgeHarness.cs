@@ -238,6 +238,7 @@ internal sealed class RecordingServer : IAsyncDisposable
     private WebApplication? _app;
     private int _inFlight;
     private int _maxInFlight;
+    private bool _released;
 
     private RecordingServer(string label) => Label = label;
 
@@ -262,6 +263,7 @@ internal sealed class RecordingServer : IAsyncDisposable
     {
         _requests.Clear();
         Volatile.Write(ref _maxInFlight, 0);
+        Volatile.Write(ref _released, false);
     }
 
     public static async Task<RecordingServer> StartAsync(string label, CancellationToken ct)
@@ -367,8 +369,15 @@ internal sealed class RecordingServer : IAsyncDisposable
                     break;
                 case "barrier":
                     var deadline = DateTime.UtcNow.AddSeconds(20);
-                    while (Volatile.Read(ref _inFlight) < BarrierTarget && DateTime.UtcNow < deadline)
+                    while (!Volatile.Read(ref _released) && DateTime.UtcNow < deadline)
                     {
+                        if (Volatile.Read(ref _inFlight) >= BarrierTarget)
+                        {
+                            // Latched: the first answer lowers the count, and the others must not wait again.
+                            Volatile.Write(ref _released, true);
+                            break;
+                        }
+
                         await Task.Delay(10, context.RequestAborted);
                     }
 
