@@ -382,12 +382,13 @@ public sealed partial class AsyncHttpClient
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
         {
             var raw = await _original.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return _coding switch
+            Stream decoder = _coding switch
             {
                 DecompressionMethods.GZip => new GZipStream(raw, CompressionMode.Decompress),
                 DecompressionMethods.Brotli => new BrotliStream(raw, CompressionMode.Decompress),
                 _ => await OpenDeflateAsync(raw, cancellationToken).ConfigureAwait(false),
             };
+            return new DecodedStream(decoder, raw);
         }
 
         protected override bool TryComputeLength(out long length)
@@ -426,6 +427,88 @@ public sealed partial class AsyncHttpClient
             var prefixed = new PrefixedStream(head.AsMemory(0, got), raw);
             var zlib = got == 2 && (head[0] & 0x0F) == 8 && ((head[0] << 8) | head[1]) % 31 == 0;
             return zlib ? new ZLibStream(prefixed, CompressionMode.Decompress) : new DeflateStream(prefixed, CompressionMode.Decompress);
+        }
+    }
+
+    /// <summary>The decoder's output; at the decoder's end it reads the raw body to its end (a few bytes at most: a
+    /// well-formed encoded body ends where the framing does), so the bridged body sees EOF and its connection goes
+    /// back to the pool instead of being discarded (BrotliStream and ZLibStream stop at their own end marker).</summary>
+    private sealed class DecodedStream(Stream decoder, Stream raw) : Stream
+    {
+        private const int TrailingLimit = 16 * 1024;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = decoder.Read(buffer);
+            if (n == 0 && buffer.Length > 0)
+            {
+                var scratch = new byte[256];
+                var total = 0;
+                int m;
+                while (total < TrailingLimit && (m = raw.Read(scratch)) > 0)
+                {
+                    total += m;
+                }
+            }
+
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (n == 0 && buffer.Length > 0)
+            {
+                var scratch = new byte[256];
+                var total = 0;
+                int m;
+                while (total < TrailingLimit && (m = await raw.ReadAsync(scratch, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    total += m;
+                }
+            }
+
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                decoder.Dispose();
+                raw.Dispose();
+            }
+
+            base.Dispose(disposing);
         }
     }
 

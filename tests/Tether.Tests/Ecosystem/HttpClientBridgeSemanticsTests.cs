@@ -84,6 +84,38 @@ public sealed class HttpClientBridgeSemanticsTests
     }
 
     [Fact]
+    [Trait("Spec", "HTTP-11")]
+    public async Task HTTP_11_decoded_and_redirected_bodies_read_to_the_end_keep_one_keep_alive_connection()
+    {
+        // A decoder stops at its own end marker (brotli, zlib); the bridge then reads the raw body to its end, so the
+        // connection goes back to the pool instead of being discarded as a half-read one.
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await RecordingServer.StartAsync("A", ct);
+        await using var pool = new ConnectionPool();
+        using (var http = new HttpClient(new TetherHttpMessageHandler(pool) { AutomaticDecompression = DecompressionMethods.All }))
+        {
+            long? connection = null;
+            foreach (var path in new[] { "/gzip", "/br", "/deflate", "/redirect/302?to=/br" })
+            {
+                Assert.Equal("hello, decoded", await http.GetStringAsync(server.Url(path), ct));
+                await using (var stream = await http.GetStreamAsync(server.Url(path), ct))
+                {
+                    Assert.Equal("hello, decoded", await new StreamReader(stream).ReadToEndAsync(ct));
+                }
+
+                var entry = Assert.Single(pool.Snapshot());
+                Assert.Equal(ConnectionState.Idle, entry.State);
+                connection ??= entry.Id;
+                Assert.Equal(connection, entry.Id);
+            }
+        }
+
+        await pool.CloseAsync(ct);
+        Assert.Empty(pool.Snapshot());
+        await WaitNoLedgerEntryAsync(server.Port);
+    }
+
+    [Fact]
     [Trait("Spec", "CORE-07")]
     public async Task CORE_07_bridge_with_default_options_has_40_requests_in_flight_like_SocketsHttpHandler()
     {
