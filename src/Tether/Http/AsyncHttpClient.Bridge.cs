@@ -8,6 +8,9 @@ public sealed partial class AsyncHttpClient
 {
     private const int BridgeDrainLimit = 64 * 1024;
 
+    /// <summary>How long a redirect's body may take to drain: SocketsHttpHandler's own ResponseDrainTimeout default.</summary>
+    private static readonly TimeSpan s_bridgeDrainTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// The <see cref="TetherHttpMessageHandler"/> path: sends a caller-built <see cref="HttpRequestMessage"/> (any
     /// method, any content, as given: HttpClient validated it) straight to the pool's handler, through the same queue
@@ -313,25 +316,29 @@ public sealed partial class AsyncHttpClient
         return coding == DecompressionMethods.None ? content : new DecodedContent(content, coding);
     }
 
-    /// <summary>Reads and drops a redirect's body (at most 64 KiB, with the request's token) so its connection can be
+    /// <summary>Reads and drops a redirect's body (at most 64 KiB and 2 s, with the request's token) so its connection can be
     /// reused; for a longer one the handler's own response disposal decides (it drains up to its MaxResponseDrainSize
     /// or closes that connection). Then releases the hop.</summary>
     private static async Task DiscardHopAsync(HttpResponseMessage message, FetchOperation op, CancellationToken token)
     {
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(token);
+        drain.CancelAfter(s_bridgeDrainTimeout);
         try
         {
-            var stream = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            var stream = await message.Content.ReadAsStreamAsync(drain.Token).ConfigureAwait(false);
             var buffer = new byte[4096];
             long total = 0;
             int n;
-            while (total <= BridgeDrainLimit && (n = await stream.ReadAsync(buffer, token).ConfigureAwait(false)) > 0)
+            while (total <= BridgeDrainLimit && (n = await stream.ReadAsync(buffer, drain.Token).ConfigureAwait(false)) > 0)
             {
                 total += n;
             }
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        catch (Exception ex) when (ex is IOException or HttpRequestException
+            || (ex is OperationCanceledException && !token.IsCancellationRequested))
         {
-            // The next hop opens its own connection.
+            // A broken or stalled 3xx body: its connection is given up (the handler closes a cancelled read's
+            // connection); the next hop opens or rents another.
         }
         finally
         {

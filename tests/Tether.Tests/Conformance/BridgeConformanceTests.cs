@@ -110,6 +110,8 @@ public sealed class BridgeConformanceTests(BridgeServers servers) : IClassFixtur
             (s, h, ct) => h.GetAsync(s.A.Url("/loop/0"), ct), "status 302"),
         ["redirect_disabled_returns_3xx"] = new(new HandlerSettings(AllowAutoRedirect: false),
             (s, h, ct) => h.GetAsync(s.A.Url("/redirect/301?to=/echo"), ct), "Location: /echo"),
+        ["redirect_with_stalled_body_is_followed"] = new(HandlerSettings.Default,
+            (s, h, ct) => h.GetAsync(s.A.Url("/stalled-redirect?to=/echo"), ct), "final http://server-A/echo"),
         ["redirect_cross_origin_followed"] = new(HandlerSettings.Default,
             (s, h, ct) => h.GetAsync(s.A.Url("/to-other/307?path=/echo"), ct), "final http://server-B/echo"),
         ["redirect_drops_authorization_same_origin"] = new(HandlerSettings.Default, (s, h, ct) =>

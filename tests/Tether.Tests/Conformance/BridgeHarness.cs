@@ -300,7 +300,8 @@ internal sealed class RecordingServer : IAsyncDisposable
     }
 
     /// <summary>Routes: <c>/echo</c> (200, body = request body); <c>/status/{code}</c>; <c>/redirect/{code}?to=X</c>
-    /// (code with Location X, X_Hop header); <c>/to-other/{code}?path=P</c> (redirect to the other server's P);
+    /// (code with Location X, X_Hop header); <c>/stalled-redirect?to=X</c> (302 announcing 100 bytes, sending 3, then
+    /// silent for 20 s); <c>/to-other/{code}?path=P</c> (redirect to the other server's P);
     /// <c>/loop/{n}</c> (302 to /loop/{n+1}); <c>/set-cookie?c=NAME=V</c> (200 with Set-Cookie);
     /// <c>/cookie-redirect?c=NAME=V&amp;to=X</c> (302 with Set-Cookie); <c>/gzip</c>, <c>/br</c>, <c>/deflate</c>
     /// (an encoded "hello, decoded" with Content-Encoding); <c>/barrier</c> (waits until <see cref="BarrierTarget"/>
@@ -339,6 +340,15 @@ internal sealed class RecordingServer : IAsyncDisposable
                 case "to-other":
                     response.StatusCode = int.Parse(segments[1], System.Globalization.CultureInfo.InvariantCulture);
                     response.Headers.Location = Other!.Url(request.Query["path"].ToString()).ToString();
+                    break;
+                case "stalled-redirect":
+                    // A 302 that announces 100 body bytes, sends 3 and stalls (issue 15 item 5's shape).
+                    response.StatusCode = 302;
+                    response.Headers.Location = request.Query["to"].ToString();
+                    response.ContentLength = 100;
+                    await response.Body.WriteAsync("abc"u8.ToArray(), context.RequestAborted);
+                    await response.Body.FlushAsync(context.RequestAborted);
+                    await Task.Delay(TimeSpan.FromSeconds(20), context.RequestAborted);
                     break;
                 case "loop":
                     var n = int.Parse(segments[1], System.Globalization.CultureInfo.InvariantCulture);
