@@ -21,8 +21,10 @@ public sealed partial class AsyncHttpClient
     /// no raise-on-error. The response content is swapped for a stream that completes the operation (slot, lease and
     /// connection back) at end of body or on dispose; disposing early discards the connection.
     /// </summary>
-    /// <remarks>No FetchRequest is built or validated and no settings are resolved per request (the client's cached
-    /// defaults are used): the bridge costs one FetchOperation and one wrapped content per request.</remarks>
+    /// <remarks>The request is not converted or validated and no settings are resolved per request (the client's
+    /// cached defaults are used): the bridge adds one FetchOperation (with an empty FetchRequest shell naming the URL
+    /// for errors), one linked token source and one wrapped response content per request; redirects, cookies and
+    /// decoding cost only when they happen or are enabled.</remarks>
     internal async Task<HttpResponseMessage> SendThroughPoolAsync(HttpRequestMessage request, TetherHttpMessageHandler handler,
         CancellationToken cancellationToken)
     {
@@ -157,9 +159,9 @@ public sealed partial class AsyncHttpClient
         {
             op.Complete(discardConnection: true);
             message?.Dispose();
-            if (ex is ObjectDisposedException or FetchException { Kind: FetchErrorKind.ClientClosed or FetchErrorKind.LoopClosed or FetchErrorKind.PoolClosed }
+            if (ex is FetchException { Kind: FetchErrorKind.ClientClosed or FetchErrorKind.LoopClosed or FetchErrorKind.PoolClosed }
                 || op.AbortKind is FetchErrorKind.ClientClosed or FetchErrorKind.LoopClosed or FetchErrorKind.PoolClosed
-                || (_pool.IsClosed && !cancellationToken.IsCancellationRequested))
+                || ((IsClosed || _pool.IsClosed) && !cancellationToken.IsCancellationRequested))
             {
                 // A closed handler, client or pool is not a transient network failure: HttpClient over a disposed
                 // SocketsHttpHandler throws ObjectDisposedException, which resilience pipelines do not retry.
