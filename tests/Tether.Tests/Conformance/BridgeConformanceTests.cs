@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
+using Tether.TestServer;
 using Xunit;
 
 namespace Tether.Tests.Conformance;
@@ -259,6 +260,50 @@ public sealed class BridgeConformanceTests(BridgeServers servers) : IClassFixtur
         Assert.StartsWith("throws", oracle.Caller, StringComparison.Ordinal);
         Assert.Equal(oracle.Text, tether.Text);
         Assert.DoesNotContain(tether.Received, r => r.PathAndQuery == "/echo");
+    }
+
+    [Theory]
+    [InlineData(HostileBehavior.CloseBeforeResponse)]
+    [InlineData(HostileBehavior.GarbageStatusLine)]
+    [InlineData(HostileBehavior.ContentLengthLongerThanBody)]
+    [InlineData(HostileBehavior.ResetMidBody)]
+    [InlineData(HostileBehavior.InvalidChunkSize)]
+    [InlineData(HostileBehavior.HugeHeaderLine)]
+    [Trait("Spec", "HTTP-11")]
+    public async Task HTTP_11_transport_failures_have_the_same_exception_and_HttpRequestError_on_both(HostileBehavior behavior)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var hostile = HostileServer.Start(behavior);
+        var outcomes = new List<string>();
+        var pool = new ConnectionPool();
+        try
+        {
+            foreach (var handler in new HttpMessageHandler[] { new SocketsHttpHandler(), new TetherHttpMessageHandler(pool) })
+            {
+                using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+                try
+                {
+                    using var response = await http.GetAsync(hostile.Url("/x"), ct);
+                    outcomes.Add($"status {(int)response.StatusCode}");
+                }
+                catch (HttpRequestException e)
+                {
+                    outcomes.Add($"HttpRequestException({e.HttpRequestError})");
+                }
+                catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+                {
+                    outcomes.Add(e.GetType().Name);
+                }
+            }
+        }
+        finally
+        {
+            await pool.CloseAsync(ct);
+        }
+
+        Assert.StartsWith("HttpRequestException", outcomes[0], StringComparison.Ordinal);
+        Assert.Equal(outcomes[0], outcomes[1]);
+        Assert.Empty(pool.Snapshot());
     }
 
     private static int ClosedPort()
