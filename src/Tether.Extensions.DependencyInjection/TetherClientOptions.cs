@@ -9,8 +9,10 @@ namespace Tether.Extensions.DependencyInjection;
 public sealed class TetherClientOptions
 {
     /// <summary>How many fetches of one client run at once; the rest queue (FIFO).</summary>
-    /// <value>1 or more; default 10 (see <see cref="AsyncHttpClientOptions.MaxClients"/>).</value>
-    public int MaxClients { get; set; } = 10;
+    /// <value>1 or more; default <see cref="int.MaxValue"/> (no queue): DI clients run without an
+    /// <see cref="EventLoop"/>, where Tornado's <c>max_clients = 10</c> does not apply (CORE-07); set it to bound a
+    /// client's concurrency.</value>
+    public int MaxClients { get; set; } = int.MaxValue;
 
     /// <summary>Per-client defaults for every fetch (timeouts, redirects, user agent, ...); null values fall back to
     /// Tether's built-in defaults.</summary>

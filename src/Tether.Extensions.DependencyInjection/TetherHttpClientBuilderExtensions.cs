@@ -13,9 +13,11 @@ namespace Tether.Extensions.DependencyInjection;
 public static class TetherHttpClientBuilderExtensions
 {
     /// <summary>Sets the primary handler to a <see cref="TetherHttpMessageHandler"/> leasing from the container's
-    /// <see cref="TetherPool"/>: every socket is in the ledger, the pool limits and wait timeout apply, and keep-alive
-    /// connections survive the factory's handler rotation (they belong to the pool, not to the handler). Calls
-    /// AddTether if needed.</summary>
+    /// <see cref="TetherPool"/>: every socket is in the ledger, the pool's configured limits and wait timeout apply, and
+    /// keep-alive connections survive the factory's handler rotation (they belong to the pool, not to the handler).
+    /// Calls AddTether if needed. The handler behaves like the default SocketsHttpHandler it replaces (redirects,
+    /// cookies, any method and content; see <see cref="TetherHttpMessageHandler"/>), and by default neither it
+    /// (MaxClients) nor the DI pool (<see cref="TetherOptions.Pool"/>) caps concurrency (CORE-07).</summary>
     /// <param name="builder">The HttpClient builder.</param>
     /// <param name="configure">Sets the handler's internal client options (MaxClients, Defaults.ConnectTimeout, ...).</param>
     /// <returns>The same builder.</returns>

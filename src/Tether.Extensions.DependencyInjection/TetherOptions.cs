@@ -8,6 +8,9 @@ namespace Tether.Extensions.DependencyInjection;
 /// </summary>
 public sealed class TetherOptions
 {
-    /// <summary>The DI pool's limits and timeouts (<see cref="ConnectionPoolOptions"/>; its defaults apply).</summary>
-    public ConnectionPoolOptions Pool { get; } = new();
+    /// <summary>The DI pool's limits and timeouts (<see cref="ConnectionPoolOptions"/>; its defaults apply except
+    /// <see cref="ConnectionPoolOptions.MaxConnectionsPerHost"/> and <see cref="ConnectionPoolOptions.MaxConnectionsTotal"/>,
+    /// which default to <see cref="int.MaxValue"/> here: <c>UseTether()</c> must allow at least the concurrency of the
+    /// default SocketsHttpHandler it replaces (CORE-07). Set them to cap the container's sockets.)</summary>
+    public ConnectionPoolOptions Pool { get; } = new() { MaxConnectionsPerHost = int.MaxValue, MaxConnectionsTotal = int.MaxValue };
 }

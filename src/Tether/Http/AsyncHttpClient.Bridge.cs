@@ -1,16 +1,32 @@
+using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
+
 namespace Tether;
 
 public sealed partial class AsyncHttpClient
 {
+    private const int BridgeDrainLimit = 64 * 1024;
+
+    /// <summary>How long a redirect's body may take to drain: SocketsHttpHandler's own ResponseDrainTimeout default.</summary>
+    private static readonly TimeSpan s_bridgeDrainTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>
-    /// The <see cref="TetherHttpMessageHandler"/> path: sends a caller-built <see cref="HttpRequestMessage"/> through
-    /// the same queue (MaxClients), pool lease (per-host and total slots) and close-on-owner-close as
-    /// <see cref="FetchAsync(FetchRequest, CancellationToken)"/>, but leaves the request and the response as they are
-    /// (no redirects, digest, decoding or raise-on-error: HttpClient pipelines do those themselves). The response
-    /// content is swapped for a stream that completes the operation (slot, lease and connection back) at end of body
-    /// or on dispose; disposing early discards the connection, so no half-read socket goes back to the pool.
+    /// The <see cref="TetherHttpMessageHandler"/> path: sends a caller-built <see cref="HttpRequestMessage"/> (any
+    /// method, any content, as given: HttpClient validated it) straight to the pool's handler, through the same queue
+    /// (MaxClients), per-hop pool lease (per-host and total slots), ledger attribution and close-on-owner-close as
+    /// <see cref="FetchAsync(FetchRequest, CancellationToken)"/>, but with SocketsHttpHandler's semantics instead of
+    /// Tornado's: redirects by dotnet/runtime's RedirectHandler rules (the last 3xx is returned, not an error),
+    /// cookies through the handler's <see cref="CookieContainer"/>, optional automatic decompression, no digest and
+    /// no raise-on-error. The response content is swapped for a stream that completes the operation (slot, lease and
+    /// connection back) at end of body or on dispose; disposing early discards the connection.
     /// </summary>
-    internal async Task<HttpResponseMessage> SendThroughPoolAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <remarks>The request is not converted or validated and no settings are resolved per request (the client's
+    /// cached defaults are used): the bridge adds one FetchOperation (with an empty FetchRequest shell naming the URL
+    /// for errors), one linked token source and one wrapped response content per request; redirects, cookies and
+    /// decoding cost only when they happen or are enabled.</remarks>
+    internal async Task<HttpResponseMessage> SendThroughPoolAsync(HttpRequestMessage request, TetherHttpMessageHandler handler,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var target = request.RequestUri;
@@ -23,46 +39,130 @@ public sealed partial class AsyncHttpClient
 
         var loop = EventLoop.Current;
         EnsureUsable(loop);
-        var fetchRequest = new FetchRequest(target) { Method = request.Method.Method };
-        var settings = RequestBuilder.Resolve(fetchRequest, Options.Defaults, _settingsCache, out _);
-        var op = new FetchOperation(this, loop, fetchRequest, settings) { CurrentMethod = request.Method.Method };
+        if (_pool!.IsClosed)
+        {
+            throw new ObjectDisposedException(_pool.Name, $"{_pool.Name} is closed: the handler {Name} cannot send; create a new pool.");
+        }
+
+        var settings = _settingsCache.Get(Options.Defaults);
+        var op = new FetchOperation(this, loop, new FetchRequest(target) { Method = request.Method.Method }, settings)
+        {
+            CurrentMethod = request.Method.Method,
+            Target = target,
+        };
         Register(op);
+        var cookies = handler.Cookies;
+        var decompression = handler.AutomaticDecompression;
+        AddAcceptEncoding(request, decompression);
+
+        // The user's own Cookie header (sent first, before the container's cookies, as SocketsHttpHandler does).
+        string? userCookie = null;
+        if (cookies is not null && request.Headers.NonValidated.TryGetValues("Cookie", out var userCookies))
+        {
+            userCookie = string.Join("; ", userCookies);
+        }
+
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, op.AbortToken);
+        var token = linked.Token;
+        op.FetchToken = token;
         HttpResponseMessage? message = null;
         try
         {
-            if (!await _slots!.WaitAsync(settings.QueueTimeout, linked.Token).ConfigureAwait(false))
+            if (!await _slots!.WaitAsync(settings.QueueTimeout, token).ConfigureAwait(false))
             {
                 throw FetchErrors.QueueTimeout(op, settings.QueueTimeout, _slots);
             }
 
             op.MarkDequeued(holdsSlot: true);
-            op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, linked.Token).ConfigureAwait(false));
-            message = await _pool.SendAsync(request, op, linked.Token).ConfigureAwait(false);
-            op.OnResponse(message);
+            var redirects = 0;
+            while (true)
+            {
+                var uri = request.RequestUri!;
+                op.CurrentUrl = uri.OriginalString;
+                op.CurrentMethod = request.Method.Method;
+                op.SetPoolLease(await _pool.AcquireAsync(Redaction.HostKey(uri), op, token).ConfigureAwait(false));
+                if (cookies is not null)
+                {
+                    SetCookieHeader(request, userCookie, cookies.GetCookieHeader(uri));
+                }
+
+                message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                op.OnResponse(message);
+
+                if (ProtocolChecks.ForbidsReuse(message))
+                {
+                    op.DiscardOnComplete = true;
+                }
+
+                if (cookies is not null)
+                {
+                    StoreCookies(cookies, uri, message);
+                }
+
+                if (!handler.AllowAutoRedirect || RedirectTarget(uri, message) is not { } next)
+                {
+                    break;
+                }
+
+                if (++redirects > handler.MaxAutomaticRedirections)
+                {
+                    // As SocketsHttpHandler: over the limit, the last 3xx is the response (no exception).
+                    break;
+                }
+
+                var code = (int)message.StatusCode;
+                await DiscardHopAsync(message, op, token).ConfigureAwait(false);
+                message = null;
+
+                // Authorization never follows a redirect (as dotnet/runtime's RedirectHandler). HTTP-03, beyond
+                // SocketsHttpHandler: a Cookie or Proxy-Authorization header the caller set does not cross origins.
+                request.Headers.Authorization = null;
+                if (!SameOrigin(uri, next))
+                {
+                    request.Headers.ProxyAuthorization = null;
+                    request.Headers.Remove("Cookie");
+                    userCookie = null;
+                }
+
+                request.RequestUri = next;
+                if (RedirectForcesGet(code, request.Method))
+                {
+                    // RFC 9110 §15.4: the method becomes GET; the content and with it every Content-* header go.
+                    request.Method = HttpMethod.Get;
+                    request.Content = null;
+                    if (request.Headers.TransferEncodingChunked == true)
+                    {
+                        request.Headers.TransferEncodingChunked = false;
+                    }
+                }
+            }
 
             var original = message.Content;
-            var body = await original.ReadAsStreamAsync(linked.Token).ConfigureAwait(false);
+            var body = await original.ReadAsStreamAsync(token).ConfigureAwait(false);
             var content = new StreamContent(new BridgeBodyStream(body, original, op));
             foreach (var (name, values) in original.Headers.NonValidated)
             {
                 content.Headers.TryAddWithoutValidation(name, values);
             }
 
-            message.Content = content;
+            message.Content = Decompress(content, decompression);
             return message;
         }
         catch (Exception ex)
         {
-            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut: false, bodyTimedOut: false);
             op.Complete(discardConnection: true);
             message?.Dispose();
-            if (mapped is FetchException { Kind: FetchErrorKind.PoolClosed or FetchErrorKind.ClientClosed } closed)
+            if (ex is FetchException { Kind: FetchErrorKind.ClientClosed or FetchErrorKind.LoopClosed or FetchErrorKind.PoolClosed }
+                || op.AbortKind is FetchErrorKind.ClientClosed or FetchErrorKind.LoopClosed or FetchErrorKind.PoolClosed
+                || ((IsClosed || _pool.IsClosed) && !cancellationToken.IsCancellationRequested))
             {
-                // Item 12: a closed pool or client is a usage error, not a transient HttpRequestException to retry.
-                throw new ObjectDisposedException(closed.Message, closed);
+                // A closed handler, client or pool is not a transient network failure: HttpClient over a disposed
+                // SocketsHttpHandler throws ObjectDisposedException, which resilience pipelines do not retry.
+                var reason = op.AbortMessage ?? (_pool.IsClosed ? $"{_pool.Name} is closed" : $"{Name} is closed");
+                throw new ObjectDisposedException($"{reason}: the request {op.Describe()} was not completed.", ex);
             }
 
+            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut: false, bodyTimedOut: false);
             if (mapped is FetchException fetch)
             {
                 // HttpClient callers and resilience pipelines expect HttpRequestException for transport failures; the
@@ -77,6 +177,408 @@ public sealed partial class AsyncHttpClient
             }
 
             throw mapped;
+        }
+    }
+
+    /// <summary>Where a response redirects to, or null when it is not followed: dotnet/runtime RedirectHandler's
+    /// rules (300, 301, 302, 303, 307, 308 with a Location; relative resolved against the request; the request's
+    /// fragment kept when the Location has none; https to http refused so the 3xx is returned), plus: a Location
+    /// with a scheme other than http or https is not followed either.</summary>
+    private static Uri? RedirectTarget(Uri current, HttpResponseMessage message)
+    {
+        if ((int)message.StatusCode is not (300 or 301 or 302 or 303 or 307 or 308) || message.Headers.Location is not { } location)
+        {
+            return null;
+        }
+
+        var next = location.IsAbsoluteUri ? location : new Uri(current, location);
+        if (next.Scheme != Uri.UriSchemeHttp && next.Scheme != Uri.UriSchemeHttps)
+        {
+            return null;
+        }
+
+        if (current.Scheme == Uri.UriSchemeHttps && next.Scheme == Uri.UriSchemeHttp)
+        {
+            return null;
+        }
+
+        if (current.Fragment.Length > 0 && next.Fragment.Length == 0)
+        {
+            next = new UriBuilder(next) { Fragment = current.Fragment[1..] }.Uri;
+        }
+
+        return next;
+    }
+
+    /// <summary>dotnet/runtime's RequestRequiresForceGet (RFC 9110 §15.4.2-4): 300/301/302 change POST, and only POST,
+    /// to GET; 303 changes every method but GET and HEAD; 307 and 308 never change it.</summary>
+    private static bool RedirectForcesGet(int code, HttpMethod method) => code switch
+    {
+        300 or 301 or 302 => method == HttpMethod.Post,
+        303 => method != HttpMethod.Get && method != HttpMethod.Head,
+        _ => false,
+    };
+
+    private static bool SameOrigin(Uri a, Uri b) =>
+        string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
+        && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port;
+
+    /// <summary>The request's Cookie header for one hop: the caller's own value first, then the container's cookies
+    /// for this URL, in one header (as SocketsHttpHandler writes it).</summary>
+    private static void SetCookieHeader(HttpRequestMessage request, string? userCookie, string fromContainer)
+    {
+        if (fromContainer.Length == 0)
+        {
+            if (userCookie is null)
+            {
+                request.Headers.Remove("Cookie");
+            }
+
+            return;
+        }
+
+        request.Headers.Remove("Cookie");
+        request.Headers.TryAddWithoutValidation("Cookie", userCookie is null ? fromContainer : userCookie + "; " + fromContainer);
+    }
+
+    /// <summary>Stores every Set-Cookie of a response (redirects included) for the URL that answered; a malformed or
+    /// refused cookie is ignored, as SocketsHttpHandler does.</summary>
+    private static void StoreCookies(CookieContainer cookies, Uri uri, HttpResponseMessage message)
+    {
+        if (!message.Headers.NonValidated.TryGetValues("Set-Cookie", out var values))
+        {
+            return;
+        }
+
+        foreach (var value in values)
+        {
+            try
+            {
+                cookies.SetCookies(uri, value);
+            }
+            catch (CookieException)
+            {
+                // Ignored, like SocketsHttpHandler's CookieHelper.
+            }
+        }
+    }
+
+    private static readonly StringWithQualityHeaderValue s_gzip = new("gzip");
+    private static readonly StringWithQualityHeaderValue s_deflate = new("deflate");
+    private static readonly StringWithQualityHeaderValue s_brotli = new("br");
+
+    /// <summary>Adds each enabled coding to Accept-Encoding unless the request already names it.</summary>
+    private static void AddAcceptEncoding(HttpRequestMessage request, DecompressionMethods methods)
+    {
+        if (methods == DecompressionMethods.None)
+        {
+            return;
+        }
+
+        var accept = request.Headers.AcceptEncoding;
+        if ((methods & DecompressionMethods.GZip) != 0 && !accept.Contains(s_gzip))
+        {
+            accept.Add(s_gzip);
+        }
+
+        if ((methods & DecompressionMethods.Deflate) != 0 && !accept.Contains(s_deflate))
+        {
+            accept.Add(s_deflate);
+        }
+
+        if ((methods & DecompressionMethods.Brotli) != 0 && !accept.Contains(s_brotli))
+        {
+            accept.Add(s_brotli);
+        }
+    }
+
+    /// <summary>Wraps <paramref name="content"/> in a decoder when its last Content-Encoding is an enabled coding.</summary>
+    private static HttpContent Decompress(HttpContent content, DecompressionMethods methods)
+    {
+        if (methods == DecompressionMethods.None || content.Headers.ContentEncoding.Count == 0)
+        {
+            return content;
+        }
+
+        var last = content.Headers.ContentEncoding.Last();
+        var coding = last.ToLowerInvariant() switch
+        {
+            "gzip" when (methods & DecompressionMethods.GZip) != 0 => DecompressionMethods.GZip,
+            "deflate" when (methods & DecompressionMethods.Deflate) != 0 => DecompressionMethods.Deflate,
+            "br" when (methods & DecompressionMethods.Brotli) != 0 => DecompressionMethods.Brotli,
+            _ => DecompressionMethods.None,
+        };
+        return coding == DecompressionMethods.None ? content : new DecodedContent(content, coding);
+    }
+
+    /// <summary>Reads and drops a redirect's body (at most 64 KiB and 2 s, with the request's token) so its connection can be
+    /// reused; for a longer one the handler's own response disposal decides (it drains up to its MaxResponseDrainSize
+    /// or closes that connection). Then releases the hop.</summary>
+    private static async Task DiscardHopAsync(HttpResponseMessage message, FetchOperation op, CancellationToken token)
+    {
+        using var drain = CancellationTokenSource.CreateLinkedTokenSource(token);
+        drain.CancelAfter(s_bridgeDrainTimeout);
+        try
+        {
+            var stream = await message.Content.ReadAsStreamAsync(drain.Token).ConfigureAwait(false);
+            var buffer = new byte[4096];
+            long total = 0;
+            int n;
+            while (total <= BridgeDrainLimit && (n = await stream.ReadAsync(buffer, drain.Token).ConfigureAwait(false)) > 0)
+            {
+                total += n;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException
+            || (ex is OperationCanceledException && !token.IsCancellationRequested))
+        {
+            // A broken or stalled 3xx body: its connection is given up (the handler closes a cancelled read's
+            // connection); the next hop opens or rents another.
+        }
+        finally
+        {
+            message.Dispose();
+            op.ReleaseHop();
+        }
+    }
+
+    /// <summary>A response body decoded from gzip, deflate (zlib-wrapped or raw, told apart by the first two bytes) or
+    /// brotli; its headers are the original's without Content-Length and without the decoded (last) coding.</summary>
+    private sealed class DecodedContent : HttpContent
+    {
+        private readonly HttpContent _original;
+        private readonly DecompressionMethods _coding;
+
+        public DecodedContent(HttpContent original, DecompressionMethods coding)
+        {
+            _original = original;
+            _coding = coding;
+            foreach (var (name, values) in original.Headers.NonValidated)
+            {
+                if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
+                    && !name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase))
+                {
+                    Headers.TryAddWithoutValidation(name, values);
+                }
+            }
+
+            var codings = original.Headers.ContentEncoding.ToList();
+            for (var i = 0; i < codings.Count - 1; i++)
+            {
+                Headers.ContentEncoding.Add(codings[i]);
+            }
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            var decoded = await CreateContentReadStreamAsync(cancellationToken).ConfigureAwait(false);
+            await using var _ = decoded.ConfigureAwait(false);
+            await decoded.CopyToAsync(stream, cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
+        {
+            var raw = await _original.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            Stream decoder = _coding switch
+            {
+                DecompressionMethods.GZip => new GZipStream(raw, CompressionMode.Decompress),
+                DecompressionMethods.Brotli => new BrotliStream(raw, CompressionMode.Decompress),
+                _ => await OpenDeflateAsync(raw, cancellationToken).ConfigureAwait(false),
+            };
+            return new DecodedStream(decoder, raw);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _original.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        /// <summary>"deflate" is zlib (RFC 9110 §8.4.1.2) but servers also send raw deflate: a valid zlib header
+        /// (CM = 8, header checksum divisible by 31; RFC 1950 §2.2) picks zlib, anything else raw deflate.</summary>
+        private static async Task<Stream> OpenDeflateAsync(Stream raw, CancellationToken cancellationToken)
+        {
+            var head = new byte[2];
+            var got = 0;
+            while (got < 2)
+            {
+                var n = await raw.ReadAsync(head.AsMemory(got), cancellationToken).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                got += n;
+            }
+
+            var prefixed = new PrefixedStream(head.AsMemory(0, got), raw);
+            var zlib = got == 2 && (head[0] & 0x0F) == 8 && ((head[0] << 8) | head[1]) % 31 == 0;
+            return zlib ? new ZLibStream(prefixed, CompressionMode.Decompress) : new DeflateStream(prefixed, CompressionMode.Decompress);
+        }
+    }
+
+    /// <summary>The decoder's output; at the decoder's end it reads the raw body to its end (a few bytes at most: a
+    /// well-formed encoded body ends where the framing does), so the bridged body sees EOF and its connection goes
+    /// back to the pool instead of being discarded (BrotliStream and ZLibStream stop at their own end marker).</summary>
+    private sealed class DecodedStream(Stream decoder, Stream raw) : Stream
+    {
+        private const int TrailingLimit = 16 * 1024;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = decoder.Read(buffer);
+            if (n == 0 && buffer.Length > 0)
+            {
+                var scratch = new byte[256];
+                var total = 0;
+                int m;
+                while (total < TrailingLimit && (m = raw.Read(scratch)) > 0)
+                {
+                    total += m;
+                }
+            }
+
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (n == 0 && buffer.Length > 0)
+            {
+                var scratch = new byte[256];
+                var total = 0;
+                int m;
+                while (total < TrailingLimit && (m = await raw.ReadAsync(scratch, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    total += m;
+                }
+            }
+
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                decoder.Dispose();
+                raw.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>A read-only stream that returns <c>prefix</c> before the rest of <c>inner</c>.</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+    {
+        private ReadOnlyMemory<byte> _prefix = prefix;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_prefix.Length > 0)
+            {
+                var n = Math.Min(buffer.Length, _prefix.Length);
+                _prefix.Span[..n].CopyTo(buffer);
+                _prefix = _prefix[n..];
+                return n;
+            }
+
+            return inner.Read(buffer);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_prefix.Length > 0)
+            {
+                return ValueTask.FromResult(Read(buffer.Span));
+            }
+
+            return inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
         }
     }
 

@@ -31,7 +31,15 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
 {
     private static long s_nextId;
     private static readonly Lazy<AsyncHttpClient> s_processShared = new(() => new AsyncHttpClient(
-        new AsyncHttpClientOptions { Pool = ConnectionPool.Process, Ownership = ClientOwnership.Caller, Name = "AsyncHttpClient.Shared(process)" },
+        new AsyncHttpClientOptions
+        {
+            // CORE-07: outside a loop there is no Tornado max_clients; the process-wide client allows as many
+            // concurrent fetches as a default SocketsHttpHandler (the pool's limits still apply).
+            MaxClients = int.MaxValue,
+            Pool = ConnectionPool.Process,
+            Ownership = ClientOwnership.Caller,
+            Name = "AsyncHttpClient.Shared(process)",
+        },
         isShared: true));
 
     private readonly object _gate = new();
@@ -67,6 +75,11 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     /// The shared client of the running loop (one per loop, closed when the loop ends), or outside any loop a single
     /// process-wide client leasing from <see cref="ConnectionPool.Process"/>. Borrowers must not close it.
     /// </summary>
+    /// <remarks>Limits (CORE-07): a loop's shared client has Tornado's <c>max_clients = 10</c>
+    /// (<see cref="AsyncHttpClientOptions.MaxClients"/>' default); the process-wide one has no MaxClients queue
+    /// (<see cref="int.MaxValue"/>) and leases from <see cref="ConnectionPool.Process"/>, which has no per-host or total
+    /// cap, so thread-pool and ASP.NET Core code gets at least the concurrency of a default SocketsHttpHandler
+    /// (<c>MaxConnectionsPerServer = int.MaxValue</c>).</remarks>
     public static AsyncHttpClient Shared => EventLoop.Current is { } loop ? loop.GetOrCreateShared() : s_processShared.Value;
 
     /// <summary>The client's options (frozen at the first fetch).</summary>

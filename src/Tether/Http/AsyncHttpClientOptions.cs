@@ -27,7 +27,10 @@ public sealed class AsyncHttpClientOptions
 
     /// <summary>Most fetches in flight at once; the rest wait in a FIFO queue (see
     /// <see cref="FetchSettings.QueueTimeout"/>).</summary>
-    /// <value>1 or more; default 10 (as in Tornado).</value>
+    /// <value>1 or more; default 10, Tornado's <c>max_clients</c>, for clients created with these options (a loop's
+    /// <see cref="AsyncHttpClient.Shared"/> too). Code without a loop is not held to it (CORE-07):
+    /// <see cref="AsyncHttpClient.Shared"/> outside a loop, <see cref="TetherHttpMessageHandler"/> and the DI package's
+    /// clients default to <see cref="int.MaxValue"/> (no queue), like a default SocketsHttpHandler.</value>
     public int MaxClients { get => _maxClients; set => Set(ref _maxClients, value); }
 
     /// <summary>Defaults for every request of this client; a value set on the request wins.</summary>

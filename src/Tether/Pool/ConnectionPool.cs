@@ -36,7 +36,10 @@ namespace Tether;
 public sealed partial class ConnectionPool : IAsyncDisposable
 {
     private static readonly Lazy<ConnectionPool> s_process = new(
-        () => new ConnectionPool(new ConnectionPoolOptions(), "ConnectionPool.Process", isProcess: true));
+        () => new ConnectionPool(
+            // CORE-07: no per-host or total cap below a default SocketsHttpHandler's (MaxConnectionsPerServer = int.MaxValue).
+            new ConnectionPoolOptions { MaxConnectionsPerHost = int.MaxValue, MaxConnectionsTotal = int.MaxValue },
+            "ConnectionPool.Process", isProcess: true));
 
     private static long s_nextId;
     private readonly object _gate = new();
@@ -65,7 +68,10 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     internal string Kind { get; init; }
 
     /// <summary>The process-wide pool: lease from it (<see cref="AsyncHttpClientOptions.Pool"/>) so that clients
-    /// created per loop or per call share keep-alive connections. Owned by the process; cannot be closed.</summary>
+    /// created per loop or per call share keep-alive connections. Owned by the process; cannot be closed. Its
+    /// <see cref="ConnectionPoolOptions.MaxConnectionsPerHost"/> and <see cref="ConnectionPoolOptions.MaxConnectionsTotal"/>
+    /// are <see cref="int.MaxValue"/> (no cap, like a default SocketsHttpHandler; CORE-07); the ledger still lists every
+    /// socket.</summary>
     public static ConnectionPool Process => s_process.Value;
 
     /// <summary>A name for logs and the ledger.</summary>
