@@ -80,6 +80,22 @@ public sealed class SoakChartTests
         Assert.All(scales, s => Assert.True(s.Bottom >= 0, "no negative axis"));
     }
 
+    // Issue 14 item 9 (regression): soak warnings named one call site two ways (`SoakPatterns..cctor` and
+    // `-cctor (SoakPatterns.cs:40)`); each pattern is now a named method, and a warning names it.
+    [Fact]
+    [Trait("Spec", "CLI-20")]
+    public void CLI20_soak_warnings_name_each_call_site_by_its_pattern_method()
+    {
+        var (code, output, err, _) = CliHarness.RunTether(["soak", "-n", "200", "--sample-every", "100", "--patterns", "seed,inside", "--no-progress"]);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
+        string text = output.ReplaceLineEndings(" ");
+        Assert.Contains("ClientChurn", text, StringComparison.Ordinal); // 200 clients in a few seconds: above the threshold of 20/s
+        Assert.DoesNotContain("cctor", text, StringComparison.Ordinal);
+        var sites = Regex.Matches(text, @"created at\s+(Tether\.Cli\.Soak\.SoakPatterns\.[A-Za-z]+)").Select(m => m.Groups[1].Value).ToList();
+        Assert.NotEmpty(sites);
+        Assert.All(sites, site => Assert.Contains(site, new[] { "Tether.Cli.Soak.SoakPatterns.Seed", "Tether.Cli.Soak.SoakPatterns.Inside" }));
+    }
+
     private static List<SoakResult> Results()
     {
         static SoakSample S(int i, int fds, int est) => new(i, fds, fds, est, 0, 0, 0, 0, 0, 0, 0, 0);
