@@ -157,6 +157,50 @@ public sealed class TimeWaitAttributionTests
         }
     }
 
+    // CLI-16: the attribution rule on a hand-written procfs tree (deterministic): TIME_WAIT towards a server the process
+    // is connected to is its client side, grouped by endpoint (an IPv4-mapped tcp6 entry joins its IPv4 group); towards
+    // its own listening port it is a client's, not counted; towards an endpoint named in the options it is counted.
+    [Fact]
+    [Trait("Spec", "CLI-16")]
+    public void CLI16_attribution_rule_on_a_fake_procfs()
+    {
+        string root = Directory.CreateTempSubdirectory("tether-proc-").FullName;
+        try
+        {
+            string fd = Directory.CreateDirectory(Path.Join(root, "7", "fd")).FullName;
+            string net = Directory.CreateDirectory(Path.Join(root, "7", "net")).FullName;
+            File.CreateSymbolicLink(Path.Join(fd, "0"), "socket:[1001]"); // LISTEN 127.0.0.1:8080
+            File.CreateSymbolicLink(Path.Join(fd, "1"), "socket:[1002]"); // ESTABLISHED 127.0.0.1:40000 -> 127.0.0.1:9090
+            const string Header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+            const string Tw = " 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0\n";
+            File.WriteAllText(Path.Join(net, "tcp"), Header
+                + "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0 100 0 0 10 0\n"
+                + "   1: 0100007F:9C40 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 1002 1 0 20 4 30 10 -1\n"
+                + "   2: 0100007F:9C41 0100007F:2382" + Tw    // -> :9090, a server we are connected to: ours
+                + "   3: 0100007F:9C42 0100007F:2382" + Tw    // -> :9090: ours
+                + "   4: 0100007F:9C43 0100007F:1F90" + Tw    // -> our own :8080: a client of ours closed first: not ours
+                + "   5: 0100007F:9C44 0100007F:1BB" + Tw     // -> :443, nobody known: unattributed
+                + "   6: 0100007F:1F90 0100007F:9C45" + Tw);  // local :8080: our server side
+            File.WriteAllText(Path.Join(net, "tcp6"), Header
+                + "   0: 0000000000000000FFFF00000100007F:9C46 0000000000000000FFFF00000100007F:2382" + Tw); // mapped -> :9090: ours
+
+            CensusSnapshot s = SocketCensus.Take(7, null, root);
+            Assert.Equal(3, s.TimeWaitClientSide);
+            TimeWaitGroup mine = Assert.Single(s.TimeWaitByRemote);
+            Assert.Equal(new TimeWaitGroup(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9090), 3), mine);
+            Assert.Equal(1, s.TimeWaitServerSide);
+            Assert.Equal(["127.0.0.1:9090 x3", "127.0.0.1:443 x1", "127.0.0.1:8080 x1"], s.AllTimeWaitByRemote.Select(g => g.ToString()).ToArray());
+
+            CensusSnapshot named = SocketCensus.Take(7, new CensusOptions { RemoteEndPoints = [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 443)] }, root);
+            Assert.Equal(4, named.TimeWaitClientSide);
+            Assert.Equal(["127.0.0.1:9090 x3", "127.0.0.1:443 x1"], named.TimeWaitByRemote.Select(g => g.ToString()).ToArray());
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
     // A count of TIME_WAIT entries made here, read back: at most `made`, and at least `made - 5`. The kernel tables are
     // read in several chunks, not atomically, so on a machine with thousands of sockets churning an entry can be
     // skipped by one read; and an entry can end early (a stray RST ends TIME_WAIT, RFC 1337). Measured: 99 of 100 once.
