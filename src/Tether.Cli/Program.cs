@@ -1,4 +1,4 @@
 using Tether.Cli;
 using Tether.Cli.Commands;
 
-return CliSupport.Run(TetherCli.CreateRoot(), args);
+return await CliSupport.RunAsync(TetherCli.CreateRoot(), args, handleSignals: true).ConfigureAwait(false);

@@ -26,22 +26,20 @@ public static class TetherCli
     /// <returns>The root command.</returns>
     public static RootCommand CreateRoot(FetchIo? fetchIo = null)
     {
-        var root = new RootCommand(
-            "tether: an HTTP client that owns its sockets, and the tools to prove it.\n\n"
-            + "Examples:\n"
+        var root = new RootCommand("tether: an HTTP client that owns its sockets, and the tools to prove it.");
+        root.WithEpilog(
+            "Examples:\n"
             + "  tether fetch -v http://127.0.0.1:8080/hello\n"
             + "  tether soak --iterations 1000 --report ./soak-report\n"
             + "  tether census --pid 1234 --json\n"
-            + "  tether watch --pid 1234 --duration 60s --fail-on-growth 10\n\n"
+            + "  tether watch --pid 1234 --duration 60 --fail-on-growth 10\n\n"
+            + "Durations: a bare number is seconds; 500ms, 2s, 1m, 1h also work.\n"
             + "Shell completion: install dotnet-suggest (dotnet tool install -g dotnet-suggest) and register "
-            + "its shim; tether answers the [suggest] directive.\n"
-            + ExitCodes.HelpTable)
+            + "its shim; tether answers the [suggest] directive.");
+        foreach (Command command in new[] { FetchCommand.Create(fetchIo), SoakCommand.Create(), CensusCommand.Create(), WatchCommand.Create() })
         {
-            FetchCommand.Create(fetchIo),
-            SoakCommand.Create(),
-            CensusCommand.Create(),
-            WatchCommand.Create(),
-        };
+            root.Subcommands.Add(command);
+        }
 
         // Replace the default --version (which prints the CLI assembly's version) with the library version.
         foreach (Option option in root.Options)

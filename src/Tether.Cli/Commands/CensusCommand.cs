@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 using Spectre.Console;
 using Tether.Diagnostics;
@@ -7,8 +8,8 @@ using Tether.Diagnostics;
 namespace Tether.Cli.Commands;
 
 /// <summary>
-/// <c>tether census [--pid N] [--json]</c>: one OS socket census of a process (default: the tether
-/// process itself), as a table or as JSON with the same numbers as <see cref="SocketCensus.Take(int)"/>.
+/// <c>tether census [--pid N] [--json] [--port P] [--remote HOST:PORT]</c>: one OS socket census of a process (default:
+/// the tether process itself), as a table or as JSON with the same numbers as <see cref="SocketCensus.Take(int, CensusOptions)"/>.
 /// </summary>
 public static class CensusCommand
 {
@@ -16,39 +17,41 @@ public static class CensusCommand
     /// <returns>The command, ready to add to the root command.</returns>
     public static Command Create()
     {
-        var pid = new Option<int?>("--pid", "-p") { Description = "The process to count (default: this tether process)." };
+        Option<int?> pid = CliSupport.PidOption("The process to count (default: this tether process).", required: false);
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        Option<int[]> port = CensusFilter.PortOption();
+        Option<IPEndPoint[]> remote = CensusFilter.RemoteOption();
         Option<bool> verbose = CliSupport.VerboseOption();
         var command = new Command(
             "census",
-            "Print one socket census of a process: fds by kind, TCP sockets by state, and TIME_WAIT attributed "
-            + "to its ports (client side / server side). Reads /proc; Linux only.\n\n"
-            + "Examples:\n"
-            + "  tether census                  # this process\n"
-            + "  tether census --pid 1234       # another process (same user or root)\n"
-            + "  tether census --pid 1234 --json | jq .tcp.CLOSE_WAIT\n\n"
-            + ExitCodes.HelpTable)
+            "Print one socket census of a process: fds by kind, TCP sockets by state, and its client TIME_WAIT by remote endpoint.")
         {
             pid,
             json,
+            port,
+            remote,
             verbose,
         };
+        command.WithEpilog(
+            "Reads /proc; Linux only.\n\n"
+            + "Examples:\n"
+            + "  tether census                                # this process\n"
+            + "  tether census --pid 1234                     # another process (same user, or root with CAP_SYS_PTRACE)\n"
+            + "  tether census --pid 1234 --remote 127.0.0.1:8080   # only that server; its TIME_WAIT counts as 1234's\n"
+            + "  tether census --pid 1234 --json | jq '.timeWaitByRemote'\n\n"
+            + "TIME_WAIT attribution: " + CensusFilter.AttributionRule);
 
         command.SetAction(parseResult =>
         {
             TextWriter output = parseResult.InvocationConfiguration.Output;
             TextWriter error = parseResult.InvocationConfiguration.Error;
             int target = parseResult.GetValue(pid) ?? Environment.ProcessId;
-            if (target <= 0)
-            {
-                error.WriteLine($"tether: --pid {target} is not a valid process id; give a positive PID (see `ps`).");
-                return ExitCodes.Usage;
-            }
+            CensusFilter filter = CensusFilter.From(parseResult, port, remote);
 
             CensusSnapshot snapshot;
             try
             {
-                snapshot = SocketCensus.Take(target);
+                snapshot = SocketCensus.Take(target, filter.Options());
             }
             catch (CensusException ex)
             {
@@ -57,11 +60,11 @@ public static class CensusCommand
 
             if (parseResult.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(CensusJson.From(snapshot), CensusJsonContext.Default.CensusJson));
+                output.WriteLine(JsonSerializer.Serialize(CensusJson.From(snapshot, filter), CensusJsonContext.Default.CensusJson));
             }
             else
             {
-                Render(CliSupport.ConsoleFor(output), snapshot);
+                Render(CliSupport.ConsoleFor(output), output, snapshot, filter);
             }
 
             return ExitCodes.Ok;
@@ -69,7 +72,7 @@ public static class CensusCommand
         return command;
     }
 
-    private static void Render(IAnsiConsole console, CensusSnapshot s)
+    private static void Render(IAnsiConsole console, TextWriter output, CensusSnapshot s, CensusFilter filter)
     {
         var table = new Table()
             .Title($"socket census of pid {s.Pid} at {s.TakenAt:HH:mm:ss.fff}Z")
@@ -95,19 +98,55 @@ public static class CensusCommand
         Row("TIME_WAIT server side (no fd)", s.TimeWaitServerSide);
         console.Write(table);
 
-        if (s.TcpSockets.Count > 0)
+        var sockets = s.TcpSockets.Where(filter.Matches).ToList();
+        if (sockets.Count > 0)
         {
-            var sockets = new Table().AddColumns("fd", "local", "remote", "state");
-            foreach (CensusSocket t in s.TcpSockets)
+            var list = new Table().AddColumns("fd", "local", "remote", "state");
+            foreach (CensusSocket t in sockets)
             {
-                sockets.AddRow(
+                list.AddRow(
                     t.Fd.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(t.Local.ToString()),
                     Markup.Escape(t.Remote.ToString()),
                     TcpStateCounts.KernelName(t.State));
             }
 
-            console.Write(sockets);
+            console.Write(list);
         }
+
+        WriteTimeWait(console, output, s, filter);
+    }
+
+    /// <summary>The client TIME_WAIT groups of a census, and a hint when the namespace has some nobody is known for.</summary>
+    internal static void WriteTimeWait(IAnsiConsole console, TextWriter output, CensusSnapshot s, CensusFilter filter)
+    {
+        IReadOnlyList<TimeWaitGroup> groups = filter.Groups(s.TimeWaitByRemote);
+        if (groups.Count > 0)
+        {
+            output.WriteLine($"client TIME_WAIT of pid {s.Pid} by remote endpoint:");
+            var table = new Table()
+                .AddColumn("remote")
+                .AddColumn(new TableColumn("TIME_WAIT").RightAligned());
+            foreach (TimeWaitGroup g in groups)
+            {
+                table.AddRow(Markup.Escape(g.Remote.ToString()), g.Count.ToString(CultureInfo.InvariantCulture));
+            }
+
+            console.Write(table);
+        }
+
+        var others = filter.Groups(s.AllTimeWaitByRemote)
+            .Where(g => !groups.Any(m => m.Remote.Equals(g.Remote)))
+            .Take(5)
+            .ToList();
+        if (others.Count > 0)
+        {
+            output.WriteLine(
+                "not attributed to pid " + s.Pid.ToString(CultureInfo.InvariantCulture) + " (no owner in the kernel): client TIME_WAIT in this network namespace towards "
+                + string.Join(", ", others.Select(g => g.ToString()))
+                + $"; if pid {s.Pid} made them, add --remote {others[0].Remote}.");
+        }
+
+        output.WriteLine("TIME_WAIT attribution: by remote endpoint (servers the process is connected to, or --remote/--port); see `tether census --help`.");
     }
 }

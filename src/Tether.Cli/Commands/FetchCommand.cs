@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Spectre.Console;
 
@@ -32,13 +34,18 @@ public sealed class FetchIo
 
 /// <summary>
 /// <c>tether fetch URL</c>: a curl-like fetch on <see cref="AsyncHttpClient"/>. The body is streamed
-/// (<see cref="AsyncHttpClient.FetchStreamAsync(FetchRequest, CancellationToken)"/>) and copied unchanged to stdout or
-/// <c>-o FILE</c>; <c>-v</c> reports on stderr the ledger connections of the run (ids) and the phase timings.
+/// (<see cref="AsyncHttpClient.FetchStreamAsync(FetchRequest, CancellationToken)"/>) and copied to stdout or
+/// <c>-o FILE</c>; <c>-v</c> reports on stderr the ledger connections of the run (ids) and the phase
+/// timings. <c>--max-time</c> bounds the whole transfer (connect, headers and every body read) with one token, like
+/// curl's <c>--max-time</c>; failures use curl's exit codes where curl has one (7, 22, 28, 35, 60).
 /// </summary>
 public static class FetchCommand
 {
     /// <summary>Bodies at least this large (by Content-Length) get a progress bar on a terminal.</summary>
     public const long ProgressThreshold = 1024 * 1024;
+
+    private static readonly string[] WriteOutVariables =
+        ["http_code", "response_code", "time_total", "time_connect", "time_appconnect", "time_starttransfer", "size_download", "url_effective", "exitcode", "num_connects"];
 
     /// <summary>Creates the <c>fetch</c> command.</summary>
     /// <param name="io">The process streams (default: the console).</param>
@@ -47,7 +54,7 @@ public static class FetchCommand
     {
         io ??= FetchIo.Console;
         var url = new Argument<string>("url") { Description = "An absolute http:// or https:// URL." };
-        var method = new Option<string?>("--method", "-X") { Description = "The request method (default GET, or POST with --data).", HelpName = "METHOD" };
+        var method = new Option<string?>("--request", "-X", "--method") { Description = "The request method (default GET, HEAD with -I, or POST with -d).", HelpName = "METHOD" };
         var header = new Option<string[]>("--header", "-H")
         {
             Description = "A request header 'Name: value'; repeat for more.",
@@ -55,71 +62,100 @@ public static class FetchCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var data = new Option<string?>("--data", "-d") { Description = "Request body: inline text, @FILE, or @- for stdin.", HelpName = "DATA" };
-        Option<TimeSpan?> connectTimeout = Duration("--connect-timeout", "Connect timeout: seconds, or 250ms, 5s, 1m.");
-        Option<TimeSpan?> timeout = Duration("--timeout", "Whole-request timeout (curl's --max-time): seconds, or 250ms, 5s, 1m.");
+        var user = new Option<string?>("--user", "-u") { Description = "Basic authentication 'user:password' (curl's -u).", HelpName = "USER:PASSWORD" };
+        Option<TimeSpan?> connectTimeout = CliSupport.OptionalDurationOption("--connect-timeout", "Connect timeout: seconds, or 250ms, 5s, 1m.");
+        Option<TimeSpan?> maxTime = CliSupport.OptionalDurationOption(
+            "--max-time", "Bound the whole transfer, body included (curl's --max-time): seconds, or 250ms, 5s, 1m. Exit 28 when it ends the transfer.", "-m", "--timeout");
         var location = new Option<bool>("--location", "-L") { Description = "Follow redirects." };
         var maxRedirs = new Option<int?>("--max-redirs") { Description = "Most redirects to follow with -L (default 5).", HelpName = "N" };
-        var insecure = new Option<bool>("--insecure", "-k") { Description = "Do not verify the server's TLS certificate." };
+        var insecure = new Option<bool>("--insecure", "-k") { Description = "Do not verify the server's TLS certificate (testing only)." };
+        var cacert = new Option<FileInfo?>("--cacert") { Description = "Trust the CA certificate(s) in this PEM file for the server's certificate.", HelpName = "FILE" };
         var proxy = new Option<string?>("--proxy", "-x") { Description = "HTTP proxy URL, e.g. http://user:pass@127.0.0.1:3128.", HelpName = "URL" };
-        var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the body to FILE instead of stdout.", HelpName = "FILE" };
+        var output = new Option<string?>("--output", "-o") { Description = "Write the body to FILE instead of stdout ('-' is stdout).", HelpName = "FILE" };
         var include = new Option<bool>("--include", "-i") { Description = "Write the status line and response headers before the body." };
+        var head = new Option<bool>("--head", "-I") { Description = "Send HEAD and write the status line and headers only." };
+        var compressed = new Option<bool>("--compressed")
+        {
+            Description = "Ask for a compressed response and decode it (tether always does both; accepted for curl habits).",
+        };
+        var fail = new Option<bool>("--fail", "-f") { Description = "On HTTP 400 or above, write no body and exit 22 (curl's -f)." };
+        var silent = new Option<bool>("--silent", "-s") { Description = "No progress bar and no error message (exit code only); see -S." };
+        var showError = new Option<bool>("--show-error", "-S") { Description = "With -s, still print the error message." };
+        var writeOut = new Option<string?>("--write-out", "-w")
+        {
+            Description = "After the transfer, print FORMAT on stdout with %{http_code}, %{time_total}, %{time_connect}, "
+                + "%{time_appconnect}, %{time_starttransfer} (seconds), %{size_download}, %{url_effective}, %{exitcode}; \\n is a newline.",
+            HelpName = "FORMAT",
+        };
         var verbose = new Option<bool>("--verbose", "-v")
         {
             Description = "On stderr: the connections (ledger ids), phase timings, request and response heads, "
                 + "and stack traces on errors. URLs are redacted.",
         };
-        var command = new Command(
-            "fetch",
-            "Fetch a URL with Tether's AsyncHttpClient and write the body to stdout (byte for byte when piped).\n\n"
-            + "Examples:\n"
+        var command = new Command("fetch", "Fetch a URL with Tether's AsyncHttpClient and write the body to stdout (curl habits: -o, -i, -I, -f, -s, -w, -u, --max-time).")
+        {
+            url, method, header, data, user, connectTimeout, maxTime, location, maxRedirs, insecure, cacert, proxy, output, include, head,
+            compressed, fail, silent, showError, writeOut, verbose,
+        };
+        command.WithEpilog(
+            "Examples:\n"
             + "  tether fetch http://127.0.0.1:8080/hello\n"
             + "  tether fetch -i -X PUT -H 'Content-Type: application/json' -d '{\"a\":1}' http://127.0.0.1:8080/echo\n"
             + "  tether fetch -d @body.txt http://127.0.0.1:8080/upload      # body from a file (@- reads stdin)\n"
-            + "  tether fetch -L --max-redirs 3 --timeout 10s -o out.bin http://127.0.0.1:8080/bytes/50000000\n"
+            + "  tether fetch -L --max-redirs 3 --max-time 10 -o out.bin http://127.0.0.1:8080/bytes/50000000\n"
+            + "  tether fetch -sf -o /dev/null -w '%{http_code} %{time_total}\\n' http://127.0.0.1:8080/health\n"
+            + "  tether fetch --cacert ca.pem -u alice:secret https://127.0.0.1:8443/private\n"
             + "  tether fetch -v -k https://127.0.0.1:8443/hello            # connection, ledger id, timings on stderr\n\n"
-            + "A progress bar (stderr) appears only with -o FILE on a terminal for bodies of 1 MiB or more; never when piped.\n"
-            + ExitCodes.HelpTable)
-        {
-            url, method, header, data, connectTimeout, timeout, location, maxRedirs, insecure, proxy, output, include, verbose,
-        };
+            + "The body is decoded (gzip, deflate, br) as curl --compressed does. A progress bar (stderr) appears only with\n"
+            + "-o FILE on a terminal for bodies of 1 MiB or more (or of unknown length); never when piped or with -s.\n"
+            + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2.");
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             TextWriter error = parseResult.InvocationConfiguration.Error;
-            bool isVerbose = parseResult.GetValue(verbose);
+            bool quiet = parseResult.GetValue(silent) && !parseResult.GetValue(showError);
+            TextWriter errors = quiet ? TextWriter.Null : error;
             var request = new FetchRequest(parseResult.GetValue(url)!);
+            var options = new Settings(
+                parseResult.GetValue(verbose),
+                parseResult.GetValue(include) || parseResult.GetValue(head),
+                parseResult.GetValue(head),
+                parseResult.GetValue(output),
+                parseResult.GetValue(fail),
+                parseResult.GetValue(silent),
+                parseResult.GetValue(writeOut),
+                parseResult.GetValue(maxTime));
+            string? usage;
             try
             {
-                string? usage = Build(
+                usage = Build(
                     request,
-                    parseResult.GetValue(method),
+                    parseResult.GetValue(method) ?? (options.Head ? "HEAD" : null),
                     parseResult.GetValue(header) ?? [],
                     parseResult.GetValue(data),
+                    parseResult.GetValue(user),
                     io,
                     parseResult.GetValue(connectTimeout),
-                    parseResult.GetValue(timeout),
                     parseResult.GetValue(location),
                     parseResult.GetValue(maxRedirs),
                     parseResult.GetValue(insecure),
-                    parseResult.GetValue(proxy));
-                if (usage is not null)
-                {
-                    error.WriteLine($"tether: {usage} Run 'tether fetch --help' for usage.");
-                    return ExitCodes.Usage;
-                }
+                    parseResult.GetValue(cacert),
+                    parseResult.GetValue(proxy))
+                    ?? CheckOutput(options.Output)
+                    ?? CheckWriteOut(options.WriteOut);
             }
-            catch (IOException ex)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                error.WriteLine($"tether: cannot read the --data file: {ex.Message}");
-                return ExitCodes.Usage;
+                usage = $"cannot read the --data file: {ex.Message}";
             }
-            catch (UnauthorizedAccessException ex)
+
+            if (usage is not null)
             {
-                error.WriteLine($"tether: cannot read the --data file: {ex.Message}");
+                error.WriteLine($"tether: {usage} Run 'tether fetch --help' for usage.");
                 return ExitCodes.Usage;
             }
 
-            var run = new FetchRun(io, error, isVerbose, parseResult.GetValue(include), parseResult.GetValue(output));
+            var run = new FetchRun(io, errors, options);
             return await run.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -134,10 +170,95 @@ public static class FetchCommand
     public static bool ShowsProgress(bool toFile, bool stdoutIsTerminal, bool stderrIsTerminal, long? contentLength) =>
         toFile && stdoutIsTerminal && stderrIsTerminal && (contentLength is null || contentLength >= ProgressThreshold);
 
+    /// <summary>Expands a <c>-w</c> format: <c>%{name}</c> variables, <c>\n</c>, <c>\t</c>, <c>\\</c> and <c>%%</c>.</summary>
+    /// <param name="format">The format.</param>
+    /// <param name="lookup">The value of a variable, or null when unknown.</param>
+    /// <returns>The text.</returns>
+    public static string ExpandWriteOut(string format, Func<string, string?> lookup)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        ArgumentNullException.ThrowIfNull(lookup);
+        var sb = new StringBuilder(format.Length + 16);
+        for (int i = 0; i < format.Length; i++)
+        {
+            char c = format[i];
+            if (c == '%' && i + 1 < format.Length && format[i + 1] == '{')
+            {
+                int end = format.IndexOf('}', i + 2);
+                if (end > 0)
+                {
+                    string name = format[(i + 2)..end];
+                    sb.Append(lookup(name) ?? format[i..(end + 1)]);
+                    i = end;
+                    continue;
+                }
+            }
+            else if (c == '%' && i + 1 < format.Length && format[i + 1] == '%')
+            {
+                sb.Append('%');
+                i++;
+                continue;
+            }
+            else if (c == '\\' && i + 1 < format.Length)
+            {
+                char n = format[i + 1];
+                string? escaped = n switch { 'n' => "\n", 't' => "\t", 'r' => "\r", '\\' => "\\", _ => null };
+                if (escaped is not null)
+                {
+                    sb.Append(escaped);
+                    i++;
+                    continue;
+                }
+            }
+
+            sb.Append(c);
+        }
+
+        return sb.ToString();
+    }
+
+    private static string? CheckWriteOut(string? format)
+    {
+        if (format is null)
+        {
+            return null;
+        }
+
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(format, "%\\{([^}]*)\\}"))
+        {
+            if (!WriteOutVariables.Contains(m.Groups[1].Value, StringComparer.Ordinal))
+            {
+                return $"-w variable '%{{{m.Groups[1].Value}}}' is not known; use {string.Join(", ", WriteOutVariables.Select(v => "%{" + v + "}"))}.";
+            }
+        }
+
+        return null;
+    }
+
+    // Issue 14 item 9: `-o /nonexistent/x` used to fail after the request as "transfer failed" (exit 4).
+    private static string? CheckOutput(string? output)
+    {
+        if (output is null or "-")
+        {
+            return null;
+        }
+
+        string full = Path.GetFullPath(output);
+        if (Directory.Exists(full))
+        {
+            return $"-o '{output}' is a directory; give a file name.";
+        }
+
+        string? dir = Path.GetDirectoryName(full);
+        return dir is not null && !Directory.Exists(dir)
+            ? $"-o '{output}': the directory '{dir}' does not exist; create it first (mkdir -p)."
+            : null;
+    }
+
     // Fills the request from the options; returns a usage message when something is wrong.
     private static string? Build(
-        FetchRequest request, string? method, string[] headers, string? data, FetchIo io, TimeSpan? connectTimeout,
-        TimeSpan? timeout, bool location, int? maxRedirs, bool insecure, string? proxy)
+        FetchRequest request, string? method, string[] headers, string? data, string? user, FetchIo io, TimeSpan? connectTimeout,
+        bool location, int? maxRedirs, bool insecure, FileInfo? cacert, string? proxy)
     {
         if (!Uri.TryCreate(request.Url, UriKind.Absolute, out Uri? target) || (target.Scheme != Uri.UriSchemeHttp && target.Scheme != Uri.UriSchemeHttps))
         {
@@ -155,8 +276,20 @@ public static class FetchCommand
             request.Headers.Add(h[..colon].Trim(), h[(colon + 1)..].Trim());
         }
 
+        request.Method = method ?? (data is null ? "GET" : "POST");
+        if (request.Method.Length == 0 || request.Method.Any(c => c <= ' ' || c >= 127))
+        {
+            return $"-X '{request.Method}' is not an HTTP method token; write e.g. -X PUT.";
+        }
+
         if (data is not null)
         {
+            if (request.Method is "GET" or "HEAD")
+            {
+                // Issue 14 item 9: the library's own message named a FetchRequest property.
+                return $"-d sends a request body, and tether does not send one with {request.Method}; use -X POST (or PUT, PATCH), or drop -d.";
+            }
+
             byte[] body = data switch
             {
                 "@-" => ReadAll(io.OpenStdin()),
@@ -170,23 +303,63 @@ public static class FetchCommand
             }
         }
 
-        request.Method = method ?? (data is null ? "GET" : "POST");
-        if (request.Method.Length == 0 || request.Method.Any(c => c <= ' ' || c >= 127))
-        {
-            return $"--method '{request.Method}' is not an HTTP method token; write e.g. -X PUT.";
-        }
-
         if (maxRedirs is < 0)
         {
             return $"--max-redirs {maxRedirs} must be 0 or more.";
         }
 
+        if (user is not null)
+        {
+            int colon = user.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                return "-u needs 'user:password' (tether does not prompt for the password).";
+            }
+
+            request.AuthUsername = user[..colon];
+            request.AuthPassword = user[(colon + 1)..];
+            request.AuthMode = AuthMode.Basic;
+        }
+
+        if (cacert is not null)
+        {
+            if (insecure)
+            {
+                return "--cacert and -k contradict each other: --cacert verifies against a CA, -k skips verification; keep one.";
+            }
+
+            if (!cacert.Exists)
+            {
+                return $"--cacert '{cacert.FullName}' does not exist; give a PEM file with the CA certificate.";
+            }
+
+            var collection = new X509Certificate2Collection();
+            try
+            {
+                collection.ImportFromPemFile(cacert.FullName);
+            }
+            catch (CryptographicException ex)
+            {
+                return $"--cacert '{cacert.FullName}' is not a PEM certificate file ({ex.Message}).";
+            }
+
+            if (collection.Count == 0)
+            {
+                return $"--cacert '{cacert.FullName}' holds no '-----BEGIN CERTIFICATE-----' block.";
+            }
+
+            request.CaCertificates = collection;
+        }
+
         request.ConnectTimeout = connectTimeout;
-        request.RequestTimeout = timeout;
+        // curl has no overall deadline unless --max-time is given, and --max-time is the CLI's own token over the whole
+        // transfer: the library's RequestTimeout (20 s by default, covering a streamed body too) must not cut a long
+        // download short.
+        request.RequestTimeout = Timeout.InfiniteTimeSpan;
         request.FollowRedirects = location;
         request.MaxRedirects = maxRedirs;
         request.RaiseOnError = false;
-        request.DecompressResponse = false; // like curl without --compressed: the bytes as sent
+        request.DecompressResponse = true; // like curl --compressed: a gzip body is decoded, never printed raw
         if (insecure)
         {
             request.ValidateCertificate = false;
@@ -222,35 +395,69 @@ public static class FetchCommand
         }
     }
 
-    private static Option<TimeSpan?> Duration(string name, string description) => new(name)
+    /// <summary>Maps a fetch failure to an exit code, curl's where curl has one for the same failure.</summary>
+    /// <param name="kind">The failure kind.</param>
+    /// <param name="tls">The TLS cause (<see cref="FetchException.TlsFailure"/>): a certificate the client refused is
+    /// curl's 60, any other handshake failure curl's 35.</param>
+    /// <returns>The exit code.</returns>
+    public static int ExitCodeFor(FetchErrorKind kind, TlsFailureKind tls = TlsFailureKind.None) => kind switch
     {
-        Description = description,
-        HelpName = "TIME",
-        CustomParser = result =>
-        {
-            string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) && double.IsFinite(seconds) && seconds > 0)
-            {
-                return TimeSpan.FromSeconds(seconds);
-            }
-
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
-                && CliSupport.TryParseDuration(text, out TimeSpan value) && value > TimeSpan.Zero)
-            {
-                return value;
-            }
-
-            result.AddError($"{name} '{text}' is not a positive duration; use seconds (2.5) or 250ms, 5s, 1m.");
-            return null;
-        },
+        FetchErrorKind.HttpStatus => ExitCodes.HttpError,
+        FetchErrorKind.ConnectionRefused => ExitCodes.ConnectFailed,
+        FetchErrorKind.QueueTimeout or FetchErrorKind.PoolWaitTimeout or FetchErrorKind.ConnectTimeout
+            or FetchErrorKind.RequestTimeout or FetchErrorKind.BodyTimeout => ExitCodes.Timeout,
+        FetchErrorKind.Tls => tls is TlsFailureKind.UntrustedChain or TlsFailureKind.NotTimeValid or TlsFailureKind.NameMismatch
+            or TlsFailureKind.Revoked ? ExitCodes.TlsCertificate : ExitCodes.TlsHandshake,
+        _ => ExitCodes.TransportError,
     };
 
+    private sealed record Settings(bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime);
+
     // One fetch: stream the body to its destination, report, map the outcome to an exit code.
-    private sealed class FetchRun(FetchIo io, TextWriter error, bool verbose, bool include, FileInfo? output)
+    private sealed class FetchRun(FetchIo io, TextWriter error, Settings settings)
     {
+        private readonly System.Diagnostics.Stopwatch _clock = new();
+        private FetchResponse? _response;
+        private long _bytes;
+
+        private bool ToStdout => settings.Output is null or "-";
+
         public async Task<int> ExecuteAsync(FetchRequest request, CancellationToken cancellationToken)
         {
-            if (verbose)
+            int code = await TransferAsync(request, cancellationToken).ConfigureAwait(false);
+            if (settings.WriteOut is { } format)
+            {
+                string text = ExpandWriteOut(format, name => Variable(name, code));
+                Stream stdout = io.OpenStdout();
+                await stdout.WriteAsync(Encoding.UTF8.GetBytes(text), CancellationToken.None).ConfigureAwait(false);
+                await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return code;
+        }
+
+        private string? Variable(string name, int code)
+        {
+            FetchResponse? r = _response;
+            string S(TimeSpan t) => t.TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture);
+            return name switch
+            {
+                "http_code" or "response_code" => r is null ? "000" : r.Code.ToString("000", CultureInfo.InvariantCulture),
+                "time_total" => S(_clock.Elapsed),
+                "time_connect" => r is null ? S(TimeSpan.Zero) : S(r.TimeInfo.Queue + r.TimeInfo.Connect),
+                "time_appconnect" => r is null ? S(TimeSpan.Zero) : S(r.TimeInfo.Queue + r.TimeInfo.Connect + r.TimeInfo.Tls),
+                "time_starttransfer" => r is null ? S(TimeSpan.Zero) : S(r.TimeInfo.Queue + r.TimeInfo.Connect + r.TimeInfo.Tls + r.TimeInfo.FirstByte),
+                "size_download" => _bytes.ToString(CultureInfo.InvariantCulture),
+                "url_effective" => r is null ? string.Empty : Redaction.Uri(r.EffectiveUrl),
+                "exitcode" => code.ToString(CultureInfo.InvariantCulture),
+                "num_connects" => r is null ? "0" : r.ConnectionReused ? "0" : "1",
+                _ => null,
+            };
+        }
+
+        private async Task<int> TransferAsync(FetchRequest request, CancellationToken interrupt)
+        {
+            if (settings.Verbose)
             {
                 error.WriteLine($"> {request.Method} {Redaction.Url(request.Url)}");
                 foreach ((string name, string value) in request.Headers)
@@ -259,66 +466,101 @@ public static class FetchCommand
                 }
             }
 
+            // One token for the whole transfer (CLI-14): the connect, the headers and every body read stop at --max-time.
+            using var maxTime = new CancellationTokenSource();
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(interrupt, maxTime.Token);
+            CancellationToken token = linked.Token;
+            _clock.Start();
+            if (settings.MaxTime is { } limit)
+            {
+                // Timers tick in whole milliseconds and may fire up to one early; +2 ms keeps "never before T" true.
+                maxTime.CancelAfter(limit + TimeSpan.FromMilliseconds(2));
+            }
+
             await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Name = "tether-fetch" });
             try
             {
-                await using FetchResponse response = await client.FetchStreamAsync(request, cancellationToken).ConfigureAwait(false);
-                if (verbose)
+                await using FetchResponse response = await client.FetchStreamAsync(request, token).ConfigureAwait(false);
+                _response = response;
+                if (settings.Verbose)
                 {
                     ReportConnection(response, client.Pool);
                 }
 
+                bool failed = response.Code >= 400;
                 var bodyClock = System.Diagnostics.Stopwatch.StartNew();
-                long bytes = await WriteAsync(response, cancellationToken).ConfigureAwait(false);
-                if (verbose)
+                if (!(failed && settings.Fail))
+                {
+                    _bytes = await WriteAsync(response, token).ConfigureAwait(false);
+                }
+
+                if (settings.Verbose)
                 {
                     error.WriteLine(string.Create(
                         CultureInfo.InvariantCulture,
-                        $"* body {bytes} bytes in {Ms(bodyClock.Elapsed)}; {Ids(client.Pool)} closed with the client on exit"));
+                        $"* body {_bytes} bytes in {Ms(bodyClock.Elapsed)}; {Ids(client.Pool)} closed with the client on exit"));
                 }
 
-                if (response.Code >= 400)
+                if (failed)
                 {
                     error.WriteLine($"tether: HTTP {response.Code} {response.Reason} from {Redaction.Uri(response.EffectiveUrl)}");
-                    return ExitCodes.HttpError;
+                    return settings.Fail ? ExitCodes.HttpErrorFail : ExitCodes.HttpError;
                 }
 
                 return ExitCodes.Ok;
             }
+            catch (Exception ex) when (interrupt.IsCancellationRequested && ex is OperationCanceledException or FetchException or IOException)
+            {
+                error.WriteLine($"tether: interrupted (Ctrl-C) after {_bytes} body bytes; the connection was closed.");
+                return ExitCodes.Interrupted;
+            }
+            catch (Exception ex) when (maxTime.IsCancellationRequested && ex is OperationCanceledException or FetchException or IOException)
+            {
+                error.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"tether: operation timed out after {_clock.Elapsed.TotalMilliseconds:0} ms (--max-time {CliSupport.Format(settings.MaxTime!.Value)}) with {_bytes} body bytes received [28 timeout]"));
+                Verbose(ex);
+                return ExitCodes.Timeout;
+            }
             catch (FetchException ex)
             {
-                error.WriteLine($"tether: {ex.Message} [{ex.Code} {ex.Kind}]");
-                if (verbose)
-                {
-                    error.WriteLine(ex.ToString());
-                }
-
-                // Only an HTTP status error is exit 1; too many redirects (which carries the last 3xx) and every 599 are
-                // failures to get a final response.
-                return ex.Kind == FetchErrorKind.HttpStatus ? ExitCodes.HttpError : ExitCodes.TransportError;
+                error.WriteLine(ex.Kind == FetchErrorKind.Tls
+                    ? $"tether: {TlsMessage(ex.Message)} [{ex.Code} {ex.Kind}]"
+                    : $"tether: {ex.Message} [{ex.Code} {ex.Kind}]");
+                Verbose(ex);
+                return ExitCodeFor(ex.Kind, ex.TlsFailure);
             }
             catch (Exception ex) when (ex is ArgumentException or OptionsValidationException)
             {
                 error.WriteLine($"tether: {ex.Message}");
-                if (verbose)
-                {
-                    error.WriteLine(ex.ToString());
-                }
-
+                Verbose(ex);
                 return ExitCodes.Usage;
             }
             catch (IOException ex)
             {
                 // Writing the body failed (disk full, closed pipe) or the body stream broke mid-way.
-                error.WriteLine($"tether: transfer failed: {ex.Message}");
-                if (verbose)
-                {
-                    error.WriteLine(ex.ToString());
-                }
-
+                error.WriteLine($"tether: transfer failed after {_bytes} body bytes: {ex.Message}");
+                Verbose(ex);
                 return ExitCodes.TransportError;
             }
         }
+
+        // The library speaks to programmers (CaCertificates); a CLI user needs the flags.
+        private static string TlsMessage(string message)
+        {
+            const string Hint = "pass --cacert FILE (the CA certificate, PEM) to trust the server, or -k/--insecure to skip verification (testing only)";
+            string text = message.Replace("supply CaCertificates or fix the server", Hint, StringComparison.Ordinal);
+            return text.Contains("--cacert", StringComparison.Ordinal) ? text : text.TrimEnd('.') + "; " + Hint + ".";
+        }
+
+        private void Verbose(Exception ex)
+        {
+            if (settings.Verbose)
+            {
+                error.WriteLine(ex.ToString());
+            }
+        }
+
 
         // The handler picks the connection for each request (CORE-03): the report lists the client's ledger entries, which
         // is exact, instead of claiming which one carried the response.
@@ -347,10 +589,12 @@ public static class FetchCommand
 
         private async Task<long> WriteAsync(FetchResponse response, CancellationToken cancellationToken)
         {
-            Stream destination = output is null ? io.OpenStdout() : new FileStream(output.FullName, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
-            await using (destination.ConfigureAwait(false))
+            Stream destination = ToStdout
+                ? io.OpenStdout()
+                : new FileStream(settings.Output!, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
+            try
             {
-                if (include)
+                if (settings.Include)
                 {
                     var head = new StringBuilder();
                     head.Append(CultureInfo.InvariantCulture, $"HTTP/{response.Version.ToString(2)} {response.Code} {response.Reason}\r\n");
@@ -364,32 +608,49 @@ public static class FetchCommand
                     await destination.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
                 }
 
+                if (settings.Head)
+                {
+                    await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    return 0;
+                }
+
                 long copied = 0;
                 long? length = long.TryParse(response.Headers["Content-Length"], NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : null;
-                if (ShowsProgress(output is not null, io.StdoutIsTerminal(), io.StderrIsTerminal(), length))
+                if (!settings.Silent && ShowsProgress(!ToStdout, io.StdoutIsTerminal(), io.StderrIsTerminal(), length))
                 {
                     IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
                     await console.Progress()
                         .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn())
                         .StartAsync(async ctx =>
                         {
-                            ProgressTask task = ctx.AddTask(Markup.Escape(output!.Name), maxValue: length ?? double.MaxValue);
+                            // Unknown length (chunked): an indeterminate bar whose total becomes the bytes copied at the end
+                            // (issue 14 item 9: it used to print "100% 2147483647 bytes" for a 7-byte body).
+                            ProgressTask task = ctx.AddTask(Markup.Escape(Path.GetFileName(settings.Output!)), maxValue: length ?? 1);
                             task.IsIndeterminate = length is null;
-                            copied = await CopyAsync(response.BodyStream, destination, read => task.Increment(read), cancellationToken).ConfigureAwait(false);
+                            copied = await CopyAsync(response.BodyStream, destination, read => { _bytes += read; task.Increment(length is null ? 0 : read); }, cancellationToken).ConfigureAwait(false);
+                            task.IsIndeterminate = false;
+                            task.MaxValue = Math.Max(copied, 1);
                             task.Value = task.MaxValue;
                         }).ConfigureAwait(false);
                 }
                 else
                 {
-                    copied = await CopyAsync(response.BodyStream, destination, null, cancellationToken).ConfigureAwait(false);
+                    copied = await CopyAsync(response.BodyStream, destination, read => _bytes += read, cancellationToken).ConfigureAwait(false);
                 }
 
                 await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
                 return copied;
             }
+            finally
+            {
+                if (!ToStdout)
+                {
+                    await destination.DisposeAsync().ConfigureAwait(false);
+                }
+            }
         }
 
-        private static async Task<long> CopyAsync(Stream source, Stream destination, Action<int>? progress, CancellationToken cancellationToken)
+        private static async Task<long> CopyAsync(Stream source, Stream destination, Action<int> progress, CancellationToken cancellationToken)
         {
             byte[] buffer = new byte[81920];
             long total = 0;
@@ -397,7 +658,7 @@ public static class FetchCommand
             while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
                 await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                progress?.Invoke(read);
+                progress(read);
                 total += read;
             }
 

@@ -1,15 +1,17 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using Spectre.Console;
 using Tether.Diagnostics;
 
 namespace Tether.Cli.Commands;
 
 /// <summary>
-/// <c>tether watch --pid N [--interval 1s] [--duration 30s] [--fail-on-growth RATE]</c>: samples the
-/// socket census of a process, shows a live table (plain lines when stdout is redirected), and reports
-/// the fd growth rate as the least-squares slope of total fds over time, in fds per minute.
+/// <c>tether watch --pid N [--interval 1s] [--duration 30s] [--fail-on-growth RATE]</c>: samples the socket census of a
+/// process, shows a live table (plain lines when stdout is redirected), and reports the fd growth rate as the
+/// least-squares slope of total fds over time, in fds per minute. Ctrl-C prints the summary and verdict so far and
+/// exits 130.
 /// </summary>
 public static class WatchCommand
 {
@@ -17,51 +19,62 @@ public static class WatchCommand
     /// <returns>The command, ready to add to the root command.</returns>
     public static Command Create()
     {
-        var pid = new Option<int>("--pid", "-p") { Description = "The process to watch.", Required = true };
-        Option<TimeSpan> interval = CliSupport.DurationOption("--interval", TimeSpan.FromSeconds(1), "Time between samples (default 1s).");
-        Option<TimeSpan> duration = CliSupport.DurationOption("--duration", TimeSpan.FromSeconds(30), "How long to watch (default 30s).");
+        Option<int?> pid = CliSupport.PidOption("The process to watch.", required: true);
+        Option<TimeSpan> interval = CliSupport.DurationOption("--interval", TimeSpan.FromSeconds(1), "Time between samples (default 1s; a bare number is seconds).");
+        Option<TimeSpan> duration = CliSupport.DurationOption("--duration", TimeSpan.FromSeconds(30), "How long to watch (default 30s; a bare number is seconds).");
         var failOnGrowth = new Option<double?>("--fail-on-growth")
         {
-            Description = "Exit 3 when total fds grow faster than RATE per minute (least-squares slope over all samples).",
+            Description = "Exit 3 when total fds grow faster than RATE per minute (least-squares slope over all samples; needs two or more).",
             HelpName = "RATE",
         };
+        Option<int[]> port = CensusFilter.PortOption();
+        Option<IPEndPoint[]> remote = CensusFilter.RemoteOption();
         Option<bool> verbose = CliSupport.VerboseOption();
         var command = new Command(
             "watch",
-            "Sample the socket census of a process every interval and chart fds, ESTABLISHED, CLOSE_WAIT, "
-            + "TIME_WAIT, unix sockets and pipes, with the fd growth rate (fds/min, least-squares slope).\n\n"
-            + "Examples:\n"
-            + "  tether watch --pid 1234\n"
-            + "  tether watch --pid 1234 --interval 250ms --duration 2m\n"
-            + "  tether watch --pid 1234 --duration 60s --fail-on-growth 10   # CI leak gate\n\n"
-            + ExitCodes.HelpTable)
+            "Sample the socket census of a process every interval and print a growing table of fds, ESTABLISHED, CLOSE_WAIT, "
+            + "client/server TIME_WAIT, unix sockets and pipes, with the fd growth rate (fds/min).")
         {
             pid,
             interval,
             duration,
             failOnGrowth,
+            port,
+            remote,
             verbose,
         };
+        command.WithEpilog(
+            "Examples:\n"
+            + "  tether watch --pid 1234                       # 30 s, one sample a second\n"
+            + "  tether watch --pid 1234 --interval 250ms --duration 2m\n"
+            + "  tether watch --pid 1234 --duration 60 --fail-on-growth 10   # CI leak gate (60 = 60 seconds)\n"
+            + "  tether watch --pid 1234 --remote 127.0.0.1:8080             # only that server\n\n"
+            + "Ctrl-C stops early: the summary and verdict so far are printed and the exit code is 130.\n"
+            + "TIME_WAIT attribution: " + CensusFilter.AttributionRule);
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             TextWriter output = parseResult.InvocationConfiguration.Output;
             TextWriter error = parseResult.InvocationConfiguration.Error;
-            int target = parseResult.GetValue(pid);
+            int target = parseResult.GetValue(pid) ?? 0;
             double? limit = parseResult.GetValue(failOnGrowth);
-            if (target <= 0)
-            {
-                error.WriteLine($"tether: --pid {target} is not a valid process id; give a positive PID (see `ps`).");
-                return ExitCodes.Usage;
-            }
-
+            TimeSpan every = parseResult.GetValue(interval), total = parseResult.GetValue(duration);
             if (limit is < 0 || (limit is { } l && !double.IsFinite(l)))
             {
-                error.WriteLine($"tether: --fail-on-growth {limit} must be a finite rate >= 0 (fds per minute).");
+                error.WriteLine($"tether: --fail-on-growth {limit} must be a finite rate >= 0 (fds per minute). Run 'tether watch --help' for usage.");
                 return ExitCodes.Usage;
             }
 
-            var watch = new Watcher(target, parseResult.GetValue(interval), parseResult.GetValue(duration), output);
+            if (limit is not null && total < every)
+            {
+                // Issue 14 item 9: one sample has no slope, and "ok" would pass a gate that measured nothing.
+                error.WriteLine($"tether: --duration {CliSupport.Format(total)} with --interval {CliSupport.Format(every)} takes one sample; "
+                    + "--fail-on-growth needs two or more: make --duration at least --interval. Run 'tether watch --help' for usage.");
+                return ExitCodes.Usage;
+            }
+
+            var watch = new Watcher(target, every, total, output, CensusFilter.From(parseResult, port, remote));
+            int code = ExitCodes.Ok;
             try
             {
                 if (CliSupport.IsTerminal(output))
@@ -75,30 +88,50 @@ public static class WatchCommand
             }
             catch (CensusException ex)
             {
-                return CliSupport.Report(ex, error, parseResult.GetValue(verbose));
+                code = CliSupport.Report(ex, error, parseResult.GetValue(verbose));
+                if (watch.Count == 0)
+                {
+                    return code;
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                // Ctrl+C: report what was gathered.
+                code = ExitCodes.Interrupted; // Ctrl-C: report what was gathered
             }
 
             double slope = watch.SlopePerMinute();
-            bool grew = limit is { } rate && slope > rate;
+            bool enough = watch.Count >= 2;
+            bool grew = enough && limit is { } rate && slope > rate;
             string verdict = limit is { } r
-                ? string.Create(CultureInfo.InvariantCulture, $" (limit {r:0.0}): {(grew ? "GROWTH DETECTED" : "ok")}")
+                ? string.Create(CultureInfo.InvariantCulture, $" (limit {r:0.0}): {(!enough ? "UNKNOWN (fewer than 2 samples)" : grew ? "GROWTH DETECTED" : "ok")}")
                 : string.Empty;
+            string stopped = code == ExitCodes.Interrupted ? " (interrupted)" : string.Empty;
             output.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"pid {target}: {watch.Count} samples, fds {watch.FirstFds} -> {watch.LastFds}, growth {slope:+0.0;-0.0;0.0} fds/min{verdict}"));
-            return grew ? ExitCodes.GrowthDetected : ExitCodes.Ok;
+                $"pid {target}: {watch.Count} samples over {watch.ElapsedSeconds:0.0}s{stopped}, fds {watch.FirstFds} -> {watch.LastFds}, growth {slope:+0.0;-0.0;0.0} fds/min{verdict}"));
+            if (watch.Last is { } last)
+            {
+                string groups = last.TimeWaitByRemote.Count == 0
+                    ? "none"
+                    : string.Join(", ", watch.Filter.Groups(last.TimeWaitByRemote).Select(g => g.ToString()));
+                output.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"client TIME_WAIT of pid {target} by remote endpoint at the last sample: {groups} (attributed by remote endpoint: servers it was seen connected to, or --remote/--port)"));
+            }
+
+            return code != ExitCodes.Ok ? code : grew ? ExitCodes.GrowthDetected : ExitCodes.Ok;
         });
         return command;
     }
 
     // Sampling state: one (time, fds) point per census; the slope is ordinary least squares.
-    private sealed class Watcher(int pid, TimeSpan interval, TimeSpan duration, TextWriter output)
+    private sealed class Watcher(int pid, TimeSpan interval, TimeSpan duration, TextWriter output, CensusFilter filter)
     {
         private readonly List<(double Minutes, int Fds)> _points = [];
+        private readonly HashSet<IPEndPoint> _seenRemotes = [];
+        private readonly Stopwatch _clock = new();
+
+        public CensusFilter Filter => filter;
 
         public int Count => _points.Count;
 
@@ -106,20 +139,24 @@ public static class WatchCommand
 
         public int LastFds => _points.Count > 0 ? _points[^1].Fds : 0;
 
+        public double ElapsedSeconds => _clock.Elapsed.TotalSeconds;
+
+        public CensusSnapshot? Last { get; private set; }
+
         public async Task RunPlainAsync(CancellationToken cancellationToken)
         {
             await SampleAsync(
                 s => output.WriteLine(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"t={_points[^1].Minutes * 60:0.00}s fds={s.TotalFds} established={s.Tcp.Established} close_wait={s.Tcp.CloseWait} time_wait={s.TimeWaitClientSide + s.TimeWaitServerSide} unix={s.UnixSockets} pipes={s.Pipes} growth={SlopePerMinute():+0.0;-0.0;0.0}/min")),
+                    $"t={_points[^1].Minutes * 60:0.00}s fds={s.TotalFds} established={Established(s)} close_wait={CloseWait(s)} time_wait_client={TimeWaitClient(s)} time_wait_server={s.TimeWaitServerSide} unix={s.UnixSockets} pipes={s.Pipes} growth={SlopePerMinute():+0.0;-0.0;0.0}/min")),
                 cancellationToken).ConfigureAwait(false);
         }
 
         public async Task RunLiveAsync(IAnsiConsole console, CancellationToken cancellationToken)
         {
             var table = new Table()
-                .Title($"tether watch pid {pid} every {interval.TotalMilliseconds:0}ms for {duration.TotalSeconds:0.#}s")
-                .AddColumns("t", "fds", "ESTABLISHED", "CLOSE_WAIT", "TIME_WAIT", "unix", "pipes", "fds/min");
+                .Title($"tether watch pid {pid} every {CliSupport.Format(interval)} for {CliSupport.Format(duration)} (Ctrl-C stops)")
+                .AddColumns("t", "fds", "ESTABLISHED", "CLOSE_WAIT", "TIME_WAIT client", "TIME_WAIT server", "unix", "pipes", "fds/min");
             await console.Live(table).StartAsync(async ctx =>
             {
                 await SampleAsync(
@@ -133,9 +170,10 @@ public static class WatchCommand
                         table.AddRow(
                             string.Create(CultureInfo.InvariantCulture, $"{_points[^1].Minutes * 60:0.00}s"),
                             N(s.TotalFds),
-                            N(s.Tcp.Established),
-                            N(s.Tcp.CloseWait),
-                            N(s.TimeWaitClientSide + s.TimeWaitServerSide),
+                            N(Established(s)),
+                            N(CloseWait(s)),
+                            N(TimeWaitClient(s)),
+                            N(s.TimeWaitServerSide),
                             N(s.UnixSockets),
                             N(s.Pipes),
                             SlopePerMinute().ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture));
@@ -147,13 +185,32 @@ public static class WatchCommand
             static string N(int n) => n.ToString(CultureInfo.InvariantCulture);
         }
 
+        private int Established(CensusSnapshot s) =>
+            filter.IsEmpty ? s.Tcp.Established : s.TcpSockets.Count(t => t.State == TcpState.Established && filter.Matches(t));
+
+        private int CloseWait(CensusSnapshot s) =>
+            filter.IsEmpty ? s.Tcp.CloseWait : s.TcpSockets.Count(t => t.State == TcpState.CloseWait && filter.Matches(t));
+
+        private int TimeWaitClient(CensusSnapshot s) => filter.Groups(s.TimeWaitByRemote).Sum(g => g.Count);
+
         private async Task SampleAsync(Action<CensusSnapshot> show, CancellationToken cancellationToken)
         {
-            var clock = Stopwatch.StartNew();
+            _clock.Start();
             for (int k = 0; ; k++)
             {
-                CensusSnapshot s = SocketCensus.Take(pid);
-                _points.Add((clock.Elapsed.TotalMinutes, s.TotalFds));
+                cancellationToken.ThrowIfCancellationRequested();
+                CensusSnapshot s = SocketCensus.Take(pid, filter.Options(_seenRemotes));
+                foreach (CensusSocket socket in s.TcpSockets)
+                {
+                    // Servers the process was connected to: their TIME_WAIT stays attributed after the sockets close.
+                    if (socket.State != TcpState.Listen && socket.Remote.Port != 0 && !s.ListenPorts.Contains(socket.Local.Port))
+                    {
+                        _seenRemotes.Add(socket.Remote.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(socket.Remote.Address.MapToIPv4(), socket.Remote.Port) : socket.Remote);
+                    }
+                }
+
+                Last = s;
+                _points.Add((_clock.Elapsed.TotalMinutes, s.TotalFds));
                 show(s);
                 TimeSpan next = interval * (k + 1);
                 if (next > duration)
@@ -161,7 +218,7 @@ public static class WatchCommand
                     return;
                 }
 
-                TimeSpan wait = next - clock.Elapsed;
+                TimeSpan wait = next - _clock.Elapsed;
                 if (wait > TimeSpan.Zero)
                 {
                     await Task.Delay(wait, cancellationToken).ConfigureAwait(false);

@@ -34,21 +34,24 @@ public static class SoakCommand
         Option<bool> verbose = CliSupport.VerboseOption();
         var command = new Command(
             "soak",
-            "Run each usage pattern N times against a loopback server and prove which ones leak: samples fds and TCP "
-            + "sockets by state every K iterations, prints start/end counts, growth per 1,000 iterations "
+            "Run each usage pattern N times against a loopback server and show which ones leak sockets (Tether patterns must stay flat).")
+        {
+            iterations, sampleEvery, patterns, url, report, json, noProgress, verbose,
+        };
+        command.WithEpilog(
+            "Samples fds and TCP sockets by state every K iterations, prints start/end counts, growth per 1,000 iterations "
             + "(least-squares slope) and a verdict. Tether patterns must stay flat (end fds <= baseline, no extra "
             + "ESTABLISHED or CLOSE_WAIT towards the server); the naive HttpClient patterns are shown for contrast and "
-            + "never fail the run. TIME_WAIT is reported, not judged: it belongs to the kernel and holds no fd.\n\n"
+            + "never fail the run. TIME_WAIT is reported, not judged: it belongs to the kernel and holds no fd.\n"
+            + "--report DIR is checked (created, written to) before the run: an unusable DIR is exit 2 at once.\n"
+            + "Ctrl-C stops after the current iteration: the patterns measured so far are printed (and reported) and the "
+            + "exit code is 130.\n\n"
             + "Examples:\n"
             + "  tether soak                                   # all patterns, 1000 iterations each\n"
             + "  tether soak -n 200 --patterns seed,shared      # a quick check\n"
             + "  tether soak --report ./soak-report             # + PNG/SVG charts, CSV and JSON\n"
             + "  tether soak --json --no-progress | jq '.patterns[] | {name, verdict}'\n"
-            + "  tether soak --url http://127.0.0.1:8080/hello  # your own loopback server\n\n"
-            + ExitCodes.HelpTable)
-        {
-            iterations, sampleEvery, patterns, url, report, json, noProgress, verbose,
-        };
+            + "  tether soak --url http://127.0.0.1:8080/hello  # your own loopback server");
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -61,9 +64,10 @@ public static class SoakCommand
                 parseResult.GetValue(noProgress),
                 parseResult.GetValue(report));
             string? usage = Validate(all, settings, parseResult.GetValue(patterns) ?? [], parseResult.GetValue(url), out List<SoakPattern> chosen, out Uri? target);
+            usage ??= settings.Report is null ? null : SoakReport.CheckDirectory(settings.Report.FullName);
             if (usage is not null)
             {
-                error.WriteLine($"tether: {usage}");
+                error.WriteLine($"tether: {usage} Run 'tether soak --help' for usage.");
                 return ExitCodes.Usage;
             }
 
@@ -73,7 +77,7 @@ public static class SoakCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Tether.Diagnostics.CensusException)
             {
-                error.WriteLine($"tether: soak failed: {ex.Message}");
+                error.WriteLine(ex is Tether.Diagnostics.CensusException ? $"tether: soak failed: {ex.Message}" : $"tether: soak failed (writing the report?): {ex.Message}");
                 if (parseResult.GetValue(verbose))
                 {
                     error.WriteLine(ex.ToString());
@@ -203,6 +207,11 @@ public static class SoakCommand
                         var tasks = chosen.ToDictionary(p => p, p => ctx.AddTask(Label(p, null, null), autoStart: false, maxValue: s.Iterations));
                         foreach (SoakPattern pattern in chosen)
                         {
+                            if (cancellationToken.IsCancellationRequested)
+                            {
+                                break;
+                            }
+
                             ProgressTask task = tasks[pattern];
                             task.StartTask();
                             SoakSample? first = null;
@@ -213,7 +222,7 @@ public static class SoakCommand
                                     task.Value = sample.Iteration;
                                     task.Description = Label(pattern, first, sample);
                                 }),
-                                cancellationToken).ConfigureAwait(false);
+                                CancellationToken.None).ConfigureAwait(false);
                             task.Value = s.Iterations;
                             task.StopTask();
                             results.Add(r);
@@ -224,6 +233,11 @@ public static class SoakCommand
             {
                 foreach (SoakPattern pattern in chosen)
                 {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        break;
+                    }
+
                     SoakSample? first = null;
                     results.Add(await Task.Run(
                         () => One(pattern, sample =>
@@ -233,7 +247,7 @@ public static class SoakCommand
                                 CultureInfo.InvariantCulture,
                                 $"{pattern.Name} {sample.Iteration}/{s.Iterations}: fds={sample.Fds} ({sample.Fds - first.Fds:+0;-0;0}) established={sample.Established} close_wait={sample.CloseWait} time_wait={sample.TimeWait}"));
                         }),
-                        cancellationToken).ConfigureAwait(false));
+                        CancellationToken.None).ConfigureAwait(false));
                 }
             }
         }
@@ -245,7 +259,8 @@ public static class SoakCommand
 
         bool grows = results.Any(r => r.Pattern.IsTether && !r.IsFlat);
         bool errors = results.Any(r => r.Pattern.IsTether && r.Errors > 0);
-        int code = grows ? ExitCodes.GrowthDetected : errors ? ExitCodes.TransportError : ExitCodes.Ok;
+        bool interrupted = cancellationToken.IsCancellationRequested;
+        int code = interrupted ? ExitCodes.Interrupted : grows ? ExitCodes.GrowthDetected : errors ? ExitCodes.TransportError : ExitCodes.Ok;
         string jsonText = SoakReport.Json(results, s.Iterations, s.SampleEvery, targetText, code);
         if (s.Json)
         {
@@ -263,16 +278,16 @@ public static class SoakCommand
             if (warnings.Messages.Count > 0)
             {
                 console.MarkupLine($"[yellow]Tether raised {warnings.Messages.Count} warning(s) during the soak[/] (as your application's log would show them):");
-                foreach (string message in warnings.Messages.Distinct().Take(5))
+                foreach (string message in warnings.Messages.Distinct(StringComparer.Ordinal).Take(5))
                 {
                     console.WriteLine("  " + message);
                 }
             }
         }
 
-        if (s.Report is not null)
+        if (s.Report is not null && results.Count > 0)
         {
-            IReadOnlyList<string> files = SoakReport.Write(s.Report.FullName, results, jsonText);
+            IReadOnlyList<string> files = SoakReport.Write(s.Report.FullName, results, jsonText, s.Iterations, code);
             (s.Json ? error : output).WriteLine("report: " + string.Join(" ", files.Select(f => Path.GetRelativePath(Environment.CurrentDirectory, f))));
         }
 
@@ -341,6 +356,15 @@ public static class SoakCommand
         foreach (SoakResult r in results.Where(r => r.FirstError is not null))
         {
             console.MarkupLine($"[yellow]{Markup.Escape(r.Pattern.Name)}[/]: {r.Errors} failed iterations, first: {Markup.Escape(r.FirstError!)}");
+        }
+
+        if (code == ExitCodes.Interrupted)
+        {
+            int measured = results.Count(r => r.Iterations == s.Iterations);
+            console.MarkupLine(Markup.Escape(string.Create(
+                CultureInfo.InvariantCulture,
+                $"interrupted (Ctrl-C): {measured} of the chosen patterns ran all {s.Iterations} iterations; the verdicts above are for the iterations run; exit 130.")));
+            return;
         }
 
         console.MarkupLine(code == ExitCodes.Ok

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 
 namespace Tether.Diagnostics;
@@ -19,7 +20,9 @@ public sealed partial class CensusSnapshot
 {
     private readonly int[] _timeWaitPorts; // (localPort << 16) | remotePort, netns-wide
 
-    private CensusSnapshot(Builder b, TcpStateCounts tcp, IReadOnlyList<CensusSocket> tcpSockets, IReadOnlyList<int> listenPorts, int[] timeWaitPorts, int client, int server)
+    private CensusSnapshot(
+        Builder b, TcpStateCounts tcp, IReadOnlyList<CensusSocket> tcpSockets, IReadOnlyList<int> listenPorts, int[] timeWaitPorts,
+        int client, int server, IReadOnlyList<TimeWaitGroup> byRemote, IReadOnlyList<TimeWaitGroup> allByRemote)
     {
         Pid = b.Pid;
         TakenAt = b.TakenAt;
@@ -39,6 +42,8 @@ public sealed partial class CensusSnapshot
         _timeWaitPorts = timeWaitPorts;
         TimeWaitClientSide = client;
         TimeWaitServerSide = server;
+        TimeWaitByRemote = byRemote;
+        AllTimeWaitByRemote = allByRemote;
     }
 
     /// <summary>Gets the PID the census was taken of.</summary>
@@ -93,19 +98,40 @@ public sealed partial class CensusSnapshot
     public int OtherFds { get; }
 
     /// <summary>
-    /// Gets the TIME_WAIT sockets on the client side of this process's connections: entries whose
-    /// <em>remote</em> port is a port this process LISTENs on (client and server in one process, as in
-    /// tests) or one of <see cref="CensusOptions.Ports"/>. TIME_WAIT sockets have no fd and no owner, so
-    /// attribution is by port only, over the whole network namespace: another process in the same
-    /// namespace talking to the same port is counted too.
+    /// Gets the TIME_WAIT entries attributed to the client side of this process's connections. The kernel keeps no
+    /// owner for a TIME_WAIT socket (no fd, no inode, uid 0 in <c>/proc/net/tcp</c>), so attribution is by remote
+    /// endpoint, with this rule: an entry counts when its remote endpoint is
+    /// (1) one of <see cref="CensusOptions.RemoteEndPoints"/>, or its remote port one of <see cref="CensusOptions.Ports"/>
+    /// (the caller names the servers this process talks to), or
+    /// (2) the remote endpoint of one of the process's own TCP sockets whose local port is not one of its LISTEN ports
+    /// (a server it is connected to right now).
+    /// An entry whose remote port is one of the process's LISTEN ports is a <em>client</em> of this process closing
+    /// first, which is another process's TIME_WAIT (or this process's own client of itself): it is not counted unless
+    /// rule 1 or 2 names that endpoint. Other processes of the same network namespace talking to the same endpoint are
+    /// counted too: the kernel cannot tell them apart. <see cref="TimeWaitByRemote"/> lists the same entries by endpoint.
     /// </summary>
     public int TimeWaitClientSide { get; }
 
     /// <summary>
-    /// Gets the TIME_WAIT sockets on the server side: entries whose <em>local</em> port is a port this
-    /// process LISTENs on (the server closed first). Same attribution caveat as <see cref="TimeWaitClientSide"/>.
+    /// Gets the TIME_WAIT sockets on the server side: entries whose <em>local</em> port is a port this process LISTENs
+    /// on (the server closed first). By port only: another process listening on the same port in another address
+    /// (SO_REUSEPORT, or another address of the namespace) would be counted too.
     /// </summary>
     public int TimeWaitServerSide { get; }
+
+    /// <summary>
+    /// Gets the client-side TIME_WAIT entries counted in <see cref="TimeWaitClientSide"/>, grouped by remote endpoint,
+    /// largest group first (ties by endpoint text). IPv4-mapped IPv6 endpoints are shown in IPv4 form.
+    /// </summary>
+    public IReadOnlyList<TimeWaitGroup> TimeWaitByRemote { get; }
+
+    /// <summary>
+    /// Gets every client-side TIME_WAIT entry of the network namespace (the local port is not one of this process's
+    /// LISTEN ports), grouped by remote endpoint, largest first, whoever made them. It answers "where did the closed
+    /// connections go?" when the process that made them is not known, for example a client that has already closed
+    /// every socket: pass a remote endpoint from here in <see cref="CensusOptions.RemoteEndPoints"/> to attribute it.
+    /// </summary>
+    public IReadOnlyList<TimeWaitGroup> AllTimeWaitByRemote { get; }
 
     /// <summary>Gets the process's TCP sockets with endpoints and state, ordered by fd.</summary>
     public IReadOnlyList<CensusSocket> TcpSockets { get; }
@@ -215,32 +241,59 @@ public sealed partial class CensusSnapshot
 
         public int OtherFds { get; set; }
 
-        public CensusSnapshot Build(TcpStateCounts tcp, List<CensusSocket> tcpSockets, HashSet<int> listenPorts, IReadOnlyList<int>? serverPorts, List<int> timeWait)
+        public CensusSnapshot Build(
+            TcpStateCounts tcp, List<CensusSocket> tcpSockets, HashSet<int> listenPorts, CensusOptions? options, List<(int LocalPort, IPEndPoint Remote)> timeWait)
         {
-            var clientPorts = new HashSet<int>(listenPorts);
-            if (serverPorts is not null)
+            // Rule 1: named by the caller. Rule 2: servers this process is connected to now (its own sockets whose local
+            // port is not one of its listeners, i.e. the client end).
+            var remotes = new HashSet<IPEndPoint>();
+            var remotePorts = new HashSet<int>();
+            if (options is not null)
             {
-                clientPorts.UnionWith(serverPorts);
+                remotePorts.UnionWith(options.Ports);
+                remotes.UnionWith(options.RemoteEndPoints.Select(SocketCensus.Unmap));
+            }
+
+            foreach (CensusSocket socket in tcpSockets)
+            {
+                if (socket.State != TcpState.Listen && socket.Remote.Port != 0 && !listenPorts.Contains(socket.Local.Port))
+                {
+                    remotes.Add(SocketCensus.Unmap(socket.Remote));
+                }
             }
 
             int client = 0, server = 0;
-            foreach (int pair in timeWait)
+            var mine = new Dictionary<IPEndPoint, int>();
+            var all = new Dictionary<IPEndPoint, int>();
+            int[] pairs = new int[timeWait.Count];
+            for (int i = 0; i < timeWait.Count; i++)
             {
-                int local = pair >>> 16, remote = pair & 0xFFFF;
-                if (clientPorts.Contains(remote))
-                {
-                    client++;
-                }
-
+                (int local, IPEndPoint remote) = timeWait[i];
+                pairs[i] = (local << 16) | remote.Port;
                 if (listenPorts.Contains(local))
                 {
                     server++;
+                    continue;
+                }
+
+                all[remote] = all.GetValueOrDefault(remote) + 1;
+                if (remotes.Contains(remote) || remotePorts.Contains(remote.Port))
+                {
+                    client++;
+                    mine[remote] = mine.GetValueOrDefault(remote) + 1;
                 }
             }
 
             int[] ports = [.. listenPorts];
             Array.Sort(ports);
-            return new CensusSnapshot(this, tcp, tcpSockets.AsReadOnly(), ports.AsReadOnly(), [.. timeWait], client, server);
+            return new CensusSnapshot(this, tcp, tcpSockets.AsReadOnly(), ports.AsReadOnly(), pairs, client, server, Groups(mine), Groups(all));
         }
+
+        private static IReadOnlyList<TimeWaitGroup> Groups(Dictionary<IPEndPoint, int> counts) =>
+            counts.Select(kv => new TimeWaitGroup(kv.Key, kv.Value))
+                .OrderByDescending(g => g.Count)
+                .ThenBy(g => g.Remote.ToString(), StringComparer.Ordinal)
+                .ToList()
+                .AsReadOnly();
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Enumeration;
+using System.Net;
 using System.Runtime.InteropServices;
 
 namespace Tether.Diagnostics;
@@ -29,12 +30,15 @@ namespace Tether.Diagnostics;
 ///    A line whose inode is in the dictionary is classified and removed from it; sockets left over
 ///    are <see cref="CensusSnapshot.OtherSockets"/> (netlink, raw, unbound TCP sockets, or sockets
 ///    already gone from the tables).
-/// 3. TIME_WAIT lines (inode 0) are kept as port pairs and attributed by port: see
+/// 3. TIME_WAIT lines (inode 0, no owner) are kept with their endpoints and attributed by the rule in
 ///    <see cref="CensusSnapshot.TimeWaitClientSide"/> and <see cref="CensusSnapshot.TimeWaitServerSide"/>.
 /// </para>
 /// <para>
 /// Races: an fd that closes between the listing and its <c>readlink</c> is skipped and not counted, so
-/// <see cref="CensusSnapshot.TotalFds"/> is the number of entries that were still open when read. When
+/// <see cref="CensusSnapshot.TotalFds"/> is the number of entries that were still open when read. A link that cannot be
+/// read although the directory could be listed (another user's process without CAP_SYS_PTRACE: listing needs read
+/// permission on the directory, <c>readlink</c> needs ptrace access) is not skipped: the census fails with
+/// <see cref="CensusErrorReason.AccessDenied"/> rather than report a process with no fds. When
 /// the census is taken of the current process, the directory handle used for the listing is one of the
 /// listed entries; it is closed before step 1 reads links, so it is skipped and never counted. The
 /// <c>/proc/net</c> files are opened after the fd pass, so they are not counted either. The kernel
@@ -46,6 +50,8 @@ namespace Tether.Diagnostics;
 public static class SocketCensus
 {
     private const string DefaultProcRoot = "/proc";
+
+    private static int s_bufferHint;
 
     /// <summary>Takes a census of the current process.</summary>
     /// <returns>The snapshot.</returns>
@@ -67,7 +73,9 @@ public static class SocketCensus
     /// <param name="options">Ports of external servers to attribute client-side TIME_WAIT to.</param>
     /// <returns>The snapshot.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A port in <see cref="CensusOptions.Ports"/> is outside 1–65535.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// A port in <see cref="CensusOptions.Ports"/> or <see cref="CensusOptions.RemoteEndPoints"/> is outside 1–65535.
+    /// </exception>
     /// <exception cref="CensusException">See <see cref="Take(int)"/>.</exception>
     public static CensusSnapshot Take(int pid, CensusOptions options)
     {
@@ -78,6 +86,16 @@ public static class SocketCensus
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(options), port, $"CensusOptions.Ports contains {port}; each port must be in 1-65535.");
+            }
+        }
+
+        foreach (IPEndPoint endPoint in options.RemoteEndPoints)
+        {
+            ArgumentNullException.ThrowIfNull(endPoint, nameof(options));
+            if (endPoint.Port is < 1 or > 65535)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(options), endPoint, $"CensusOptions.RemoteEndPoints contains {endPoint}; each port must be in 1-65535.");
             }
         }
 
@@ -107,7 +125,7 @@ public static class SocketCensus
         var sockets = new Dictionary<ulong, SocketRef>();
         foreach (int fd in fds)
         {
-            string? target = new FileInfo(Path.Join(fdDir, fd.ToString(CultureInfo.InvariantCulture))).LinkTarget;
+            string? target = ReadLink(pid, pidDir, fdDir, fd);
             if (target is null)
             {
                 continue; // closed since the listing (or the listing's own directory handle)
@@ -117,11 +135,13 @@ public static class SocketCensus
             ClassifyFd(fd, target, counts, sockets);
         }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        // Sized from the last census: the kernel fills one read() in one pass over its table, and every further read
+        // re-seeks by position, which skips entries when earlier ones went away meanwhile (busy hosts churn thousands).
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(64 * 1024, Volatile.Read(ref s_bufferHint)));
         try
         {
             string netDir = Path.Join(pidDir, "net");
-            var timeWait = new List<int>();
+            var timeWait = new List<(int LocalPort, IPEndPoint Remote)>();
             var listenPorts = new HashSet<int>();
             var tcpSockets = new List<CensusSocket>();
             var tcp = new int[12];
@@ -135,8 +155,9 @@ public static class SocketCensus
                 counts.OtherSockets += left.Refs;
             }
 
+            Volatile.Write(ref s_bufferHint, Math.Min(buffer.Length, 64 * 1024 * 1024));
             tcpSockets.Sort(static (a, b) => a.Fd.CompareTo(b.Fd));
-            return counts.Build(new TcpStateCounts(tcp), tcpSockets, listenPorts, options?.Ports, timeWait);
+            return counts.Build(new TcpStateCounts(tcp), tcpSockets, listenPorts, options, timeWait);
         }
         finally
         {
@@ -174,6 +195,47 @@ public static class SocketCensus
 
             throw CensusException.Denied(pid, fdDir, ex);
         }
+    }
+
+    // readlink of one fd entry. FileSystemInfo.LinkTarget answers null both when the fd closed since the listing and
+    // when readlink is denied (EACCES: the directory may be listed by its owner's group or by root without
+    // CAP_SYS_PTRACE, but each link needs ptrace read access). /proc/<pid>/fdinfo/<fd> is guarded by the same ptrace
+    // check, so opening it tells the two apart: gone (ENOENT) is skipped, denied fails the census.
+    private static string? ReadLink(int pid, string pidDir, string fdDir, int fd)
+    {
+        string name = fd.ToString(CultureInfo.InvariantCulture);
+        string path = Path.Join(fdDir, name);
+        try
+        {
+            string? target = new FileInfo(path).LinkTarget;
+            if (target is not null)
+            {
+                return target;
+            }
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw CensusException.LinksDenied(pid, path, ex);
+        }
+        catch (IOException)
+        {
+            // fall through to the fdinfo probe
+        }
+
+        try
+        {
+            File.OpenHandle(Path.Join(pidDir, "fdinfo", name), FileMode.Open, FileAccess.Read, FileShare.ReadWrite).Dispose();
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw CensusException.LinksDenied(pid, path, ex);
+        }
+        catch (IOException)
+        {
+            // gone: closed since the listing (or no fdinfo, as in a copied /proc tree)
+        }
+
+        return null;
     }
 
     private static void ClassifyFd(int fd, string target, CensusSnapshot.Builder counts, Dictionary<ulong, SocketRef> sockets)
@@ -220,8 +282,9 @@ public static class SocketCensus
         int[] tcp,
         List<CensusSocket> tcpSockets,
         HashSet<int> listenPorts,
-        List<int> timeWait)
+        List<(int LocalPort, IPEndPoint Remote)> timeWait)
     {
+        var endPoints = new Dictionary<ulong, IPEndPoint>();
         int length = Read(pid, pidDir, path, ref buffer);
         ReadOnlySpan<byte> rest = buffer.AsSpan(0, Math.Max(length, 0));
         SkipLine(ref rest); // header
@@ -247,7 +310,7 @@ public static class SocketCensus
             {
                 if (state == TcpState.TimeWait)
                 {
-                    timeWait.Add((ProcNetReader.Port(local) << 16) | ProcNetReader.Port(remote));
+                    timeWait.Add((ProcNetReader.Port(local), RemoteOf(remote, endPoints)));
                 }
 
                 continue;
@@ -319,6 +382,34 @@ public static class SocketCensus
             throw CensusException.Denied(pid, path, ex);
         }
     }
+
+    // The remote endpoint of a TIME_WAIT line. A busy host has thousands of TIME_WAIT entries towards a handful of
+    // servers, so an IPv4 (or IPv4-mapped IPv6) endpoint is built once per distinct address and port, keyed by the
+    // kernel's hex word and port; other IPv6 endpoints are parsed each time (rare).
+    private static IPEndPoint RemoteOf(ReadOnlySpan<byte> field, Dictionary<ulong, IPEndPoint> cache)
+    {
+        int colon = field.LastIndexOf((byte)':');
+        ReadOnlySpan<byte> word = colon == 8 ? field[..8]
+            : colon == 32 && field[..24].SequenceEqual("0000000000000000FFFF0000"u8) ? field[24..32]
+            : default;
+        if (!word.IsEmpty && ProcNetReader.TryParseHex(word, out uint address) && ProcNetReader.TryParseHex(field[(colon + 1)..], out uint port))
+        {
+            ulong key = ((ulong)address << 16) | port;
+            if (!cache.TryGetValue(key, out IPEndPoint? endPoint))
+            {
+                endPoint = Unmap(ProcNetReader.ParseEndPoint(field));
+                cache[key] = endPoint;
+            }
+
+            return endPoint;
+        }
+
+        return Unmap(ProcNetReader.ParseEndPoint(field));
+    }
+
+    /// <summary>An IPv4-mapped IPv6 endpoint (from tcp6) in its IPv4 form, so one server has one key.</summary>
+    internal static IPEndPoint Unmap(IPEndPoint endPoint) =>
+        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     private static ReadOnlySpan<byte> TakeLine(ref ReadOnlySpan<byte> rest)
     {

@@ -131,8 +131,8 @@ public sealed class FetchCommandTests(ServerFixture server)
     public void CLI01_timeout_reaches_the_request()
     {
         var (code, _, err, _) = CliHarness.RunTether(["fetch", "--timeout", "300ms", Url("/delay/5000")]);
-        Assert.Equal(ExitCodes.TransportError, code);
-        Assert.Contains("RequestTimeout", err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Timeout, code); // issue 14: --timeout is --max-time (curl 28)
+        Assert.Contains("--max-time 300ms", err, StringComparison.Ordinal);
         Assert.Single(CliHarness.Lines(err));
     }
 
@@ -161,7 +161,7 @@ public sealed class FetchCommandTests(ServerFixture server)
             }
 
             var (code, _, err, _) = CliHarness.RunTether(["fetch", "--connect-timeout", "0.3", hostile.Url("/").ToString()]);
-            Assert.Equal(ExitCodes.TransportError, code);
+            Assert.Equal(ExitCodes.Timeout, code); // curl 28
             Assert.Contains("ConnectTimeout", err, StringComparison.Ordinal);
         }
         finally
@@ -178,7 +178,7 @@ public sealed class FetchCommandTests(ServerFixture server)
         await using var tls = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true });
         string url = tls.HttpsUrl("/hello").ToString();
         var (code, _, err, _) = CliHarness.RunTether(["fetch", url]);
-        Assert.Equal(ExitCodes.TransportError, code);
+        Assert.Equal(ExitCodes.TlsCertificate, code); // curl 60
         Assert.Contains("Tls", err, StringComparison.Ordinal);
 
         var (code2, _, _, body) = CliHarness.RunTether(["fetch", "-k", url]);
@@ -238,7 +238,7 @@ public sealed class FetchCommandTests(ServerFixture server)
         Assert.Equal(ExitCodes.HttpError, http.Code);
         Assert.Equal("status 404", CliHarness.Text(http.Body)); // the error body is still written, like curl
         Assert.Contains("HTTP 404", http.Err, StringComparison.Ordinal);
-        Assert.Equal(ExitCodes.TransportError, transport.Code);
+        Assert.Equal(ExitCodes.ConnectFailed, transport.Code); // curl 7
         Assert.Contains("ConnectionRefused", transport.Err, StringComparison.Ordinal);
         Assert.Equal(ExitCodes.Usage, usage.Code);
         Assert.Equal(4, new[] { ok.Code, http.Code, transport.Code, usage.Code }.Distinct().Count());

@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using System.Text;
+using Tether.Cli;
+using Tether.Cli.Commands;
+using Tether.TestServer;
+using Xunit;
+
+namespace Tether.Tests.Cli;
+
+/// <summary>CLI-14 (--max-time bounds the whole transfer) and CLI-18 (curl's flags and exit codes); each test its own server.</summary>
+public sealed class CurlHabitsTests
+{
+    // Issue 14 item 2 (regression): `fetch --timeout 1s` on a body that stalls returned exit 0 after 5.4 s. Now the one
+    // --max-time token covers the body: exit 28 at T. Upper bound: T + 2 s, for a loaded 2-core machine (the spec's
+    // T + max(250 ms, T/2) plus room for the in-process client's first use).
+    [Theory]
+    [Trait("Spec", "CLI-14")]
+    [Trait("Category", "Timing")]
+    [InlineData("--max-time")]
+    [InlineData("--timeout")]
+    [InlineData("-m")]
+    public async Task CLI14_max_time_ends_a_stalled_body_at_T_with_exit_28(string option)
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var clock = Stopwatch.StartNew();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", option, "1", server.Url("/stream/10?stallAfter=2").ToString()]);
+        TimeSpan elapsed = clock.Elapsed;
+
+        Assert.True(code == ExitCodes.Timeout, $"exit {code}: {err}");
+        Assert.Equal("chunk 0\nchunk 1\n", CliHarness.Text(body)); // what arrived before the stall was written
+        Assert.True(elapsed >= TimeSpan.FromSeconds(1), $"ended after {elapsed}");
+        Assert.True(elapsed < TimeSpan.FromSeconds(3), $"ended after {elapsed}");
+        string line = Assert.Single(CliHarness.Lines(err));
+        Assert.Contains("timed out", line, StringComparison.Ordinal);
+        Assert.Contains("--max-time 1s", line, StringComparison.Ordinal);
+    }
+
+    // Issue 14 item 2 (regression): a trickling body (each read on time) ran past T; it ends at T too.
+    [Fact]
+    [Trait("Spec", "CLI-14")]
+    [Trait("Category", "Timing")]
+    public async Task CLI14_max_time_ends_a_trickling_body_at_T()
+    {
+        await using var hostile = HostileServer.Start(
+            HostileBehavior.TrickleOneBytePerSecond, new HostileServerOptions { TrickleInterval = TimeSpan.FromMilliseconds(100), BodySize = 100 });
+        var clock = Stopwatch.StartNew();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "--max-time", "1500ms", hostile.Url("/").ToString()]);
+        TimeSpan elapsed = clock.Elapsed;
+
+        Assert.True(code == ExitCodes.Timeout, $"exit {code}: {err}");
+        Assert.InRange(body.Length, 1, 99); // some bytes came, not all 100 (10 s of trickle)
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(1500), $"ended after {elapsed}");
+        Assert.True(elapsed < TimeSpan.FromSeconds(3.5), $"ended after {elapsed}"); // T + 2 s margin, as above
+    }
+
+    // CLI-14: a server that never answers: the same token covers the wait for the headers.
+    [Fact]
+    [Trait("Spec", "CLI-14")]
+    [Trait("Category", "Timing")]
+    public async Task CLI14_max_time_ends_a_wait_for_headers_at_T()
+    {
+        await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
+        var clock = Stopwatch.StartNew();
+        var (code, _, err, _) = CliHarness.RunTether(["fetch", "--max-time", "500ms", hostile.Url("/").ToString()]);
+        Assert.True(code == ExitCodes.Timeout, $"exit {code}: {err}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.5), $"ended after {clock.Elapsed}"); // T + 2 s margin
+    }
+
+    // CLI-18: -f writes no body on an HTTP error and exits 22; without -f the body is written and the exit is 1.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_fail_flag_exits_22_without_the_body()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-f", server.Url("/status/404").ToString()]);
+        Assert.Equal(ExitCodes.HttpErrorFail, code);
+        Assert.Empty(body);
+        Assert.Contains("HTTP 404", err, StringComparison.Ordinal);
+
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "-sf", server.Url("/status/500").ToString()]);
+        Assert.Equal(ExitCodes.HttpErrorFail, code);
+        Assert.Equal(string.Empty, err); // -s: exit code only
+        Assert.Empty(body);
+    }
+
+    // CLI-18: -I sends HEAD and writes the head only; -i writes head and body.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_head_flag_sends_head_and_prints_the_headers()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-I", server.Url("/status/200").ToString()]);
+        Assert.True(code == ExitCodes.Ok, err);
+        string text = CliHarness.Text(body);
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", text, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("status 200", text, StringComparison.Ordinal); // the body GET would have
+        Assert.Contains("\r\nDate: ", text, StringComparison.Ordinal);
+    }
+
+    // CLI-18: -w prints http_code and time_total after the body; -o - is stdout.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_write_out_and_output_dash()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-o", "-", "-w", "\\n%{http_code} %{time_total} %{size_download}\\n", server.Url("/hello").ToString()]);
+        Assert.True(code == ExitCodes.Ok, err);
+        string[] parts = CliHarness.Text(body).Split('\n');
+        Assert.Equal("Hello, world!", parts[0]);
+        string[] fields = parts[1].Split(' ');
+        Assert.Equal("200", fields[0]);
+        double seconds = double.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(seconds, 0.000001, 30);
+        Assert.Equal("13", fields[2]);
+        Assert.False(File.Exists("-"), "-o - must not create a file named '-'");
+
+        // curl prints 000 when no response came.
+        (code, _, _, body) = CliHarness.RunTether(["fetch", "-s", "-w", "%{http_code}", $"http://127.0.0.1:{HostileServer.GetClosedPort()}/"]);
+        Assert.Equal(ExitCodes.ConnectFailed, code);
+        Assert.Equal("000", CliHarness.Text(body));
+
+        (code, _, err, _) = CliHarness.RunTether(["fetch", "-w", "%{nonsense}", server.Url("/hello").ToString()]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("%{nonsense}", err, StringComparison.Ordinal);
+    }
+
+    // CLI-18: -u user:pass reaches the server as Basic credentials.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_user_flag_sends_basic_credentials()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-u", "alice:s3cret", server.Url("/auth/basic").ToString()]);
+        Assert.True(code == ExitCodes.Ok, err);
+        Assert.Equal("alice:s3cret", CliHarness.Text(body));
+    }
+
+    // Issue 14 item 6 (regression): /gzip printed raw gzip; it is decoded by default and with --compressed.
+    [Theory]
+    [Trait("Spec", "CLI-18")]
+    [InlineData]
+    [InlineData("--compressed")]
+    public async Task CLI18_a_gzip_body_is_decoded(params string[] flags)
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", .. flags, server.Url("/gzip").ToString()]);
+        Assert.True(code == ExitCodes.Ok, err);
+        Assert.NotEmpty(body);
+        Assert.False(body.Length >= 2 && body[0] == 0x1f && body[1] == 0x8b, "the body is still gzip");
+        Assert.DoesNotContain('\uFFFD', Encoding.UTF8.GetString(body));
+    }
+
+    // CLI-18: --cacert trusts the test CA (exit 0); without it the certificate is refused with curl's 60 and the hint names
+    // the CLI flags, not the library property (issue 14 item 6).
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_cacert_trusts_the_ca_and_an_untrusted_certificate_is_exit_60_with_a_cli_hint()
+    {
+        await using var tls = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true });
+        string url = tls.HttpsUrl("/hello").ToString();
+        var (code, _, err, _) = CliHarness.RunTether(["fetch", url]);
+        Assert.Equal(ExitCodes.TlsCertificate, code);
+        Assert.Contains("--cacert FILE", err, StringComparison.Ordinal);
+        Assert.Contains("-k/--insecure", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("CaCertificates", err, StringComparison.Ordinal);
+
+        string pem = Path.Combine(Path.GetTempPath(), $"tether-ca-{Guid.NewGuid():N}.pem");
+        try
+        {
+            File.WriteAllText(pem, tls.CaCertificate.ExportCertificatePem());
+            var (code2, _, err2, body) = CliHarness.RunTether(["fetch", "--cacert", pem, url]);
+            Assert.True(code2 == ExitCodes.Ok, err2);
+            Assert.Equal("Hello, world!", CliHarness.Text(body));
+        }
+        finally
+        {
+            File.Delete(pem);
+        }
+    }
+
+    // CLI-18: curl's exit codes for refused (7) and timeout (28); the mapping for the rest.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public void CLI18_exit_codes_follow_curl_for_refused_timeout_and_tls()
+    {
+        var (code, _, err, _) = CliHarness.RunTether(["fetch", $"http://127.0.0.1:{HostileServer.GetClosedPort()}/"]);
+        Assert.Equal(ExitCodes.ConnectFailed, code);
+        Assert.Contains("ConnectionRefused", err, StringComparison.Ordinal);
+        Assert.Equal(7, ExitCodes.ConnectFailed);
+        Assert.Equal(28, ExitCodes.Timeout);
+        Assert.Equal(22, ExitCodes.HttpErrorFail);
+        Assert.Equal(35, FetchCommand.ExitCodeFor(FetchErrorKind.Tls, TlsFailureKind.Handshake));
+        Assert.Equal(60, FetchCommand.ExitCodeFor(FetchErrorKind.Tls, TlsFailureKind.UntrustedChain));
+        Assert.Equal(28, FetchCommand.ExitCodeFor(FetchErrorKind.ConnectTimeout));
+        Assert.Equal(4, FetchCommand.ExitCodeFor(FetchErrorKind.ConnectionReset));
+    }
+
+    // Issue 14 item 9 (regression): `-o /nonexistent/x` was exit 4 "transfer failed" after the request.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_output_into_a_missing_directory_is_a_usage_error_before_the_request()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, _) = CliHarness.RunTether(["fetch", "-o", "/nonexistent-tether-dir/x", server.Url("/hello").ToString()]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("'/nonexistent-tether-dir' does not exist", err, StringComparison.Ordinal);
+        Assert.Equal(0, server.AcceptedConnections); // refused before any request
+    }
+
+    // Issue 14 item 9 (regression): `-X GET -d x` answered with a library property name.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public void CLI18_get_with_data_names_the_flags()
+    {
+        var (code, _, err, _) = CliHarness.RunTether(["fetch", "-X", "GET", "-d", "x", "http://127.0.0.1:9/"]);
+        Assert.Equal(ExitCodes.Usage, code);
+        string line = Assert.Single(CliHarness.Lines(err));
+        Assert.Contains("use -X POST", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("FetchRequest", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Body", line, StringComparison.Ordinal);
+    }
+
+    // Issue 14 item 9 (regression): the progress bar of a 7-byte chunked body said "100% 2147483647 bytes".
+    [Fact]
+    [Trait("Spec", "CLI-04")]
+    public async Task CLI04_progress_bar_of_a_small_body_of_unknown_length_shows_its_real_size()
+    {
+        Assert.SkipUnless(File.Exists("/usr/bin/script"), "needs util-linux `script` to give the child a pseudo-terminal");
+        await using var server = await KestrelTestServer.StartAsync();
+        string file = Path.Combine(Path.GetTempPath(), $"tether-chunked-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var (code, transcript) = CliProcess.RunOnTerminal($"dotnet '{CliProcess.Dll}' fetch -o '{file}' {server.Url("/stream/1")}");
+            Assert.True(code == 0, transcript);
+            Assert.Equal("chunk 0\n", File.ReadAllText(file));
+            Assert.DoesNotContain("2147483647", transcript, StringComparison.Ordinal);
+            Assert.DoesNotContain("1.7976931348623157E+308", transcript, StringComparison.Ordinal);
+            Assert.Contains("100%", transcript, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}
