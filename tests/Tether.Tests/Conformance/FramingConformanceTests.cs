@@ -22,7 +22,9 @@ public sealed class FramingConformanceTests(ITestOutputHelper output)
         { "cl-abc", "Content-Length: abc", "error FetchException:Protocol" },
         { "cl-negative", "Content-Length: -1", "error FetchException:Protocol" },
         { "cl-plus", "Content-Length: +5", "error FetchException:Protocol" },
-        { "cl-list-equal", "Content-Length: 5, 5", "error FetchException:Protocol" },
+        // RFC 9110 §8.6 / PROTOCOL-20: equal values are one length; read 5 bytes, do not wait for close.
+        { "cl-list-equal", "Content-Length: 5, 5", "200 hello" },
+        { "cl-list-equal-two-lines", "Content-Length: 5\r\nContent-Length: 5", "200 hello" },
         { "cl-two-lines-different", "Content-Length: 5\r\nContent-Length: 6", "error FetchException:Protocol" },
         { "te-gzip", "Transfer-Encoding: gzip", "error FetchException:Protocol" },
         { "te-chunked-then-gzip", "Transfer-Encoding: chunked, gzip", "error FetchException:Protocol" },
