@@ -131,6 +131,7 @@ public sealed partial class AsyncHttpClient
             var redirects = 0;
             var replay = BodyReplay.Capture(body);
             var producer = op.Request.BodyProducer;
+            string? digestAnswer = null; // computed for the current hop's URL and method only (HTTP-03)
             while (true)
             {
                 op.CurrentUrl = target.OriginalString;
@@ -142,7 +143,7 @@ public sealed partial class AsyncHttpClient
                     // last hop left it (that would be an empty or truncated body).
                     replay.Rewind();
                     var built = RequestBuilder.Build(target, method, headers, body, producer, settings, user, password);
-                    if (op.DigestAuthorization is { } digest)
+                    if (digestAnswer is { } digest)
                     {
                         // Computed for this very URL and method (HTTP-03: cleared on every redirect).
                         built.Headers.TryAddWithoutValidation("Authorization", digest);
@@ -182,13 +183,13 @@ public sealed partial class AsyncHttpClient
                 ProtocolChecks.Validate(message, op);
                 FramingChecks.Validate(message, op);
                 var code = (int)message.StatusCode;
-                if (code == 401 && settings.AuthMode == AuthMode.Digest && op.DigestAuthorization is null && user is not null
+                if (code == 401 && settings.AuthMode == AuthMode.Digest && digestAnswer is null && user is not null
                     && replay.CanReplay
                     && DigestAuth.TryRespond(message, method, target, user, password ?? string.Empty, out var authorization))
                 {
                     // One answer per hop. A body that cannot be sent again (non-seekable stream) is never replaced by
                     // an empty one: the 401 is the response (HTTP-02).
-                    op.DigestAuthorization = authorization;
+                    digestAnswer = authorization;
                     await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
                     message = null;
                     continue;
@@ -227,7 +228,7 @@ public sealed partial class AsyncHttpClient
                     }
 
                     // HTTP-03: a Digest answer is computed for one URL and method; the next hop may be challenged anew.
-                    op.DigestAuthorization = null;
+                    digestAnswer = null;
                     if (!Redirects.SameOrigin(target, next))
                     {
                         // HTTP-03: no credential of any kind reaches another origin, and the user's credentials are

@@ -67,6 +67,25 @@ public sealed class RedirectConformanceTests
         }
     }
 
+    // Issue 15 item 4: PATCH (like PUT and DELETE) stays itself on 301/302, and its body is sent again.
+    [Theory]
+    [InlineData(301)]
+    [InlineData(302)]
+    [InlineData(303)]
+    [Trait("Spec", "HTTP-01")]
+    public async Task HTTP_01_patch_stays_patch_on_301_302_and_becomes_get_on_303(int code)
+    {
+        var log = new RequestLog();
+        await using var server = RedirectServer(log);
+        var c = new DiffCase($"PATCH {code}", "PATCH", server.Url($"/r/{code}")) { Body = BodyKind.Bytes, Headers = [new("Content-Type", "application/json")] };
+        var (client, tether) = await DifferentialRunner.CompareAsync(log, c);
+
+        Assert.Equal(client.ServerView, tether.ServerView);
+        Assert.Equal(client.CallerView, tether.CallerView);
+        Assert.Equal(code == 303 ? "GET" : "PATCH", tether.Received[1].Method);
+        Assert.Equal(code == 303 ? [] : c.BodyBytes, tether.Received[1].Body);
+    }
+
     // Issue 15 item 2: a non-seekable stream cannot be sent twice. HttpClient fails the request on 307/308 (its
     // StreamContent was consumed); Tether returns the 3xx itself (as Go net/http does), never an empty body. On
     // 301/302/303 the POST becomes a GET without body on both.

@@ -9,6 +9,10 @@ namespace Tether.Tests.Http;
 /// time and size. Regression tests for issue 15 item 5 (exact inputs).</summary>
 public sealed class RedirectDeadlineTests
 {
+    // Before the fix these fetches never returned (the server never hangs up): the guard turns a regression into a
+    // failure (TimeoutException) instead of a hung test run.
+    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(30);
+
     private static byte[] Stalled302(string location) =>
         Encoding.Latin1.GetBytes($"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 100\r\n\r\nabc");
 
@@ -40,7 +44,7 @@ public sealed class RedirectDeadlineTests
         {
             RequestTimeout = TimeSpan.FromSeconds(2),
             BodyTimeout = TimeSpan.FromSeconds(1),
-        }, caller.Token);
+        }, caller.Token).WaitAsync(Guard);
         sw.Stop();
 
         Assert.Equal(200, response.Code);
@@ -68,7 +72,7 @@ public sealed class RedirectDeadlineTests
         {
             RequestTimeout = TimeSpan.FromSeconds(2),
             BodyTimeout = TimeSpan.FromSeconds(1),
-        }, caller.Token));
+        }, caller.Token).WaitAsync(Guard));
         sw.Stop();
 
         Assert.Equal(FetchErrorKind.RequestTimeout, error.Kind);
@@ -96,7 +100,7 @@ public sealed class RedirectDeadlineTests
             : Reply.Text("ok"));
         await using var client = new AsyncHttpClient();
         var sw = Stopwatch.StartNew();
-        var response = await client.FetchAsync(server.Url("/stall"));
+        var response = await client.FetchAsync(server.Url("/stall")).WaitAsync(Guard);
         Assert.Equal("ok", response.Text);
         // 2 s drain bound; 4 s of slack for a loaded machine, far below the 20 s default RequestTimeout.
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(1950), TimeSpan.FromSeconds(6));
@@ -124,7 +128,7 @@ public sealed class RedirectDeadlineTests
             MaxRedirects = 2,
             MaxBodySize = 1024 * 1024,
             RequestTimeout = TimeSpan.FromSeconds(15),
-        }));
+        }).WaitAsync(Guard));
 
         Assert.Equal(FetchErrorKind.TooManyRedirects, error.Kind);
         Assert.Equal(302, error.Code);
