@@ -50,6 +50,12 @@ public sealed record ReceivedRequest(string Server, long Connection, string Meth
 public sealed class RequestLog
 {
     private readonly ConcurrentQueue<ReceivedRequest> _items = new();
+    private readonly ConcurrentDictionary<int, bool> _ports = new();
+
+    /// <summary>The ports of every server recording into this log (for the "nothing left behind" check).</summary>
+    public IReadOnlyCollection<int> Ports => _ports.Keys.ToList();
+
+    internal void AddPort(int port) => _ports[port] = true;
 
     public void Add(ReceivedRequest request) => _items.Enqueue(request);
 
@@ -149,6 +155,7 @@ public sealed class RecordingServer : IAsyncDisposable
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(64);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        log.AddPort(Port);
         _accept = AcceptAsync();
     }
 
@@ -451,6 +458,9 @@ public sealed record DiffCase(string Name, string Method, string Url)
 public sealed record Outcome(string Side, int? Status, byte[] Body, Uri? FinalUrl, string? Error,
     IReadOnlyList<ReceivedRequest> Received, TimeSpan Elapsed)
 {
+    /// <summary>Ledger entries of the side's pool still present after its client was disposed (Tether sides).</summary>
+    public int LeftInLedger { get; init; }
+
     /// <summary>The server-side view of every request, one line each (<see cref="ReceivedRequest.View"/>).</summary>
     public IReadOnlyList<string> ServerView => Received.Select(r => r.View).ToList();
 
@@ -542,8 +552,23 @@ public sealed class FetchSide(string name = "Tether", Action<FetchRequest>? conf
 
     public async Task<Outcome> SendAsync(DiffCase c, RequestLog log)
     {
+        var client = new AsyncHttpClient();
+        Outcome outcome;
+        try
+        {
+            outcome = await SendAsync(client, c, log);
+        }
+        finally
+        {
+            await client.DisposeAsync();
+        }
+
+        return outcome with { LeftInLedger = client.Pool?.Snapshot().Count ?? 0 };
+    }
+
+    private async Task<Outcome> SendAsync(AsyncHttpClient client, DiffCase c, RequestLog log)
+    {
         var sw = Stopwatch.StartNew();
-        await using var client = new AsyncHttpClient();
         using var bound = new CancellationTokenSource(c.Bound);
         await using var stream = c.Body is BodyKind.SeekableStream or BodyKind.NonSeekableStream ? c.NewStream() : null;
         var request = new FetchRequest(c.Url)
@@ -600,10 +625,36 @@ public static class DifferentialRunner
         foreach (var side in sides)
         {
             log.Take(); // nothing left over from a previous side or warm-up
-            outcomes.Add(await side.SendAsync(c, log));
+            var outcome = await side.SendAsync(c, log);
+            outcomes.Add(outcome);
+            Xunit.Assert.True(outcome.LeftInLedger == 0, $"{side.Name} left {outcome.LeftInLedger} ledger entries after its client closed");
+            await AssertNothingOpenTowardsAsync(log.Ports, side.Name);
         }
 
         return outcomes;
+    }
+
+    /// <summary>The spec's "leaves nothing behind", per test server: no socket of this process is ESTABLISHED or
+    /// CLOSE_WAIT towards any of <paramref name="ports"/> (client side: the remote port is the server's). Closing is
+    /// asynchronous, so this waits for it, for at most 5 s (a close takes well under 100 ms on loopback).</summary>
+    public static async Task AssertNothingOpenTowardsAsync(IReadOnlyCollection<int> ports, string who)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            var open = Tether.Diagnostics.SocketCensus.Take().TcpSockets
+                .Where(s => s.State is Tether.Diagnostics.TcpState.Established or Tether.Diagnostics.TcpState.CloseWait
+                    && ports.Contains(s.Remote.Port))
+                .ToList();
+            if (open.Count == 0)
+            {
+                return;
+            }
+
+            Xunit.Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5),
+                $"{who} left {open.Count} socket(s) open towards the test server(s): {string.Join(", ", open.Select(s => $"{s.Local}->{s.Remote} {s.State}"))}");
+            await Task.Delay(25);
+        }
     }
 
     /// <summary>The oracle (plain HttpClient) and Tether's FetchAsync.</summary>

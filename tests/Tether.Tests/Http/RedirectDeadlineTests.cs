@@ -54,6 +54,8 @@ public sealed class RedirectDeadlineTests
         // The stalled connection was closed by the client, not left open towards the server.
         await WaitFor(() => server.ClosedConnections >= 1, TimeSpan.FromSeconds(5), "the stalled connection to close");
         Assert.DoesNotContain(client.Pool!.Snapshot(), e => e.RemoteEndPoint?.Port == server.Port && e.State == global::Tether.Diagnostics.ConnectionState.Active);
+        await client.DisposeAsync();
+        await NothingLeft(client.Pool!, server);
     }
 
     // Issue 15 item 5: "a server that never hangs up holds the fetch, its MaxClients slot and its socket forever":
@@ -86,6 +88,8 @@ public sealed class RedirectDeadlineTests
             QueueTimeout = TimeSpan.FromMilliseconds(100),
         }));
         Assert.Equal(FetchErrorKind.RequestTimeout, second.Kind);
+        await client.DisposeAsync();
+        await NothingLeft(client.Pool!, server);
     }
 
     // With default options (BodyTimeout infinite, RequestTimeout 20 s) a stalled discarded body is still bounded:
@@ -104,6 +108,8 @@ public sealed class RedirectDeadlineTests
         Assert.Equal("ok", response.Text);
         // 2 s drain bound; 4 s of slack for a loaded machine, far below the 20 s default RequestTimeout.
         Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(1950), TimeSpan.FromSeconds(6));
+        await client.DisposeAsync();
+        await NothingLeft(client.Pool!, server);
     }
 
     // Issue 15 item 5: a redirect loop with 8 MiB 3xx bodies returned TooManyRedirects carrying the whole 8 MiB despite
@@ -136,6 +142,8 @@ public sealed class RedirectDeadlineTests
         Assert.True(error.Response!.Body.Length <= 1024 * 1024, $"kept {error.Response.Body.Length} bytes");
         Assert.Contains("MaxBodySize = 1048576", error.Message, StringComparison.Ordinal);
         Assert.Equal(3, log.Take().Count); // the first request and two followed hops
+        await client.DisposeAsync();
+        await NothingLeft(client.Pool!, server);
     }
 
     // A small 3xx body is still kept on the error (Tornado carries the last response).
@@ -149,5 +157,15 @@ public sealed class RedirectDeadlineTests
         var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(new FetchRequest(server.Url("/loop")) { MaxRedirects = 1 }));
         Assert.Equal(FetchErrorKind.TooManyRedirects, error.Kind);
         Assert.Equal("redirect 302", error.Response!.Text);
+        await client.DisposeAsync();
+        await NothingLeft(client.Pool!, server);
+    }
+
+    /// <summary>The spec's "leaves nothing behind": once the client is closed (by the caller) its ledger is empty and no socket is
+    /// ESTABLISHED or CLOSE_WAIT towards the test server.</summary>
+    private static async Task NothingLeft(ConnectionPool closedClientsPool, RecordingServer server)
+    {
+        Assert.Empty(closedClientsPool.Snapshot());
+        await DifferentialRunner.AssertNothingOpenTowardsAsync([server.Port], "the client");
     }
 }
