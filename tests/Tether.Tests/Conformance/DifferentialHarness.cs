@@ -21,6 +21,12 @@ namespace Tether.Tests.Conformance;
 //   var (client, tether) = await DifferentialRunner.CompareAsync(log, c);
 //   Assert.Equal(client.ServerView, tether.ServerView);
 //
+// Adding a side (e.g. the HttpClient bridge): any IDifferentialSide works; an HttpClient over another handler is
+//   new HttpClientSide("Bridge", c => new TetherHttpMessageHandler(...))
+// and DifferentialRunner.RunAsync(log, c, HttpClientSide.Default, bridgeSide, FetchSide.Default) returns one Outcome
+// per side. After each side the runner asserts "nothing left behind": no ledger entry (Tether sides report
+// LeftInLedger) and no ESTABLISHED/CLOSE_WAIT socket towards any server of the log.
+//
 // Every server and client is loopback-only; every wait is bounded by the case's Bound (a side that hits it reports
 // Error = "timeout" instead of hanging the test).
 
