@@ -129,7 +129,9 @@ public sealed partial class AsyncHttpClient
             var headersCopied = false;
             var (user, password) = RequestBuilder.Credentials(target, settings);
             var redirects = 0;
-            var digestTried = false;
+            var replay = BodyReplay.Capture(body);
+            var producer = op.Request.BodyProducer;
+            string? digestAnswer = null; // computed for the current hop's URL and method only (HTTP-03)
             while (true)
             {
                 op.CurrentUrl = target.OriginalString;
@@ -137,9 +139,13 @@ public sealed partial class AsyncHttpClient
                 op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
                 HttpRequestMessage NewRequest()
                 {
-                    var built = RequestBuilder.Build(target, method, headers, body, op.Request.BodyProducer, settings, user, password);
-                    if (digestTried && op.DigestAuthorization is { } digest)
+                    // HTTP-02: a seekable stream body goes out again from where it started, never from where the
+                    // last hop left it (that would be an empty or truncated body).
+                    replay.Rewind();
+                    var built = RequestBuilder.Build(target, method, headers, body, producer, settings, user, password);
+                    if (digestAnswer is { } digest)
                     {
+                        // Computed for this very URL and method (HTTP-03: cleared on every redirect).
                         built.Headers.TryAddWithoutValidation("Authorization", digest);
                     }
 
@@ -160,29 +166,42 @@ public sealed partial class AsyncHttpClient
 
                 op.OnResponse(message);
                 ProtocolChecks.Validate(message, op);
+                FramingChecks.Validate(message, op);
                 var code = (int)message.StatusCode;
-                if (code == 401 && settings.AuthMode == AuthMode.Digest && !digestTried && user is not null
+                if (code == 401 && settings.AuthMode == AuthMode.Digest && digestAnswer is null && user is not null
+                    && replay.CanReplay
                     && DigestAuth.TryRespond(message, method, target, user, password ?? string.Empty, out var authorization))
                 {
-                    digestTried = true;
-                    op.DigestAuthorization = authorization;
-                    await DiscardAsync(message, op).ConfigureAwait(false);
+                    // One answer per hop. A body that cannot be sent again (non-seekable stream) is never replaced by
+                    // an empty one: the 401 is the response (HTTP-02).
+                    digestAnswer = authorization;
+                    await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
                     message = null;
                     continue;
                 }
 
-                if (settings.FollowRedirects && Redirects.IsRedirect(code) && message.Headers.Location is { } location)
+                if (settings.FollowRedirects && Redirects.IsRedirect(code)
+                    && Redirects.LocationOf(message) is { } locationText && Redirects.Resolve(target, locationText) is { } location)
                 {
+                    var changesToGet = Redirects.ChangesToGet(code, method);
+                    var hasBody = body is not null || producer is not null;
+                    if (hasBody && !changesToGet && !replay.CanReplay)
+                    {
+                        // HTTP-02: 307/308 (or 301/302 of a non-POST) must resend the body, and a non-seekable stream
+                        // cannot be: the 3xx is the response (Go net/http does the same), never an empty body.
+                        break;
+                    }
+
                     if (++redirects > settings.MaxRedirects)
                     {
                         // As in Tornado: the error carries the last 3xx (a response did arrive), whose Location is
                         // the hop that was not followed.
-                        var last = await ReadLastRedirectAsync(message, op, target, token).ConfigureAwait(false);
+                        var (last, note) = await ReadLastRedirectAsync(message, op, target, settings, token).ConfigureAwait(false);
                         message = null;
                         throw new FetchException(last.Code, FetchErrorKind.TooManyRedirects,
                             $"Too many redirects: more than MaxRedirects = {settings.MaxRedirects}; the last response " +
                             $"({last.Code} from {Redaction.Uri(last.EffectiveUrl)}) points to {Redaction.Url(last.Headers["Location"] ?? "?")}. " +
-                            "Raise MaxRedirects or fix the redirect chain.",
+                            "Raise MaxRedirects or fix the redirect chain." + note,
                             op.Request, last);
                     }
 
@@ -193,23 +212,28 @@ public sealed partial class AsyncHttpClient
                         headersCopied = true;
                     }
 
+                    // HTTP-03: a Digest answer is computed for one URL and method; the next hop may be challenged anew.
+                    digestAnswer = null;
                     if (!Redirects.SameOrigin(target, next))
                     {
+                        // HTTP-03: no credential of any kind reaches another origin, and the user's credentials are
+                        // forgotten, so the new origin's challenge is not answered either (curl, Go).
                         Redirects.StripCredentials(headers);
                         user = null;
                         password = null;
                     }
 
-                    if (Redirects.ChangesToGet(code, method))
+                    if (changesToGet)
                     {
-                        method = method == "HEAD" ? "HEAD" : "GET";
+                        // HTTP-01: the body goes, with every header that described it (no "GET with Content-Length: 0").
+                        method = "GET";
                         body = null;
-                        headers.Remove("Content-Length");
-                        headers.Remove("Content-Type");
-                        headers.Remove("Transfer-Encoding");
+                        producer = null;
+                        replay = default;
+                        Redirects.StripContentHeaders(headers);
                     }
 
-                    await DiscardAsync(message, op).ConfigureAwait(false);
+                    await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
                     message = null;
                     target = next;
                     continue;
@@ -322,35 +346,123 @@ public sealed partial class AsyncHttpClient
         }
     }
 
-    /// <summary>Buffers the 3xx that went over MaxRedirects (its body is small) so the error can carry it.</summary>
-    private static async Task<FetchResponse> ReadLastRedirectAsync(HttpResponseMessage message, FetchOperation op, Uri target,
-        CancellationToken cancellationToken)
+    /// <summary>How many bytes of a discarded 3xx/401 body are read to keep its connection (HTTP-05); past it the
+    /// connection is closed instead. The size SocketsHttpHandler drains for a pooled connection is 1 MiB; intermediate
+    /// bodies are small, so 64 KiB keeps a redirect hop cheap.</summary>
+    internal const int DiscardLimit = 64 * 1024;
+
+    /// <summary>The longest a discarded body is drained (HTTP-05), also when <see cref="FetchSettings.BodyTimeout"/> is
+    /// infinite: SocketsHttpHandler's <c>ResponseDrainTimeout</c> default. Past it the connection is closed instead.</summary>
+    internal static readonly TimeSpan DiscardTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Buffers the 3xx that went over MaxRedirects so the error can carry it (HTTP-05): under the fetch's token
+    /// (RequestTimeout, caller, abort), each read bounded by BodyTimeout, and at most MaxBodySize bytes. A body that is
+    /// over MaxBodySize or stalls past BodyTimeout is dropped (the error still says TooManyRedirects, and its message
+    /// says why the body is empty) and its connection closed.</summary>
+    private static async Task<(FetchResponse Response, string Note)> ReadLastRedirectAsync(HttpResponseMessage message,
+        FetchOperation op, Uri target, ResolvedSettings settings, CancellationToken token)
     {
+        var note = string.Empty;
+        byte[] bytes = [];
+        var complete = false;
         try
         {
-            var bytes = await message.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            return FetchResponse.Buffered(op, message, target, bytes);
+            var cap = settings.MaxBodySize;
+            if (message.Content.Headers.ContentLength is { } announced && announced > cap)
+            {
+                note = $" Its body ({announced} bytes announced) was dropped: over MaxBodySize = {cap}.";
+            }
+            else
+            {
+                using var perRead = CancellationTokenSource.CreateLinkedTokenSource(token);
+                try
+                {
+                    var stream = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+                    using var kept = new MemoryStream();
+                    var buffer = new byte[16 * 1024];
+                    while (true)
+                    {
+                        if (settings.BodyTimeout != Timeout.InfiniteTimeSpan)
+                        {
+                            perRead.CancelAfter(settings.BodyTimeout);
+                        }
+
+                        var n = await stream.ReadAsync(buffer, perRead.Token).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            bytes = kept.ToArray();
+                            complete = true;
+                            break;
+                        }
+
+                        if (kept.Length + n > cap)
+                        {
+                            note = $" Its body was dropped: over MaxBodySize = {cap}.";
+                            break;
+                        }
+
+                        kept.Write(buffer, 0, n);
+                    }
+                }
+                catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                {
+                    note = $" Its body was dropped: no byte for BodyTimeout = {settings.BodyTimeout.TotalSeconds:0.###} s.";
+                }
+                catch (Exception ex) when (ex is IOException or HttpRequestException)
+                {
+                    note = " Its body was dropped: the connection failed while it was read.";
+                }
+            }
+
+            return (FetchResponse.Buffered(op, message, target, bytes), note);
         }
         finally
         {
+            if (!complete)
+            {
+                CloseHopConnection(message, op);
+            }
+
             message.Dispose();
         }
     }
 
-    /// <summary>Reads and drops a small intermediate body (redirect, digest challenge) so the connection can be
-    /// reused; a large one is cut off by disposing, which closes the connection instead.</summary>
-    private static async Task DiscardAsync(HttpResponseMessage message, FetchOperation op)
+    /// <summary>Reads and drops an intermediate body (redirect, digest challenge) so the connection can be reused, within
+    /// limits (HTTP-05): at most <see cref="DiscardLimit"/> bytes, for at most BodyTimeout and
+    /// <see cref="DiscardTimeout"/> (whichever is shorter), all under the fetch's token (RequestTimeout, the caller's
+    /// token, an abort: when that fires the fetch ends). Past a limit the connection is closed instead and the fetch
+    /// goes on to its next hop.</summary>
+    private static async Task DiscardAsync(HttpResponseMessage message, FetchOperation op, ResolvedSettings settings,
+        CancellationToken token)
     {
+        var drained = false;
         try
         {
-            var stream = await message.Content.ReadAsStreamAsync().ConfigureAwait(false);
-            var buffer = new byte[4096];
-            long total = 0;
-            int n;
-            while (total < 64 * 1024 && (n = await stream.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            if (message.Content.Headers.ContentLength is not > DiscardLimit)
             {
-                total += n;
+                using var limit = CancellationTokenSource.CreateLinkedTokenSource(token);
+                limit.CancelAfter(settings.BodyTimeout == Timeout.InfiniteTimeSpan || settings.BodyTimeout > DiscardTimeout
+                    ? DiscardTimeout
+                    : settings.BodyTimeout);
+                var stream = await message.Content.ReadAsStreamAsync(limit.Token).ConfigureAwait(false);
+                var buffer = new byte[4096];
+                long total = 0;
+                while (total <= DiscardLimit)
+                {
+                    var n = await stream.ReadAsync(buffer, limit.Token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        drained = true;
+                        break;
+                    }
+
+                    total += n;
+                }
             }
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        {
+            // A drain limit, not the fetch's deadline: close this connection and go on.
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
@@ -358,8 +470,23 @@ public sealed partial class AsyncHttpClient
         }
         finally
         {
+            if (!drained)
+            {
+                CloseHopConnection(message, op);
+            }
+
             message.Dispose();
             op.ReleaseHop();
+        }
+    }
+
+    /// <summary>An HTTP/1.x connection whose body was not read to its end is closed (RST) rather than left to the
+    /// handler's background drain; an HTTP/2 stream is reset by disposing the response, and the connection stays.</summary>
+    private static void CloseHopConnection(HttpResponseMessage message, FetchOperation op)
+    {
+        if (message.Version.Major == 1 && op.Connection is { } connection && connection.Lease == op)
+        {
+            connection.Abort();
         }
     }
 }
