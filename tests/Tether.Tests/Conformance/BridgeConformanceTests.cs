@@ -5,7 +5,7 @@ using System.Text;
 using Tether.TestServer;
 using Xunit;
 
-namespace Tether.Tests.Conformance;
+namespace Tether.Tests.Conformance.Bridge;
 
 /// <summary>Two recording servers (origins A and B) for the bridge's differential cases; A's <c>/to-other</c> points at B.</summary>
 public sealed class BridgeServers : IAsyncLifetime

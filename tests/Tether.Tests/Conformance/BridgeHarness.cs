@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Tether.Diagnostics;
 using Xunit;
 
-namespace Tether.Tests.Conformance;
+namespace Tether.Tests.Conformance.Bridge;
 
 /// <summary>
 /// The differential harness of <see cref="BridgeConformanceTests"/> (self-contained: its own recording Kestrel server

@@ -2,7 +2,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Tether.Diagnostics;
 using Tether.Extensions.DependencyInjection;
-using Tether.Tests.Conformance;
+using Tether.Tests.Conformance.Bridge;
 using Xunit;
 
 namespace Tether.Tests.Ecosystem;
