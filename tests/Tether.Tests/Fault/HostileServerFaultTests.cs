@@ -12,7 +12,7 @@ namespace Tether.Tests.Fault;
 /// FAULT-01 … FAULT-11: one raw-socket misbehaviour per test. Each asserts the exact 599 kind, a bound well under the
 /// request timeout, and the "leaves nothing behind" check with the hostile server's port included.
 /// </summary>
-public sealed class HostileServerFaultTests(ServerFixture server)
+public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(3);
     private readonly bool _warm = WarmUp();
@@ -117,7 +117,7 @@ public sealed class HostileServerFaultTests(ServerFixture server)
         await using (var client = NewClient())
         {
             await Fails599($"FAULT-04 ({variant})", client, hostile.Url(), FetchErrorKind.Protocol, Bound);
-            Assert.Empty(SocketLedger.Snapshot()); // closed at once, not parked in the pool
+            Assert.Empty(Ledger.Towards(hostile.Port)); // closed at once, not parked in the pool
         }
 
         check.AssertClean();
@@ -219,7 +219,7 @@ public sealed class HostileServerFaultTests(ServerFixture server)
             Assert.Equal(200, first.Code);
 
             // The pool notices the FIN on the idle connection and closes it without any fetch or GC.
-            await WaitUntil(() => SocketLedger.Snapshot().Count == 0, "the half-closed idle connection leaves the ledger");
+            await WaitUntil(() => Ledger.Towards(hostile.Port).Count == 0, "the half-closed idle connection leaves the ledger");
             var second = await client.FetchAsync(hostile.Url("/b").ToString(), Ct);
             Assert.Equal(200, second.Code);
             Assert.Equal(2, hostile.AcceptedConnections);

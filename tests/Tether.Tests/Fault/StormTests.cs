@@ -9,7 +9,7 @@ namespace Tether.Tests.Fault;
 
 /// <summary>FAULT-12 … FAULT-14: cancellation, queue and loop-close storms against the fixture's Kestrel server.
 /// Counts are CI-sized; <c>TETHER_STORM_FETCHES</c>, <c>TETHER_FLOOD_FETCHES</c> and <c>TETHER_LOOP_STORM</c> raise them.</summary>
-public sealed class StormTests(ServerFixture server)
+public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private readonly bool _warm = WarmUp();
 
@@ -182,7 +182,7 @@ public sealed class StormTests(ServerFixture server)
             $"all done in {sw.Elapsed.TotalMilliseconds:F0} ms");
         Assert.Equal(total, succeeded + queueTimeouts);
         Assert.True(succeeded > 0 && queueTimeouts > 0, "the flood should both serve and time out");
-        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Empty(Ledger.Towards(server.Server.Port));
         check.AssertClean();
     }
 
@@ -229,7 +229,7 @@ public sealed class StormTests(ServerFixture server)
                 Assert.Equal(FetchErrorKind.LoopClosed, error.Kind);
             }
 
-            Assert.Empty(SocketLedger.Snapshot());
+            Assert.Empty(Ledger.Towards(server.Server.Port));
         }
 
         sw.Stop();

@@ -9,7 +9,7 @@ namespace Tether.Tests.Http;
 
 /// <summary>CLIENT-01 … CLIENT-21: the FetchRequest/FetchResponse API contract (Tornado's httpclient_test parity),
 /// all against the shared Kestrel server on 127.0.0.1.</summary>
-public sealed class ClientApiTests(ServerFixture server)
+public sealed class ClientApiTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Url(string path) => server.Url(path).ToString();
 

@@ -8,7 +8,7 @@ using static Tether.Tests.Http.HttpTestHelpers;
 namespace Tether.Tests.Http;
 
 /// <summary>PROTOCOL-01 … PROTOCOL-26 (plain HTTP): HTTP/1.1 behaviour against Kestrel and raw-socket servers.</summary>
-public sealed class ProtocolTests(ServerFixture server)
+public sealed class ProtocolTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Url(string path) => server.Url(path).ToString();
 

@@ -6,7 +6,7 @@ using Xunit;
 namespace Tether.Tests.Loop;
 
 /// <summary>The loop itself: results, exceptions, current loop, nesting, callbacks and timers.</summary>
-public sealed class EventLoopTests(ServerFixture server)
+public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Url(string path) => server.Url(path).ToString();
 
@@ -21,12 +21,12 @@ public sealed class EventLoopTests(ServerFixture server)
 #pragma warning disable TETHER004 // left undisposed on purpose: the loop must close its socket
             var response = await client.FetchStreamAsync(Url("/bytes/100000"));
 #pragma warning restore TETHER004
-            Assert.Single(SocketLedger.Snapshot());
+            Assert.Single(Ledger.Towards(server.Server.Port));
             return response.Code; // the streamed response is never disposed: the loop closes its socket
         });
 
         Assert.Equal(200, code);
-        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Empty(Ledger.Towards(server.Server.Port));
         check.AssertClean();
     }
 
@@ -43,7 +43,7 @@ public sealed class EventLoopTests(ServerFixture server)
         }));
 
         Assert.Equal("boom", ex.Message);
-        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Empty(Ledger.Towards(server.Server.Port));
         check.AssertClean();
     }
 
@@ -242,54 +242,4 @@ public sealed class EventLoopTests(ServerFixture server)
         Assert.Equal("from a timer", ex.Message);
         check.AssertClean();
     }
-
-    [Fact]
-    [Trait("Spec", "LOOP-09")]
-    public void LOOP_09_thousands_of_loops_leave_no_threads_behind()
-    {
-        // The loops run on a thread of their own, as a program's main thread would: EventLoop.Run blocks its caller,
-        // and blocking a thread-pool thread (xunit runs tests on the pool) would make the pool inject threads of
-        // its own, which says nothing about Tether.
-        int after100 = 0, after2000 = 0;
-        Exception? failure = null;
-        var runner = new Thread(() =>
-        {
-            try
-            {
-                Loops();
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-        });
-        runner.Start();
-        Assert.True(runner.Join(TimeSpan.FromMinutes(2)), "2,000 loops did not finish in 2 minutes");
-        Assert.Null(failure);
-        Assert.True(after2000 - after100 <= 4, $"threads after 100 loops: {after100}, after 2,000: {after2000}");
-        Assert.Equal(0, EventLoop.ActiveCount);
-
-        void Loops()
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                EventLoop.Run(async () => { await new AsyncHttpClient().FetchAsync(Url("/hello")); });
-            }
-
-            after100 = ThreadCount();
-            for (var i = 100; i < 2000; i++)
-            {
-                EventLoop.Run(async () =>
-                {
-                    var loop = EventLoop.Current!;
-                    loop.CallLater(TimeSpan.FromMinutes(1), () => { });
-                    await new AsyncHttpClient().FetchAsync(Url("/hello"));
-                });
-            }
-
-            after2000 = ThreadCount();
-        }
-    }
-
-    private static int ThreadCount() => Directory.GetDirectories("/proc/self/task").Length;
 }

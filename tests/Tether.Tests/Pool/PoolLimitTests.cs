@@ -7,9 +7,8 @@ using Xunit;
 namespace Tether.Tests.Pool;
 
 /// <summary>Per-host and total limits, the pool-wait timeout and option validation (POOL-01, 02, 03, 16).</summary>
-public sealed class PoolLimitTests(ServerFixture server)
+public sealed class PoolLimitTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    static PoolLimitTests() => RuntimeWarmUp.Run();
 
     private static int LedgerCountFor(int port) => SocketLedger.Snapshot().Count(e => e.HostKey.EndsWith($":{port}", StringComparison.Ordinal));
 
@@ -68,7 +67,7 @@ public sealed class PoolLimitTests(ServerFixture server)
                 while (!done.IsCancellationRequested)
                 {
                     maxServers = Math.Max(maxServers, server.Server.OpenConnections + second.OpenConnections);
-                    maxLedger = Math.Max(maxLedger, SocketLedger.Count);
+                    maxLedger = Math.Max(maxLedger, Ledger.Towards(server.Server.Port, second.Port).Count);
                     await Task.Delay(2);
                 }
             });
@@ -116,7 +115,7 @@ public sealed class PoolLimitTests(ServerFixture server)
             Assert.Equal(FetchErrorKind.PoolWaitTimeout, error.Kind);
             Assert.Contains("MaxConnectionsPerHost = 1", error.Message, StringComparison.Ordinal);
             Assert.Contains("MaxConnectionsTotal = 5", error.Message, StringComparison.Ordinal);
-            var socket = Assert.Single(SocketLedger.Snapshot());
+            var socket = Assert.Single(Ledger.Towards(server.Server.Port));
             Assert.Contains($"socket {socket.Id} to {socket.HostKey}, owner {client.Name}", error.Message, StringComparison.Ordinal);
             Assert.Contains("age ", error.Message, StringComparison.Ordinal);
             Assert.Contains(nameof(POOL_03_pool_wait_timeout_names_both_limits_and_the_holders), error.Message, StringComparison.Ordinal);
@@ -142,7 +141,7 @@ public sealed class PoolLimitTests(ServerFixture server)
         Assert.Contains("MaxConnectionsPerHost = 0: must be 1 or more", error.Message, StringComparison.Ordinal);
         Assert.Contains("MaxConnectionsTotal = -3: must be 1 or more", error.Message, StringComparison.Ordinal);
         Assert.Contains("MaxLifetime = 00:00:10 is shorter than IdleTimeout = 00:01:00", error.Message, StringComparison.Ordinal);
-        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Empty(Ledger.Of(pool));
         await pool.CloseAsync(TestContext.Current.CancellationToken);
     }
 }

@@ -10,7 +10,7 @@ namespace Tether.Tests.Timeouts;
 
 /// <summary>TIMEOUT-01 … TIMEOUT-13: timeouts, cancellation and the MaxClients queue. Every test ends with the
 /// leak check (ledger empty, fds at baseline, nothing ESTABLISHED/CLOSE_WAIT towards the servers).</summary>
-public sealed class TimeoutTests(ServerFixture server)
+public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private static readonly TimeSpan Half = TimeSpan.FromMilliseconds(500);
     private string Url(string path) => server.Url(path).ToString();
