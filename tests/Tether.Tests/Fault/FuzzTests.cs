@@ -89,6 +89,8 @@ public sealed class FuzzTests(ServerFixture server) : IClassFixture<ServerFixtur
         }
 
         sw.Stop();
+        // A hang runs into the request timeout; 500 ms past it (the Timing rule's max(250 ms, T/2) for T = 1 s) is the
+        // margin for a loaded 2-core machine.
         if (sw.Elapsed > RequestTimeout + TimeSpan.FromMilliseconds(500))
         {
             throw new InvalidOperationException($"hang: {sw.Elapsed.TotalMilliseconds:F0} ms (RequestTimeout {RequestTimeout}) for {Show(response)}");

@@ -144,6 +144,7 @@ public sealed class OwnershipTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "LOOP-14")]
     public void LOOP_14_fetches_left_running_fail_with_loop_closed_and_Run_returns_at_once()
     {

@@ -38,6 +38,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
         SocketCensus.Take().TcpSockets.Count(s => s.State == state && s.Remote.Port == port);
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "POOL-04")]
     public async Task POOL_04_idle_connection_is_closed_after_idle_timeout_and_its_fd_is_gone()
     {
@@ -61,6 +62,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "POOL-05")]
     public async Task POOL_05_expired_connection_finishes_its_request_then_closes_and_serves_no_new_one()
     {
@@ -92,6 +94,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "POOL-05")]
     public async Task POOL_05_jitter_spreads_expiry_of_connections_opened_together()
     {
@@ -335,6 +338,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "POOL-15")]
     public async Task POOL_15_cancelled_before_connect_leaves_no_connecting_socket()
     {

@@ -20,6 +20,8 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
     }
 
     private const string Secret = "s3cretPW-7f1c";
+    /// <summary>Upper bound for a hostile case to fail: each fails in a few ms unloaded, while a hang would last the
+    /// client's 5 s request timeout; 3 s is the margin for a loaded 2-core machine running the suite in parallel.</summary>
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(3);
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
