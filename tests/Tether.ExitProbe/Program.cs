@@ -5,7 +5,8 @@
 //       closing any of them. It must exit with code 0 and write nothing to stderr.
 //
 //   Tether.ExitProbe scenario <name> <loopback url> [iterations]
-//       Runs one seed pattern (loop01 … loop05, loop12, pool08) against the test's server: a warm-up of the same
+//       Runs one seed pattern (loop01 … loop05, loop12, pool08, and the soak's process-pool and
+//       streamed-undisposed) against the test's server: a warm-up of the same
 //       pattern, then the census baseline, then the iterations, then the census again, without any GC after the
 //       baseline. Prints one line "delta key=value …" (fds and every census bucket, threads, running loops, ledger
 //       entries) and one line "new-fds …" naming any fd opened since the baseline. Nothing else runs in this process,
@@ -115,6 +116,13 @@ internal static class Scenarios
 
             // A pool closed with 5 undisposed streamed responses and 1 idle connection.
             "pool08" => () => Pool08(url).GetAwaiter().GetResult(),
+
+            // The soak's other Tether patterns (tether soak): loop-owned clients leasing the process pool, never
+            // closed (its one idle connection, opened in the warm-up, stays); a streamed response never disposed
+            // inside a loop (the loop closes it).
+            "process-pool" => () => EventLoop.Run(async () =>
+                await new AsyncHttpClient(new AsyncHttpClientOptions { Pool = ConnectionPool.Process }).FetchAsync(url)),
+            "streamed-undisposed" => () => EventLoop.Run(async () => _ = await new AsyncHttpClient().FetchStreamAsync(url)),
 
             _ => throw new ArgumentException($"unknown scenario '{name}'", nameof(name)),
         };

@@ -85,6 +85,29 @@ public sealed class ChildProcessScenarioTests(ServerFixture server) : IClassFixt
         check.AssertClean();
     }
 
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    [Trait("Spec", "POOL-11")]
+    public async Task SOAK_process_pool_pattern_stays_flat_on_one_connection_in_a_child_process()
+    {
+        // tether soak's "process-pool" pattern: loop-owned clients leasing ConnectionPool.Process, never closed.
+        var check = LeakCheck.Start(server);
+        var accepted = server.Server.AcceptedConnections;
+        AssertFlat(await RunAsync("process-pool", Iterations), ledger: 1);
+        Assert.Equal(1, server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    public async Task SOAK_streamed_undisposed_pattern_stays_flat_in_a_child_process()
+    {
+        // tether soak's "streamed-undisposed" pattern: FetchStreamAsync inside a loop, the response never disposed.
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("streamed-undisposed", Iterations));
+        check.AssertClean();
+    }
+
     /// <summary>Every reported delta is 0 (fds and every census bucket, running loops), the ledger holds the
     /// expected count, and with <paramref name="threads"/> the thread count is unchanged too. Threads are only
     /// exact where nothing runs (LOOP-12): while fetching, the thread pool adds workers as it sees fit (LOOP-09
