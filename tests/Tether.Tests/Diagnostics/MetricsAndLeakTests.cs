@@ -211,8 +211,8 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         {
             await DropAStreamedResponseAsync(client);
             var waiter = client.FetchAsync(Url("/hello"));
-            await Task.Delay(100);
-            Assert.False(waiter.IsCompleted);
+            await Task.Delay(100); // gives a wrong early completion (the slot not held by the dropped response) a chance
+            Assert.False(waiter.IsCompleted); // to show; the waiter's real completion below waits for the GC, bounded
             await Collect();
             var response = await waiter.WaitAsync(TimeSpan.FromSeconds(5));
             Assert.Equal(200, response.Code);

@@ -281,7 +281,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             var client = new AsyncHttpClient();
             await client.FetchAsync(Url("/hello"));
             var first = Assert.Single(Ledger.Towards(Port));
-            await Task.Delay(20);
+            await Task.Delay(20); // a delay never ends early: the age below must have grown by at least 20 ms
             await client.FetchAsync(Url("/hello"));
             var second = Assert.Single(Ledger.Towards(Port));
             Assert.Equal(first.Id, second.Id);

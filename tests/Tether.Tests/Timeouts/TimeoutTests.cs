@@ -217,7 +217,14 @@ public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFix
                     }
                 },
             })).ToArray();
-            await Task.Delay(100); // not a wait for a condition: InFlight counts from the call, so this holds at once
+            // All four are queued or running (InFlight counts both): wait for that, bounded.
+            var waited = Stopwatch.StartNew();
+            while (client.InFlight < 4)
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), $"only {client.InFlight} of 4 fetches in flight after 10 s");
+                await Task.Delay(5);
+            }
+
             Assert.Equal(4, client.InFlight);
             Assert.True(client.Pool!.Count <= 2, $"{client.Pool.Count} connections for MaxClients = 2");
             var responses = await Task.WhenAll(tasks);
@@ -332,6 +339,9 @@ public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFix
         {
             using var cts = new CancellationTokenSource();
             var task = fetch(cts.Token);
+            // Gives the fetch time to reach the phase named by the caller. The assertions below hold in any phase (a
+            // cancel must end the fetch within the limit wherever it is), so a slow machine cannot make them pass
+            // vacuously; the check that it has not finished on its own guards the "cancelled" outcome.
             await Task.Delay(ms);
             Assert.False(task.IsCompleted);
             var sw = Stopwatch.StartNew();
