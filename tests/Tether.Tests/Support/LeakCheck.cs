@@ -14,8 +14,8 @@ namespace Tether.Tests.Support;
 /// <remarks>
 /// It never compares whole-process fd counts: the runtime maps files and opens fds lazily (tier-1 recompiles,
 /// <c>System.Net.Quic</c>, <c>.pdb</c> files) and parallel tests open their own sockets. Exact fd deltas are asserted
-/// only in a child process (<see cref="ChildScenario"/>). Because each test class has its own server port, sockets of
-/// tests running in parallel are never counted.
+/// only in a child process (Loop/ChildProcessScenarioTests, Tether.ExitProbe). Because each test class has its own
+/// server port, sockets of tests running in parallel are never counted.
 /// </remarks>
 public sealed class LeakCheck
 {
