@@ -344,7 +344,10 @@ internal sealed class FetchOperation
         var queue = Between(_start, _dequeued);
         var connect = ConnectionReused ? TimeSpan.Zero : Between(_connectStart, _connectEnd);
         var tls = ConnectionReused || _tlsEnd == 0 ? TimeSpan.Zero : Between(_connectEnd, _tlsEnd);
-        var firstByte = Between(_sent, _firstByte);
+        // Time to first byte starts when the request can go out: not before this connection's TLS handshake ended
+        // (the connection can be attached before TLS finishes; counting from then would count TLS twice and make the
+        // phases add up to more than the total, CLIENT-19).
+        var firstByte = Between(ConnectionReused ? _sent : Math.Max(_sent, _tlsEnd), _firstByte);
         return new TimeInfo(queue, connect, tls, firstByte, Between(_start, end));
     }
 
