@@ -1,10 +1,30 @@
-// LOOP-23 probe: a process that creates clients (inside and outside loops, with undisposed streamed responses)
-// and exits without closing any of them. It must exit with code 0 and write nothing to stderr.
+// A child process for the tests that need exact whole-process counts (issue 13). Two uses:
+//
+//   Tether.ExitProbe <loopback url>
+//       LOOP-23: creates clients (inside and outside loops, with undisposed streamed responses) and exits without
+//       closing any of them. It must exit with code 0 and write nothing to stderr.
+//
+//   Tether.ExitProbe scenario <name> <loopback url> [iterations]
+//       Runs one seed pattern (loop01 … loop05, loop12, pool08, and the soak's process-pool and
+//       streamed-undisposed) against the test's server: a warm-up of the same
+//       pattern, then the census baseline, then the iterations, then the census again, without any GC after the
+//       baseline. Prints one line "delta key=value …" (fds and every census bucket, threads, running loops, ledger
+//       entries) and one line "new-fds …" naming any fd opened since the baseline. Nothing else runs in this process,
+//       so an exact delta is about Tether and the runtime alone; tiered compilation is at its default.
+#pragma warning disable TETHER001, TETHER002, TETHER003 // the seed patterns are the anti-patterns, on purpose
+using System.Globalization;
 using Tether;
+using Tether.Diagnostics;
+
+if (args.Length >= 3 && args[0] == "scenario")
+{
+    var iterations = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 2000;
+    return Scenarios.Run(args[1], args[2], iterations);
+}
 
 if (args.Length != 1)
 {
-    Console.Error.WriteLine("usage: Tether.ExitProbe <loopback url>");
+    Console.Error.WriteLine("usage: Tether.ExitProbe <loopback url> | Tether.ExitProbe scenario <name> <loopback url> [iterations]");
     return 2;
 }
 
@@ -23,3 +43,197 @@ EventLoop.Run(async () =>
 await AsyncHttpClient.Shared.FetchAsync(url);
 Console.WriteLine($"ok {streamed.Code}");
 return 0;
+
+internal static class Scenarios
+{
+    /// <summary>Warm-up iterations before the baseline: every path of the pattern has run (and the runtime has opened
+    /// its one-time fds: socket engine, epoll) before counting starts.</summary>
+    private const int WarmUp = 50;
+
+    public static int Run(string name, string url, int iterations)
+    {
+        AsyncHttpClient? unowned = null; // loop05: one client, owned by no loop, used in every Run
+        Action once = name switch
+        {
+            // Pattern a: built outside the loop, fetched and closed inside.
+            "loop01" => () =>
+            {
+                var client = new AsyncHttpClient();
+                EventLoop.Run(async () =>
+                {
+                    await client.FetchAsync(url);
+                    client.Close();
+                });
+            },
+
+            // Pattern b: built inside the coroutine, closed inside.
+            "loop02" => () => EventLoop.Run(async () =>
+            {
+                await using var client = new AsyncHttpClient();
+                await client.FetchAsync(url);
+            }),
+
+            // Pattern c: AsyncHttpClient.Shared inside each Run, never closed by the caller.
+            "loop03" => () => EventLoop.Run(async () => { await AsyncHttpClient.Shared.FetchAsync(url); }),
+
+            // Pattern d: built inside and never closed: the loop closes it.
+            "loop04" => () =>
+            {
+                EventLoop.Run(async () =>
+                {
+                    var client = new AsyncHttpClient();
+                    await client.FetchAsync(url);
+                });
+                if (SocketLedger.Count != 0)
+                {
+                    throw new InvalidOperationException($"ledger not empty after Run: {SocketLedger.Count}");
+                }
+            },
+
+            // Pattern e: one client outside any loop, never closed, used in every Run.
+            "loop05" => () =>
+            {
+                unowned ??= new AsyncHttpClient();
+                EventLoop.Run(async () => { await unowned.FetchAsync(url); });
+            },
+
+            // 10,000 clients constructed, never used.
+            "loop12" => () =>
+            {
+                var clients = new List<AsyncHttpClient>(10_000);
+                for (var i = 0; i < 10_000; i++)
+                {
+                    clients.Add(new AsyncHttpClient());
+                }
+
+                if (clients.Any(c => c.OwnerLoop is not null || c.Pool is not null))
+                {
+                    throw new InvalidOperationException("a constructed client is bound to a loop or a pool");
+                }
+
+                GC.KeepAlive(clients);
+            },
+
+            // A pool closed with 5 undisposed streamed responses and 1 idle connection.
+            "pool08" => () => Pool08(url).GetAwaiter().GetResult(),
+
+            // The soak's other Tether patterns (tether soak): loop-owned clients leasing the process pool, never
+            // closed (its one idle connection, opened in the warm-up, stays); a streamed response never disposed
+            // inside a loop (the loop closes it).
+            "process-pool" => () => EventLoop.Run(async () =>
+                await new AsyncHttpClient(new AsyncHttpClientOptions { Pool = ConnectionPool.Process }).FetchAsync(url)),
+            "streamed-undisposed" => () => EventLoop.Run(async () => _ = await new AsyncHttpClient().FetchStreamAsync(url)),
+
+            _ => throw new ArgumentException($"unknown scenario '{name}'", nameof(name)),
+        };
+
+        // The census itself loads assemblies (an fd each) on first use: take one before the baseline.
+        _ = SocketCensus.Take();
+
+        // Assemblies the handler loads lazily, one fd each for the life of the process, when a tier-1 recompile of
+        // its send path first needs their types (seen: System.Net.Quic, System.Net.NetworkInformation). Tiered
+        // compilation stays on, so load them now rather than at an unpredictable moment mid-count.
+        foreach (var assembly in new[] { "System.Net.Quic", "System.Net.NetworkInformation" })
+        {
+            _ = System.Reflection.Assembly.Load(assembly);
+        }
+
+        // Warm up in rounds until one round leaves the fd count unchanged (at most 20 rounds): after that the
+        // runtime has opened everything it opens once per process. Nothing else runs in this process.
+        var warmRounds = 0;
+        for (var stable = false; !stable && warmRounds < 20; warmRounds++)
+        {
+            var fds = SocketCensus.Take().TotalFds;
+            for (var i = 0; i < Math.Min(WarmUp, iterations); i++)
+            {
+                once();
+            }
+
+            // Before the baseline only: finalize what the warm-up dropped, so no finalizer closes an fd mid-count.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            stable = warmRounds > 0 && SocketCensus.Take().TotalFds == fds;
+        }
+        var files = FdTargets();
+        var before = SocketCensus.Take();
+        var threadsBefore = Threads();
+        for (var i = 0; i < iterations; i++)
+        {
+            once();
+        }
+
+        var after = SocketCensus.Take(); // no GC: what is left now is what the pattern leaves
+        var threadsAfter = Threads();
+        Console.WriteLine(string.Join(' ',
+            "delta",
+            Kv("fds", after.TotalFds - before.TotalFds),
+            Kv("established", after.Tcp.Established - before.Tcp.Established),
+            Kv("closewait", after.Tcp.CloseWait - before.Tcp.CloseWait),
+            Kv("unix", after.UnixSockets - before.UnixSockets),
+            Kv("epoll", after.Epoll - before.Epoll),
+            Kv("eventfd", after.EventFd - before.EventFd),
+            Kv("pipes", after.Pipes - before.Pipes),
+            Kv("threads", threadsAfter - threadsBefore),
+            Kv("loops", (int)EventLoop.ActiveCount),
+            Kv("ledger", SocketLedger.Count),
+            Kv("warmup-rounds", warmRounds)));
+        Console.WriteLine("new-fds " + string.Join(", ", FdTargets().Except(files)));
+        Console.Out.Flush();
+        unowned?.Close();
+        return 0;
+    }
+
+    private static async Task Pool08(string url)
+    {
+        var streamUrl = new Uri(new Uri(url), "/stream/5?stallAfter=1").ToString();
+        var pool = new ConnectionPool();
+        var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool, MaxClients = 20 });
+        var streams = new List<FetchResponse>();
+        for (var i = 0; i < 5; i++)
+        {
+            streams.Add(await client.FetchStreamAsync(streamUrl));
+        }
+
+        await client.FetchAsync(url);
+        if (SocketLedger.Count != 6)
+        {
+            throw new InvalidOperationException($"expected 6 ledger entries before the close, got {SocketLedger.Count}");
+        }
+
+        await pool.CloseAsync();
+        // By the time the close completed: ledger empty, nothing ESTABLISHED (checked before any other step).
+        var census = SocketCensus.Take();
+        if (SocketLedger.Count != 0 || census.Tcp.Established != 0)
+        {
+            throw new InvalidOperationException($"after CloseAsync: ledger {SocketLedger.Count}, census {census}");
+        }
+
+        client.Close();
+        GC.KeepAlive(streams);
+    }
+
+    private static string Kv(string key, int value) => key + "=" + value.ToString(CultureInfo.InvariantCulture);
+
+    private static int Threads() => Directory.GetDirectories("/proc/self/task").Length;
+
+    private static HashSet<string> FdTargets()
+    {
+        var set = new HashSet<string>();
+        foreach (var fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target)
+                {
+                    set.Add(Path.GetFileName(fd) + "->" + target);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return set;
+    }
+}

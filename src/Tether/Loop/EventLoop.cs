@@ -49,14 +49,20 @@ public sealed partial class EventLoop
     private readonly List<ILoopResource> _resources = new();
     private readonly string _allocationSite;
     private LoopState _state = LoopState.Running;
+    private readonly TimeProvider _time;
     private ExceptionDispatchInfo? _callbackFault;
     private AsyncHttpClient? _shared;
 
-    private EventLoop(string allocationSite)
+    // Only with a TimeProvider other than System: a provider timer that wakes the pump when the earliest loop timer
+    // is due (a fake clock's Advance fires it). With System the pump's Monitor.Wait timeout does that job.
+    private ITimer? _wake;
+
+    private EventLoop(string allocationSite, TimeProvider timeProvider)
     {
         Id = Interlocked.Increment(ref s_nextId);
         ThreadId = Environment.CurrentManagedThreadId;
         _allocationSite = allocationSite;
+        _time = timeProvider;
         Context = new LoopSynchronizationContext(this);
     }
 
@@ -76,6 +82,11 @@ public sealed partial class EventLoop
 
     /// <summary>The managed thread id of the thread that runs this loop.</summary>
     public int ThreadId { get; }
+
+    /// <summary>The clock of this loop's timers (<see cref="CallLater"/>, <see cref="PeriodicCallback"/>): the one
+    /// given to <see cref="Run(Func{Task}, TimeProvider, CancellationToken)"/>, <see cref="TimeProvider.System"/> by
+    /// default.</summary>
+    public TimeProvider TimeProvider => _time;
 
     /// <summary>Where <c>EventLoop.Run</c> was called for this loop (caller's method and line).</summary>
     public string AllocationSite => _allocationSite;
@@ -104,14 +115,26 @@ public sealed partial class EventLoop
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
     /// <remarks>An exception thrown by <paramref name="main"/> is rethrown with its original type once the loop is
     /// closed. An exception thrown by a scheduled callback stops the loop and is rethrown by <c>Run</c>.</remarks>
-    public static void Run(Func<Task> main, CancellationToken cancellationToken = default)
+    public static void Run(Func<Task> main, CancellationToken cancellationToken = default) =>
+        Run(main, TimeProvider.System, cancellationToken);
+
+    /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread whose timers use
+    /// <paramref name="timeProvider"/>, then closes the loop.</summary>
+    /// <param name="main">The coroutine to run.</param>
+    /// <param name="timeProvider">The clock of the loop's timers (<see cref="CallLater"/>,
+    /// <see cref="PeriodicCallback"/>): <see cref="TimeProvider.System"/> in production; a fake clock (e.g.
+    /// <c>FakeTimeProvider</c> from Microsoft.Extensions.TimeProvider.Testing) in tests of timer logic.</param>
+    /// <param name="cancellationToken">Stops the loop early: everything is closed and
+    /// <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
+    public static void Run(Func<Task> main, TimeProvider timeProvider, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(main);
         Run<object?>(async () =>
         {
             await main().ConfigureAwait(true);
             return null;
-        }, cancellationToken);
+        }, timeProvider, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread, closes the loop and returns the result.</summary>
@@ -121,15 +144,28 @@ public sealed partial class EventLoop
     /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <returns>The coroutine's result.</returns>
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
-    public static T Run<T>(Func<Task<T>> main, CancellationToken cancellationToken = default)
+    public static T Run<T>(Func<Task<T>> main, CancellationToken cancellationToken = default) =>
+        Run(main, TimeProvider.System, cancellationToken);
+
+    /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread whose timers use
+    /// <paramref name="timeProvider"/>, closes the loop and returns the result.</summary>
+    /// <typeparam name="T">The coroutine's result type.</typeparam>
+    /// <param name="main">The coroutine to run.</param>
+    /// <param name="timeProvider">The clock of the loop's timers; <see cref="TimeProvider.System"/> in production.</param>
+    /// <param name="cancellationToken">Stops the loop early: everything is closed and
+    /// <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <returns>The coroutine's result.</returns>
+    /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
+    public static T Run<T>(Func<Task<T>> main, TimeProvider timeProvider, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(main);
+        ArgumentNullException.ThrowIfNull(timeProvider);
         if (t_current is { } running)
         {
             throw LoopMisuseException.NestedRun(running);
         }
 
-        var loop = new EventLoop(CallSite.Capture());
+        var loop = new EventLoop(CallSite.Capture(), timeProvider);
         return loop.RunCore(main, cancellationToken);
     }
 
@@ -217,7 +253,7 @@ public sealed partial class EventLoop
     internal void Schedule(LoopTimer timer, TimeSpan delay)
     {
         EnsureOnLoopThread("CallLater");
-        var due = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+        var due = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
         lock (_gate)
         {
             if (_state == LoopState.Closed)
@@ -335,8 +371,20 @@ public sealed partial class EventLoop
                     var wait = Timeout.Infinite;
                     if (_timers.TryPeek(out _, out var due))
                     {
-                        var ms = (due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency;
+                        var ms = (due - _time.GetTimestamp()) * 1000.0 / _time.TimestampFrequency;
                         wait = (int)Math.Clamp(Math.Ceiling(ms), 0, int.MaxValue);
+                    }
+
+                    if (wait != Timeout.Infinite && !ReferenceEquals(_time, TimeProvider.System))
+                    {
+                        // Another clock: it, not the wall clock, says when the earliest timer is due.
+                        _wake ??= _time.CreateTimer(static s => ((EventLoop)s!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                        _wake.Change(TimeSpan.FromMilliseconds(wait), Timeout.InfiniteTimeSpan);
+                        wait = Timeout.Infinite;
+                        if (due <= _time.GetTimestamp())
+                        {
+                            continue; // the clock moved before the wake timer was armed: it is already due
+                        }
                     }
 
                     Monitor.Wait(_gate, wait);
@@ -353,7 +401,7 @@ public sealed partial class EventLoop
 
     private void MoveDueTimers()
     {
-        var now = Stopwatch.GetTimestamp();
+        var now = _time.GetTimestamp();
         while (_timers.TryPeek(out var timer, out var due) && due <= now)
         {
             _timers.Dequeue();
@@ -420,6 +468,8 @@ public sealed partial class EventLoop
             }
 
             _timers.Clear();
+            _wake?.Dispose();
+            _wake = null;
             while (_ready.TryDequeue(out var orphan))
             {
                 ThreadPool.UnsafeQueueUserWorkItem(static s => s.Callback(s.State), orphan, preferLocal: false);

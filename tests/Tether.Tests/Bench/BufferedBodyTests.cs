@@ -11,7 +11,7 @@ namespace Tether.Tests.Bench;
 /// stay byte-exact around the 16 KiB chunk size, at 1 MiB, when empty, when chunked (no length), when decoded (length
 /// cleared), with a streaming callback, and over MaxBodySize.
 /// </summary>
-public sealed class BufferedBodyTests(ServerFixture server)
+public sealed class BufferedBodyTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     [Theory]
     [Trait("Spec", "CLIENT-01")]

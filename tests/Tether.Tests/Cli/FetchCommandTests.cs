@@ -10,7 +10,7 @@ using Xunit;
 
 namespace Tether.Tests.Cli;
 
-public sealed class FetchCommandTests(ServerFixture server)
+public sealed class FetchCommandTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Url(string path) => server.Url(path).ToString();
 

@@ -13,7 +13,7 @@ namespace Tether.Tests.Ecosystem;
 /// Tether in Microsoft.Extensions.DependencyInjection (issue 9). ECO-xx IDs are this issue's checklist; they are not
 /// (yet) in the shared behaviours list.
 /// </summary>
-public sealed class DependencyInjectionTests(ServerFixture server)
+public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Hello => server.Url("/hello").ToString();
 
@@ -48,7 +48,7 @@ public sealed class DependencyInjectionTests(ServerFixture server)
             Assert.True(first!.IsClosed, "the scope did not close its client");
             // Three scopes, three clients, one keep-alive connection: the pool belongs to the root provider.
             Assert.Equal(1, server.Server.AcceptedConnections - acceptedBefore);
-            Assert.Single(SocketLedger.Snapshot());
+            Assert.Single(Ledger.Towards(server.Server.Port));
         }
 
         // Disposing the root provider closed the DI pool and its idle connection.
@@ -67,11 +67,11 @@ public sealed class DependencyInjectionTests(ServerFixture server)
             {
                 var client = scope.ServiceProvider.GetRequiredService<AsyncHttpClient>();
                 streamed = await client.FetchStreamAsync(server.Url("/stream/5?stallAfter=1").ToString(), TestContext.Current.CancellationToken);
-                Assert.Single(SocketLedger.Snapshot());
+                Assert.Single(Ledger.Towards(server.Server.Port));
             }
 
             // The scope closed its client, which aborted the socket its unread response held; the pool survives.
-            Assert.Empty(SocketLedger.Snapshot());
+            Assert.Empty(Ledger.Towards(server.Server.Port));
             Assert.False(provider.GetRequiredService<TetherPool>().Pool.IsClosed);
             await streamed.DisposeAsync();
         }

@@ -14,7 +14,7 @@ namespace Tether.Tests.Ecosystem;
 /// <see cref="TetherHttpMessageHandler"/>: plain HttpClient code (IHttpClientFactory + a real
 /// Microsoft.Extensions.Http.Resilience pipeline) on a Tether pool, with the ledger, limits and clean teardown.
 /// </summary>
-public sealed class HttpClientBridgeTests(ServerFixture server)
+public sealed class HttpClientBridgeTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     [Fact]
     [Trait("Spec", "ECO-06")]
@@ -64,7 +64,7 @@ public sealed class HttpClientBridgeTests(ServerFixture server)
             var inner = Assert.IsType<FetchException>(failure.InnerException);
             Assert.Equal(FetchException.NoResponse, inner.Code);
             Assert.Equal(HttpRequestError.ResponseEnded, failure.HttpRequestError);
-            Assert.DoesNotContain(SocketLedger.Snapshot(), e => e.HostKey.Contains($":{hostile.Port}", StringComparison.Ordinal));
+            Assert.Empty(Ledger.Towards(hostile.Port));
 
             // 2. A good endpoint through the same pipeline: no retry, and the pool's socket is in the ledger.
             using (var ok = await http.GetAsync(server.Url("/hello"), ct))
@@ -74,7 +74,7 @@ public sealed class HttpClientBridgeTests(ServerFixture server)
             }
 
             Assert.Equal(3, attempts);
-            var entry = Assert.Single(SocketLedger.Snapshot());
+            var entry = Assert.Single(Ledger.Towards(server.Server.Port));
             Assert.Equal(ConnectionState.Idle, entry.State);
             Assert.Equal("HttpClient(bridged)", entry.OwnerClient);
 
@@ -86,7 +86,7 @@ public sealed class HttpClientBridgeTests(ServerFixture server)
                 var poolWait = Assert.IsType<FetchException>(waited.InnerException);
                 Assert.Equal(FetchErrorKind.PoolWaitTimeout, poolWait.Kind);
                 Assert.Contains("MaxConnectionsPerHost = 1", poolWait.Message, StringComparison.Ordinal);
-                Assert.Single(SocketLedger.Snapshot());
+                Assert.Single(Ledger.Towards(server.Server.Port));
             }
 
             // Disposing the unread response discarded its connection and released the slot: the next request works.

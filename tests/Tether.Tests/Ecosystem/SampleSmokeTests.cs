@@ -12,7 +12,10 @@ using Xunit;
 namespace Tether.Tests.Ecosystem;
 
 /// <summary>Each sample runs in process against the loopback test server, bounded in count and time.</summary>
-public sealed class SampleSmokeTests(ServerFixture server)
+// Process alone: ECO-08's sample reports a whole-process census delta (client-side TIME_WAIT), and the hosted samples'
+// ledger checks cover every pool in the process (the samples' pools are not reachable from the test).
+[Collection(CensusCollection.Name)]
+public sealed class SampleSmokeTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     [Fact]
     [Trait("Spec", "ECO-08")]

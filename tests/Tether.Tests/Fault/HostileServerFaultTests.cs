@@ -12,10 +12,11 @@ namespace Tether.Tests.Fault;
 /// FAULT-01 … FAULT-11: one raw-socket misbehaviour per test. Each asserts the exact 599 kind, a bound well under the
 /// request timeout, and the "leaves nothing behind" check with the hostile server's port included.
 /// </summary>
-public sealed class HostileServerFaultTests(ServerFixture server)
+public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
+    /// <summary>Upper bound for a hostile case to fail: each fails in a few ms unloaded, while a hang would last the
+    /// client's 5 s request timeout; 3 s is the margin for a loaded 2-core machine running the suite in parallel.</summary>
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(3);
-    private readonly bool _warm = WarmUp();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -158,7 +159,7 @@ public sealed class HostileServerFaultTests(ServerFixture server)
         await using (var client = NewClient())
         {
             await Fails599($"FAULT-04 ({variant})", client, hostile.Url(), FetchErrorKind.Protocol, Bound);
-            Assert.Empty(SocketLedger.Snapshot()); // closed at once, not parked in the pool
+            Assert.Empty(Ledger.Towards(hostile.Port)); // closed at once, not parked in the pool
         }
 
         check.AssertClean();
@@ -196,58 +197,6 @@ public sealed class HostileServerFaultTests(ServerFixture server)
         check.AssertClean();
     }
 
-    [Theory]
-    [Trait("Spec", "FAULT-07")]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task FAULT_07_huge_header_line_or_ten_thousand_headers_fail_headers_too_large_with_bounded_memory(bool oneHugeLine)
-    {
-        // Memory is bounded by the limit, not by what the server sends: the same failure against a response 4× as
-        // large allocates about the same. Responses are built before measuring, so the delta is the fetch's own.
-        var what = oneHugeLine ? "1 MiB line" : "10,000 headers";
-        var normal = await HeaderFailureAllocation(what, BuildHeaders(oneHugeLine, 1));
-        var quadruple = await HeaderFailureAllocation(what + " ×4", BuildHeaders(oneHugeLine, 4));
-        Assert.True(normal < 1024 * 1024, $"{what}: allocated {normal} bytes (limit 64 KiB)");
-        Assert.True(quadruple < normal * 3 / 2 + 64 * 1024,
-            $"{what}: allocation grows with the response: {normal} bytes, then {quadruple} bytes for 4× the headers");
-    }
-
-    private static byte[] BuildHeaders(bool oneHugeLine, int scale)
-    {
-        var head = new StringBuilder("HTTP/1.1 200 OK\r\n");
-        if (oneHugeLine)
-        {
-            head.Append("X-Huge: ").Append('a', scale * 1024 * 1024).Append("\r\n");
-        }
-        else
-        {
-            for (var i = 0; i < scale * 10_000; i++)
-            {
-                head.Append("X-Header-").Append(i).Append(": v\r\n");
-            }
-        }
-
-        return Encoding.ASCII.GetBytes(head.Append("Content-Length: 2\r\n\r\nok").ToString());
-    }
-
-    private async Task<long> HeaderFailureAllocation(string what, byte[] response)
-    {
-        await using var hostile = HostileServer.StartRaw(response);
-        var check = LeakCheck.Start(server, hostile.Port);
-        long allocated;
-        await using (var client = NewClient())
-        {
-            var before = GC.GetTotalAllocatedBytes(precise: true);
-            var error = await Fails599($"FAULT-07 ({what})", client, hostile.Url(), FetchErrorKind.HeadersTooLarge, Bound);
-            allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-            Measure("FAULT-07", $"{what} ({response.Length} bytes sent): {allocated} bytes allocated");
-            Assert.Contains("MaxHeaderSize = 65536", error.Message, StringComparison.Ordinal);
-        }
-
-        check.AssertClean();
-        return allocated;
-    }
-
     [Fact]
     [Trait("Spec", "FAULT-08")]
     public async Task FAULT_08_half_close_after_a_complete_response_succeeds_is_not_reused_and_leaves_no_close_wait()
@@ -260,7 +209,7 @@ public sealed class HostileServerFaultTests(ServerFixture server)
             Assert.Equal(200, first.Code);
 
             // The pool notices the FIN on the idle connection and closes it without any fetch or GC.
-            await WaitUntil(() => SocketLedger.Snapshot().Count == 0, "the half-closed idle connection leaves the ledger");
+            await WaitUntil(() => Ledger.Towards(hostile.Port).Count == 0, "the half-closed idle connection leaves the ledger");
             var second = await client.FetchAsync(hostile.Url("/b").ToString(), Ct);
             Assert.Equal(200, second.Code);
             Assert.Equal(2, hostile.AcceptedConnections);

@@ -9,9 +9,12 @@ namespace Tether.Tests.Fault;
 
 /// <summary>FAULT-12 … FAULT-14: cancellation, queue and loop-close storms against the fixture's Kestrel server.
 /// Counts are CI-sized; <c>TETHER_STORM_FETCHES</c>, <c>TETHER_FLOOD_FETCHES</c> and <c>TETHER_LOOP_STORM</c> raise them.</summary>
-public sealed class StormTests(ServerFixture server)
+// Process alone: FAULT-12 forces a GC and counts process-wide unobserved task exceptions (a parallel test's abandoned
+// tasks would count), and its starvation probe measures the whole process's thread pool, which parallel tests that
+// block pool threads would starve.
+[Collection(CensusCollection.Name)]
+public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    private readonly bool _warm = WarmUp();
 
     /// <summary>A 10 ms timer that records its worst lateness: thread-pool starvation shows as a large lag.</summary>
     private sealed class StarvationProbe : IDisposable
@@ -41,6 +44,7 @@ public sealed class StormTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "FAULT-12")]
     public async Task FAULT_12_ten_thousand_fetches_cancelled_at_random_points_leave_nothing_and_starve_nothing()
     {
@@ -54,8 +58,6 @@ public sealed class StormTests(ServerFixture server)
             var plan = Enumerable.Range(0, total).Select(_ => (Kind: random.Next(4), DelayMs: random.Next(0, 25))).ToArray();
             var outcomes = new int[3]; // succeeded, cancelled, other
 
-            // Warm-up storm before the baseline: aborting requests maps runtime assemblies once per process.
-            await Storm(plan[..Math.Min(300, plan.Length)], new int[3]);
             var check = LeakCheck.Start(server);
             var sw = Stopwatch.StartNew();
             using var probe = new StarvationProbe();
@@ -65,7 +67,9 @@ public sealed class StormTests(ServerFixture server)
                 $"{outcomes[2]} other; worst probe lag {probe.WorstLag.TotalMilliseconds:F0} ms");
             Assert.Equal(0, outcomes[2]);
             Assert.True(outcomes[1] > total / 4, $"only {outcomes[1]} of {total} were cancelled: the storm did not storm");
-            Assert.True(probe.WorstLag < TimeSpan.FromMilliseconds(500), $"probe timer lagged {probe.WorstLag.TotalMilliseconds:F0} ms");
+            // Starvation (pool threads blocked on sync-over-async) shows as lags of seconds, the pool injecting about a
+            // thread a second; scheduling delay on a loaded 2-core machine stays far below 1 s, the bound used here.
+            Assert.True(probe.WorstLag < TimeSpan.FromSeconds(1), $"probe timer lagged {probe.WorstLag.TotalMilliseconds:F0} ms");
             check.AssertClean(); // before any GC
 
             // Only here, to surface unobserved task exceptions of abandoned tasks.
@@ -182,30 +186,22 @@ public sealed class StormTests(ServerFixture server)
             $"all done in {sw.Elapsed.TotalMilliseconds:F0} ms");
         Assert.Equal(total, succeeded + queueTimeouts);
         Assert.True(succeeded > 0 && queueTimeouts > 0, "the flood should both serve and time out");
-        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Empty(Ledger.Towards(server.Server.Port));
         check.AssertClean();
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "FAULT-14")]
     public async Task FAULT_14_hundred_loops_ending_with_ten_fetches_in_flight_fail_them_with_loop_closed()
     {
         var loops = EnvCount("TETHER_LOOP_STORM", 100);
         var slow = server.Url("/delay/10000").ToString();
         var worstRun = TimeSpan.Zero;
-        LeakCheck? check = null;
+        var check = LeakCheck.Start(server);
         var sw = Stopwatch.StartNew();
-
-        // Iteration 0 is a warm-up before the baseline: aborting in-flight requests maps a runtime assembly
-        // (System.Net.Quic.dll, one fd) the first time in a process.
-        for (var i = -1; i < loops; i++)
+        for (var i = 0; i < loops; i++)
         {
-            if (i == 0)
-            {
-                check = LeakCheck.Start(server);
-                sw.Restart();
-            }
-
             var inFlight = new List<Task<FetchResponse>>();
             var run = Stopwatch.StartNew();
             EventLoop.Run(async () =>
@@ -221,7 +217,9 @@ public sealed class StormTests(ServerFixture server)
             });
             run.Stop();
             worstRun = run.Elapsed > worstRun ? run.Elapsed : worstRun;
-            Assert.True(run.Elapsed < TimeSpan.FromSeconds(1), $"Run took {run.Elapsed} with fetches in flight");
+            // LOOP-14's 1 s, widened by the Timing rule to 1 s + 0.5 s for a loaded 2-core machine; the run includes the
+            // 15 ms delay and closing 10 sockets (a few ms unloaded); waiting for the server would take 10 s.
+            Assert.True(run.Elapsed < TimeSpan.FromSeconds(1.5), $"Run took {run.Elapsed} with fetches in flight");
             foreach (var task in inFlight)
             {
                 var error = await Assert.ThrowsAsync<FetchException>(() => task.WaitAsync(TimeSpan.FromSeconds(2)));
@@ -229,12 +227,12 @@ public sealed class StormTests(ServerFixture server)
                 Assert.Equal(FetchErrorKind.LoopClosed, error.Kind);
             }
 
-            Assert.Empty(SocketLedger.Snapshot());
+            Assert.Empty(Ledger.Towards(server.Server.Port));
         }
 
         sw.Stop();
         Measure("FAULT-14", $"{loops} loops × 10 in-flight fetches: all LoopClosed; worst Run {worstRun.TotalMilliseconds:F0} ms, " +
             $"total {sw.Elapsed.TotalSeconds:F1} s");
-        check!.AssertClean();
+        check.AssertClean();
     }
 }

@@ -4,7 +4,7 @@ using Xunit;
 namespace Tether.Tests.Http;
 
 /// <summary>LOOP-22: the blocking wrapper (Tornado's HTTPClient).</summary>
-public sealed class BlockingHttpClientTests(ServerFixture server)
+public sealed class BlockingHttpClientTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     [Fact]
     [Trait("Spec", "LOOP-22")]

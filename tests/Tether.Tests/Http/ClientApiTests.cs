@@ -9,7 +9,7 @@ namespace Tether.Tests.Http;
 
 /// <summary>CLIENT-01 … CLIENT-21: the FetchRequest/FetchResponse API contract (Tornado's httpclient_test parity),
 /// all against the shared Kestrel server on 127.0.0.1.</summary>
-public sealed class ClientApiTests(ServerFixture server)
+public sealed class ClientApiTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Url(string path) => server.Url(path).ToString();
 
@@ -24,6 +24,8 @@ public sealed class ClientApiTests(ServerFixture server)
         Assert.StartsWith("text/plain", response.Headers["Content-Type"]);
         Assert.Equal(Encoding.UTF8.GetBytes(KestrelTestServer.HelloText), response.Body);
         Assert.Equal(KestrelTestServer.HelloText, response.Text);
+        // Spec CLIENT-01: under 1 s. A loopback /hello takes about 1 ms unloaded (the first fetch of a process some
+        // 100 ms of JIT); 1 s leaves the margin for a loaded 2-core machine.
         Assert.InRange(response.RequestTime, TimeSpan.Zero, TimeSpan.FromSeconds(1));
 
         var echo = await client.FetchAsync(Url("/echo?x=1"));
@@ -128,6 +130,7 @@ public sealed class ClientApiTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "CLIENT-07")]
     public async Task CLIENT_07_close_fails_queued_and_in_flight_fetches_and_closes_their_sockets()
     {
@@ -146,7 +149,9 @@ public sealed class ClientApiTests(ServerFixture server)
         Assert.Equal(0, client.Pool!.Count);
         var a = await Assert.ThrowsAsync<FetchException>(() => inflight);
         var b = await Assert.ThrowsAsync<FetchException>(() => queued);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"close took {sw.Elapsed}");
+        // "Promptly": without the close both would run 10 s (server delay); closing two fetches takes a few ms
+        // unloaded. The Timing rule's 1 s + 0.5 s is the margin for a loaded 2-core machine.
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.5), $"close took {sw.Elapsed}");
         Assert.Equal((599, FetchErrorKind.ClientClosed), (a.Code, a.Kind));
         Assert.Equal((599, FetchErrorKind.ClientClosed), (b.Code, b.Kind));
         check.AssertClean();

@@ -8,7 +8,7 @@ using static Tether.Tests.Http.HttpTestHelpers;
 namespace Tether.Tests.Http;
 
 /// <summary>PROTOCOL-01 … PROTOCOL-26 (plain HTTP): HTTP/1.1 behaviour against Kestrel and raw-socket servers.</summary>
-public sealed class ProtocolTests(ServerFixture server)
+public sealed class ProtocolTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private string Url(string path) => server.Url(path).ToString();
 
@@ -226,10 +226,13 @@ public sealed class ProtocolTests(ServerFixture server)
             Assert.Equal(FetchErrorKind.Protocol, e.Kind);
         }
 
+        // "Never hangs": the failure is the 3 s request timeout; the body or protocol error comes in a few ms
+        // unloaded, so 2 s separates the two with a wide margin for a loaded 2-core machine.
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"took {sw.Elapsed}");
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "PROTOCOL-10")]
     public async Task PROTOCOL_10_head_304_and_204_return_empty_bodies_at_once_and_keep_the_connection()
     {
@@ -245,6 +248,8 @@ public sealed class ProtocolTests(ServerFixture server)
         var head = await client.FetchAsync(new FetchRequest(raw.Url("/h").ToString()) { Method = "HEAD", RequestTimeout = TimeSpan.FromSeconds(5) });
         var notModified = await client.FetchAsync(new FetchRequest(raw.Url("/304").ToString()) { RaiseOnError = false, RequestTimeout = TimeSpan.FromSeconds(5) });
         var noContent = await client.FetchAsync(new FetchRequest(raw.Url("/204").ToString()) { RequestTimeout = TimeSpan.FromSeconds(5) });
+        // "At once": waiting for the announced bytes would last the 5 s request timeout; three loopback fetches take a
+        // few ms unloaded, so 1 s is margin for a loaded 2-core machine.
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"took {sw.Elapsed}");
         Assert.Equal((200, 0), (head.Code, head.Body.Length));
         Assert.Equal("7", head.Headers["Content-Length"]);
@@ -547,6 +552,7 @@ public sealed class ProtocolTests(ServerFixture server)
             var atOnce = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(
                 new FetchRequest(stalling.Url("/").ToString()) { MaxBodySize = 1000, RequestTimeout = TimeSpan.FromSeconds(10) }));
             Assert.Equal(FetchErrorKind.BodyTooLarge, atOnce.Kind);
+            // Waiting for body bytes would last the 10 s request timeout; the check on Content-Length takes ms. 5 s: margin.
             Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}: it waited for body bytes");
         }
 

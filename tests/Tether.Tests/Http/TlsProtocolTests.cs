@@ -7,7 +7,7 @@ namespace Tether.Tests.Http;
 
 /// <summary>PROTOCOL-03, the https half of PROTOCOL-26, PROTOCOL-27 and PROTOCOL-28: TLS against Kestrel with the
 /// test CA (one HTTPS Kestrel per test class).</summary>
-public sealed class TlsProtocolTests(ServerFixture server) : IAsyncLifetime
+public sealed class TlsProtocolTests(ServerFixture server) : IClassFixture<ServerFixture>, IAsyncLifetime
 {
     private KestrelTestServer _tls = null!;
 

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace Tether.Tests.Loop;
 
-public sealed class ProcessExitTests(ServerFixture server)
+public sealed class ProcessExitTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     [Fact]
     [Trait("Spec", "LOOP-23")]

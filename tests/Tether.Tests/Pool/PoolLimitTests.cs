@@ -7,9 +7,8 @@ using Xunit;
 namespace Tether.Tests.Pool;
 
 /// <summary>Per-host and total limits, the pool-wait timeout and option validation (POOL-01, 02, 03, 16).</summary>
-public sealed class PoolLimitTests(ServerFixture server)
+public sealed class PoolLimitTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    static PoolLimitTests() => RuntimeWarmUp.Run();
 
     private static int LedgerCountFor(int port) => SocketLedger.Snapshot().Count(e => e.HostKey.EndsWith($":{port}", StringComparison.Ordinal));
 
@@ -68,7 +67,7 @@ public sealed class PoolLimitTests(ServerFixture server)
                 while (!done.IsCancellationRequested)
                 {
                     maxServers = Math.Max(maxServers, server.Server.OpenConnections + second.OpenConnections);
-                    maxLedger = Math.Max(maxLedger, SocketLedger.Count);
+                    maxLedger = Math.Max(maxLedger, Ledger.Towards(server.Server.Port, second.Port).Count);
                     await Task.Delay(2);
                 }
             });
@@ -143,7 +142,7 @@ public sealed class PoolLimitTests(ServerFixture server)
         Assert.Contains("MaxConnectionsPerHost = 0: must be 1 or more", error.Message, StringComparison.Ordinal);
         Assert.Contains("MaxConnectionsTotal = -3: must be 1 or more", error.Message, StringComparison.Ordinal);
         Assert.Contains("MaxLifetime = 00:00:10 is shorter than IdleTimeout = 00:01:00", error.Message, StringComparison.Ordinal);
-        Assert.Empty(SocketLedger.Snapshot());
+        Assert.Empty(Ledger.Of(pool));
         await pool.CloseAsync(TestContext.Current.CancellationToken);
     }
 }

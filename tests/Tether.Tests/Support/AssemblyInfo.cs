@@ -1,6 +1,6 @@
 using Xunit;
 
-// Lifecycle tests assert exact fd and socket counts of this process; a test running beside them would open and close
-// fds of its own. The whole assembly therefore runs one test at a time (2 cores: little is lost).
-[assembly: CollectionBehavior(DisableTestParallelization = true)]
-[assembly: AssemblyFixture(typeof(Tether.Tests.Support.ServerFixture))]
+// Issue 13: test classes run in parallel (xunit's default: one collection per class, tests inside a class run one at
+// a time). Each class has its own Kestrel server (IClassFixture<ServerFixture>) on its own port, and the Clean check
+// looks only at that port, so classes cannot see each other's sockets. Tests that need the process alone are in
+// ProcessAloneCollection, each with a comment saying why.

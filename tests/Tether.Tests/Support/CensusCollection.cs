@@ -2,11 +2,12 @@ using Xunit;
 namespace Tether.Tests.Support;
 
 /// <summary>
-/// Tests that compare exact fd counts of this process run alone: any test running in parallel opens
-/// and closes fds and would make exact equalities flaky.
+/// The one non-parallel collection (issue 13): tests that need the process alone. xunit runs it after the parallel
+/// collections, one test at a time. Each class in it says why it needs the process alone (a whole-process count of
+/// fds or threads, or process-global settings such as the leak logger and policy). Everything else runs in parallel.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class CensusCollection
 {
-    public const string Name = "census (exact fd counts, not parallel)";
+    public const string Name = "process alone (not parallel)";
 }

@@ -8,11 +8,16 @@ using static Tether.Tests.Http.HttpTestHelpers;
 
 namespace Tether.Tests.Timeouts;
 
-/// <summary>TIMEOUT-01 … TIMEOUT-13: timeouts, cancellation and the MaxClients queue. Every test ends with the
-/// leak check (ledger empty, fds at baseline, nothing ESTABLISHED/CLOSE_WAIT towards the servers).</summary>
-public sealed class TimeoutTests(ServerFixture server)
+/// <summary>TIMEOUT-01 … TIMEOUT-13 (TIMEOUT-11 in ErrorAfterCancelTests): timeouts, cancellation and the MaxClients
+/// queue on real time against real stalled sockets. Every test ends with the leak check (no ledger entry and nothing
+/// ESTABLISHED/CLOSE_WAIT towards the test's servers). Timer logic on a fake clock: Loop/FakeClockTests.</summary>
+public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    private static readonly TimeSpan Half = TimeSpan.FromMilliseconds(500);
+    /// <summary>The timeout under test on real time. 1 s (not the spec examples' 0.5 s) so that the Timing rule's
+    /// slack, max(250 ms, T/2) = 500 ms, covers scheduling delay on a loaded 2-core machine running the suite in
+    /// parallel. (The loop's timers are also tested on a fake clock, Loop/FakeClockTests; the client's queue, request
+    /// and body timeouts run on real time only.)</summary>
+    private static readonly TimeSpan T = TimeSpan.FromSeconds(1);
     private string Url(string path) => server.Url(path).ToString();
 
     /// <summary>Fills the accept queue of a never-accepting listener so the next connect hangs in SYN_SENT.</summary>
@@ -50,11 +55,11 @@ public sealed class TimeoutTests(ServerFixture server)
             await using var client = new AsyncHttpClient();
             var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(hostile.Url("/").ToString())
             {
-                ConnectTimeout = Half, RequestTimeout = TimeSpan.FromHours(1),
+                ConnectTimeout = T, RequestTimeout = TimeSpan.FromHours(1),
             }));
             Assert.Equal((599, FetchErrorKind.ConnectTimeout), (e.Code, e.Kind));
             Assert.Contains($"127.0.0.1:{hostile.Port}", e.Message);
-            AssertWithin(Half, elapsed, "connect timeout");
+            AssertWithin(T, elapsed, "connect timeout");
         }
         finally
         {
@@ -75,12 +80,12 @@ public sealed class TimeoutTests(ServerFixture server)
         {
             var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(tls.Url("/").ToString())
             {
-                ConnectTimeout = Half, RequestTimeout = TimeSpan.FromHours(1), CaCertificates = [tls.CaCertificate],
+                ConnectTimeout = T, RequestTimeout = TimeSpan.FromHours(1), CaCertificates = [tls.CaCertificate],
             }));
             Assert.Equal((599, FetchErrorKind.ConnectTimeout), (e.Code, e.Kind));
             Assert.Contains("TLS handshake", e.Message);
             Assert.IsType<TimeoutException>(e.InnerException);
-            AssertWithin(Half, elapsed, "connect timeout during the TLS handshake");
+            AssertWithin(T, elapsed, "connect timeout during the TLS handshake");
         }
 
         check.AssertClean();
@@ -96,17 +101,20 @@ public sealed class TimeoutTests(ServerFixture server)
         await using (var client = new AsyncHttpClient())
         {
             var (e, elapsed) = await FailsWith<FetchException>(() =>
-                client.FetchAsync(new FetchRequest(hostile.Url("/").ToString()) { RequestTimeout = Half }));
+                client.FetchAsync(new FetchRequest(hostile.Url("/").ToString()) { RequestTimeout = T }));
             Assert.Equal((599, FetchErrorKind.RequestTimeout), (e.Code, e.Kind));
-            AssertWithin(Half, elapsed, "request timeout");
+            AssertWithin(T, elapsed, "request timeout");
             var sw = Stopwatch.StartNew();
-            while (hostile.OpenConnections > 0 && sw.Elapsed < TimeSpan.FromSeconds(1))
+            while (hostile.OpenConnections > 0 && sw.Elapsed < TimeSpan.FromSeconds(2))
             {
                 await Task.Delay(10);
             }
 
             Assert.Equal(0, hostile.OpenConnections);
-            Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(300), $"server saw the close after {sw.Elapsed}");
+            // "Right after": the client closes its socket as the timeout fires and the server notices within a few ms
+            // unloaded. 1 s is the margin for a loaded 2-core machine; a socket left open would stay open until the
+            // 15 s wait of the leak check, so the bound still separates the two.
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"server saw the close after {sw.Elapsed}");
         }
 
         check.AssertClean();
@@ -122,10 +130,10 @@ public sealed class TimeoutTests(ServerFixture server)
         {
             var hung = client.FetchAsync(new FetchRequest(Url("/delay/5000")) { RequestTimeout = TimeSpan.FromSeconds(10) });
             var (e, elapsed) = await FailsWith<FetchException>(() =>
-                client.FetchAsync(new FetchRequest(Url("/hello")) { QueueTimeout = Half }));
+                client.FetchAsync(new FetchRequest(Url("/hello")) { QueueTimeout = T }));
             Assert.Equal((599, FetchErrorKind.QueueTimeout), (e.Code, e.Kind));
             Assert.IsType<TimeoutException>(e.InnerException);
-            AssertWithin(Half, elapsed, "queue timeout");
+            AssertWithin(T, elapsed, "queue timeout");
             Assert.False(hung.IsCompleted);
             client.Close();
             await Assert.ThrowsAsync<FetchException>(() => hung);
@@ -147,7 +155,7 @@ public sealed class TimeoutTests(ServerFixture server)
             var sw = Stopwatch.StartNew();
             try
             {
-                await client.FetchAsync(new FetchRequest(Url("/delay/5000")) { QueueTimeout = Half, RequestTimeout = TimeSpan.FromSeconds(10) });
+                await client.FetchAsync(new FetchRequest(Url("/delay/5000")) { QueueTimeout = T, RequestTimeout = TimeSpan.FromSeconds(10) });
                 return ((FetchErrorKind?)null, sw.Elapsed, first.IsCompleted);
             }
             catch (FetchException e)
@@ -160,7 +168,7 @@ public sealed class TimeoutTests(ServerFixture server)
         });
         Assert.Equal(FetchErrorKind.QueueTimeout, kind);
         Assert.False(firstDone);
-        AssertWithin(Half, elapsed, "queue timeout of a client built outside the loop");
+        AssertWithin(T, elapsed, "queue timeout of a client built outside the loop");
         check.AssertClean();
     }
 
@@ -188,6 +196,7 @@ public sealed class TimeoutTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "TIMEOUT-06")]
     public async Task TIMEOUT_06_max_clients_2_runs_two_and_queues_two_in_fifo_order()
     {
@@ -208,12 +217,21 @@ public sealed class TimeoutTests(ServerFixture server)
                     }
                 },
             })).ToArray();
-            await Task.Delay(100);
+            // All four are queued or running (InFlight counts both): wait for that, bounded.
+            var waited = Stopwatch.StartNew();
+            while (client.InFlight < 4)
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), $"only {client.InFlight} of 4 fetches in flight after 10 s");
+                await Task.Delay(5);
+            }
+
             Assert.Equal(4, client.InFlight);
             Assert.True(client.Pool!.Count <= 2, $"{client.Pool.Count} connections for MaxClients = 2");
             var responses = await Task.WhenAll(tasks);
-            Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue < TimeSpan.FromMilliseconds(150)));
-            Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue >= TimeSpan.FromMilliseconds(250)));
+            // The queued two wait for the 300 ms and 450 ms responses (a delay never ends early): at least 290 ms. The
+            // running two queue for about 1 ms unloaded; under 290 ms is the margin for a loaded 2-core machine.
+            Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue < TimeSpan.FromMilliseconds(290)));
+            Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue >= TimeSpan.FromMilliseconds(290)));
             // #2 takes the slot #0 frees (at 300 ms), #3 the one #1 frees (at 450 ms): FIFO.
             Assert.True(responses[2].TimeInfo.Queue < responses[3].TimeInfo.Queue);
             Assert.True(started.IndexOf(2) < started.IndexOf(3), $"start order {string.Join(",", started)}");
@@ -230,13 +248,19 @@ public sealed class TimeoutTests(ServerFixture server)
         var check = LeakCheck.Start(server);
         await using (var client = new AsyncHttpClient())
         {
-            var (e, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(new FetchRequest(Url("/stream/5?stallAfter=2"))
+            // Measured from the last chunk the server sent before it stalled (the body read that times out starts right
+            // after it), not from the call: connecting and the first chunks take their own time under load.
+            long lastChunk = 0;
+            var e = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(new FetchRequest(Url("/stream/5?stallAfter=2"))
             {
-                BodyTimeout = Half, RequestTimeout = TimeSpan.FromSeconds(10),
+                BodyTimeout = T, RequestTimeout = TimeSpan.FromSeconds(10),
+                StreamingCallback = _ => Volatile.Write(ref lastChunk, Stopwatch.GetTimestamp()),
             }));
+            var elapsed = Stopwatch.GetElapsedTime(Volatile.Read(ref lastChunk));
+            Assert.NotEqual(0, lastChunk);
             Assert.Equal((599, FetchErrorKind.BodyTimeout), (e.Code, e.Kind));
             Assert.IsType<TimeoutException>(e.InnerException);
-            AssertWithin(Half, elapsed, "body timeout");
+            AssertWithin(T, elapsed, "body timeout");
         }
 
         check.AssertClean();
@@ -264,6 +288,7 @@ public sealed class TimeoutTests(ServerFixture server)
     }
 
     [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "TIMEOUT-09")]
     public async Task TIMEOUT_09_caller_cancel_is_OperationCanceled_for_that_token_and_timeout_is_a_599_with_TimeoutException()
     {
@@ -292,7 +317,10 @@ public sealed class TimeoutTests(ServerFixture server)
     {
         await using var never = HostileServer.Start(HostileBehavior.NeverAccept);
         var check = LeakCheck.Start(server, never.Port);
-        var limit = TimeSpan.FromMilliseconds(100);
+        // Spec: within 100 ms. By the Timing rule at most 100 ms + max(250 ms, 50 ms) = 350 ms: a cancel ends the
+        // fetch in about 1 ms unloaded; the margin is for a loaded 2-core machine running the suite in parallel. A
+        // cancel that waited for the server (5 s) or a timeout (seconds) still fails it.
+        var limit = TimeSpan.FromMilliseconds(350);
 
         // The cancelled socket is closed by the connect callback or the handler on their own threads: allow them the
         // same 100 ms, then the pool must own nothing (closed, never pooled).
@@ -311,6 +339,9 @@ public sealed class TimeoutTests(ServerFixture server)
         {
             using var cts = new CancellationTokenSource();
             var task = fetch(cts.Token);
+            // Gives the fetch time to reach the phase named by the caller. The assertions below hold in any phase (a
+            // cancel must end the fetch within the limit wherever it is), so a slow machine cannot make them pass
+            // vacuously; the check that it has not finished on its own guards the "cancelled" outcome.
             await Task.Delay(ms);
             Assert.False(task.IsCompleted);
             var sw = Stopwatch.StartNew();
@@ -340,7 +371,9 @@ public sealed class TimeoutTests(ServerFixture server)
             holderCts.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => holder);
             var freed = await client.FetchAsync(Url("/hello"));
-            Assert.True(freed.TimeInfo.Queue < TimeSpan.FromMilliseconds(50), $"slot not freed: queued {freed.TimeInfo.Queue}");
+            // A leaked slot would keep this fetch queued for its whole queue timeout (the default: the connect timeout,
+            // seconds) and fail it; a freed slot is taken at once (well under 1 ms unloaded). 1 s is the margin for load.
+            Assert.True(freed.TimeInfo.Queue < TimeSpan.FromSeconds(1), $"slot not freed: queued {freed.TimeInfo.Queue}");
         }
 
         var fillers = await FillAcceptQueueAsync(never.Port);
@@ -364,42 +397,7 @@ public sealed class TimeoutTests(ServerFixture server)
     }
 
     [Fact]
-    [Trait("Spec", "TIMEOUT-11")]
-    public async Task TIMEOUT_11_error_arriving_after_cancel_is_swallowed_without_unobserved_exceptions()
-    {
-        await using var hostile = HostileServer.Start(HostileBehavior.ResetMidBody, new HostileServerOptions { ResetDelay = TimeSpan.FromMilliseconds(300) });
-        var check = LeakCheck.Start(server, hostile.Port);
-        var unobserved = new List<Exception>();
-        EventHandler<UnobservedTaskExceptionEventArgs> handler = (_, e) => { lock (unobserved) { unobserved.Add(e.Exception); } };
-        TaskScheduler.UnobservedTaskException += handler;
-        try
-        {
-            await using (var client = new AsyncHttpClient())
-            {
-                for (var i = 0; i < 5; i++)
-                {
-                    using var cts = new CancellationTokenSource(100);
-                    await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.FetchAsync(hostile.Url("/").ToString(), cts.Token));
-                }
-
-                await Task.Delay(400); // the resets arrive after the cancellations
-            }
-
-            // Finalizers are what report unobserved task exceptions, so only here is a collection forced.
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-            Assert.Empty(unobserved);
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= handler;
-        }
-
-        check.AssertClean();
-    }
-
-    [Fact]
+    [Trait("Category", "Timing")]
     [Trait("Spec", "TIMEOUT-12")]
     public async Task TIMEOUT_12_two_fetches_on_one_client_use_different_timeouts()
     {

@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tether.Tests.Support;
+using Xunit;
+
+namespace Tether.Tests.Loop;
+
+/// <summary>
+/// The tests that assert exact whole-process counts (issue 13): each runs its scenario in a child process
+/// (Tether.ExitProbe, which nothing else shares), with tiered compilation at its default, against this class's server.
+/// The child warms the pattern up, takes the census baseline, runs the iterations and reports the delta of the fd
+/// count and every census bucket, threads, running loops and ledger entries, with no GC after the baseline.
+/// </summary>
+public sealed class ChildProcessScenarioTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private const int Iterations = 2000;
+
+    [Fact]
+    [Trait("Spec", "LOOP-01")]
+    public async Task LOOP_01_client_built_outside_the_loop_fetched_and_closed_inside_stays_flat_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("loop01", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-02")]
+    public async Task LOOP_02_client_built_inside_the_coroutine_and_closed_stays_flat_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("loop02", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-03")]
+    public async Task LOOP_03_shared_client_per_loop_is_closed_by_each_loop_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("loop03", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-04")]
+    public async Task LOOP_04_client_built_inside_and_never_closed_is_closed_by_the_loop_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("loop04", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-05")]
+    public async Task LOOP_05_one_unowned_client_used_in_every_loop_keeps_one_connection_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        var accepted = server.Server.AcceptedConnections;
+        var delta = await RunAsync("loop05", Iterations);
+        // The one client's keep-alive connection was opened in the warm-up, before the baseline, and is still open:
+        // every bucket is flat, and the server accepted exactly one connection over warm-up and iterations.
+        AssertFlat(delta, ledger: 1);
+        Assert.Equal(1, server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-12")]
+    public async Task LOOP_12_constructing_ten_thousand_clients_opens_nothing_and_starts_nothing_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        var accepted = server.Server.AcceptedConnections;
+        AssertFlat(await RunAsync("loop12", 1), threads: true);
+        Assert.Equal(0, server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-08")]
+    public async Task POOL_08_close_with_five_undisposed_streams_and_one_idle_leaves_nothing_in_a_child_process()
+    {
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("pool08", 20));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    [Trait("Spec", "POOL-11")]
+    public async Task SOAK_process_pool_pattern_stays_flat_on_one_connection_in_a_child_process()
+    {
+        // tether soak's "process-pool" pattern: loop-owned clients leasing ConnectionPool.Process, never closed.
+        var check = LeakCheck.Start(server);
+        var accepted = server.Server.AcceptedConnections;
+        AssertFlat(await RunAsync("process-pool", Iterations), ledger: 1);
+        Assert.Equal(1, server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    public async Task SOAK_streamed_undisposed_pattern_stays_flat_in_a_child_process()
+    {
+        // tether soak's "streamed-undisposed" pattern: FetchStreamAsync inside a loop, the response never disposed.
+        var check = LeakCheck.Start(server);
+        AssertFlat(await RunAsync("streamed-undisposed", Iterations));
+        check.AssertClean();
+    }
+
+    /// <summary>Every reported delta is 0 (fds and every census bucket, running loops), the ledger holds the
+    /// expected count, and with <paramref name="threads"/> the thread count is unchanged too. Threads are only
+    /// exact where nothing runs (LOOP-12): while fetching, the thread pool adds workers as it sees fit (LOOP-09
+    /// bounds thread growth over 2,000 loops).</summary>
+    private static void AssertFlat(ChildResult result, int ledger = 0, bool threads = false)
+    {
+        foreach (var key in new[] { "fds", "established", "closewait", "unix", "epoll", "eventfd", "pipes", "loops" }.Concat(threads ? ["threads"] : []))
+        {
+            Assert.True(result.Delta[key] == 0, $"{key} delta {result.Delta[key]} in the child; {result}");
+        }
+
+        Assert.True(result.Delta["ledger"] == ledger, $"ledger {result.Delta["ledger"]}, expected {ledger}; {result}");
+    }
+
+    private sealed record ChildResult(Dictionary<string, int> Delta, string Output, string Errors)
+    {
+        public override string ToString() => $"child stdout: {Output.Trim()}; stderr: {Errors.Trim()}";
+    }
+
+    /// <summary>Runs one scenario in Tether.ExitProbe (its own output folder, deps and runtimeconfig), bounded at
+    /// 4 minutes (2,000 iterations take a few seconds unloaded).</summary>
+    private async Task<ChildResult> RunAsync(string scenario, int iterations)
+    {
+        var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var configuration = testBin.Parent!.Name;
+        var tests = testBin.Parent.Parent!.Parent!.Parent!.FullName;
+        var probe = Path.Combine(tests, "Tether.ExitProbe", "bin", configuration, testBin.Name, "Tether.ExitProbe.dll");
+        Assert.True(File.Exists(probe), $"missing {probe}");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { probe, "scenario", scenario, server.Url("/hello").ToString(), iterations.ToString(CultureInfo.InvariantCulture) },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment.Remove("DOTNET_TieredCompilation"); // tiered compilation at its default, as in a user's process
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"scenario {scenario} did not finish within 4 minutes");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        var output = await stdout;
+        var errors = await stderr;
+        Assert.True(process.ExitCode == 0, $"scenario {scenario} exited {process.ExitCode}; stdout: {output}; stderr: {errors}");
+        var line = output.Split('\n').SingleOrDefault(l => l.StartsWith("delta ", StringComparison.Ordinal));
+        Assert.True(line is not null, $"no delta line; stdout: {output}; stderr: {errors}");
+        var delta = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(kv => kv.Split('='))
+            .ToDictionary(kv => kv[0], kv => int.Parse(kv[1], CultureInfo.InvariantCulture));
+        return new ChildResult(delta, output, errors);
+    }
+}
