@@ -135,9 +135,9 @@ public sealed partial class ConnectionPool : IAsyncDisposable
             connection.Abort();
         }
 
-        foreach (var invoker in _transports.Values)
+        foreach (var transport in _transports.Values)
         {
-            invoker.Dispose();
+            transport.Invoker.Dispose();
         }
 
         _transports.Clear();
@@ -174,6 +174,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         if (_connections.TryRemove(connection.Id, out _))
         {
             _socketSlots?.Release();
+            connection.Transport?.Release();
         }
 
         SocketLedger.Remove(connection);

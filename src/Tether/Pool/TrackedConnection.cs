@@ -73,6 +73,9 @@ internal sealed class TrackedConnection
 
     public Socket? Socket { get; set; }
 
+    /// <summary>The handler this socket belongs to, counted as used while the socket is open.</summary>
+    public Transport? Transport { get; set; }
+
     public IPEndPoint? LocalEndPoint { get; private set; }
 
     public IPEndPoint? RemoteEndPoint { get; private set; }
