@@ -435,7 +435,6 @@ public sealed partial class AsyncHttpClient
     private static async Task DiscardAsync(HttpResponseMessage message, FetchOperation op, ResolvedSettings settings,
         CancellationToken token)
     {
-        var drained = false;
         try
         {
             if (message.Content.Headers.ContentLength is not > DiscardLimit)
@@ -452,7 +451,6 @@ public sealed partial class AsyncHttpClient
                     var n = await stream.ReadAsync(buffer, limit.Token).ConfigureAwait(false);
                     if (n == 0)
                     {
-                        drained = true;
                         break;
                     }
 
@@ -470,23 +468,10 @@ public sealed partial class AsyncHttpClient
         }
         finally
         {
-            if (!drained)
-            {
-                CloseHopConnection(message, op);
-            }
-
+            // A body not read to its end is not drained in the background: the pool's handlers have
+            // MaxResponseDrainSize = 0, so disposing closes that HTTP/1.x connection, or resets that HTTP/2 stream.
             message.Dispose();
             op.ReleaseHop();
-        }
-    }
-
-    /// <summary>An HTTP/1.x connection whose body was not read to its end is closed (RST) rather than left to the
-    /// handler's background drain; an HTTP/2 stream is reset by disposing the response, and the connection stays.</summary>
-    private static void CloseHopConnection(HttpResponseMessage message, FetchOperation op)
-    {
-        if (message.Version.Major == 1 && op.Connection is { } connection && connection.Lease == op)
-        {
-            connection.Abort();
         }
     }
 }

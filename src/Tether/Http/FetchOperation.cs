@@ -124,6 +124,9 @@ internal sealed class FetchOperation
         _holdsClientSlot = holdsSlot;
     }
 
+    /// <summary>The pool slots of the current hop, if held.</summary>
+    public PoolLease? PoolLease => _poolLease;
+
     public void SetPoolLease(PoolLease? lease)
     {
         _poolLease?.Dispose();

@@ -15,7 +15,7 @@ public sealed partial class ConnectionPool
     /// <summary>Makes every socket the handler uses: takes a socket slot (making room under the total limit by
     /// closing an idle connection), records it in the ledger, and bounds the attempt (DNS, TCP, then TLS) by its own
     /// connect deadline (CORE-04).</summary>
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, Transport transport, CancellationToken cancellationToken)
     {
         // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
         // reference to that fetch (it may be over already, and must stay collectable).
@@ -51,6 +51,9 @@ public sealed partial class ConnectionPool
 
         // The record exists (and holds the socket slot) from here; its socket is the race's winner, taken below.
         var connection = new TrackedConnection(this, hostKey, site, openedBy, openedByLoop, lifetime);
+        // The socket keeps its handler in use until its fd closes. A retired handler is being disposed: its attempt
+        // still gets a record (the cleanup below releases it), and fails at the closed check or with the handler.
+        connection.Transport = transport.TryUse() ? transport : null;
         _connections[connection.Id] = connection;
         SocketLedger.Add(connection);
         if (IsClosed)

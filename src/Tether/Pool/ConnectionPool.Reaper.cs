@@ -123,10 +123,11 @@ public sealed partial class ConnectionPool
             (idleTimeout != Timeout.InfiniteTimeSpan && idleFor > idleTimeout) || connection.IsExpired || PeerClosed(connection.Socket),
             preferAwayFrom: null, max: int.MaxValue);
         EvictUnusedHosts();
+        EvictUnusedTransports();
 
         lock (_gate)
         {
-            if (_connections.IsEmpty && _hostSlots.IsEmpty && _reaper is not null)
+            if (_connections.IsEmpty && _hostSlots.IsEmpty && _transports.IsEmpty && _reaper is not null)
             {
                 _reaper.Dispose();
                 _reaper = null;

@@ -13,9 +13,7 @@ public sealed partial class ConnectionPool
     // a request message (and so its options) after the fetch is over, and that must not keep the client alive. The
     // connect callback reads from it only what the attempt needs (connect timeout, names for the ledger), as values.
     private static readonly HttpRequestOptionsKey<OperationRef> s_operationKey = new(OperationKey);
-    private readonly ConcurrentDictionary<TransportKey, HttpMessageInvoker> _transports = new();
-    // The proxy credentials of each handler that authenticates to a proxy (CORE-06: the password is not in the key).
-    private readonly ConcurrentDictionary<TransportKey, ProxyCredentialLookup> _proxyCredentials = new();
+    private readonly ConcurrentDictionary<TransportKey, Transport> _transports = new();
 
     /// <summary>Hands <paramref name="request"/> to the handler of its transport. The handler picks or opens the
     /// connection, multiplexes HTTP/2, and re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's
@@ -33,31 +31,62 @@ public sealed partial class ConnectionPool
             request.Options.Set(s_operationKey, operation.Handle);
         }
 
-        if (!_transports.TryGetValue(operation.Settings.Transport, out var invoker))
+        Transport transport;
+        while (true)
         {
-            invoker = AddTransport(operation.Settings);
+            if (!_transports.TryGetValue(operation.Settings.Transport, out transport!))
+            {
+                transport = AddTransport(operation.Settings);
+            }
+
+            // The fetch's lease keeps the handler in use until its response is done (the reaper retires only unused
+            // handlers); a handler retired in between is looked up again.
+            if (operation.PoolLease is not { } lease || lease.UseTransport(transport))
+            {
+                break;
+            }
+
+            _transports.TryRemove(new KeyValuePair<TransportKey, Transport>(operation.Settings.Transport, transport));
         }
 
         if (IsClosed)
         {
             // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
-            invoker.Dispose();
+            transport.Invoker.Dispose();
             throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
         }
 
-        if (operation.Settings.ProxyPassword is { } proxyPassword
-            && _proxyCredentials.TryGetValue(operation.Settings.Transport, out var proxyCredentials))
+        if (operation.Settings.ProxyPassword is { } proxyPassword)
         {
-            proxyCredentials.Offer(proxyPassword);
+            transport.ProxyCredentials?.Offer(proxyPassword);
         }
 
         operation.OnSending();
-        return invoker.SendAsync(request, cancellationToken);
+        return transport.Invoker.SendAsync(request, cancellationToken);
     }
 
     // Separate from SendAsync so that the hot path allocates no closure for the (rare) first use of a transport.
-    private HttpMessageInvoker AddTransport(ResolvedSettings settings) =>
-        _transports.GetOrAdd(settings.Transport, key => new HttpMessageInvoker(CreateHandler(key, settings), disposeHandler: true));
+    private Transport AddTransport(ResolvedSettings settings) =>
+        _transports.GetOrAdd(settings.Transport, key =>
+        {
+            var transport = new Transport();
+            transport.Invoker = new HttpMessageInvoker(CreateHandler(key, settings, transport), disposeHandler: true);
+            return transport;
+        });
+
+    /// <summary>Retires handlers that nothing has used for an idle timeout (reaper, CORE-05).</summary>
+    private void EvictUnusedTransports()
+    {
+        var idle = Options.IdleTimeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromMinutes(1) : Options.IdleTimeout;
+        foreach (var (key, transport) in _transports)
+        {
+            if (transport.TryRetire(idle))
+            {
+                _transports.TryRemove(new KeyValuePair<TransportKey, Transport>(key, transport));
+                transport.Invoker.Dispose();
+            }
+        }
+    }
 
     /// <summary>The stream an <see cref="SslStream"/> runs over (a protected property, read without reflection).</summary>
     [System.Runtime.CompilerServices.UnsafeAccessor(System.Runtime.CompilerServices.UnsafeAccessorKind.Method, Name = "get_InnerStream")]
@@ -68,11 +97,11 @@ public sealed partial class ConnectionPool
         request is TetherRequestMessage own ? own.Operation?.Operation
         : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
 
-    private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings)
+    private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings, Transport transport)
     {
         var handler = new SocketsHttpHandler
         {
-            ConnectCallback = ConnectAsync,
+            ConnectCallback = (context, cancellationToken) => ConnectAsync(context, transport, cancellationToken),
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
@@ -121,7 +150,7 @@ public sealed partial class ConnectionPool
             {
                 // The password is looked up per challenge, not fixed here: it is not part of the key (CORE-06).
                 var lookup = new ProxyCredentialLookup(settings.ProxyUsername, settings.ProxyPassword);
-                _proxyCredentials[key] = lookup;
+                transport.ProxyCredentials = lookup;
                 proxy.Credentials = lookup;
             }
 

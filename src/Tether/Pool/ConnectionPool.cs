@@ -141,9 +141,9 @@ public sealed partial class ConnectionPool : IAsyncDisposable
             connection.Abort();
         }
 
-        foreach (var invoker in _transports.Values)
+        foreach (var transport in _transports.Values)
         {
-            invoker.Dispose();
+            transport.Invoker.Dispose();
         }
 
         _transports.Clear();
@@ -180,6 +180,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         if (_connections.TryRemove(connection.Id, out _))
         {
             _socketSlots?.Release();
+            connection.Transport?.Release();
         }
 
         SocketLedger.Remove(connection);

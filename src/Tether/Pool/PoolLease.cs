@@ -27,6 +27,25 @@ internal sealed class PoolLease : IDisposable
 
     public long AcquiredAt { get; }
 
+    private Transport? _transport;
+
+    /// <summary>Marks <paramref name="transport"/> used by this lease until it is disposed (at most one at a time).</summary>
+    public bool UseTransport(Transport transport)
+    {
+        if (ReferenceEquals(Volatile.Read(ref _transport), transport))
+        {
+            return true;
+        }
+
+        if (!transport.TryUse())
+        {
+            return false;
+        }
+
+        Interlocked.Exchange(ref _transport, transport)?.Release();
+        return true;
+    }
+
     // The pool's list of held leases (guarded by the pool's lease lock).
     internal PoolLease? Previous;
     internal PoolLease? Next;
@@ -41,6 +60,7 @@ internal sealed class PoolLease : IDisposable
 
         Pool.Unlist(this);
         Operation = null;
+        Interlocked.Exchange(ref _transport, null)?.Release();
         total.Release();
         var host = Interlocked.Exchange(ref _host, null)!;
         host.Release();

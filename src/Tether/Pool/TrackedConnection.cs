@@ -77,6 +77,9 @@ internal sealed class TrackedConnection
     /// cancels it, which closes every attempt's socket (<see cref="AddressConnector"/>).</summary>
     public CancellationTokenSource? ConnectAttempts { get; set; }
 
+    /// <summary>The handler this socket belongs to, counted as used while the socket is open.</summary>
+    public Transport? Transport { get; set; }
+
     public IPEndPoint? LocalEndPoint { get; private set; }
 
     public IPEndPoint? RemoteEndPoint { get; private set; }

@@ -1,0 +1,52 @@
+using System.Diagnostics;
+
+namespace Tether;
+
+/// <summary>One handler of a <see cref="ConnectionPool"/> (one per <see cref="TransportKey"/>) and a count of what
+/// uses it: fetches holding a pool lease on it and its open sockets. Unused for an idle timeout, the pool's reaper
+/// retires it (disposes the handler and drops it from the table), so per-key handlers do not accumulate (CORE-05).</summary>
+internal sealed class Transport
+{
+    private const int Retired = int.MinValue;
+    private int _users;
+    private long _unusedSince = Stopwatch.GetTimestamp();
+
+    public HttpMessageInvoker Invoker { get; set; } = null!;
+
+    /// <summary>The proxy credentials of this handler, when it authenticates to a proxy: the pool offers each fetch's
+    /// password as it sends (the password is not part of the key, CORE-06).</summary>
+    public ProxyCredentialLookup? ProxyCredentials { get; set; }
+
+    /// <summary>Counts one more user unless the transport was retired (then the caller looks it up again).</summary>
+    public bool TryUse()
+    {
+        while (true)
+        {
+            var users = Volatile.Read(ref _users);
+            if (users < 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
+            {
+                return true;
+            }
+        }
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _users) == 0)
+        {
+            Volatile.Write(ref _unusedSince, Stopwatch.GetTimestamp());
+        }
+    }
+
+    /// <summary>Retires the transport if nothing has used it for <paramref name="idle"/>; after that
+    /// <see cref="TryUse"/> fails, so nobody can start on a handler that is being disposed.</summary>
+    public bool TryRetire(TimeSpan idle) =>
+        Volatile.Read(ref _users) == 0
+        && Stopwatch.GetElapsedTime(Volatile.Read(ref _unusedSince)) >= idle
+        && Interlocked.CompareExchange(ref _users, Retired, 0) == 0;
+}
