@@ -364,7 +364,6 @@ public sealed partial class AsyncHttpClient
     {
         var note = string.Empty;
         byte[] bytes = [];
-        var complete = false;
         try
         {
             var cap = settings.MaxBodySize;
@@ -391,7 +390,6 @@ public sealed partial class AsyncHttpClient
                         if (n == 0)
                         {
                             bytes = kept.ToArray();
-                            complete = true;
                             break;
                         }
 
@@ -418,11 +416,8 @@ public sealed partial class AsyncHttpClient
         }
         finally
         {
-            if (!complete)
-            {
-                CloseHopConnection(message, op);
-            }
-
+            // Not read to its end: disposing closes that HTTP/1.x connection or resets that HTTP/2 stream (the pool's
+            // handlers have MaxResponseDrainSize = 0).
             message.Dispose();
         }
     }
