@@ -549,7 +549,7 @@ public static class FetchCommand
         private static string TlsMessage(string message)
         {
             const string Hint = "pass --cacert FILE (the CA certificate, PEM) to trust the server, or -k/--insecure to skip verification (testing only)";
-            string text = message.Replace("supply CaCertificates or fix the server", Hint, StringComparison.Ordinal);
+            string text = message.Replace("trust its CA with CaCertificates, or fix the server's chain", Hint + ", or fix the server's chain", StringComparison.Ordinal);
             return text.Contains("--cacert", StringComparison.Ordinal) ? text : text.TrimEnd('.') + "; " + Hint + ".";
         }
 

@@ -48,12 +48,28 @@ internal sealed class AsyncFifoSemaphore
         }
     }
 
-    /// <summary>Gives back what <see cref="TryReserveAll"/> took, waking waiters that queued meanwhile in order.</summary>
+    /// <summary>Gives back what <see cref="TryReserveAll"/> took, waking waiters that queued meanwhile in order. Costs
+    /// one step per waiter, not per permit (a capacity may be <see cref="int.MaxValue"/>).</summary>
     public void ReleaseAll()
     {
-        for (var i = 0; i < Capacity; i++)
+        lock (_gate)
         {
-            Release();
+            var permits = Capacity;
+            while (permits > 0 && _waiters.First is { } first)
+            {
+                _waiters.RemoveFirst();
+                _waiterCount = _waiters.Count;
+                if (first.Value.Completion.TrySetResult(true))
+                {
+                    permits--; // handed straight to that waiter
+                }
+            }
+
+            _available = permits;
+            if (_available == Capacity)
+            {
+                _quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+            }
         }
     }
 

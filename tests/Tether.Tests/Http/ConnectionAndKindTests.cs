@@ -18,14 +18,11 @@ public sealed class ConnectionAndKindTests
         // open. RFC 9112 §9.6: the client closes after the response; the next request opens a new connection.
         await using var server = HostileServer.Start(HostileBehavior.Respond200KeepAlive);
         await using var client = new AsyncHttpClient();
-        var ids = new List<long?>();
         for (var i = 0; i < 3; i++)
         {
             var request = new FetchRequest(server.Url($"/close/{i}").ToString()) { Headers = { { "Connection", "close" } } };
             var response = await client.FetchAsync(request);
             Assert.Equal(200, response.Code);
-            Assert.False(response.ConnectionReused);
-            ids.Add(response.ConnectionId);
             Assert.Contains("Connection: close", server.RequestHeads[i], StringComparison.OrdinalIgnoreCase);
 
             // Closed after the response: no ledger entry (idle or otherwise) towards the server is left.
@@ -34,8 +31,9 @@ public sealed class ConnectionAndKindTests
         }
 
         Assert.Equal(3, server.AcceptedConnections);
+        // One request per connection, seen by the server (FetchResponse.ConnectionId is not known since the core
+        // redesign, issue 16: the handler picks the connection).
         Assert.Equal([1, 1, 1], server.RequestsOnConnection);
-        Assert.Equal(3, ids.Distinct().Count());
         client.Close();
         await AssertCleanAsync(server.Port);
     }
