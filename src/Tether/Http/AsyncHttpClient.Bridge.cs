@@ -631,14 +631,40 @@ public sealed partial class AsyncHttpClient
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             int n;
+            var bodyTimeout = op.Settings.BodyTimeout;
+            CancellationTokenSource? perRead = null;
             try
             {
-                n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                if (bodyTimeout == Timeout.InfiniteTimeSpan)
+                {
+                    n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // The client's BodyTimeout bounds each read of a bridged body too (HTTP-05/HTTP-06 through the
+                    // bridge): a body that stalls fails the read instead of holding the connection and the slots.
+                    perRead = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    perRead.CancelAfter(bodyTimeout);
+                    n = await inner.ReadAsync(buffer, perRead.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException ex) when (perRead is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
+            {
+                Finish(discard: true);
+                var message = $"Body timeout: no byte of the response body from {Redaction.Url(op.CurrentUrl)} within " +
+                    $"BodyTimeout = {bodyTimeout}; the connection was closed.";
+                throw new HttpIOException(HttpRequestError.Unknown, message,
+                    new FetchException(FetchException.NoResponse, FetchErrorKind.BodyTimeout, message, op.Request,
+                        inner: new TimeoutException(message, ex)));
             }
             catch
             {
                 Finish(discard: true);
                 throw;
+            }
+            finally
+            {
+                perRead?.Dispose();
             }
 
             if (n == 0 && buffer.Length > 0)

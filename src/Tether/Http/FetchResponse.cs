@@ -117,9 +117,11 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// <summary>Always null since the ownership redesign (CORE-03): the handler picks the connection for each request
     /// (and HTTP/2 carries several requests on one), and no exact, cheap signal tells Tether which one it picked. Count
     /// connections on the server, or look at <see cref="Diagnostics.SocketLedger"/>, instead.</summary>
+    [Obsolete("Always null since the ownership redesign (issue 16, CORE-03): the handler picks the connection. Use SocketLedger or server-side counts.")]
     public long? ConnectionId => null;
 
     /// <summary>Always false, for the same reason as <see cref="ConnectionId"/>.</summary>
+    [Obsolete("Always false since the ownership redesign (issue 16, CORE-03): the handler picks the connection. Use SocketLedger or server-side counts.")]
     public bool ConnectionReused => false;
 
     /// <summary>Returns this response when it is 2xx, else throws its <see cref="FetchException"/>.</summary>

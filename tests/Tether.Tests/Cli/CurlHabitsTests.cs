@@ -243,4 +243,33 @@ public sealed class CurlHabitsTests
             File.Delete(file);
         }
     }
+    // Newcomer test 2026-11-30: `-d @file` sent the file's newlines, where curl's -d removes CR and LF from a file (its
+    // --data-binary keeps them). Both are compared against what the server received.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_data_at_file_drops_newlines_as_curl_does_and_data_binary_keeps_them()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string file = Path.Combine(Path.GetTempPath(), $"tether-data-{Guid.NewGuid():N}.txt");
+        try
+        {
+            File.WriteAllText(file, "a=1&b=2\r\nline2\n");
+            string url = server.Url("/echo").ToString();
+            var (code, _, err, body) = CliHarness.RunTether(["fetch", "-d", "@" + file, url]);
+            Assert.True(code == ExitCodes.Ok, err);
+            Assert.Equal("a=1&b=2line2", CliHarness.Text(body));
+
+            var (code2, _, err2, body2) = CliHarness.RunTether(["fetch", "--data-binary", "@" + file, url]);
+            Assert.True(code2 == ExitCodes.Ok, err2);
+            Assert.Equal("a=1&b=2\r\nline2\n", CliHarness.Text(body2));
+
+            var (code3, _, err3, _) = CliHarness.RunTether(["fetch", "-d", "x", "--data-binary", "y", url]);
+            Assert.Equal(ExitCodes.Usage, code3);
+            Assert.Contains("--data-binary", err3, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

@@ -87,13 +87,14 @@ public sealed class FetchCommandTests(ServerFixture server) : IClassFixture<Serv
     [Trait("Spec", "CLI-01")]
     public void CLI01_data_from_a_file_and_from_stdin()
     {
+        // A binary payload goes with --data-binary, as with curl (-d drops CR and LF from a file; see CLI-18).
         byte[] payload = Pattern(70_000);
         string expected = $"{payload.Length} {Convert.ToHexStringLower(SHA256.HashData(payload))}";
         string file = Path.Combine(Path.GetTempPath(), $"tether-data-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(file, payload);
         try
         {
-            var (code, _, _, body) = CliHarness.RunTether(["fetch", "-d", "@" + file, Url("/upload")]);
+            var (code, _, _, body) = CliHarness.RunTether(["fetch", "--data-binary", "@" + file, Url("/upload")]);
             Assert.Equal(ExitCodes.Ok, code);
             Assert.Equal(expected, CliHarness.Text(body).Trim());
         }
@@ -102,7 +103,7 @@ public sealed class FetchCommandTests(ServerFixture server) : IClassFixture<Serv
             File.Delete(file);
         }
 
-        var (code2, _, _, body2) = CliHarness.RunTether(["fetch", "-d", "@-", Url("/upload")], stdin: payload);
+        var (code2, _, _, body2) = CliHarness.RunTether(["fetch", "--data-binary", "@-", Url("/upload")], stdin: payload);
         Assert.Equal(ExitCodes.Ok, code2);
         Assert.Equal(expected, CliHarness.Text(body2).Trim());
     }

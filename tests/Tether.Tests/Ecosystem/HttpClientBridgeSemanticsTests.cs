@@ -146,6 +146,38 @@ public sealed class HttpClientBridgeSemanticsTests
         await WaitNoLedgerEntryAsync(server.Port);
     }
 
+    // Newcomer replay 2026-11-30 (requests #5529 class through the bridge): the client's BodyTimeout was taken by
+    // `configure` and silently ignored by bridged body reads, so a stalled body held its read, connection and slots.
+    [Fact]
+    [Trait("Spec", "HTTP-06")]
+    [Trait("Category", "Timing")]
+    public async Task HTTP_06_bridge_BodyTimeout_bounds_each_read_of_a_stalled_body_with_a_typed_cause()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await Tether.TestServer.KestrelTestServer.StartAsync();
+        var pool = new ConnectionPool();
+        try
+        {
+            using var http = new HttpClient(new TetherHttpMessageHandler(pool, o => o.Defaults.BodyTimeout = TimeSpan.FromSeconds(1)));
+            using var response = await http.GetAsync(server.Url("/stream/3?stallAfter=1"), HttpCompletionOption.ResponseHeadersRead, ct);
+            await using var body = await response.Content.ReadAsStreamAsync(ct);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var error = await Assert.ThrowsAsync<HttpIOException>(() => body.CopyToAsync(Stream.Null, ct));
+            var cause = Assert.IsType<FetchException>(error.InnerException);
+            Assert.Equal(FetchErrorKind.BodyTimeout, cause.Kind);
+            Assert.True(cause.IsTimeout);
+            // Within T = 1 s of the stall: no earlier than the first chunk's read, no later than T + max(250 ms, T/2)
+            // widened to 3 s for a loaded 2-core machine (the stall itself starts right after the first chunk).
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(4), $"the stalled read ended after {started.Elapsed}");
+        }
+        finally
+        {
+            await pool.CloseAsync(ct);
+        }
+
+        Assert.Empty(pool.Snapshot());
+    }
+
     [Fact]
     [Trait("Spec", "CORE-07")]
     public async Task CORE_07_Shared_outside_a_loop_has_40_fetches_in_flight()
