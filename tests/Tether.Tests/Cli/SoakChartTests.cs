@@ -7,6 +7,9 @@ using Xunit;
 namespace Tether.Tests.Cli;
 
 /// <summary>CLI-20: the soak report directory is checked before the run; the chart a person reads.</summary>
+// Process alone: these tests run `tether soak` in this process, and the soak's verdict counts this process's fds; a
+// test running beside it opens and closes fds of its own (seen: a false "GROWS" of +10 fds in a parallel run).
+[Collection(Tether.Tests.Support.CensusCollection.Name)]
 public sealed class SoakChartTests
 {
     // Issue 14 item 8 (regression): an unusable --report DIR was found only after the whole run, then exit 4.
