@@ -13,6 +13,9 @@ public static class CallSite
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<Assembly, bool> s_frameworkAssemblies = new();
     private const int MaxCachedSites = 4096;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IntPtr Method, int ILOffset), string> s_sites = new();
+    // The last site with file and line seen per method: a frame of optimized (tier-1) code may have no IL offset and so
+    // no line, and the same call site must not be named two ways (leak warnings are de-duplicated by site).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<IntPtr, string> s_methodSites = new();
 
     /// <summary>When true, allocation sites carry the full stack trace instead of one frame (POOL-14 opt-in).
     /// Default false.</summary>
@@ -50,7 +53,18 @@ public static class CallSite
             var name = $"{Clean(type)}.{UserMethodName(type, method.Name)}";
             var withFile = new StackFrame(i + 1, needFileInfo: true);
             var file = withFile.GetMethod() == method ? withFile.GetFileName() : null;
-            var site = file is null ? name : $"{name} ({Path.GetFileName(file)}:{withFile.GetFileLineNumber()})";
+            if (file is null)
+            {
+                // No line for this frame (optimized code): the name this method's site had with its line, if any.
+                return s_methodSites.TryGetValue(key.Item1, out var known) ? known : name;
+            }
+
+            var site = $"{name} ({Path.GetFileName(file)}:{withFile.GetFileLineNumber()})";
+            if (s_methodSites.Count < MaxCachedSites)
+            {
+                s_methodSites[key.Item1] = site;
+            }
+
             if (key.Item2 != StackFrame.OFFSET_UNKNOWN && s_sites.Count < MaxCachedSites)
             {
                 s_sites.TryAdd(key, site);

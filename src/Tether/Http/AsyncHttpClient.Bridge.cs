@@ -435,23 +435,9 @@ public sealed partial class AsyncHttpClient
     /// <summary>The decoder's output; at the decoder's end it reads the raw body to its end (a few bytes at most: a
     /// well-formed encoded body ends where the framing does), so the bridged body sees EOF and its connection goes
     /// back to the pool instead of being discarded (BrotliStream and ZLibStream stop at their own end marker).</summary>
-    private sealed class DecodedStream(Stream decoder, Stream raw) : Stream
+    private sealed class DecodedStream(Stream decoder, Stream raw) : ReadOnlyStream
     {
         private const int TrailingLimit = 16 * 1024;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -492,16 +478,6 @@ public sealed partial class AsyncHttpClient
             return n;
         }
 
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
         protected override void Dispose(bool disposing)
         {
             if (disposing)
@@ -514,93 +490,11 @@ public sealed partial class AsyncHttpClient
         }
     }
 
-    /// <summary>A read-only stream that returns <c>prefix</c> before the rest of <c>inner</c>.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_prefix.Length > 0)
-            {
-                var n = Math.Min(buffer.Length, _prefix.Length);
-                _prefix.Span[..n].CopyTo(buffer);
-                _prefix = _prefix[n..];
-                return n;
-            }
-
-            return inner.Read(buffer);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_prefix.Length > 0)
-            {
-                return ValueTask.FromResult(Read(buffer.Span));
-            }
-
-            return inner.ReadAsync(buffer, cancellationToken);
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-    }
-
     /// <summary>The bridged response body: completes its <see cref="FetchOperation"/> at end of body (connection kept)
     /// or on dispose before the end (connection discarded).</summary>
-    private sealed class BridgeBodyStream(Stream inner, HttpContent original, FetchOperation op) : Stream
+    private sealed class BridgeBodyStream(Stream inner, HttpContent original, FetchOperation op) : ReadOnlyStream
     {
         private int _done;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -674,16 +568,6 @@ public sealed partial class AsyncHttpClient
 
             return n;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -96,7 +96,7 @@ internal static class ContentDecoding
 
 /// <summary>"deflate" as servers send it: zlib-wrapped (RFC 1950, what RFC 9110 §8.4.1.2 means) or raw (RFC 1951).
 /// The first two bytes decide, once, on the first read.</summary>
-internal sealed class AutoDeflateStream(Stream inner) : Stream
+internal sealed class AutoDeflateStream(Stream inner) : ReadOnlyStream
 {
     private Stream? _decoder;
 
@@ -137,33 +137,12 @@ internal sealed class AutoDeflateStream(Stream inner) : Stream
 
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>BrotliStream reports corrupt input as <see cref="InvalidOperationException"/> ("Decoder ran into invalid
 /// data"), unlike the zlib decoders' <see cref="InvalidDataException"/>; this makes it the same (a 599 Protocol), found by
 /// the decoder property test.</summary>
-internal sealed class BrotliGuardStream(Stream inner) : Stream
+internal sealed class BrotliGuardStream(Stream inner) : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -192,52 +171,33 @@ internal sealed class BrotliGuardStream(Stream inner) : Stream
 
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>A few bytes already read, then the rest of <c>inner</c>.</summary>
-internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ReadOnlyStream
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
     {
         if (!_prefix.IsEmpty && !buffer.IsEmpty)
         {
             var n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix[..n].CopyTo(buffer);
+            _prefix.Span[..n].CopyTo(buffer);
             _prefix = _prefix[n..];
-            return ValueTask.FromResult(n);
+            return n;
         }
 
-        return inner.ReadAsync(buffer, cancellationToken);
+        return inner.Read(buffer);
     }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        !_prefix.IsEmpty && !buffer.IsEmpty ? ValueTask.FromResult(Read(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     protected override void Dispose(bool disposing)
     {
@@ -248,32 +208,11 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) 
 
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>The input of one decoding layer: fails with <see cref="BodyTooLargeException"/> past the limit. Disposing
 /// it disposes what it reads, so disposing the outermost decoder disposes the whole chain.</summary>
-internal sealed class LimitedStream(Stream inner, long limit) : Stream
+internal sealed class LimitedStream(Stream inner, long limit) : ReadOnlyStream
 {
     private long _total;
 
@@ -304,25 +243,4 @@ internal sealed class LimitedStream(Stream inner, long limit) : Stream
 
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
