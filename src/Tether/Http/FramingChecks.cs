@@ -163,9 +163,6 @@ internal sealed class DeclaredLengthContent : HttpContent
             return n;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
         protected override void Dispose(bool disposing)
         {
             if (disposing)

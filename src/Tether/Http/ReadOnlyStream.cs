@@ -27,4 +27,8 @@ internal abstract class ReadOnlyStream : Stream
     public sealed override void SetLength(long value) => throw new NotSupportedException();
 
     public sealed override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    /// <summary>Array reads go through the <see cref="Memory{T}"/> overload, which each wrapper implements.</summary>
+    public sealed override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 }
