@@ -22,7 +22,9 @@ internal sealed class TetherClientFactory(
         source.Configure?.Invoke(target);
         target.Ownership = ClientOwnership.Caller;
         target.Pool = pool.Pool;
-        return new AsyncHttpClient(target);
+        // The site is the first frame outside Tether and the container (whoever resolved or created the client): a
+        // stack walk, as the compiler's caller line would name this file.
+        return new AsyncHttpClient(target, Diagnostics.CallSite.Capture());
     }
 
     internal static string ClientName(string name) => name.Length == 0 ? "Tether(default)" : $"Tether({name})";

@@ -50,13 +50,14 @@ public sealed partial class AsyncHttpClient
         Start(request, streamed: true, cancellationToken);
 
     private readonly ResolvedSettingsCache _settingsCache = new();
+    private readonly ParsedUrlCache _urlCache = new();
 
     private Task<FetchResponse> Start(FetchRequest request, bool streamed, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var loop = EventLoop.Current;
         EnsureUsable(loop);
-        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target);
+        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target, _urlCache);
         var operation = new FetchOperation(this, loop, request, settings) { Target = target };
         if (streamed)
         {
@@ -104,7 +105,6 @@ public sealed partial class AsyncHttpClient
 
         using var ownedSource = fetchSource;
         op.FetchToken = token;
-        var bodyTimedOut = new BodyTimeoutFlag();
         HttpResponseMessage? message = null;
         var handedOff = false;
         try
@@ -243,7 +243,7 @@ public sealed partial class AsyncHttpClient
             }
 
             InvokeHeaderCallback(op, message);
-            var responseBody = ResponseBody.Open(message, op, settings, bodyTimedOut);
+            var responseBody = ResponseBody.Open(message, op, settings);
             FetchResponse response;
             if (streamed)
             {
@@ -284,7 +284,7 @@ public sealed partial class AsyncHttpClient
             // first, as before).
             var requestTimedOut = fetchSource is not null && fetchSource.IsCancellationRequested
                 && settings.RequestTimeout != Timeout.InfiniteTimeSpan;
-            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut, bodyTimedOut.Fired);
+            var mapped = FetchErrors.Map(ex, op, cancellationToken, requestTimedOut, op.BodyTimedOut);
             if (mapped is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 // Cancelled by the caller: the socket may be mid-request, so it must not go back to the pool.

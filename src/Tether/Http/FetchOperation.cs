@@ -14,7 +14,9 @@ internal sealed class FetchOperation
     /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>).</summary>
     internal OperationRef Handle => _ref;
     private readonly long _start = Stopwatch.GetTimestamp();
-    private readonly CancellationTokenSource _abort = new();
+    // Created on first use only (a streamed body's reads, the bridge, a fetch with neither a timeout nor a caller's
+    // token): most fetches have a fetch source of their own, which an abort cancels directly (LinkAbort).
+    private CancellationTokenSource? _abort;
     private CancellationTokenSource? _fetchSource;
     private long _dequeued;
     private long _sent;
@@ -51,7 +53,39 @@ internal sealed class FetchOperation
 
     public string CurrentMethod { get; set; } = "GET";
 
-    public CancellationToken AbortToken => _abort.Token;
+    /// <summary>Cancelled when the fetch is aborted from outside (client, loop or pool closing).</summary>
+    public CancellationToken AbortToken
+    {
+        get
+        {
+            if (Volatile.Read(ref _abort) is { } existing)
+            {
+                return existing.Token;
+            }
+
+            var created = new CancellationTokenSource();
+            var source = Interlocked.CompareExchange(ref _abort, created, null) ?? created;
+            if (!ReferenceEquals(source, created))
+            {
+                created.Dispose();
+            }
+            else if (_abortKind is not null)
+            {
+                // Aborted before the source existed: AbortWith found nothing to cancel.
+                source.Cancel();
+            }
+
+            return source.Token;
+        }
+    }
+
+    /// <summary>The content codings the response body undid (HTTP-04), for
+    /// <see cref="FetchResponse.DecodedContentEncodings"/>.</summary>
+    public IReadOnlyList<string>? DecodedContentEncodings { get; set; }
+
+    /// <summary>Set when a body read failed because <see cref="FetchSettings.BodyTimeout"/> ran out (not the request
+    /// deadline), so the fetch's failure is reported as a body timeout.</summary>
+    public bool BodyTimedOut { get; set; }
 
     /// <summary>The request URL as parsed when the fetch started (validated once, used for the first hop).</summary>
     public Uri? Target { get; init; }
@@ -61,7 +95,7 @@ internal sealed class FetchOperation
     public void LinkAbort(CancellationTokenSource fetchSource)
     {
         Interlocked.Exchange(ref _fetchSource, fetchSource);
-        if (_abortKind is not null || _abort.IsCancellationRequested)
+        if (_abortKind is not null || Volatile.Read(ref _abort)?.IsCancellationRequested == true)
         {
             CancelFetchSource();
         }
@@ -175,7 +209,7 @@ internal sealed class FetchOperation
         _abortKind ??= kind;
         try
         {
-            _abort.Cancel();
+            Volatile.Read(ref _abort)?.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -222,7 +256,7 @@ internal sealed class FetchOperation
 
         Client.OnOperationCompleted(this, _holdsClientSlot);
         _holdsClientSlot = false;
-        _abort.Dispose();
+        Volatile.Read(ref _abort)?.Dispose();
     }
 
     /// <summary>Called when a redirect or digest retry moves on: the previous hop's response is done and its slots

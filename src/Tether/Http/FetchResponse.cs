@@ -43,9 +43,7 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
             ? effectiveUrl
             : new UriBuilder(effectiveUrl) { UserName = string.Empty, Password = string.Empty }.Uri;
         TimeInfo = op.GetTimeInfo();
-        DecodedContentEncodings = message.RequestMessage is { } sent && sent.Options.TryGetValue(ResponseBody.DecodedKey, out var decoded)
-            ? decoded
-            : [];
+        DecodedContentEncodings = op.DecodedContentEncodings ?? [];
         _body = body;
         _stream = stream;
         if (!IsSuccess)

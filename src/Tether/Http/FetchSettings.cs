@@ -10,9 +10,28 @@ namespace Tether;
 /// </summary>
 public class FetchSettings
 {
+    // Allocated at the first value set: a request that only takes its client's defaults (the usual FetchAsync(url))
+    // carries one reference here instead of 25 empty values.
+    private SettingValues? _values;
+
+    private SettingValues Values => _values ??= new SettingValues();
+
+    // Bumped by every setter: a request whose version is 0 has no values of its own, and a client's resolved defaults
+    // stay valid while the defaults' version is unchanged (ResolvedSettingsCache), so a fetch reads no setting twice.
+    private int _version;
+
+    /// <summary>How many times a value was set (0: none ever was). Compared, never interpreted.</summary>
+    internal int Version => Volatile.Read(ref _version);
+
+    private void Set<T>(ref T field, T value)
+    {
+        field = value;
+        Interlocked.Increment(ref _version);
+    }
+
     /// <summary>Timeout for the TCP connect (and TLS handshake).</summary>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
-    public TimeSpan? ConnectTimeout { get; set; }
+    public TimeSpan? ConnectTimeout { get => _values?.ConnectTimeout; set => Set(ref Values.ConnectTimeout, value); }
 
     /// <summary>Deadline for the whole fetch, counted from the call: time queued for a <c>MaxClients</c> slot, the
     /// pool wait, connects, redirects and digest retries, the response headers, and the whole body.</summary>
@@ -30,12 +49,12 @@ public class FetchSettings
     /// the caller's own token gives an <see cref="OperationCanceledException"/> instead.</para>
     /// </remarks>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
-    public TimeSpan? RequestTimeout { get; set; }
+    public TimeSpan? RequestTimeout { get => _values?.RequestTimeout; set => Set(ref Values.RequestTimeout, value); }
 
     /// <summary>How long a fetch may wait in the client's <c>MaxClients</c> queue.</summary>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: the smaller of
     /// <see cref="ConnectTimeout"/> and <see cref="RequestTimeout"/> (as in Tornado).</value>
-    public TimeSpan? QueueTimeout { get; set; }
+    public TimeSpan? QueueTimeout { get => _values?.QueueTimeout; set => Set(ref Values.QueueTimeout, value); }
 
     /// <summary>Longest wait for one read of the response body: each read that gets no byte within it fails with a 599
     /// <see cref="FetchErrorKind.BodyTimeout"/> (a <see cref="FetchException"/>, never a bare
@@ -46,142 +65,98 @@ public class FetchSettings
     /// <see cref="RequestTimeout"/>), and fails with the kind of the one that ran out.</remarks>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: infinite, because
     /// <see cref="RequestTimeout"/> (20 s by default) already bounds every body, buffered or streamed.</value>
-    public TimeSpan? BodyTimeout { get; set; }
+    public TimeSpan? BodyTimeout { get => _values?.BodyTimeout; set => Set(ref Values.BodyTimeout, value); }
 
     /// <summary>Follow 3xx redirects.</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
-    public bool? FollowRedirects { get; set; }
+    public bool? FollowRedirects { get => _values?.FollowRedirects; set => Set(ref Values.FollowRedirects, value); }
 
     /// <summary>Most redirects to follow before failing with a too-many-redirects error.</summary>
     /// <value>0 or more; built-in default 5.</value>
-    public int? MaxRedirects { get; set; }
+    public int? MaxRedirects { get => _values?.MaxRedirects; set => Set(ref Values.MaxRedirects, value); }
 
     /// <summary>Follow a redirect from https to http (credentials are never carried across).</summary>
     /// <value>Built-in default <see langword="false"/>.</value>
-    public bool? AllowInsecureRedirects { get; set; }
+    public bool? AllowInsecureRedirects { get => _values?.AllowInsecureRedirects; set => Set(ref Values.AllowInsecureRedirects, value); }
 
     /// <summary>The User-Agent header when the request does not set one.</summary>
     /// <value>Built-in default <c>Tether/&lt;version&gt;</c>.</value>
-    public string? UserAgent { get; set; }
+    public string? UserAgent { get => _values?.UserAgent; set => Set(ref Values.UserAgent, value); }
 
     /// <summary>Advertise gzip, deflate and br and decode the body: every content coding listed is undone, last
     /// applied first (see <see cref="FetchResponse.DecodedContentEncodings"/>); decoded bytes count against
     /// <see cref="MaxBodySize"/>.</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
-    public bool? DecompressResponse { get; set; }
+    public bool? DecompressResponse { get => _values?.DecompressResponse; set => Set(ref Values.DecompressResponse, value); }
 
     /// <summary>Throw <see cref="FetchException"/> for a non-2xx status (transport failures always throw).</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
-    public bool? RaiseOnError { get; set; }
+    public bool? RaiseOnError { get => _values?.RaiseOnError; set => Set(ref Values.RaiseOnError, value); }
 
     /// <summary>Allow methods other than GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, and bodies where the method
     /// does not normally take one.</summary>
     /// <value>Built-in default <see langword="false"/>.</value>
-    public bool? AllowNonstandardMethods { get; set; }
+    public bool? AllowNonstandardMethods { get => _values?.AllowNonstandardMethods; set => Set(ref Values.AllowNonstandardMethods, value); }
 
     /// <summary>Username for <see cref="AuthMode"/>.</summary>
-    public string? AuthUsername { get; set; }
+    public string? AuthUsername { get => _values?.AuthUsername; set => Set(ref Values.AuthUsername, value); }
 
     /// <summary>Password for <see cref="AuthMode"/>. Never logged or shown.</summary>
-    public string? AuthPassword { get; set; }
+    public string? AuthPassword { get => _values?.AuthPassword; set => Set(ref Values.AuthPassword, value); }
 
     /// <summary>How to authenticate with <see cref="AuthUsername"/> and <see cref="AuthPassword"/>.</summary>
     /// <value>Built-in default <see cref="Tether.AuthMode.Basic"/>.</value>
-    public AuthMode? AuthMode { get; set; }
+    public AuthMode? AuthMode { get => _values?.AuthMode; set => Set(ref Values.AuthMode, value); }
 
     /// <summary>An HTTP proxy (http://host:port); https targets are tunnelled with CONNECT.</summary>
-    public Uri? Proxy { get; set; }
+    public Uri? Proxy { get => _values?.Proxy; set => Set(ref Values.Proxy, value); }
 
     /// <summary>Username sent to the proxy only.</summary>
-    public string? ProxyUsername { get; set; }
+    public string? ProxyUsername { get => _values?.ProxyUsername; set => Set(ref Values.ProxyUsername, value); }
 
     /// <summary>Password sent to the proxy only. Never logged or shown.</summary>
-    public string? ProxyPassword { get; set; }
+    public string? ProxyPassword { get => _values?.ProxyPassword; set => Set(ref Values.ProxyPassword, value); }
 
     /// <summary>Validate the server's certificate chain and name.</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
-    public bool? ValidateCertificate { get; set; }
+    public bool? ValidateCertificate { get => _values?.ValidateCertificate; set => Set(ref Values.ValidateCertificate, value); }
 
     /// <summary>Trust these CA certificates (instead of the system store) when validating the server.</summary>
-    public X509Certificate2Collection? CaCertificates { get; set; }
+    public X509Certificate2Collection? CaCertificates { get => _values?.CaCertificates; set => Set(ref Values.CaCertificates, value); }
 
     /// <summary>A client certificate (with private key) to present to servers that ask for one.</summary>
-    public X509Certificate2? ClientCertificate { get; set; }
+    public X509Certificate2? ClientCertificate { get => _values?.ClientCertificate; set => Set(ref Values.ClientCertificate, value); }
 
     /// <summary>Allow connecting over IPv6.</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
-    public bool? AllowIPv6 { get; set; }
+    public bool? AllowIPv6 { get => _values?.AllowIPv6; set => Set(ref Values.AllowIPv6, value); }
 
     /// <summary>Send <c>Expect: 100-continue</c> before a request body.</summary>
     /// <value>Built-in default <see langword="false"/>.</value>
-    public bool? ExpectContinue { get; set; }
+    public bool? ExpectContinue { get => _values?.ExpectContinue; set => Set(ref Values.ExpectContinue, value); }
 
     /// <summary>Largest response header block, in bytes. Enforced by the handler in KiB, rounded up to the next power
     /// of two KiB (so at least this value and less than twice it), which keeps one handler per bucket rather than per
     /// value (see docs/design.md, "bounded tables").</summary>
     /// <value>1 KiB or more; built-in default 64 KiB (enforced exactly, a power of two).</value>
-    public int? MaxHeaderSize { get; set; }
+    public int? MaxHeaderSize { get => _values?.MaxHeaderSize; set => Set(ref Values.MaxHeaderSize, value); }
 
     /// <summary>Largest response body, in bytes, after decompression. Every decoding layer's input is bounded by it
     /// too (the bytes received and each intermediate layer), so a nested bomb stops at the limit. Memory follows the
     /// bytes received: an announced Content-Length reserves at most 256 KiB up front.</summary>
     /// <value>1 or more; built-in default 100 MiB.</value>
-    public long? MaxBodySize { get; set; }
+    public long? MaxBodySize { get => _values?.MaxBodySize; set => Set(ref Values.MaxBodySize, value); }
 
     /// <summary>The HTTP version to request: 1.1, or 2.0 (negotiated by ALPN over TLS, falling back to 1.1).</summary>
     /// <value>Built-in default 1.1.</value>
-    public Version? HttpVersion { get; set; }
+    public Version? HttpVersion { get => _values?.HttpVersion; set => Set(ref Values.HttpVersion, value); }
 
-    /// <summary>
-    /// Every setting, once: the table that checking for values, copying (a client's defaults snapshot, the DI
-    /// package's options copy) and comparing go through. Adding a setting means its property above, one row here,
-    /// its resolution (with its built-in default) in <see cref="ResolvedSettings"/>, and a range check in
-    /// <see cref="SettingsValidation"/> if it has one; a test fails if a property has no row.
-    /// </summary>
-    internal static readonly SettingField[] Fields =
-    [
-        Value(static s => s.ConnectTimeout, static (s, v) => s.ConnectTimeout = v),
-        Value(static s => s.RequestTimeout, static (s, v) => s.RequestTimeout = v),
-        Value(static s => s.QueueTimeout, static (s, v) => s.QueueTimeout = v),
-        Value(static s => s.BodyTimeout, static (s, v) => s.BodyTimeout = v),
-        Value(static s => s.FollowRedirects, static (s, v) => s.FollowRedirects = v),
-        Value(static s => s.MaxRedirects, static (s, v) => s.MaxRedirects = v),
-        Value(static s => s.AllowInsecureRedirects, static (s, v) => s.AllowInsecureRedirects = v),
-        Ref(static s => s.UserAgent, static (s, v) => s.UserAgent = v),
-        Value(static s => s.DecompressResponse, static (s, v) => s.DecompressResponse = v),
-        Value(static s => s.RaiseOnError, static (s, v) => s.RaiseOnError = v),
-        Value(static s => s.AllowNonstandardMethods, static (s, v) => s.AllowNonstandardMethods = v),
-        Ref(static s => s.AuthUsername, static (s, v) => s.AuthUsername = v),
-        Ref(static s => s.AuthPassword, static (s, v) => s.AuthPassword = v),
-        Value(static s => s.AuthMode, static (s, v) => s.AuthMode = v),
-        Ref(static s => s.Proxy, static (s, v) => s.Proxy = v),
-        Ref(static s => s.ProxyUsername, static (s, v) => s.ProxyUsername = v),
-        Ref(static s => s.ProxyPassword, static (s, v) => s.ProxyPassword = v),
-        Value(static s => s.ValidateCertificate, static (s, v) => s.ValidateCertificate = v),
-        Ref(static s => s.CaCertificates, static (s, v) => s.CaCertificates = v),
-        Ref(static s => s.ClientCertificate, static (s, v) => s.ClientCertificate = v),
-        Value(static s => s.AllowIPv6, static (s, v) => s.AllowIPv6 = v),
-        Value(static s => s.ExpectContinue, static (s, v) => s.ExpectContinue = v),
-        Value(static s => s.MaxHeaderSize, static (s, v) => s.MaxHeaderSize = v),
-        Value(static s => s.MaxBodySize, static (s, v) => s.MaxBodySize = v),
-        Ref(static s => s.HttpVersion, static (s, v) => s.HttpVersion = v),
-    ];
+    private static readonly SettingValues s_unset = new();
 
     /// <summary>Whether no value is set (a request that only takes the client's defaults).</summary>
-    internal bool HasNoValues()
-    {
-        foreach (var field in Fields)
-        {
-            if (field.IsSet(this))
-            {
-                return false;
-            }
-        }
+    internal bool HasNoValues() => Version == 0 || _values is not { } values || values.Equals(s_unset);
 
-        return true;
-    }
-
-    /// <summary>A shallow copy of the values (to detect later changes of a client's defaults).</summary>
+    /// <summary>A shallow copy of the values (a client's defaults snapshot).</summary>
     internal FetchSettings CopyValues()
     {
         var copy = new FetchSettings();
@@ -192,37 +167,47 @@ public class FetchSettings
     /// <summary>Copies every value of <paramref name="from"/> into <paramref name="to"/> (shallow; unset values too).</summary>
     internal static void CopyInto(FetchSettings from, FetchSettings to)
     {
-        foreach (var field in Fields)
-        {
-            field.Copy(from, to);
-        }
+        to._values = from._values is { } values ? values with { } : null;
+        Interlocked.Increment(ref to._version);
     }
 
-    /// <summary>Whether every value is the same (reference-equal for objects) as in <paramref name="o"/>.</summary>
-    internal bool SameValues(FetchSettings o)
+    /// <summary>Whether every value equals the one in <paramref name="o"/> (unset equals unset).</summary>
+    internal bool SameValues(FetchSettings o) => (_values ?? s_unset).Equals(o._values ?? s_unset);
+
+    /// <summary>
+    /// Every setting's value, the one list of them: checking for values, copying (a client's defaults snapshot, the DI
+    /// package's options copy) and comparing work on this record as a whole (its synthesized equality and
+    /// <c>with</c> copy), so a setting added here is copied and compared without more code. Adding a setting means its
+    /// property above, its field here, its resolution (with its built-in default) in <see cref="ResolvedSettings"/>,
+    /// and a range check in <see cref="SettingsValidation"/> if it has one; a test fails if a property has no field.
+    /// Allocated when the first value is set.
+    /// </summary>
+    private sealed record SettingValues
     {
-        foreach (var field in Fields)
-        {
-            if (!field.Same(this, o))
-            {
-                return false;
-            }
-        }
-
-        return true;
+        public TimeSpan? ConnectTimeout;
+        public TimeSpan? RequestTimeout;
+        public TimeSpan? QueueTimeout;
+        public TimeSpan? BodyTimeout;
+        public bool? FollowRedirects;
+        public int? MaxRedirects;
+        public bool? AllowInsecureRedirects;
+        public string? UserAgent;
+        public bool? DecompressResponse;
+        public bool? RaiseOnError;
+        public bool? AllowNonstandardMethods;
+        public string? AuthUsername;
+        public string? AuthPassword;
+        public AuthMode? AuthMode;
+        public Uri? Proxy;
+        public string? ProxyUsername;
+        public string? ProxyPassword;
+        public bool? ValidateCertificate;
+        public X509Certificate2Collection? CaCertificates;
+        public X509Certificate2? ClientCertificate;
+        public bool? AllowIPv6;
+        public bool? ExpectContinue;
+        public int? MaxHeaderSize;
+        public long? MaxBodySize;
+        public Version? HttpVersion;
     }
-
-    private static SettingField Value<T>(Func<FetchSettings, T?> get, Action<FetchSettings, T?> set)
-        where T : struct =>
-        new(s => get(s).HasValue, (from, to) => set(to, get(from)), (a, b) => Nullable.Equals(get(a), get(b)));
-
-    private static SettingField Ref<T>(Func<FetchSettings, T?> get, Action<FetchSettings, T?> set)
-        where T : class =>
-        new(s => get(s) is not null, (from, to) => set(to, get(from)), (a, b) => ReferenceEquals(get(a), get(b)));
-
-    /// <summary>One row of <see cref="Fields"/>: whether it is set, copy it, compare it.</summary>
-    internal sealed record SettingField(
-        Func<FetchSettings, bool> IsSet,
-        Action<FetchSettings, FetchSettings> Copy,
-        Func<FetchSettings, FetchSettings, bool> Same);
 }

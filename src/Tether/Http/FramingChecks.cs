@@ -49,6 +49,11 @@ internal static class FramingChecks
 
         if (message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths))
         {
+            if (IsOneNumber(lengths))
+            {
+                return; // the usual case, checked without allocating: one value, only digits
+            }
+
             foreach (var value in lengths)
             {
                 foreach (var part in value.Split(','))
@@ -73,6 +78,22 @@ internal static class FramingChecks
                 op.DiscardOnComplete = true;
             }
         }
+    }
+
+    /// <summary>One Content-Length value of 1 to 18 digits and nothing else (no list, no sign, no space).</summary>
+    private static bool IsOneNumber(System.Net.Http.Headers.HeaderStringValues values)
+    {
+        if (values.Count != 1)
+        {
+            return false;
+        }
+
+        foreach (var value in values)
+        {
+            return value.Length is > 0 and <= 18 && value.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0;
+        }
+
+        return false;
     }
 
     private static FetchException Fail(FetchOperation op, string what)

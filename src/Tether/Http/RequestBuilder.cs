@@ -18,7 +18,7 @@ internal static class RequestBuilder
     public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults) => Resolve(request, defaults, null, out _);
 
     public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults, ResolvedSettingsCache? cache,
-        out Uri target)
+        out Uri target, ParsedUrlCache? urls = null)
     {
         ResolvedSettings settings;
         if (cache is not null && request.HasNoValues())
@@ -32,7 +32,7 @@ internal static class RequestBuilder
             settings = new ResolvedSettings(request, defaults);
         }
 
-        target = ParseUrl(request.Url);
+        target = urls is null ? ParseUrl(request.Url) : urls.Parse(request.Url);
         CheckField("Method", request.Method);
         if (request.Method.Length == 0 || !IsToken(request.Method, separatorsAllowed: false))
         {
@@ -247,4 +247,28 @@ internal static class RequestBuilder
 internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpRequestMessage(method, uri)
 {
     public OperationRef? Operation { get; set; }
+}
+
+/// <summary>The last URL a client parsed and its <see cref="Uri"/> (immutable, so shared by every fetch of that
+/// URL): a client that fetches one URL repeatedly parses and checks it once.</summary>
+internal sealed class ParsedUrlCache
+{
+    private Entry? _last;
+
+    /// <summary><see cref="RequestBuilder.ParseUrl"/> of <paramref name="url"/>, from the cache when it is the last
+    /// URL parsed.</summary>
+    public Uri Parse(string url)
+    {
+        var last = Volatile.Read(ref _last);
+        if (last is not null && string.Equals(last.Url, url, StringComparison.Ordinal))
+        {
+            return last.Uri;
+        }
+
+        var uri = RequestBuilder.ParseUrl(url);
+        Volatile.Write(ref _last, new Entry(url, uri));
+        return uri;
+    }
+
+    private sealed record Entry(string Url, Uri Uri);
 }

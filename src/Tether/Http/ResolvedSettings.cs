@@ -78,6 +78,9 @@ internal sealed class ResolvedSettings
     /// <summary>The settings that need a separate transport (connection pool key beyond scheme/host/port).</summary>
     public TransportKey Transport { get; }
 
+    /// <summary>The pool and handler these settings were last sent through (a hint: checked, never trusted).</summary>
+    public volatile TransportHint? TransportHint;
+
     private static TimeSpan Min(TimeSpan a, TimeSpan b) =>
         a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
 
@@ -105,19 +108,21 @@ internal sealed class ResolvedSettingsCache
             return new ResolvedSettings(s_none, defaults);
         }
 
+        // The version is read before the values are copied: a change made meanwhile leaves a newer version than the
+        // entry's, so the next fetch resolves again.
+        var version = defaults.Version;
         var entry = Volatile.Read(ref _entry);
-        if (entry is not null && entry.Snapshot.SameValues(defaults))
+        if (entry is not null && ReferenceEquals(entry.Defaults, defaults) && entry.Version == version)
         {
             return entry.Settings;
         }
 
-        var snapshot = defaults.CopyValues();
-        entry = new Entry(snapshot, new ResolvedSettings(s_none, snapshot));
+        entry = new Entry(defaults, version, new ResolvedSettings(s_none, defaults.CopyValues()));
         Volatile.Write(ref _entry, entry);
         return entry.Settings;
     }
 
-    private sealed record Entry(FetchSettings Snapshot, ResolvedSettings Settings);
+    private sealed record Entry(FetchSettings Defaults, int Version, ResolvedSettings Settings);
 }
 
 /// <summary>
@@ -155,4 +160,12 @@ internal sealed record TransportKey(
     public override string ToString() =>
         $"validate={ValidateCertificate} ca={CaThumbprints ?? "system"} clientCert={ClientCertificateThumbprint ?? "none"} " +
         $"proxy={Proxy ?? "none"} ipv6={AllowIPv6} maxHeaderKiB={MaxResponseHeadersKiB}";
+}
+
+/// <summary>The handler a <see cref="ResolvedSettings"/> was last sent through, in which pool.</summary>
+internal sealed class TransportHint(ConnectionPool pool, Transport transport)
+{
+    public ConnectionPool Pool { get; } = pool;
+
+    public Transport Transport { get; } = transport;
 }

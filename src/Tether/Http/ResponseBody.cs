@@ -13,8 +13,6 @@ internal sealed class ResponseBody : Stream
 {
     private static readonly byte[] s_probe = new byte[1];
 
-    /// <summary>Where <see cref="Open"/> leaves the codings it undid, for <see cref="FetchResponse.DecodedContentEncodings"/>.</summary>
-    internal static readonly HttpRequestOptionsKey<IReadOnlyList<string>> DecodedKey = new("Tether.DecodedContentEncodings");
 
     /// <summary>Largest array allocated up front from an announced Content-Length (HTTP-09): a larger body grows as its
     /// bytes arrive, so memory follows what was received, not what a header claims.</summary>
@@ -27,13 +25,12 @@ internal sealed class ResponseBody : Stream
     private readonly TimeSpan _bodyTimeout;
     private readonly TimeSpan _requestTimeout;
     private FetchException? _failure;
-    private readonly BodyTimeoutFlag _timedOut;
     private long _read;
     private bool _eof;
     private int _disposed;
     private ResponseLeakSentinel? _sentinel;
 
-    private ResponseBody(FetchOperation op, HttpResponseMessage message, Stream raw, Stream decoded, BodyTimeoutFlag timedOut)
+    private ResponseBody(FetchOperation op, HttpResponseMessage message, Stream raw, Stream decoded)
     {
         _op = op;
         _message = message;
@@ -42,7 +39,6 @@ internal sealed class ResponseBody : Stream
         _maxBody = op.Settings.MaxBodySize;
         _bodyTimeout = op.Settings.BodyTimeout;
         _requestTimeout = op.Settings.RequestTimeout;
-        _timedOut = timedOut;
     }
 
     public bool ReachedEnd => _eof;
@@ -52,7 +48,7 @@ internal sealed class ResponseBody : Stream
 
     public long BytesRead => _read;
 
-    internal static ResponseBody Open(HttpResponseMessage message, FetchOperation op, ResolvedSettings settings, BodyTimeoutFlag timedOut)
+    internal static ResponseBody Open(HttpResponseMessage message, FetchOperation op, ResolvedSettings settings)
     {
         if (message.Headers.TransferEncodingChunked == true && message.Content.Headers.NonValidated.Contains("Content-Length"))
         {
@@ -66,7 +62,7 @@ internal sealed class ResponseBody : Stream
 
         var raw = message.Content.ReadAsStream();
         var decoded = raw;
-        if (settings.DecompressResponse)
+        if (settings.DecompressResponse && message.Content.Headers.NonValidated.Contains("Content-Encoding"))
         {
             var codings = ContentDecoding.Codings(message);
             var undo = ContentDecoding.DecodableSuffix(codings);
@@ -84,11 +80,11 @@ internal sealed class ResponseBody : Stream
                 }
 
                 headers.ContentLength = null;
-                message.RequestMessage?.Options.Set(DecodedKey, (IReadOnlyList<string>)undone.AsReadOnly());
+                op.DecodedContentEncodings = undone.AsReadOnly();
             }
         }
 
-        return new ResponseBody(op, message, raw, decoded, timedOut);
+        return new ResponseBody(op, message, raw, decoded);
     }
 
     public async Task<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback,
@@ -262,7 +258,7 @@ internal sealed class ResponseBody : Stream
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
             // Our timer, not the caller: a typed 599, never a bare TaskCanceledException (HTTP-06).
-            _timedOut.Fired = !requestBinds;
+            _op.BodyTimedOut = !requestBinds;
             throw Fail(requestBinds ? FetchErrors.RequestTimedOut(_op, ex) : FetchErrors.BodyTimedOut(_op, ex));
         }
     }
@@ -458,10 +454,4 @@ internal sealed class ResponseBody : Stream
 
         DisposeCore(disposing: true, unreadOverride: unread);
     }
-}
-
-/// <summary>Set by a body read that outlived the body timeout, so the fetch reports a body timeout, not a cancel.</summary>
-internal sealed class BodyTimeoutFlag
-{
-    public volatile bool Fired;
 }

@@ -9,7 +9,7 @@ namespace Tether;
 /// </summary>
 /// <remarks>
 /// <para>
-/// <see cref="Run(Func{Task}, CancellationToken)"/> installs a fresh loop on the calling thread, runs the coroutine
+/// <see cref="Run(Func{Task}, CancellationToken, string, int)"/> installs a fresh loop on the calling thread, runs the coroutine
 /// until it completes, and then closes everything bound to the loop: pending timers are dropped, every
 /// <see cref="AsyncHttpClient"/> owned by the loop (created inside it, or <see cref="AsyncHttpClient.Shared"/>) is
 /// closed, which fails its in-flight fetches with a "loop closed" 599 and closes its sockets. Only then does
@@ -84,7 +84,7 @@ public sealed partial class EventLoop
     public int ThreadId { get; }
 
     /// <summary>The clock of this loop's timers (<see cref="CallLater"/>, <see cref="PeriodicCallback"/>): the one
-    /// given to <see cref="Run(Func{Task}, TimeProvider, CancellationToken)"/>, <see cref="TimeProvider.System"/> by
+    /// given to <see cref="Run(Func{Task}, TimeProvider, CancellationToken, string, int)"/>, <see cref="TimeProvider.System"/> by
     /// default.</summary>
     public TimeProvider TimeProvider => _time;
 
@@ -115,8 +115,12 @@ public sealed partial class EventLoop
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
     /// <remarks>An exception thrown by <paramref name="main"/> is rethrown with its original type once the loop is
     /// closed. An exception thrown by a scheduled callback stops the loop and is rethrown by <c>Run</c>.</remarks>
-    public static void Run(Func<Task> main, CancellationToken cancellationToken = default) =>
-        Run(main, TimeProvider.System, cancellationToken);
+    /// <param name="callerFilePath">Filled in by the compiler; do not pass (with <paramref name="callerLineNumber"/> it
+    /// names the loop's allocation site with one stack walk per source line).</param>
+    /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    public static void Run(Func<Task> main, CancellationToken cancellationToken = default,
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0) =>
+        Run(main, TimeProvider.System, cancellationToken, callerFilePath, callerLineNumber);
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread whose timers use
     /// <paramref name="timeProvider"/>, then closes the loop.</summary>
@@ -127,14 +131,17 @@ public sealed partial class EventLoop
     /// <param name="cancellationToken">Stops the loop early: everything is closed and
     /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
-    public static void Run(Func<Task> main, TimeProvider timeProvider, CancellationToken cancellationToken = default)
+    /// <param name="callerFilePath">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    public static void Run(Func<Task> main, TimeProvider timeProvider, CancellationToken cancellationToken = default,
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0)
     {
         ArgumentNullException.ThrowIfNull(main);
         Run<object?>(async () =>
         {
             await main().ConfigureAwait(true);
             return null;
-        }, timeProvider, cancellationToken);
+        }, timeProvider, cancellationToken, callerFilePath, callerLineNumber);
     }
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread, closes the loop and returns the result.</summary>
@@ -144,8 +151,11 @@ public sealed partial class EventLoop
     /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <returns>The coroutine's result.</returns>
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
-    public static T Run<T>(Func<Task<T>> main, CancellationToken cancellationToken = default) =>
-        Run(main, TimeProvider.System, cancellationToken);
+    /// <param name="callerFilePath">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    public static T Run<T>(Func<Task<T>> main, CancellationToken cancellationToken = default,
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0) =>
+        Run(main, TimeProvider.System, cancellationToken, callerFilePath, callerLineNumber);
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread whose timers use
     /// <paramref name="timeProvider"/>, closes the loop and returns the result.</summary>
@@ -156,7 +166,10 @@ public sealed partial class EventLoop
     /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <returns>The coroutine's result.</returns>
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
-    public static T Run<T>(Func<Task<T>> main, TimeProvider timeProvider, CancellationToken cancellationToken = default)
+    /// <param name="callerFilePath">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    public static T Run<T>(Func<Task<T>> main, TimeProvider timeProvider, CancellationToken cancellationToken = default,
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0)
     {
         ArgumentNullException.ThrowIfNull(main);
         ArgumentNullException.ThrowIfNull(timeProvider);
@@ -165,7 +178,7 @@ public sealed partial class EventLoop
             throw LoopMisuseException.NestedRun(running);
         }
 
-        var loop = new EventLoop(CallSite.Capture(), timeProvider);
+        var loop = new EventLoop(CallSite.Capture(callerFilePath, callerLineNumber), timeProvider);
         return loop.RunCore(main, cancellationToken);
     }
 

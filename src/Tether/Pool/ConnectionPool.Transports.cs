@@ -32,6 +32,39 @@ public sealed partial class ConnectionPool
         }
 
         Transport transport;
+        var settings = operation.Settings;
+        if (settings.TransportHint is { } hint && ReferenceEquals(hint.Pool, this)
+            && (operation.PoolLease is not { } hintLease || hintLease.UseTransport(hint.Transport)))
+        {
+            // The handler this client's settings used last time (resolved settings are cached per client): no key
+            // hashing per fetch. A retired handler fails UseTransport and is looked up below.
+            transport = hint.Transport;
+        }
+        else
+        {
+            transport = LookUpTransport(operation);
+            settings.TransportHint = new TransportHint(this, transport);
+        }
+
+        if (IsClosed)
+        {
+            // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
+            transport.Invoker.Dispose();
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
+        if (settings.ProxyPassword is { } proxyPassword)
+        {
+            transport.ProxyCredentials?.Offer(proxyPassword);
+        }
+
+        operation.OnSending();
+        return transport.Invoker.SendAsync(request, cancellationToken);
+    }
+
+    private Transport LookUpTransport(FetchOperation operation)
+    {
+        Transport transport;
         while (true)
         {
             if (!_transports.TryGetValue(operation.Settings.Transport, out transport!))
@@ -49,20 +82,7 @@ public sealed partial class ConnectionPool
             _transports.TryRemove(new KeyValuePair<TransportKey, Transport>(operation.Settings.Transport, transport));
         }
 
-        if (IsClosed)
-        {
-            // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
-            transport.Invoker.Dispose();
-            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
-        }
-
-        if (operation.Settings.ProxyPassword is { } proxyPassword)
-        {
-            transport.ProxyCredentials?.Offer(proxyPassword);
-        }
-
-        operation.OnSending();
-        return transport.Invoker.SendAsync(request, cancellationToken);
+        return transport;
     }
 
     // Separate from SendAsync so that the hot path allocates no closure for the (rare) first use of a transport.

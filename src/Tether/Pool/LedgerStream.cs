@@ -59,14 +59,37 @@ public override int Read(byte[] buffer, int offset, int count)
         return n;
     }
 
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        // Data already buffered in the socket: no state machine at all (the common case for a response body).
+        ValueTask<int> pending;
+        try
+        {
+            pending = _inner.ReadAsync(buffer, cancellationToken);
+        }
+        catch (Exception ex) when (HandshakeTimeout(ex) is { } timeout)
+        {
+            return ValueTask.FromException<int>(timeout);
+        }
+
+        if (pending.IsCompletedSuccessfully)
+        {
+            var n = pending.Result;
+            OnRead(n);
+            return new ValueTask<int>(n);
+        }
+
+        return AwaitReadAsync(pending);
+    }
+
     // Pooled state machine: a pending socket read (the usual case: waiting for the response) allocates no box.
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    private async ValueTask<int> AwaitReadAsync(ValueTask<int> pending)
     {
         int n;
         try
         {
-            n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            n = await pending.ConfigureAwait(false);
         }
         catch (Exception ex) when (HandshakeTimeout(ex) is { } timeout)
         {
