@@ -50,14 +50,13 @@ public sealed partial class AsyncHttpClient
         Start(request, streamed: true, cancellationToken);
 
     private readonly ResolvedSettingsCache _settingsCache = new();
-    private readonly ParsedUrlCache _urlCache = new();
 
     private Task<FetchResponse> Start(FetchRequest request, bool streamed, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var loop = EventLoop.Current;
         EnsureUsable(loop);
-        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target, _urlCache);
+        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target, ParsedUrlCache.Shared);
         var operation = new FetchOperation(this, loop, request, settings) { Target = target };
         if (streamed)
         {

@@ -43,7 +43,10 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         isShared: true));
 
     private readonly object _gate = new();
-    private readonly HashSet<FetchOperation> _inflight = new();
+    // The fetches queued or in flight: an intrusive list (FetchOperation.InflightPrevious/Next) under _gate, so that
+    // registering a fetch allocates nothing and a client costs no set of its own.
+    private FetchOperation? _inflight;
+    private int _inflightCount;
     private readonly EventLoop? _creationLoop;
     private readonly bool _isShared;
     private AsyncFifoSemaphore? _slots;
@@ -77,7 +80,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         Options = options;
         _isShared = isShared;
         Id = Interlocked.Increment(ref s_nextId);
-        Name = options.Name ?? $"AsyncHttpClient#{Id}";
+        _name = options.Name; // the default name is formatted when first asked for
         AllocationSite = isShared ? "AsyncHttpClient.Shared" : site ?? CallSite.Capture();
         _creationLoop = options.Ownership == ClientOwnership.Auto ? sharedLoop ?? EventLoop.Current : null;
         OnConstructed();
@@ -101,7 +104,9 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     public long Id { get; }
 
     /// <summary>The name used in logs and the ledger.</summary>
-    public string Name { get; }
+    public string Name => _name ??= $"AsyncHttpClient#{Id}";
+
+    private string? _name;
 
     /// <summary>Where the client was created (the caller's method and line).</summary>
     public string AllocationSite { get; }
@@ -118,7 +123,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     /// <summary>The number of fetches queued or in flight, including streamed responses not yet read or disposed.</summary>
     public int InFlight
     {
-        get { lock (_gate) { return _inflight.Count; } }
+        get { lock (_gate) { return _inflightCount; } }
     }
 
     /// <summary>The pool this client uses (its own, or the one it leases from); null before the first fetch.</summary>
@@ -172,10 +177,17 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         FetchOperation[] operations;
         lock (_gate)
         {
-            operations = _inflight.ToArray();
+            operations = new FetchOperation[_inflightCount];
+            var i = 0;
+            for (var op = _inflight; op is not null; op = op.InflightNext)
+            {
+                operations[i++] = op;
+            }
         }
 
-        var reason = kind == FetchErrorKind.LoopClosed
+        // Built only when something is aborted with it (a loop per call usually ends with nothing in flight).
+        var reason = operations.Length == 0 && !_ownsPool ? string.Empty
+            : kind == FetchErrorKind.LoopClosed
             ? $"{Name} was closed by {closedAt}"
             : $"{Name} was closed at {closedAt}";
         foreach (var operation in operations)
@@ -272,7 +284,15 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
                 throw new ClientClosedException(Name, _closedAt ?? "unknown", AllocationSite);
             }
 
-            _inflight.Add(operation);
+            operation.InflightNext = _inflight;
+            if (_inflight is not null)
+            {
+                _inflight.InflightPrevious = operation;
+            }
+
+            _inflight = operation;
+            operation.InflightListed = true;
+            _inflightCount++;
         }
     }
 
@@ -280,7 +300,27 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     {
         lock (_gate)
         {
-            _inflight.Remove(operation);
+            if (operation.InflightListed)
+            {
+                if (operation.InflightPrevious is { } previous)
+                {
+                    previous.InflightNext = operation.InflightNext;
+                }
+                else
+                {
+                    _inflight = operation.InflightNext;
+                }
+
+                if (operation.InflightNext is { } next)
+                {
+                    next.InflightPrevious = operation.InflightPrevious;
+                }
+
+                operation.InflightPrevious = null;
+                operation.InflightNext = null;
+                operation.InflightListed = false;
+                _inflightCount--;
+            }
         }
 
         if (heldSlot)

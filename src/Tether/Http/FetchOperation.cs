@@ -41,6 +41,11 @@ internal sealed class FetchOperation
         _ref = new OperationRef(this);
     }
 
+    // The client's list of its fetches in flight (guarded by the client's lock).
+    internal FetchOperation? InflightPrevious;
+    internal FetchOperation? InflightNext;
+    internal bool InflightListed;
+
     public AsyncHttpClient Client { get; }
 
     public EventLoop? Loop { get; }

@@ -171,6 +171,20 @@ public class FetchSettings
         Interlocked.Increment(ref to._version);
     }
 
+    /// <summary>A copy of the values as one immutable-by-convention key (null when none is set), for caches that
+    /// share what is resolved from equal settings.</summary>
+    internal SettingValues? SnapshotValues() => CurrentValues() is { } values ? values with { } : null;
+
+    /// <summary>The live values (null when none is set): a lookup key only, never stored (they may change).</summary>
+    internal SettingValues? CurrentValues() => _values is { } values && !values.Equals(s_unset) ? values : null;
+
+    /// <summary>Makes <paramref name="values"/> (a snapshot, never changed afterwards) this instance's values.</summary>
+    internal void SetValues(SettingValues values)
+    {
+        _values = values;
+        Interlocked.Increment(ref _version);
+    }
+
     /// <summary>Whether every value equals the one in <paramref name="o"/> (unset equals unset).</summary>
     internal bool SameValues(FetchSettings o) => (_values ?? s_unset).Equals(o._values ?? s_unset);
 
@@ -182,7 +196,7 @@ public class FetchSettings
     /// and a range check in <see cref="SettingsValidation"/> if it has one; a test fails if a property has no field.
     /// Allocated when the first value is set.
     /// </summary>
-    private sealed record SettingValues
+    internal sealed record SettingValues
     {
         public TimeSpan? ConnectTimeout;
         public TimeSpan? RequestTimeout;

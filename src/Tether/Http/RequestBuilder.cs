@@ -249,26 +249,33 @@ internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpReq
     public OperationRef? Operation { get; set; }
 }
 
-/// <summary>The last URL a client parsed and its <see cref="Uri"/> (immutable, so shared by every fetch of that
-/// URL): a client that fetches one URL repeatedly parses and checks it once.</summary>
+/// <summary>URLs already parsed and checked, with their <see cref="Uri"/> (immutable, so shared by every fetch and
+/// every client of that URL): a URL fetched repeatedly, or by a new client per call, is parsed once. Bounded: past the
+/// bound a URL is parsed per fetch as before.</summary>
 internal sealed class ParsedUrlCache
 {
-    private Entry? _last;
+    private const int MaxEntries = 1024;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> s_parsed = new(StringComparer.Ordinal);
+    private static int s_count;
 
-    /// <summary><see cref="RequestBuilder.ParseUrl"/> of <paramref name="url"/>, from the cache when it is the last
-    /// URL parsed.</summary>
+    /// <summary>The cache every client uses.</summary>
+    public static ParsedUrlCache Shared { get; } = new();
+
+    /// <summary><see cref="RequestBuilder.ParseUrl"/> of <paramref name="url"/>, from the cache when it was parsed
+    /// before.</summary>
     public Uri Parse(string url)
     {
-        var last = Volatile.Read(ref _last);
-        if (last is not null && string.Equals(last.Url, url, StringComparison.Ordinal))
+        if (s_parsed.TryGetValue(url, out var uri))
         {
-            return last.Uri;
+            return uri;
         }
 
-        var uri = RequestBuilder.ParseUrl(url);
-        Volatile.Write(ref _last, new Entry(url, uri));
+        uri = RequestBuilder.ParseUrl(url);
+        if (Volatile.Read(ref s_count) < MaxEntries && s_parsed.TryAdd(url, uri))
+        {
+            Interlocked.Increment(ref s_count);
+        }
+
         return uri;
     }
-
-    private sealed record Entry(string Url, Uri Uri);
 }

@@ -99,6 +99,14 @@ internal sealed class ResolvedSettingsCache
     private static readonly FetchSettings s_none = new();
     private Entry? _entry;
 
+    // Resolved settings shared by every client whose defaults hold equal values (a loop per call makes a client per
+    // fetch, usually with the same few defaults): resolving builds the transport key and a handler hint once, not
+    // per client. Bounded; past the bound a client resolves its own.
+    private const int MaxShared = 256;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<FetchSettings.SettingValues, ResolvedSettings> s_shared = new();
+    private static readonly ResolvedSettings s_builtIn = new(s_none, s_none);
+    private static int s_sharedCount;
+
     /// <summary>The settings of a request without values of its own under <paramref name="defaults"/>.</summary>
     public ResolvedSettings Get(FetchSettings defaults)
     {
@@ -108,8 +116,8 @@ internal sealed class ResolvedSettingsCache
             return new ResolvedSettings(s_none, defaults);
         }
 
-        // The version is read before the values are copied: a change made meanwhile leaves a newer version than the
-        // entry's, so the next fetch resolves again.
+        // The version is read before the values: a change made meanwhile leaves a newer version than the entry's, so
+        // the next fetch resolves again.
         var version = defaults.Version;
         var entry = Volatile.Read(ref _entry);
         if (entry is not null && ReferenceEquals(entry.Defaults, defaults) && entry.Version == version)
@@ -117,9 +125,25 @@ internal sealed class ResolvedSettingsCache
             return entry.Settings;
         }
 
-        entry = new Entry(defaults, version, new ResolvedSettings(s_none, defaults.CopyValues()));
-        Volatile.Write(ref _entry, entry);
-        return entry.Settings;
+        ResolvedSettings settings;
+        if (defaults.CurrentValues() is not { } live)
+        {
+            settings = s_builtIn;
+        }
+        else if (!s_shared.TryGetValue(live, out settings!))
+        {
+            var values = live with { }; // the stored key is a copy: the live values may change later
+            var snapshot = new FetchSettings();
+            snapshot.SetValues(values);
+            settings = new ResolvedSettings(s_none, snapshot);
+            if (Volatile.Read(ref s_sharedCount) < MaxShared && s_shared.TryAdd(values, settings))
+            {
+                Interlocked.Increment(ref s_sharedCount);
+            }
+        }
+
+        Volatile.Write(ref _entry, new Entry(defaults, version, settings));
+        return settings;
     }
 
     private sealed record Entry(FetchSettings Defaults, int Version, ResolvedSettings Settings);

@@ -44,7 +44,12 @@ public sealed partial class EventLoop
     private static EventLoop? t_current;
 
     private readonly object _gate = new();
-    private readonly Queue<(SendOrPostCallback Callback, object? State)> _ready = new();
+    private readonly Queue<(SendOrPostCallback Callback, object? State)> _ready;
+
+    // The ready queue of the last loop this thread ran, empty and unreachable by then (a closed loop accepts no work):
+    // a loop per call reuses its grown array instead of growing a new one.
+    [ThreadStatic]
+    private static Queue<(SendOrPostCallback Callback, object? State)>? t_readyCache;
     private readonly PriorityQueue<LoopTimer, long> _timers = new();
     private readonly List<ILoopResource> _resources = new();
     private readonly string _allocationSite;
@@ -54,11 +59,19 @@ public sealed partial class EventLoop
     private AsyncHttpClient? _shared;
 
     // Only with a TimeProvider other than System: a provider timer that wakes the pump when the earliest loop timer
-    // is due (a fake clock's Advance fires it). With System the pump's Monitor.Wait timeout does that job.
+    // is due (a fake clock's Advance fires it). With System the pump's wait timeout does that job.
     private ITimer? _wake;
+
+    // The pump sleeps on this signal, set by a waker outside the loop's lock (a Monitor.Pulse under the lock woke the
+    // pump straight into that lock: two context switches per wake instead of one). Never disposed: it holds no OS
+    // handle unless its WaitHandle is asked for, and a late waker may still set it.
+    private readonly ManualResetEventSlim _signal = new(initialState: false);
+    private bool _sleeping; // guarded by _gate: the pump is (about to be) waiting on _signal
 
     private EventLoop(string allocationSite, TimeProvider timeProvider)
     {
+        _ready = t_readyCache ?? new();
+        t_readyCache = null;
         Id = Interlocked.Increment(ref s_nextId);
         ThreadId = Environment.CurrentManagedThreadId;
         _allocationSite = allocationSite;
@@ -204,8 +217,7 @@ public sealed partial class EventLoop
             }
 
             // The coroutine may finish on another thread (ConfigureAwait(false)); wake the pump when it does.
-            task.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(WakeAction);
             Pump(() => task.IsCompleted || cancellationToken.IsCancellationRequested || _callbackFault is not null, stopOnFault: true);
         }
         finally
@@ -325,6 +337,7 @@ public sealed partial class EventLoop
 
     internal bool TryEnqueue(SendOrPostCallback callback, object? state, bool userCallback)
     {
+        bool wake;
         lock (_gate)
         {
             if (_state == LoopState.Closed)
@@ -333,9 +346,16 @@ public sealed partial class EventLoop
             }
 
             _ready.Enqueue((userCallback ? WrapUser(callback) : callback, state));
-            Monitor.Pulse(_gate);
-            return true;
+            wake = _sleeping;
+            _sleeping = false;
         }
+
+        if (wake)
+        {
+            _signal.Set();
+        }
+
+        return true;
     }
 
     private SendOrPostCallback WrapUser(SendOrPostCallback callback) => state =>
@@ -350,11 +370,22 @@ public sealed partial class EventLoop
         }
     };
 
+    private Action WakeAction => _wakeAction ??= Wake;
+
+    private Action? _wakeAction;
+
     private void Wake()
     {
+        bool wake;
         lock (_gate)
         {
-            Monitor.Pulse(_gate);
+            wake = _sleeping;
+            _sleeping = false;
+        }
+
+        if (wake)
+        {
+            _signal.Set();
         }
     }
 
@@ -365,10 +396,12 @@ public sealed partial class EventLoop
         while (true)
         {
             (SendOrPostCallback Callback, object? State) item;
-            lock (_gate)
+            while (true)
             {
-                while (true)
+                int wait;
+                lock (_gate)
                 {
+                    _sleeping = false;
                     MoveDueTimers();
                     if (_ready.Count > 0)
                     {
@@ -381,7 +414,7 @@ public sealed partial class EventLoop
                         return;
                     }
 
-                    var wait = Timeout.Infinite;
+                    wait = Timeout.Infinite;
                     if (_timers.TryPeek(out _, out var due))
                     {
                         var ms = (due - _time.GetTimestamp()) * 1000.0 / _time.TimestampFrequency;
@@ -400,8 +433,13 @@ public sealed partial class EventLoop
                         }
                     }
 
-                    Monitor.Wait(_gate, wait);
+                    // Whoever queues work or changes what done() sees from now on sets the signal (after its own lock,
+                    // so the woken pump does not block on the lock the waker still holds).
+                    _signal.Reset();
+                    _sleeping = true;
                 }
+
+                _signal.Wait(wait);
             }
 
             item.Callback(item.State);
@@ -467,9 +505,8 @@ public sealed partial class EventLoop
             }
         }
 
-        var all = Task.WhenAll(closing);
-        all.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var all = closing.Count == 1 ? closing[0] : Task.WhenAll(closing);
+        all.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(WakeAction);
         Pump(() => all.IsCompleted, stopOnFault: false);
 
         lock (_gate)
@@ -488,6 +525,8 @@ public sealed partial class EventLoop
                 ThreadPool.UnsafeQueueUserWorkItem(static s => s.Callback(s.State), orphan, preferLocal: false);
             }
         }
+
+        t_readyCache = _ready;
 
         // Closing owned resources never throws into the caller: failures there are reported by the resources'
         // own diagnostics; the loop must still end.
