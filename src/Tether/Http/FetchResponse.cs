@@ -22,22 +22,7 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
         Code = (int)message.StatusCode;
         Reason = message.ReasonPhrase ?? ReasonPhrases.For(Code);
         Version = message.Version;
-        Headers = new FetchHeaders(message.Headers.NonValidated.Count + message.Content.Headers.NonValidated.Count);
-        foreach (var (name, values) in message.Headers.NonValidated)
-        {
-            foreach (var value in values)
-            {
-                Headers.Add(name, value);
-            }
-        }
-
-        foreach (var (name, values) in message.Content.Headers.NonValidated)
-        {
-            foreach (var value in values)
-            {
-                Headers.Add(name, value);
-            }
-        }
+        _headerSource = message; // copied when first asked for: most callers read the body, not the headers
 
         EffectiveUrl = string.IsNullOrEmpty(effectiveUrl.UserInfo)
             ? effectiveUrl
@@ -74,7 +59,36 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// from Content-Encoding (and listed in <see cref="DecodedContentEncodings"/>); a coding it does not know stays,
     /// with every coding listed before it. Content-Length is removed when something was decoded (it counted the
     /// encoded bytes). Nothing changes when <see cref="FetchSettings.DecompressResponse"/> is off.</summary>
-    public FetchHeaders Headers { get; }
+    public FetchHeaders Headers => _headers ??= CopyHeaders();
+
+    private FetchHeaders? _headers;
+
+    // The handler's message, kept (disposed: it holds no connection) until the headers are copied out of it.
+    private HttpResponseMessage? _headerSource;
+
+    private FetchHeaders CopyHeaders()
+    {
+        var message = _headerSource!;
+        var headers = new FetchHeaders(message.Headers.NonValidated.Count + message.Content.Headers.NonValidated.Count);
+        foreach (var (name, values) in message.Headers.NonValidated)
+        {
+            foreach (var value in values)
+            {
+                headers.Add(name, value);
+            }
+        }
+
+        foreach (var (name, values) in message.Content.Headers.NonValidated)
+        {
+            foreach (var value in values)
+            {
+                headers.Add(name, value);
+            }
+        }
+
+        _headerSource = null;
+        return headers;
+    }
 
     /// <summary>The content codings Tether undid, in the order the server listed (applied) them, e.g.
     /// <c>["deflate", "gzip"]</c> for <c>Content-Encoding: deflate, gzip</c>; empty when the body arrived as it is.
