@@ -106,6 +106,16 @@ public sealed class SoakCloseModeAndHttp2Tests
             Assert.Equal(30, r.GetProperty("iterations").GetInt32());
         }
 
+        // CORE-09 over HTTP/2: the graceful idle close is a FIN here too (regression: it was an RST, because .NET makes
+        // a close that cancels the HTTP/2 reader's pending receive abortive); only the abort path resets.
+        foreach (JsonElement r in tether.Where(r => r.GetProperty("name").GetString() is "seed" or "inside" or "never-closed"))
+        {
+            Assert.True(r.GetProperty("serverResets").GetInt64() == 0, r.GetProperty("name").GetString() + ": " + r.GetProperty("serverResets"));
+            Assert.True(r.GetProperty("timeWaitAdded").GetInt32() >= 1, r.GetProperty("name").GetString() + ": no client TIME_WAIT after graceful closes");
+        }
+
+        Assert.Equal(30, tether.Single(r => r.GetProperty("name").GetString() == "streamed-undisposed").GetProperty("serverResets").GetInt64());
+
         // The contrast still shows: a new HttpClient per iteration over HTTP/2 keeps one connection each.
         JsonElement naive = rows.Single(r => r.GetProperty("name").GetString() == "naive-httpclient");
         Assert.True(naive.GetProperty("end").GetProperty("established").GetInt32() - naive.GetProperty("start").GetProperty("established").GetInt32() >= 25, naive.ToString());
