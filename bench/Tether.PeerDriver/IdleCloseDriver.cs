@@ -17,8 +17,9 @@ namespace Tether.PeerDriver;
 /// <c>close-idle</c> (<see cref="ConnectionPool.CloseIdleConnections"/>, the reaper's path), <c>pool-close-idle</c>
 /// (the client closes its own pool with N idle connections: the loop-per-call path), and <c>pool-close-in-flight</c>
 /// (the client closes with N streamed responses open: the abort path, which resets whatever the mode).
-/// The server is a raw-socket HTTP/1.1 keep-alive server on 127.0.0.1:0 that answers every request after 30 ms (so N
-/// concurrent requests need N connections) and counts, per connection, how its read loop ended. Self-contained: no
+/// The server is a raw-socket HTTP/1.1 keep-alive server on 127.0.0.1:0 that holds every answer until it has accepted
+/// N connections (at most 10 s; so N concurrent requests need N connections, whatever the load) and counts, per
+/// connection, how its read loop ended. Self-contained: no
 /// peer harness, no Kestrel.
 /// </remarks>
 internal static class IdleCloseDriver
@@ -32,7 +33,7 @@ internal static class IdleCloseDriver
             {
                 foreach (IdleCloseMode mode in new[] { IdleCloseMode.Graceful, IdleCloseMode.Abortive })
                 {
-                    await using var server = CountingServer.Start();
+                    await using var server = CountingServer.Start(connections);
                     Result r = await OneAsync(server, scenario, mode, connections).ConfigureAwait(false);
                     Console.WriteLine(string.Create(
                         CultureInfo.InvariantCulture,
@@ -90,11 +91,20 @@ internal static class IdleCloseDriver
             await Task.Delay(10).ConfigureAwait(false);
         }
 
+        // A client socket enters TIME_WAIT only once the server's own FIN is back (FIN_WAIT2 before that, not counted):
+        // wait (≤ 3 s) for one TIME_WAIT per FIN the server read.
+        wait.Restart();
         int timeWait = SocketCensus.Take().CountTimeWait(port) - timeWaitBefore;
+        while (timeWait < server.Fins && wait.Elapsed < TimeSpan.FromSeconds(3))
+        {
+            await Task.Delay(10).ConfigureAwait(false);
+            timeWait = SocketCensus.Take().CountTimeWait(port) - timeWaitBefore;
+        }
+
         return new Result(server.Accepted, closeMs, timeWait, server.Fins, server.Resets, fdsBefore, SocketCensus.Take().TotalFds);
     }
 
-    /// <summary>Raw HTTP/1.1 keep-alive server: answers each request after 30 ms; counts how each connection ended.</summary>
+    /// <summary>Raw HTTP/1.1 keep-alive server: answers once N connections are in; counts how each connection ended.</summary>
     private sealed class CountingServer : IAsyncDisposable
     {
         private static readonly byte[] s_response = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello");
@@ -102,10 +112,13 @@ internal static class IdleCloseDriver
         private readonly CancellationTokenSource _stop = new();
         private readonly List<Socket> _accepted = [];
         private readonly Task _acceptLoop;
+        private readonly TaskCompletionSource _allIn = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly int _expected;
         private long _accepts, _fins, _resets;
 
-        private CountingServer()
+        private CountingServer(int expected)
         {
+            _expected = expected;
             _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             _listener.Listen(1024);
@@ -120,7 +133,7 @@ internal static class IdleCloseDriver
 
         public long Resets => Interlocked.Read(ref _resets);
 
-        public static CountingServer Start() => new();
+        public static CountingServer Start(int expected) => new(expected);
 
         public async ValueTask DisposeAsync()
         {
@@ -147,7 +160,11 @@ internal static class IdleCloseDriver
             while (!_stop.IsCancellationRequested)
             {
                 Socket s = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-                Interlocked.Increment(ref _accepts);
+                if (Interlocked.Increment(ref _accepts) >= _expected)
+                {
+                    _allIn.TrySetResult();
+                }
+
                 lock (_accepted)
                 {
                     _accepted.Add(s);
@@ -183,7 +200,7 @@ internal static class IdleCloseDriver
                     int consumed = end + 4;
                     buffer.AsSpan(consumed, have - consumed).CopyTo(buffer);
                     have -= consumed;
-                    await Task.Delay(30, _stop.Token).ConfigureAwait(false);
+                    await _allIn.Task.WaitAsync(TimeSpan.FromSeconds(10), _stop.Token).ConfigureAwait(false);
                     await s.SendAsync(s_response, SocketFlags.None, _stop.Token).ConfigureAwait(false);
                 }
             }
@@ -191,9 +208,9 @@ internal static class IdleCloseDriver
             {
                 Interlocked.Increment(ref _resets); // the client's RST
             }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or TimeoutException)
             {
-                // Stopping.
+                // Stopping, or fewer than N connections came (the driver reports the count it got).
             }
             finally
             {
