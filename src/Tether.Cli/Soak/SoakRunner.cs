@@ -201,17 +201,19 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             }
 
             double seconds = clock.Elapsed.TotalSeconds;
-            SoakSample end = pattern.IsTether ? Settle(done, port, baseline) : SoakSample.Take(done, port);
             if (server is not null && pattern.IsTether)
             {
-                // A reset is counted when the server reads it, before it lets the connection go: wait (≤ 2 s) until the
-                // server holds no more connections than at the baseline, so the last iteration's reset is in the count.
+                // The server lets a connection go only after it has read the client's FIN or RST (and counted a reset):
+                // wait (≤ 3 s) until it holds no more connections than at the baseline, so that the last iteration's
+                // reset is in the count and the end sample does not see the server's end of it still open.
                 var wait = Stopwatch.StartNew();
-                while (server.OpenConnections > openAtBaseline && wait.Elapsed < TimeSpan.FromSeconds(2))
+                while (server.OpenConnections > openAtBaseline && wait.Elapsed < TimeSpan.FromSeconds(3))
                 {
                     Thread.Sleep(10);
                 }
             }
+
+            SoakSample end = pattern.IsTether ? Settle(done, port, baseline) : SoakSample.Take(done, port);
 
             samples.Add(end);
             onSample(end);
