@@ -12,6 +12,9 @@
 //   modes: leak-process   EventLoop.Run + new AsyncHttpClient { Pool = ConnectionPool.Process } + one fetch
 //          leak-private   EventLoop.Run + new AsyncHttpClient() (private pool, closed by the loop) + one fetch
 //
+// Idle-close contract (run-idle-close.sh, CORE-09; own loopback server, no URL):
+//   Tether.PeerDriver idle-close [connections=200] [rounds=3]                 -> JSON lines
+//
 // The mode may also come from TETHER_DRIVER_MODE when the first argument is the URL.
 using System.Globalization;
 using Tether.PeerDriver;
@@ -24,11 +27,19 @@ if (args.Length > 0 && !args[0].Contains("://", StringComparison.Ordinal))
     rest = args[1..];
 }
 
+if (mode == "idle-close")
+{
+    return await IdleCloseDriver.RunAsync(
+        rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 200,
+        rest.Length > 1 ? int.Parse(rest[1], CultureInfo.InvariantCulture) : 3);
+}
+
 if (mode is null || rest.Length < 4)
 {
     Console.Error.WriteLine(
         "usage: Tether.PeerDriver <shared|loop-per-call|raw> <url> <concurrency> <secs> <warmup_s>\n" +
         "       Tether.PeerDriver <leak-process|leak-private> <url> <iters> <every> <settle_s> [max_secs]\n" +
+        "       Tether.PeerDriver idle-close [connections] [rounds]\n" +
         "       (or set TETHER_DRIVER_MODE and pass the URL first)");
     return 2;
 }

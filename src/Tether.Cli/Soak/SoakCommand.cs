@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using Spectre.Console;
 using Tether.Cli.Commands;
-using Tether.TestServer;
 
 namespace Tether.Cli.Soak;
 
@@ -29,6 +28,20 @@ public static class SoakCommand
         };
         var url = new Option<string?>("--url") { Description = "Soak this loopback URL instead of the embedded server (server-idle-close always uses its own raw server).", HelpName = "URL" };
         var report = new Option<DirectoryInfo?>("--report") { Description = "Write soak.png, soak.svg, summary.csv, samples.csv and soak.json into DIR.", HelpName = "DIR" };
+        var idleClose = new Option<string>("--idle-close")
+        {
+            Description = "How the patterns' pools close idle connections (CORE-09): graceful (FIN, the library default), abortive (RST), or both (each such pattern runs once per mode).",
+            DefaultValueFactory = _ => "graceful",
+            HelpName = "MODE",
+        };
+        idleClose.AcceptOnlyFromAmong("graceful", "abortive", "both");
+        var protocol = new Option<string>("--protocol")
+        {
+            Description = "Protocol of the embedded server's runs: http1 (plain HTTP/1.1), http2 (TLS with ALPN h2, the soak's own CA), or both.",
+            DefaultValueFactory = _ => "http1",
+            HelpName = "PROTO",
+        };
+        protocol.AcceptOnlyFromAmong("http1", "http2", "both");
         var json = new Option<bool>("--json") { Description = "Print the JSON report on stdout instead of the table (progress goes to stderr)." };
         var noProgress = new Option<bool>("--no-progress") { Description = "Do not show progress." };
         Option<bool> verbose = CliSupport.VerboseOption();
@@ -36,13 +49,15 @@ public static class SoakCommand
             "soak",
             "Run each usage pattern N times against a loopback server and show which ones leak sockets (Tether patterns must stay flat).")
         {
-            iterations, sampleEvery, patterns, url, report, json, noProgress, verbose,
+            iterations, sampleEvery, patterns, url, idleClose, protocol, report, json, noProgress, verbose,
         };
         command.WithEpilog(
             "Samples fds and TCP sockets by state every K iterations, prints start/end counts, growth per 1,000 iterations "
             + "(least-squares slope) and a verdict. Tether patterns must stay flat (end fds <= baseline, no extra "
             + "ESTABLISHED or CLOSE_WAIT towards the server); the naive HttpClient patterns are shown for contrast and "
             + "never fail the run. TIME_WAIT is reported, not judged: it belongs to the kernel and holds no fd.\n"
+            + "CORE-09: the last columns give the protocol, the idle-close mode of the pattern's pools and the resets (RST) the "
+            + "embedded server saw; with --idle-close both, compare TIME_WAIT (client) with server RST per mode.\n"
             + "--report DIR is checked (created, written to) before the run: an unusable DIR is exit 2 at once.\n"
             + "Ctrl-C stops after the current iteration: the patterns measured so far are printed (and reported) and the "
             + "exit code is 130.\n\n"
@@ -50,6 +65,8 @@ public static class SoakCommand
             + "  tether soak                                   # all patterns, 1000 iterations each\n"
             + "  tether soak -n 200 --patterns seed,shared      # a quick check\n"
             + "  tether soak --report ./soak-report             # + PNG/SVG charts, CSV and JSON\n"
+            + "  tether soak -n 300 --idle-close both           # TIME_WAIT vs server resets, FIN and RST\n"
+            + "  tether soak -n 300 --protocol both             # every pattern over HTTP/1.1 and HTTP/2\n"
             + "  tether soak --json --no-progress | jq '.patterns[] | {name, verdict}'\n"
             + "  tether soak --url http://127.0.0.1:8080/hello  # your own loopback server");
 
@@ -62,7 +79,19 @@ public static class SoakCommand
                 parseResult.GetValue(sampleEvery),
                 parseResult.GetValue(json),
                 parseResult.GetValue(noProgress),
-                parseResult.GetValue(report));
+                parseResult.GetValue(report),
+                parseResult.GetValue(idleClose) switch
+                {
+                    "abortive" => [IdleCloseMode.Abortive],
+                    "both" => [IdleCloseMode.Graceful, IdleCloseMode.Abortive],
+                    _ => [IdleCloseMode.Graceful],
+                },
+                parseResult.GetValue(protocol) switch
+                {
+                    "http2" => [true],
+                    "both" => [false, true],
+                    _ => [false],
+                });
             string? usage = Validate(all, settings, parseResult.GetValue(patterns) ?? [], parseResult.GetValue(url), out List<SoakPattern> chosen, out Uri? target);
             usage ??= settings.Report is null ? null : SoakReport.CheckDirectory(settings.Report.FullName);
             if (usage is not null)
@@ -104,7 +133,41 @@ public static class SoakCommand
             || (IPAddress.TryParse(url.Host.Trim('[', ']'), out IPAddress? ip) && IPAddress.IsLoopback(ip));
     }
 
-    private sealed record Settings(int Iterations, int SampleEvery, bool Json, bool NoProgress, DirectoryInfo? Report);
+    private sealed record Settings(int Iterations, int SampleEvery, bool Json, bool NoProgress, DirectoryInfo? Report, IdleCloseMode[] Modes, bool[] Http2);
+
+    /// <summary>One row of the soak: a pattern over one protocol with one close mode.</summary>
+    private sealed record Row(SoakPattern Pattern, bool Http2, IdleCloseMode Mode)
+    {
+        public string Label => Pattern.Name
+            + (Http2 || (Pattern.TakesCloseMode && Mode == IdleCloseMode.Abortive)
+                ? $" [{string.Join(' ', new[] { Http2 ? "HTTP/2" : null, Pattern.TakesCloseMode && Mode == IdleCloseMode.Abortive ? "abortive" : null }.Where(x => x is not null))}]"
+                : string.Empty);
+    }
+
+    // Tether rows first (pattern order, then protocol, then mode), so the naive patterns' leftovers cannot touch them.
+    private static List<Row> Rows(List<SoakPattern> chosen, Settings s, out List<string> skipped)
+    {
+        var rows = new List<Row>();
+        skipped = [];
+        foreach (SoakPattern p in chosen)
+        {
+            foreach (bool h2 in s.Http2)
+            {
+                if (h2 && !p.SupportsHttp2)
+                {
+                    skipped.Add(p.Name);
+                    continue;
+                }
+
+                foreach (IdleCloseMode mode in p.TakesCloseMode ? s.Modes : s.Modes.Take(1))
+                {
+                    rows.Add(new Row(p, h2, mode));
+                }
+            }
+        }
+
+        return rows;
+    }
 
     private static string? Validate(IReadOnlyList<SoakPattern> all, Settings s, string[] names, string? url, out List<SoakPattern> chosen, out Uri? target)
     {
@@ -118,6 +181,11 @@ public static class SoakCommand
         if (s.SampleEvery < 1)
         {
             return $"--sample-every {s.SampleEvery} must be 1 or more.";
+        }
+
+        if (url is not null && s.Http2.Contains(true))
+        {
+            return "--protocol http2 or both needs the embedded server (it serves HTTP/2 over TLS with its own CA); drop --url or use --protocol http1.";
         }
 
         if (url is not null)
@@ -164,23 +232,26 @@ public static class SoakCommand
         SoakRunner.PreloadRuntimeAssemblies();
         var runner = new SoakRunner(s.Iterations, s.SampleEvery);
         var results = new List<SoakResult>();
+        List<Row> rows = Rows(chosen, s, out List<string> skipped);
         bool live = !s.NoProgress && !s.Json && CliSupport.IsTerminal(output);
         TextWriter? plain = s.NoProgress || live ? null : s.Json ? error : output;
         string targetText = target is null ? "embedded loopback Kestrel server (one per pattern), GET /hello" : Redaction.Uri(target);
 
-        async Task<SoakResult> One(SoakPattern pattern, Action<SoakSample> onSample)
+        async Task<SoakResult> One(Row row, Action<SoakSample> onSample)
         {
             if (target is not null)
             {
-                return await runner.RunAsync(pattern, target, onSample, cancellationToken).ConfigureAwait(false);
+                return await runner.RunAsync(row.Pattern, new SoakTarget(target, false, null, row.Mode, null), onSample, cancellationToken).ConfigureAwait(false);
             }
 
-            KestrelTestServer server = await KestrelTestServer.StartAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            SoakServer server = await SoakServer.StartAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 await using (server.ConfigureAwait(false))
                 {
-                    return await runner.RunAsync(pattern, server.Url("/hello"), onSample, cancellationToken).ConfigureAwait(false);
+                    var soakTarget = new SoakTarget(
+                        server.Url("/hello", row.Http2), row.Http2, row.Http2 ? server.CaCertificates : null, row.Mode, server);
+                    return await runner.RunAsync(row.Pattern, soakTarget, onSample, cancellationToken).ConfigureAwait(false);
                 }
             }
             finally
@@ -204,8 +275,8 @@ public static class SoakCommand
                     .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
                     .StartAsync(async ctx =>
                     {
-                        var tasks = chosen.ToDictionary(p => p, p => ctx.AddTask(Label(p, null, null), autoStart: false, maxValue: s.Iterations));
-                        foreach (SoakPattern pattern in chosen)
+                        var tasks = rows.ToDictionary(p => p, p => ctx.AddTask(Label(p, null, null), autoStart: false, maxValue: s.Iterations));
+                        foreach (Row pattern in rows)
                         {
                             if (cancellationToken.IsCancellationRequested)
                             {
@@ -231,7 +302,7 @@ public static class SoakCommand
             }
             else
             {
-                foreach (SoakPattern pattern in chosen)
+                foreach (Row pattern in rows)
                 {
                     if (cancellationToken.IsCancellationRequested)
                     {
@@ -245,7 +316,7 @@ public static class SoakCommand
                             first ??= sample;
                             plain?.WriteLine(string.Create(
                                 CultureInfo.InvariantCulture,
-                                $"{pattern.Name} {sample.Iteration}/{s.Iterations}: fds={sample.Fds} ({sample.Fds - first.Fds:+0;-0;0}) established={sample.Established} close_wait={sample.CloseWait} time_wait={sample.TimeWait}"));
+                                $"{pattern.Label} {sample.Iteration}/{s.Iterations}: fds={sample.Fds} ({sample.Fds - first.Fds:+0;-0;0}) established={sample.Established} close_wait={sample.CloseWait} time_wait={sample.TimeWait}"));
                         }),
                         CancellationToken.None).ConfigureAwait(false));
                 }
@@ -271,10 +342,10 @@ public static class SoakCommand
             IAnsiConsole console = CliSupport.ConsoleFor(output);
             if (!CliSupport.IsTerminal(output))
             {
-                console.Profile.Width = 150; // files and pipes get the whole table on one line per pattern
+                console.Profile.Width = 200; // files and pipes get the whole table on one line per pattern
             }
 
-            Render(console, results, s, targetText, code);
+            Render(console, results, s, targetText, code, skipped);
             if (warnings.Messages.Count > 0)
             {
                 console.MarkupLine($"[yellow]Tether raised {warnings.Messages.Count} warning(s) during the soak[/] (as your application's log would show them):");
@@ -294,15 +365,15 @@ public static class SoakCommand
         return code;
     }
 
-    private static string Label(SoakPattern p, SoakSample? first, SoakSample? now)
+    private static string Label(Row row, SoakSample? first, SoakSample? now)
     {
-        string name = Markup.Escape(p.Name) + (p.IsTether ? string.Empty : " [grey](naive)[/]");
+        string name = Markup.Escape(row.Label) + (row.Pattern.IsTether ? string.Empty : " [grey](naive)[/]");
         return first is null || now is null
             ? name
             : string.Create(CultureInfo.InvariantCulture, $"{name} fds {now.Fds - first.Fds:+0;-0;0} est {now.Established} cw {now.CloseWait} tw {now.TimeWait}");
     }
 
-    private static void Render(IAnsiConsole console, List<SoakResult> results, Settings s, string target, int code)
+    private static void Render(IAnsiConsole console, List<SoakResult> results, Settings s, string target, int code, List<string> skipped)
     {
         var table = new Table()
             .Title($"tether soak: {s.Iterations} iterations per pattern, census every {s.SampleEvery}, against {Markup.Escape(target)}")
@@ -315,7 +386,10 @@ public static class SoakCommand
             .AddColumn(new TableColumn("sockets/1k it").RightAligned())
             .AddColumn(new TableColumn("errors").RightAligned())
             .AddColumn("fds trend")
-            .AddColumn("verdict");
+            .AddColumn("verdict")
+            .AddColumn("protocol")
+            .AddColumn("idle close")
+            .AddColumn(new TableColumn("server RST").RightAligned());
         foreach (SoakResult r in results)
         {
             string verdict = r.Verdict switch
@@ -335,7 +409,10 @@ public static class SoakCommand
                 r.SocketsPer1000.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture),
                 r.Errors.ToString(CultureInfo.InvariantCulture),
                 Sparkline(r.Samples.Select(x => x.Fds - r.Start.Fds).ToList()),
-                verdict);
+                verdict,
+                r.Protocol,
+                Markup.Escape(r.CloseMode),
+                r.ServerResets?.ToString(CultureInfo.InvariantCulture) ?? "n/a");
         }
 
         console.Write(table);
@@ -344,18 +421,28 @@ public static class SoakCommand
             .Width(Math.Min(100, Math.Max(40, console.Profile.Width - 2)));
         foreach (SoakResult r in results)
         {
-            chart.AddItem(r.Pattern.Name, Math.Max(0, r.End.Fds - r.Start.Fds), !r.Pattern.IsTether ? Color.Yellow : r.IsFlat ? Color.Green : Color.Red);
+            chart.AddItem(Markup.Escape(r.Label), Math.Max(0, r.End.Fds - r.Start.Fds), !r.Pattern.IsTether ? Color.Yellow : r.IsFlat ? Color.Green : Color.Red);
         }
 
         console.Write(chart);
+        if (skipped.Count > 0)
+        {
+            console.MarkupLine(Markup.Escape($"not run over HTTP/2: {string.Join(", ", skipped.Distinct())} (server-idle-close needs its raw HTTP/1.1 server; naive-streamed's 101st undisposed stream would wait forever)."));
+        }
+
+        if (results.Any(r => r.ServerResets is not null))
+        {
+            console.MarkupLine("CORE-09: TIME_WAIT is the client's (towards the server port, no fd); server RST counts the connections the embedded server saw reset. "
+                + "Graceful idle close: TIME_WAIT on the client, no RST; abortive: RST, no TIME_WAIT. Closing a client with a request in flight aborts whatever the mode.");
+        }
         foreach (SoakResult r in results.Where(r => r.Pattern.IsTether && !r.IsFlat && r.NewFiles.Count > 0))
         {
-            console.MarkupLine($"[yellow]{Markup.Escape(r.Pattern.Name)}[/]: files opened since the baseline: {Markup.Escape(string.Join(", ", r.NewFiles))}");
+            console.MarkupLine($"[yellow]{Markup.Escape(r.Label)}[/]: files opened since the baseline: {Markup.Escape(string.Join(", ", r.NewFiles))}");
         }
 
         foreach (SoakResult r in results.Where(r => r.FirstError is not null))
         {
-            console.MarkupLine($"[yellow]{Markup.Escape(r.Pattern.Name)}[/]: {r.Errors} failed iterations, first: {Markup.Escape(r.FirstError!)}");
+            console.MarkupLine($"[yellow]{Markup.Escape(r.Label)}[/]: {r.Errors} failed iterations, first: {Markup.Escape(r.FirstError!)}");
         }
 
         if (code == ExitCodes.Interrupted)

@@ -29,9 +29,14 @@ public sealed record SoakJson(string Version, int Iterations, int SampleEvery, s
 /// <param name="SocketsPer1000">Socket growth per 1,000 iterations.</param>
 /// <param name="Verdict">flat, grows or errors.</param>
 /// <param name="Samples">All samples.</param>
+/// <param name="Protocol"><c>HTTP/1.1</c> or <c>HTTP/2</c>.</param>
+/// <param name="CloseMode">How the pattern's pools closed idle connections (<c>graceful</c>, <c>abortive</c>, <c>graceful (fixed)</c>, <c>n/a (HttpClient)</c>).</param>
+/// <param name="TimeWaitAdded">Client TIME_WAIT entries towards the server port, end minus baseline (CORE-09).</param>
+/// <param name="ServerResets">Connections the soak's server saw reset by the client (CORE-09); null when the server is not the soak's.</param>
 public sealed record SoakPatternJson(
     string Name, string Kind, string Description, int Iterations, int Errors, double Seconds, SoakSample Start, SoakSample End,
-    double FdsPer1000, double SocketsPer1000, string Verdict, IReadOnlyList<SoakSample> Samples);
+    double FdsPer1000, double SocketsPer1000, string Verdict, IReadOnlyList<SoakSample> Samples,
+    string Protocol, string CloseMode, int TimeWaitAdded, long? ServerResets);
 
 /// <summary>Source-generated JSON for the soak report.</summary>
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
@@ -59,7 +64,7 @@ public static class SoakReport
             exitCode,
             results.Select(r => new SoakPatternJson(
                 r.Pattern.Name, Kind(r), r.Pattern.Description, r.Iterations, r.Errors, Math.Round(r.Seconds, 2), r.Start, r.End,
-                r.FdsPer1000, r.SocketsPer1000, r.Verdict, r.Samples)).ToList());
+                r.FdsPer1000, r.SocketsPer1000, r.Verdict, r.Samples, r.Protocol, r.CloseMode, r.TimeWaitAdded, r.ServerResets)).ToList());
         return JsonSerializer.Serialize(doc, SoakJsonContext.Default.SoakJson);
     }
 
@@ -69,12 +74,12 @@ public static class SoakReport
     public static string SummaryCsv(IReadOnlyList<SoakResult> results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        var sb = new StringBuilder("pattern,kind,iterations,errors,fds_start,fds_end,established_start,established_end,time_wait_start,time_wait_end,close_wait_start,close_wait_end,fds_per_1000,sockets_per_1000,verdict\n");
+        var sb = new StringBuilder("pattern,kind,iterations,errors,fds_start,fds_end,established_start,established_end,time_wait_start,time_wait_end,close_wait_start,close_wait_end,fds_per_1000,sockets_per_1000,verdict,protocol,idle_close,time_wait_added,server_resets\n");
         foreach (SoakResult r in results)
         {
             sb.AppendLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"{r.Pattern.Name},{Kind(r)},{r.Iterations},{r.Errors},{r.Start.Fds},{r.End.Fds},{r.Start.Established},{r.End.Established},{r.Start.TimeWait},{r.End.TimeWait},{r.Start.CloseWait},{r.End.CloseWait},{r.FdsPer1000:0.0},{r.SocketsPer1000:0.0},{r.Verdict}"));
+                $"{r.Pattern.Name},{Kind(r)},{r.Iterations},{r.Errors},{r.Start.Fds},{r.End.Fds},{r.Start.Established},{r.End.Established},{r.Start.TimeWait},{r.End.TimeWait},{r.Start.CloseWait},{r.End.CloseWait},{r.FdsPer1000:0.0},{r.SocketsPer1000:0.0},{r.Verdict},{r.Protocol},{r.CloseMode},{r.TimeWaitAdded},{r.ServerResets}"));
         }
 
         return sb.ToString();
@@ -93,7 +98,7 @@ public static class SoakReport
             {
                 sb.AppendLine(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"{r.Pattern.Name},{Kind(r)},{s.Iteration},{s.Fds},{s.Sockets},{s.Established},{s.CloseWait},{s.TimeWait},{s.Unix},{s.Epoll},{s.EventFd},{s.Pipes},{s.Files},{s.OtherFds}"));
+                    $"{r.Label},{Kind(r)},{s.Iteration},{s.Fds},{s.Sockets},{s.Established},{s.CloseWait},{s.TimeWait},{s.Unix},{s.Epoll},{s.EventFd},{s.Pipes},{s.Files},{s.OtherFds}"));
             }
         }
 
@@ -179,11 +184,11 @@ public static class SoakReport
             ? "Tether patterns: none run"
             : tether.All(r => r.Verdict == "flat")
                 ? $"Tether patterns ({tether.Count}, one shared scale): all flat"
-                : "Tether patterns: " + string.Join(", ", tether.Select(r => $"{r.Pattern.Name} {r.Verdict}"));
+                : "Tether patterns: " + string.Join(", ", tether.Select(r => $"{r.Label} {r.Verdict}"));
         string n = naive.Count == 0
             ? string.Empty
             : "naive .NET patterns (own scale): " + string.Join(", ", naive.Select(r => string.Create(
-                CultureInfo.InvariantCulture, $"{r.Pattern.Name} {r.Verdict} ({r.End.Fds - r.Start.Fds:+0;-0;0} fds)")));
+                CultureInfo.InvariantCulture, $"{r.Label} {r.Verdict} ({r.End.Fds - r.Start.Fds:+0;-0;0} fds)")));
         return (run, t, n);
     }
 
@@ -283,7 +288,7 @@ public static class SoakReport
         var plot = new Plot();
         bool naive = !r.Pattern.IsTether;
         string verdict = naive ? $"{r.Verdict} (naive .NET)" : r.Verdict == "grows" ? "GROWS" : r.Verdict;
-        plot.Title($"{r.Pattern.Name}: {verdict}", size: 15);
+        plot.Title($"{r.Label}: {verdict}", size: 15);
         plot.Axes.Title.Label.ForeColor = naive ? Color.FromHex("#b35c00") : r.IsFlat ? Color.FromHex("#1b7f3b") : Color.FromHex("#c01c28");
         plot.XLabel("iteration", size: 12);
         plot.YLabel(naive ? "fds / sockets (own scale)" : "fds / sockets (shared scale)", size: 12);

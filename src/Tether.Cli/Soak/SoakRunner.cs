@@ -65,6 +65,32 @@ public sealed class SoakResult
     /// <summary>Gets the first error message, if any.</summary>
     public string? FirstError { get; init; }
 
+    /// <summary>Gets the protocol the pattern ran over: <c>HTTP/1.1</c> or <c>HTTP/2</c>.</summary>
+    public string Protocol { get; init; } = "HTTP/1.1";
+
+    /// <summary>Gets how the pattern's pools closed idle connections: <c>graceful</c> or <c>abortive</c> (the
+    /// <c>--idle-close</c> mode), or <c>graceful (fixed)</c> for a pattern whose pool the soak cannot configure.</summary>
+    public string CloseMode { get; init; } = "graceful";
+
+    /// <summary>Gets the number of connections on which the soak's own server saw a reset (RST) from the client during
+    /// the measured iterations (after the baseline, until the end sample); null when the server is not the soak's
+    /// (<c>--url</c>, <c>server-idle-close</c>).</summary>
+    public long? ServerResets { get; init; }
+
+    /// <summary>Gets the row's label: the pattern name, plus the protocol and close mode when they are not the defaults
+    /// (HTTP/1.1, graceful), e.g. <c>seed [HTTP/2 abortive]</c>.</summary>
+    public string Label
+    {
+        get
+        {
+            string variant = string.Join(' ', new[] { Protocol == "HTTP/1.1" ? null : Protocol, CloseMode == "abortive" ? CloseMode : null }.Where(x => x is not null));
+            return variant.Length == 0 ? Pattern.Name : $"{Pattern.Name} [{variant}]";
+        }
+    }
+
+    /// <summary>Gets the growth of the client's TIME_WAIT entries towards the server port from baseline to end.</summary>
+    public int TimeWaitAdded => End.TimeWait - Start.TimeWait;
+
     /// <summary>Gets the file paths open at the end that were not open at the baseline (explains file-fd growth).</summary>
     public IReadOnlyList<string> NewFiles { get; init; } = [];
 
@@ -117,18 +143,18 @@ public sealed class SoakResult
 /// <param name="sampleEvery">Iterations between samples.</param>
 public sealed class SoakRunner(int iterations, int sampleEvery)
 {
-    /// <summary>Runs one pattern against <paramref name="url"/>.</summary>
+    /// <summary>Runs one pattern against <paramref name="target"/>.</summary>
     /// <param name="pattern">The pattern.</param>
-    /// <param name="url">The target URL (loopback).</param>
+    /// <param name="target">The target (loopback URL, protocol, close mode, the server's reset count).</param>
     /// <param name="onSample">Called after each sample (for progress).</param>
     /// <param name="cancellationToken">Stops between iterations.</param>
     /// <returns>The result.</returns>
-    public async Task<SoakResult> RunAsync(SoakPattern pattern, Uri url, Action<SoakSample> onSample, CancellationToken cancellationToken)
+    public async Task<SoakResult> RunAsync(SoakPattern pattern, SoakTarget target, Action<SoakSample> onSample, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pattern);
-        ArgumentNullException.ThrowIfNull(url);
+        ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(onSample);
-        SoakPatternInstance instance = await pattern.Start(url).ConfigureAwait(false);
+        SoakPatternInstance instance = await pattern.Start(target).ConfigureAwait(false);
         await using (instance.ConfigureAwait(false))
         {
             int port = instance.Url.Port;
@@ -152,6 +178,11 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             errors = 0;
             firstError = null;
             SoakSample baseline = Settle(0, port, null);
+
+            // The pattern's own server (server-idle-close) is not the soak's: no reset count for it.
+            SoakServer? server = instance.Url.Port == target.Url.Port ? target.Server : null;
+            long resetsAtBaseline = server?.ResetConnections ?? 0;
+            int openAtBaseline = server?.OpenConnections ?? 0;
             HashSet<string> baselineFiles = FileTargets();
             var samples = new List<SoakSample> { baseline };
             onSample(baseline);
@@ -170,12 +201,36 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             }
 
             double seconds = clock.Elapsed.TotalSeconds;
+            if (server is not null && pattern.IsTether)
+            {
+                // The server lets a connection go only after it has read the client's FIN or RST (and counted a reset):
+                // wait (≤ 3 s) until it holds no more connections than at the baseline, so that the last iteration's
+                // reset is in the count and the end sample does not see the server's end of it still open.
+                var wait = Stopwatch.StartNew();
+                while (server.OpenConnections > openAtBaseline && wait.Elapsed < TimeSpan.FromSeconds(3))
+                {
+                    Thread.Sleep(10);
+                }
+            }
+
             SoakSample end = pattern.IsTether ? Settle(done, port, baseline) : SoakSample.Take(done, port);
+
             samples.Add(end);
             onSample(end);
-            return new SoakResult { NewFiles = [.. FileTargets().Except(baselineFiles)], Pattern = pattern, Iterations = done, Samples = samples, Errors = errors, FirstError = firstError, Seconds = seconds };
+            return new SoakResult
+            {
+                NewFiles = [.. FileTargets().Except(baselineFiles)], Pattern = pattern, Iterations = done, Samples = samples, Errors = errors,
+                FirstError = firstError, Seconds = seconds, Protocol = target.Protocol,
+                CloseMode = pattern.TakesCloseMode ? Label(target.CloseMode) : pattern.IsTether ? "graceful (fixed)" : "n/a (HttpClient)",
+                ServerResets = server is null ? null : server.ResetConnections - resetsAtBaseline,
+            };
         }
     }
+
+    /// <summary>The lower-case name of <paramref name="mode"/> as <c>--idle-close</c> spells it.</summary>
+    /// <param name="mode">The mode.</param>
+    /// <returns><c>graceful</c> or <c>abortive</c>.</returns>
+    public static string Label(IdleCloseMode mode) => mode == IdleCloseMode.Abortive ? "abortive" : "graceful";
 
     /// <summary>
     /// Maps the runtime assemblies that the HTTP stack loads lazily, from timers or late code paths (each load keeps

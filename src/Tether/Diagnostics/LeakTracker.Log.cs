@@ -25,7 +25,7 @@ internal static partial class DiagnosticsLog
 
     [LoggerMessage(EventId = 1004, EventName = "ClientChurn", Level = LogLevel.Warning,
         Message = "{Clients} new {TypeName} instances with private pools connected to {HostKey} within one second (threshold {Threshold}); " +
-        "created at {AllocationSite}. Each opens (and on close resets) its own connection: a TCP handshake per client instead of keep-alive reuse. Fix: reuse one client, " +
+        "created at {AllocationSite}. Each opens and closes its own connection: a TCP handshake per client instead of keep-alive reuse. Fix: reuse one client, " +
         "use AsyncHttpClient.Shared, or lease the process pool (AsyncHttpClientOptions.Pool = ConnectionPool.Process).")]
     public static partial void ClientChurn(ILogger logger, string typeName, int clients, string hostKey, int threshold, string allocationSite);
 

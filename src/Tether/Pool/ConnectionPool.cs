@@ -23,8 +23,10 @@ namespace Tether;
 /// <para>
 /// Ownership: a pool created by a client is owned and closed by that client. A pool created with
 /// <c>new ConnectionPool()</c> is owned by the caller, who must close it. <see cref="Process"/> is owned by the
-/// process and cannot be closed. Closing a pool fails every fetch holding its slots and aborts (RST) every socket it
-/// owns, including sockets held by responses nobody disposed, and returns when the ledger holds none of them.
+/// process and cannot be closed. Closing a pool closes its exactly-idle connections with
+/// <see cref="ConnectionPoolOptions.IdleCloseMode"/> (a FIN by default), fails every fetch holding its slots and aborts
+/// (RST) every other socket it owns, including sockets held by responses nobody disposed, and returns when the ledger
+/// holds none of them.
 /// Aborting one fetch never touches a socket: it cancels the fetch and disposes its response, and the handler closes
 /// exactly that HTTP/1.1 connection or resets exactly that HTTP/2 stream.
 /// </para>
@@ -94,9 +96,9 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     /// <summary>The sizes of the pool's per-key tables: origins with slot state, and handlers (CORE-06).</summary>
     internal (int HostKeys, int Transports) TableSizes() => (_hostSlots.Count, _transports.Count);
 
-    /// <summary>Closes the pool: fails every fetch holding its slots with a "pool closed" 599, aborts every socket it
-    /// owns (idle, in use, connecting, and those held by undisposed responses), and completes when none is left.
-    /// Idempotent.</summary>
+    /// <summary>Closes the pool: closes its exactly-idle connections with <see cref="ConnectionPoolOptions.IdleCloseMode"/>
+    /// (CORE-09), fails every fetch holding its slots with a "pool closed" 599, aborts (RST) every other socket it owns
+    /// (in use, connecting, and those held by undisposed responses), and completes when none is left. Idempotent.</summary>
     /// <param name="cancellationToken">Stops waiting (the sockets are already closed when the abort returns).</param>
     /// <returns>A task that completes when the pool owns no socket.</returns>
     /// <exception cref="LoopMisuseException">This is <see cref="Process"/>, which the process owns.</exception>
@@ -130,12 +132,29 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         }
 
         StopReaper();
+
+        // CORE-09: the connections that are exactly idle now (open, no request to their origin in flight) take the
+        // idle-close path with IdleCloseMode; decided before any fetch is failed below, whose slot release would
+        // make its connection look idle. Everything else (in flight, connecting, handshaking) is aborted (RST).
+        var idle = new List<TrackedConnection>();
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.IsOpen && IsIdle(connection))
+            {
+                idle.Add(connection);
+            }
+        }
+
         foreach (var operation in HeldBy())
         {
             operation.AbortWith(kind, reason);
         }
 
-        // The whole pool is going away: its sockets may all be aborted at once, whatever they carry.
+        foreach (var connection in idle)
+        {
+            connection.CloseIdle(Options.IdleCloseMode);
+        }
+
         foreach (var connection in _connections.Values)
         {
             connection.Abort();

@@ -55,10 +55,13 @@ public sealed class ConnectionPoolOptions
     public TimeSpan ReaperInterval { get => _reaperInterval; set => Set(ref _reaperInterval, value); }
 
     /// <summary>How idle connections are closed (idle timeout, lifetime, server close, making room,
-    /// <see cref="ConnectionPool.CloseIdleConnections"/>): a FIN or an RST. Closing a whole pool aborts (RST) every
-    /// socket whatever this says.</summary>
+    /// <see cref="ConnectionPool.CloseIdleConnections"/>, and the idle connections of a pool that closes, e.g. when a
+    /// client or its loop closes): a FIN or an RST. A connection that carries a request when its pool closes is aborted
+    /// (RST) whatever this says.</summary>
     /// <value>Default <see cref="IdleCloseMode.Graceful"/> (FIN): the server sees no reset on the routine path; the
-    /// cost is one TIME_WAIT (no fd) per idle close on the client.</value>
+    /// cost is one TIME_WAIT (no fd, 60 s on Linux) per idle close on the client, e.g. one per iteration of code that
+    /// builds and closes a client per call, as with .NET's <c>new HttpClient()</c> + <c>Dispose()</c>. Measured by
+    /// <c>tether soak --idle-close both</c> and docs/benchmarks.md ("Idle close modes").</value>
     public IdleCloseMode IdleCloseMode { get => _idleCloseMode; set => Set(ref _idleCloseMode, value); }
 
     /// <summary>When a host name resolves to several addresses, how long a connection attempt runs alone before the

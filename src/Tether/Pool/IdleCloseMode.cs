@@ -1,7 +1,8 @@
 namespace Tether;
 
-/// <summary>How a <see cref="ConnectionPool"/> closes a keep-alive connection that is idle (CORE-09). Aborting a
-/// connection that carries something (only when its whole pool closes) always resets it.</summary>
+/// <summary>How a <see cref="ConnectionPool"/> closes a keep-alive connection that is idle (CORE-09): by the reaper,
+/// <see cref="ConnectionPool.CloseIdleConnections"/>, to make room, or because its pool closes. Aborting a connection
+/// that carries something (only when its whole pool closes) always resets it.</summary>
 public enum IdleCloseMode
 {
     /// <summary>Close with a FIN, the orderly TCP close: the server sees a clean end of stream; the client side keeps

@@ -251,7 +251,24 @@ internal sealed class TrackedConnection
         }
 
         BeginClose();
-        Socket?.Dispose();
+        var socket = Socket;
+        if (socket is not null)
+        {
+            // FIN first. .NET turns a close that cancels a pending receive into an abortive one (RST) unless the send
+            // side was shut down first (SafeSocketHandle.CloseHandle), and an HTTP/2 connection always has its
+            // reader's receive pending: without this, a graceful idle close of an HTTP/2 connection was an RST.
+            try
+            {
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // Already closed or reset underneath: the dispose below closes the fd.
+            }
+
+            socket.Dispose();
+        }
+
         OnSocketClosed();
     }
 

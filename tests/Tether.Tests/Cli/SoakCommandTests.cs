@@ -104,7 +104,7 @@ public sealed class SoakCommandTests(ServerFixture server) : IClassFixture<Serve
     [Trait("Spec", "CLI-06")]
     public void CLI06_a_growing_tether_pattern_exits_3()
     {
-        var leaky = new SoakPattern("leaky", true, "keeps a socket per iteration", url => Task.FromResult<SoakPatternInstance>(new Leaky(url)));
+        var leaky = new SoakPattern("leaky", true, "keeps a socket per iteration", t => Task.FromResult<SoakPatternInstance>(new Leaky(t.Url)));
         var (code, output, err, _) = CliHarness.RunTether(
             ["soak", "--url", server.Url("/hello").ToString(), "-n", "20", "--sample-every", "5", "--patterns", "leaky"], soakPatterns: [leaky]);
         Assert.True(code == ExitCodes.GrowthDetected, $"exit {code}\n{output}\n{err}");

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using Tether.Cli;
+using Tether.Tests.Support;
+using Xunit;
+
+namespace Tether.Tests.Cli;
+
+/// <summary>
+/// Issue 16 "done when": <c>tether soak</c> reports, per pattern and per idle-close mode, the client's TIME_WAIT towards
+/// the soak's own server and the resets that server saw (CORE-09), and runs every Tether pattern over HTTP/2 (TLS with
+/// ALPN on its own server) flat (CLI-05, CLI-06). Each soak starts its own servers (one per row).
+/// </summary>
+// Process alone: the soak runs in this process and judges this process's fds and sockets (as SoakCommandTests).
+[Collection(CensusCollection.Name)]
+public sealed class SoakCloseModeAndHttp2Tests
+{
+    private const int Iterations = 40;
+
+    // CORE-09: graceful idle close = TIME_WAIT on the client and no reset on the server; abortive = resets on the
+    // server and no client TIME_WAIT; a client closed with a response in flight (streamed-undisposed) is aborted in
+    // both modes: the abort path is distinct from the idle-close path.
+    [Fact]
+    [Trait("Spec", "CORE-09")]
+    [Trait("Spec", "CLI-05")]
+    public void CORE_09_CLI_05_soak_reports_client_time_wait_and_server_resets_per_idle_close_mode()
+    {
+        var (code, output, err, _) = CliHarness.RunTether(
+            ["soak", "-n", $"{Iterations}", "--sample-every", "20", "--patterns", "seed,inside,streamed-undisposed", "--idle-close", "both", "--json", "--no-progress"]);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
+        using var json = JsonDocument.Parse(output);
+        var rows = json.RootElement.GetProperty("patterns").EnumerateArray().ToList();
+        Assert.Equal(6, rows.Count); // 3 patterns × 2 modes
+        foreach (JsonElement row in rows)
+        {
+            string name = row.GetProperty("name").GetString()!;
+            string mode = row.GetProperty("closeMode").GetString()!;
+            long resets = row.GetProperty("serverResets").GetInt64();
+            int timeWait = row.GetProperty("timeWaitAdded").GetInt32();
+            string what = $"{name} {mode}: server resets {resets}, client TIME_WAIT added {timeWait}; row: {row.GetProperty("start")} -> {row.GetProperty("end")}, verdict {row.GetProperty("verdict")}, errors {row.GetProperty("errors")}";
+            Assert.Equal("HTTP/1.1", row.GetProperty("protocol").GetString());
+            Assert.True(row.GetProperty("verdict").GetString() == "flat", what);
+            Assert.Equal(Iterations, row.GetProperty("iterations").GetInt32());
+            Assert.True(row.GetProperty("errors").GetInt32() == 0, what);
+            if (name == "streamed-undisposed")
+            {
+                // The abort path: one connection per iteration, reset whatever the idle-close mode.
+                Assert.True(resets == Iterations, what);
+                Assert.True(timeWait == 0, what);
+            }
+            else if (mode == "graceful")
+            {
+                // A FIN per iteration: the server sees no reset; the client keeps TIME_WAIT (Linux may reuse a loopback
+                // TIME_WAIT port for a later connection, so at most one per iteration, at least one in all).
+                Assert.True(resets == 0, what);
+                Assert.True(timeWait is >= 1 and <= Iterations, what);
+            }
+            else
+            {
+                Assert.Equal("abortive", mode);
+                Assert.True(resets == Iterations, what);
+                Assert.True(timeWait == 0, what);
+            }
+        }
+
+        Assert.Equal(new[] { "graceful", "abortive", "graceful", "abortive", "graceful", "abortive" }, rows.Select(r => r.GetProperty("closeMode").GetString()).ToArray());
+    }
+
+    // CORE-09 / CLI-05: the table shows the same numbers in its protocol, idle close and server RST columns.
+    [Fact]
+    [Trait("Spec", "CORE-09")]
+    [Trait("Spec", "CLI-05")]
+    public void CORE_09_CLI_05_soak_table_has_protocol_idle_close_and_server_reset_columns()
+    {
+        var (code, output, err, _) = CliHarness.RunTether(["soak", "-n", "10", "--sample-every", "5", "--patterns", "seed,shared", "--idle-close", "abortive"]);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
+        string[] lines = CliHarness.Lines(output);
+        string header = lines.Single(l => l.StartsWith("│ pattern ", StringComparison.Ordinal));
+        Assert.Equal(new[] { "protocol", "idle close", "server RST" }, header.Split('│', StringSplitOptions.TrimEntries)[^4..^1]);
+        string[] seed = lines.Single(l => l.StartsWith("│ seed ", StringComparison.Ordinal)).Split('│', StringSplitOptions.TrimEntries)[^4..^1];
+        Assert.Equal(new[] { "HTTP/1.1", "abortive", "10" }, seed);
+        // AsyncHttpClient.Shared's pool is not the soak's to configure: its row says so, and its idle closes are FINs.
+        string[] shared = lines.Single(l => l.StartsWith("│ shared ", StringComparison.Ordinal)).Split('│', StringSplitOptions.TrimEntries)[^4..^1];
+        Assert.Equal(new[] { "HTTP/1.1", "graceful (fixed)", "0" }, shared);
+        Assert.Contains("seed [abortive] 5/10: fds=", output, StringComparison.Ordinal);
+    }
+
+    // Issue 16 done-when, CLI-05/CLI-06 over HTTP/2: every Tether pattern that can speak HTTP/2 runs over TLS with
+    // ALPN h2 against the soak's own server and stays flat (exit 0); the naive per-iteration HttpClient still grows.
+    [Fact]
+    [Trait("Spec", "CLI-05")]
+    [Trait("Spec", "CLI-06")]
+    public void CLI_05_CLI_06_soak_over_http2_every_tether_pattern_is_flat()
+    {
+        var (code, output, err, _) = CliHarness.RunTether(["soak", "-n", "30", "--sample-every", "10", "--protocol", "http2", "--json", "--no-progress"]);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
+        using var json = JsonDocument.Parse(output);
+        var rows = json.RootElement.GetProperty("patterns").EnumerateArray().ToList();
+        Assert.All(rows, r => Assert.Equal("HTTP/2", r.GetProperty("protocol").GetString()));
+        var tether = rows.Where(r => r.GetProperty("kind").GetString() == "tether").ToList();
+        Assert.Equal(
+            new[] { "seed", "inside", "shared", "never-closed", "process-pool", "streamed-undisposed" },
+            tether.Select(r => r.GetProperty("name").GetString()).ToArray());
+        foreach (JsonElement r in tether)
+        {
+            Assert.True(r.GetProperty("verdict").GetString() == "flat" && r.GetProperty("errors").GetInt32() == 0, r.ToString());
+            Assert.Equal(30, r.GetProperty("iterations").GetInt32());
+        }
+
+        // CORE-09 over HTTP/2: the graceful idle close is a FIN here too (regression: it was an RST, because .NET makes
+        // a close that cancels the HTTP/2 reader's pending receive abortive); only the abort path resets.
+        foreach (JsonElement r in tether.Where(r => r.GetProperty("name").GetString() is "seed" or "inside" or "never-closed"))
+        {
+            Assert.True(r.GetProperty("serverResets").GetInt64() == 0, r.GetProperty("name").GetString() + ": " + r.GetProperty("serverResets"));
+            Assert.True(r.GetProperty("timeWaitAdded").GetInt32() >= 1, r.GetProperty("name").GetString() + ": no client TIME_WAIT after graceful closes");
+        }
+
+        Assert.Equal(30, tether.Single(r => r.GetProperty("name").GetString() == "streamed-undisposed").GetProperty("serverResets").GetInt64());
+
+        // The contrast still shows: a new HttpClient per iteration over HTTP/2 keeps one connection each.
+        JsonElement naive = rows.Single(r => r.GetProperty("name").GetString() == "naive-httpclient");
+        Assert.True(naive.GetProperty("end").GetProperty("established").GetInt32() - naive.GetProperty("start").GetProperty("established").GetInt32() >= 25, naive.ToString());
+        // Patterns that cannot speak HTTP/2 (a raw HTTP/1.1 server; undisposed streams that would exhaust one
+        // connection's streams) are not run over it.
+        Assert.DoesNotContain(rows, r => r.GetProperty("name").GetString() is "server-idle-close" or "naive-streamed");
+    }
+
+    // --protocol http2 needs the embedded server: with --url it is a usage error (exit 2) that says why.
+    [Fact]
+    [Trait("Spec", "CLI-08")]
+    public void CLI_08_soak_http2_with_url_is_a_usage_error()
+    {
+        var (code, output, err, _) = CliHarness.RunTether(["soak", "--url", "http://127.0.0.1:1/", "--protocol", "http2", "-n", "1"]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--protocol http2", Assert.Single(CliHarness.Lines(err)), StringComparison.Ordinal);
+        Assert.Equal(string.Empty, output);
+    }
+}
