@@ -34,16 +34,16 @@ internal sealed class DeadlineClock : FakeTimeProvider
         return tracked;
     }
 
-    /// <summary>Waits (real time, bounded) until a one-shot timer for <paramref name="due"/> is armed and pending, and
-    /// returns it.</summary>
-    public async Task<TrackedTimer> WaitArmedAsync(TimeSpan due, string what)
+    /// <summary>Waits (real time, bounded) until a one-shot timer for <paramref name="due"/> (whose callback state
+    /// satisfies <paramref name="state"/>, when given) is armed and pending, and returns it.</summary>
+    public async Task<TrackedTimer> WaitArmedAsync(TimeSpan due, string what, Func<object?, bool>? state = null)
     {
         var deadline = DateTime.UtcNow + RealBound;
         while (true)
         {
             lock (_gate)
             {
-                if (_timers.LastOrDefault(t => t.IsPending && t.Due == due) is { } armed)
+                if (_timers.LastOrDefault(t => t.IsPending && t.Due == due && (state is null || state(t.State))) is { } armed)
                 {
                     return armed;
                 }
@@ -63,6 +63,9 @@ internal sealed class DeadlineClock : FakeTimeProvider
         private bool _periodic;
 
         public ITimer Inner { get; set; } = null!;
+
+        /// <summary>The state the timer's owner passed (a <see cref="CancellationTokenSource"/> for a source's timer).</summary>
+        public object? State => state;
 
         /// <summary>The due time of the last arming (infinite when disarmed).</summary>
         public TimeSpan Due { get; private set; } = Timeout.InfiniteTimeSpan;

@@ -81,7 +81,46 @@ public sealed class FakeClockTimeoutTests
 
     [Fact]
     [Trait("Spec", "TIMEOUT-04")]
-    public async Task TIMEOUT_04_a_client_made_in_a_fake_clock_loop_runs_its_queue_timeout_on_the_loops_clock()
+    public async Task TIMEOUT_04_queue_timeout_of_a_client_built_outside_the_loop_that_awaits_it_fires_on_its_own_clock()
+    {
+        // The client is built outside any loop and awaited inside one: its queue timer is the fetch's own (on the
+        // client's clock), not a timer of the loop, so it fires at the deadline, not when the first fetch completes.
+        await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
+        var check = LeakCheck.Start(hostile.Port);
+        var clock = new DeadlineClock();
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 1, TimeProvider = clock }))
+        {
+            var queuedFetch = new TaskCompletionSource<Task<FetchResponse>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Task<FetchResponse>? hung = null;
+            var loopThread = Task.Run(() => EventLoop.Run(async () =>
+            {
+                hung = client.FetchAsync(Hung(hostile));
+                var queued = client.FetchAsync(new FetchRequest(hostile.Url("/").ToString())
+                {
+                    QueueTimeout = T, RequestTimeout = Timeout.InfiniteTimeSpan,
+                });
+                queuedFetch.SetResult(queued);
+                var e = await Assert.ThrowsAsync<FetchException>(() => queued); // awaited on the loop
+                Assert.Equal((599, FetchErrorKind.QueueTimeout), (e.Code, e.Kind));
+            }));
+
+            var queued = await queuedFetch.Task.WaitAsync(DeadlineClock.RealBound);
+            var deadline = await clock.WaitArmedAsync(T, "the queue timeout");
+            clock.Advance(T - Ms);
+            AssertPending(deadline, queued, "the queue timeout");
+            clock.Advance(Ms);
+            await loopThread.WaitAsync(DeadlineClock.RealBound); // the loop's main ends once the queued fetch failed
+            Assert.False(hung!.IsCompleted, "the first fetch still holds the slot: the queue timeout did not wait for it");
+            client.Close();
+            await FailsWithin<FetchException>(hung, "the hung fetch to fail when its client closes");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-03")]
+    public async Task TIMEOUT_03_a_client_owned_by_a_fake_clock_loop_runs_its_queue_timeout_on_the_loops_clock()
     {
         // The default of AsyncHttpClientOptions.TimeProvider: a client owned by a loop takes that loop's clock.
         await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
@@ -97,7 +136,7 @@ public sealed class FakeClockTimeoutTests
                 QueueTimeout = T, RequestTimeout = Timeout.InfiniteTimeSpan,
             });
             queuedFetch.SetResult(queued);
-            var e = await Assert.ThrowsAsync<FetchException>(() => queued); // awaited on the loop
+            var e = await Assert.ThrowsAsync<FetchException>(() => queued);
             Assert.Equal((599, FetchErrorKind.QueueTimeout), (e.Code, e.Kind));
             Assert.False(hung.IsCompleted);
         }, clock));
@@ -217,6 +256,38 @@ public sealed class FakeClockTimeoutTests
     }
 
     [Fact]
+    [Trait("Spec", "HTTP-05")]
+    public async Task HTTP_05_a_stalled_redirect_body_is_dropped_at_the_discard_limit_on_a_fake_clock()
+    {
+        // Default options: BodyTimeout infinite, so the drain of the discarded 302 body is bounded by DiscardTimeout
+        // (2 s, SocketsHttpHandler's ResponseDrainTimeout default); then its connection is closed and the redirect followed.
+        var log = new Conformance.RequestLog();
+        await using var server = Conformance.RecordingServer.Start("A", log, r => r.Target == "/stall"
+            ? Conformance.Reply.Bytes(System.Text.Encoding.Latin1.GetBytes(
+                "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 100\r\n\r\nabc"), hold: true)
+            : Conformance.Reply.Text("ok"));
+        var check = LeakCheck.Start(server.Port);
+        var clock = new DeadlineClock();
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { TimeProvider = clock }))
+        {
+            var fetch = client.FetchAsync(server.Url("/stall"));
+            var limit = await clock.WaitArmedAsync(AsyncHttpClient.DiscardTimeout, "the drain limit of the 302 body");
+
+            clock.Advance(AsyncHttpClient.DiscardTimeout - Ms);
+            AssertPending(limit, fetch, "the drain limit");
+            Assert.Equal(0, server.ClosedConnections);
+
+            clock.Advance(Ms);
+            var finished = await Task.WhenAny(fetch, Task.Delay(DeadlineClock.RealBound));
+            Assert.True(ReferenceEquals(finished, fetch), "waited for the redirect to be followed after the drain limit");
+            Assert.Equal("ok", (await fetch).Text);
+            await WaitUntil(() => server.ClosedConnections >= 1, "the stalled connection to be closed");
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
     [Trait("Spec", "TIMEOUT-01")]
     public async Task TIMEOUT_01_connect_timeout_fires_exactly_at_its_deadline_on_the_pools_fake_clock()
     {
@@ -245,6 +316,39 @@ public sealed class FakeClockTimeoutTests
         finally
         {
             fillers.ForEach(s => s.Dispose());
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-01")]
+    [Trait("Spec", "CORE-04")]
+    public async Task TIMEOUT_01_CORE_04_TLS_handshake_deadline_fires_exactly_at_ConnectTimeout_on_the_pools_fake_clock()
+    {
+        await using var tls = TlsHostileServer.Start(TlsHostileBehavior.NeverHandshake);
+        var check = LeakCheck.Start(tls.Port);
+        var clock = new DeadlineClock();
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { TimeProvider = clock }))
+        {
+            var fetch = client.FetchAsync(new FetchRequest(tls.Url("/").ToString())
+            {
+                ConnectTimeout = T, RequestTimeout = TimeSpan.FromHours(1), CaCertificates = [tls.CaCertificate],
+            });
+            // The attempt's own one-shot timer for the handshake (armed once TCP connected; no fake time has passed,
+            // so all of ConnectTimeout is left).
+            var deadline = await clock.WaitArmedAsync(T, "the TLS handshake deadline", static s => s is TrackedConnection);
+
+            clock.Advance(T - Ms);
+            AssertPending(deadline, fetch, "the TLS handshake deadline");
+
+            clock.Advance(Ms);
+            var e = await FailsWithin<FetchException>(fetch, "the fetch to fail after its connect timeout");
+            Assert.Equal(599, e.Code);
+            // Regression (issue 13, found on this fake clock): a deadline that aborts the socket before the ClientHello
+            // is written used to surface as a TLS failure from the write; it is the connect timeout.
+            Assert.True(e.Kind == FetchErrorKind.ConnectTimeout, $"expected a connect timeout, got {e}");
+            Assert.Contains("TLS handshake", e.Message);
         }
 
         check.AssertClean();
