@@ -10,13 +10,13 @@ namespace Tether.Tests.Timeouts;
 
 /// <summary>TIMEOUT-01 … TIMEOUT-13 (TIMEOUT-11 in ErrorAfterCancelTests): timeouts, cancellation and the MaxClients
 /// queue on real time against real stalled sockets. Every test ends with the leak check (no ledger entry and nothing
-/// ESTABLISHED/CLOSE_WAIT towards the test's servers). Timer logic on a fake clock: Loop/FakeClockTests.</summary>
+/// ESTABLISHED/CLOSE_WAIT towards the test's servers). Timer logic on a fake clock: FakeClockTimeoutTests, Loop/FakeClockTests.</summary>
 public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     /// <summary>The timeout under test on real time. 1 s (not the spec examples' 0.5 s) so that the Timing rule's
     /// slack, max(250 ms, T/2) = 500 ms, covers scheduling delay on a loaded 2-core machine running the suite in
-    /// parallel. (The loop's timers are also tested on a fake clock, Loop/FakeClockTests; the client's queue, request
-    /// and body timeouts run on real time only.)</summary>
+    /// parallel. These are the real-time tests against real stalled sockets; the same deadlines' logic is tested on a
+    /// fake clock in <see cref="FakeClockTimeoutTests"/> (and the loop's timers in Loop/FakeClockTests).</summary>
     private static readonly TimeSpan T = TimeSpan.FromSeconds(1);
     private string Url(string path) => server.Url(path).ToString();
 
