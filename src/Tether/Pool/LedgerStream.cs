@@ -107,8 +107,9 @@ public override int Read(byte[] buffer, int offset, int count)
             throw timeout;
         }
 
-        // A completed write (the usual case) pays nothing; a pending one is mapped the same way if the deadline aborts it.
-        return write.IsCompletedSuccessfully ? default : AwaitWriteAsync(write);
+        // A completed write (the usual case) is handed back as it is (the caller consumes it, as before); a pending one
+        // is mapped the same way if the deadline aborts it.
+        return write.IsCompletedSuccessfully ? write : AwaitWriteAsync(write);
     }
 
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
