@@ -217,6 +217,40 @@ public sealed class FakeClockTimeoutTests
     }
 
     [Fact]
+    [Trait("Spec", "HTTP-06")]
+    public async Task HTTP_06_a_streamed_read_waits_only_what_is_left_of_RequestTimeout_on_a_fake_clock()
+    {
+        // RequestTimeout runs from the call, also for a body read after FetchStreamAsync returned: 600 ms of the 1 s
+        // pass before the read, so the read that stalls may wait 400 ms (the fetch's elapsed time is on the fake clock).
+        await using var server = await KestrelTestServer.StartAsync();
+        var check = LeakCheck.Start(server);
+        var clock = new DeadlineClock();
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { TimeProvider = clock }))
+        {
+            await using var response = await client.FetchStreamAsync(new FetchRequest(server.Url("/stream/5?stallAfter=1").ToString())
+            {
+                RequestTimeout = T, BodyTimeout = Timeout.InfiniteTimeSpan,
+            }).WaitAsync(DeadlineClock.RealBound);
+            var first = new byte["chunk 0\n".Length];
+            await response.BodyStream.ReadExactlyAsync(first).AsTask().WaitAsync(DeadlineClock.RealBound); // then the server stalls
+            clock.Advance(TimeSpan.FromMilliseconds(600));
+            var left = TimeSpan.FromMilliseconds(400);
+            var read = response.BodyStream.ReadAsync(new byte[64]).AsTask();
+            var deadline = await clock.WaitArmedAsync(left, "the read's share of the request timeout");
+
+            clock.Advance(left - Ms);
+            AssertPending(deadline, read, "the rest of the request timeout");
+
+            clock.Advance(Ms);
+            var e = await FailsWithin<FetchException>(read, "the streamed read to fail at the request deadline");
+            Assert.Equal((599, FetchErrorKind.RequestTimeout), (e.Code, e.Kind));
+            Assert.IsType<TimeoutException>(e.InnerException);
+        }
+
+        check.AssertClean();
+    }
+
+    [Fact]
     [Trait("Spec", "TIMEOUT-08")]
     public async Task TIMEOUT_08_bytes_trickling_in_do_not_extend_the_request_timeout_on_a_fake_clock()
     {
