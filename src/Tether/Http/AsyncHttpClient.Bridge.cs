@@ -316,7 +316,7 @@ public sealed partial class AsyncHttpClient
     /// or closes that connection). Then releases the hop.</summary>
     private static async Task DiscardHopAsync(HttpResponseMessage message, FetchOperation op, CancellationToken token)
     {
-        using var drain = CancellationTokenSource.CreateLinkedTokenSource(token);
+        using var drain = Clock.NewLinkedSource(token, op.Client.Time);
         drain.CancelAfter(s_bridgeDrainTimeout);
         try
         {
@@ -531,7 +531,7 @@ public sealed partial class AsyncHttpClient
                 {
                     // The client's BodyTimeout bounds each read of a bridged body too (HTTP-05/HTTP-06 through the
                     // bridge): a body that stalls fails the read instead of holding the connection and the slots.
-                    perRead = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    perRead = Clock.NewLinkedSource(cancellationToken, op.Client.Time);
                     perRead.CancelAfter(bodyTimeout);
                     n = await inner.ReadAsync(buffer, perRead.Token).ConfigureAwait(false);
                 }

@@ -90,9 +90,10 @@ public sealed partial class AsyncHttpClient
         }
         else
         {
+            // On the client's clock (issue 13); with TimeProvider.System these are the same sources as before.
             fetchSource = cancellationToken.CanBeCanceled
-                ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
-                : new CancellationTokenSource();
+                ? Clock.NewLinkedSource(cancellationToken, _time)
+                : Clock.NewSource(_time);
             if (settings.RequestTimeout != Timeout.InfiniteTimeSpan)
             {
                 fetchSource.CancelAfter(settings.RequestTimeout);
@@ -372,7 +373,7 @@ public sealed partial class AsyncHttpClient
             }
             else
             {
-                using var perRead = CancellationTokenSource.CreateLinkedTokenSource(token);
+                using var perRead = Clock.NewLinkedSource(token, op.Client.Time);
                 try
                 {
                     var stream = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
@@ -433,7 +434,7 @@ public sealed partial class AsyncHttpClient
         {
             if (message.Content.Headers.ContentLength is not > DiscardLimit)
             {
-                using var limit = CancellationTokenSource.CreateLinkedTokenSource(token);
+                using var limit = Clock.NewLinkedSource(token, op.Client.Time);
                 limit.CancelAfter(settings.BodyTimeout == Timeout.InfiniteTimeSpan || settings.BodyTimeout > DiscardTimeout
                     ? DiscardTimeout
                     : settings.BodyTimeout);

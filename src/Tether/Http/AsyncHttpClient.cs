@@ -55,6 +55,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     private bool _boundToLoop;
     private int _closed;
     private string? _closedAt;
+    private TimeProvider _time = TimeProvider.System;
 
     /// <summary>Creates a client. Nothing is opened until the first fetch.</summary>
     /// <param name="options">Options; validated at the first fetch and frozen after it.</param>
@@ -128,6 +129,10 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
 
     /// <summary>The pool this client uses (its own, or the one it leases from); null before the first fetch.</summary>
     public ConnectionPool? Pool => _pool;
+
+    /// <summary>The clock of the client's timers (<see cref="AsyncHttpClientOptions.TimeProvider"/>, resolved at the
+    /// first fetch; <see cref="TimeProvider.System"/> before it).</summary>
+    internal TimeProvider Time => _time;
 
     internal static AsyncHttpClient CreateShared(EventLoop loop) =>
         new(new AsyncHttpClientOptions { Name = $"AsyncHttpClient.Shared({loop.Name})" }, isShared: true, sharedLoop: loop);
@@ -249,13 +254,16 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
 
             OptionChecks.ThrowIfAny(nameof(AsyncHttpClientOptions), Options.Validate());
             Options.Freeze();
+            // Issue 13: one clock for the client's timers; by default the owning loop's, so a fake clock given to
+            // EventLoop.Run drives the timeouts of the clients that loop owns too.
+            _time = Options.TimeProvider ?? _creationLoop?.TimeProvider ?? TimeProvider.System;
             if (Options.Pool is { } leased)
             {
                 _pool = leased;
             }
             else
             {
-                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions()) { Kind = PoolKinds.Client };
+                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions()) { Kind = PoolKinds.Client, InheritedTime = _time };
                 _ownsPool = true;
             }
 
@@ -270,7 +278,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
                 _boundToLoop = true;
             }
 
-            _slots = new AsyncFifoSemaphore(Options.MaxClients);
+            _slots = new AsyncFifoSemaphore(Options.MaxClients, _time);
             OnResourcesAcquired();
         }
     }

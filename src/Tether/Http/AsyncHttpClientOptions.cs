@@ -24,6 +24,7 @@ public sealed class AsyncHttpClientOptions
     private ClientOwnership _ownership;
     private ILogger? _logger;
     private string? _name;
+    private TimeProvider? _timeProvider;
 
     /// <summary>Most fetches in flight at once; the rest wait in a FIFO queue (see
     /// <see cref="FetchSettings.QueueTimeout"/>).</summary>
@@ -54,6 +55,20 @@ public sealed class AsyncHttpClientOptions
 
     /// <summary>A name for logs and the ledger; default <c>AsyncHttpClient#N</c>.</summary>
     public string? Name { get => _name; set => Set(ref _name, value); }
+
+    /// <summary>The clock of the client's own timers: the <see cref="FetchSettings.QueueTimeout"/> wait for a
+    /// <see cref="MaxClients"/> slot, the <see cref="FetchSettings.RequestTimeout"/> deadline (and what is left of it for
+    /// a streamed body), each <see cref="FetchSettings.BodyTimeout"/> read, the drain limits of redirect and challenge
+    /// hops, and <see cref="FetchResponse.TimeInfo"/>. A private pool (no <see cref="Pool"/>) uses it too unless
+    /// <see cref="ConnectionPoolOptions.TimeProvider"/> is set. Set a fake clock (<c>FakeTimeProvider</c> from
+    /// Microsoft.Extensions.TimeProvider.Testing) to test timeout logic without waiting: a deadline then fires only when
+    /// the test advances that clock. The sockets and <see cref="SocketsHttpHandler"/>'s own timers stay on real
+    /// time.</summary>
+    /// <value>Default <see langword="null"/>: the clock of the loop that owns the client
+    /// (<see cref="EventLoop.TimeProvider"/>, given to <see cref="EventLoop.Run(Func{Task}, TimeProvider, CancellationToken, string, int)"/>)
+    /// when a loop owns it, else <see cref="System.TimeProvider.System"/>. Resolved at the first fetch. With
+    /// <see cref="System.TimeProvider.System"/> a fetch costs exactly what it did before this option existed.</value>
+    public TimeProvider? TimeProvider { get => _timeProvider; set => Set(ref _timeProvider, value); }
 
     internal bool IsFrozen => _frozen;
 

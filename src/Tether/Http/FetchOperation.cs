@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Tether;
 
 /// <summary>
@@ -13,7 +11,7 @@ internal sealed class FetchOperation
 
     /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>).</summary>
     internal OperationRef Handle => _ref;
-    private readonly long _start = Stopwatch.GetTimestamp();
+    private readonly long _start;
     // Created on first use only (a streamed body's reads, the bridge, a fetch with neither a timeout nor a caller's
     // token): most fetches have a fetch source of their own, which an abort cancels directly (LinkAbort).
     private CancellationTokenSource? _abort;
@@ -38,6 +36,7 @@ internal sealed class FetchOperation
         Request = request;
         Settings = settings;
         CurrentUrl = request.Url;
+        _start = Clock.Now(client.Time); // every timestamp here is on the client's clock (issue 13)
         _ref = new OperationRef(this);
     }
 
@@ -159,7 +158,7 @@ internal sealed class FetchOperation
 
     public void MarkDequeued(bool holdsSlot)
     {
-        _dequeued = Stopwatch.GetTimestamp();
+        _dequeued = Clock.Now(Client.Time);
         _holdsClientSlot = holdsSlot;
     }
 
@@ -173,13 +172,13 @@ internal sealed class FetchOperation
     }
 
     /// <summary>The request of the current hop is handed to the handler.</summary>
-    public void OnSending() => _sent = Stopwatch.GetTimestamp();
+    public void OnSending() => _sent = Clock.Now(Client.Time);
 
     /// <summary>The handler returned the response head of the current hop. The fetch owns that response until it
     /// completes: aborting the fetch disposes it, which is how exactly its own stream or connection is closed.</summary>
     public void OnResponse(HttpResponseMessage response)
     {
-        _headers = Stopwatch.GetTimestamp();
+        _headers = Clock.Now(Client.Time);
         Volatile.Write(ref _response, response);
         if (_abortKind is not null)
         {
@@ -243,7 +242,7 @@ internal sealed class FetchOperation
             return;
         }
 
-        _end = Stopwatch.GetTimestamp();
+        _end = Clock.Now(Client.Time);
         _ref.Operation = null;
         if (discardConnection)
         {
@@ -277,16 +276,16 @@ internal sealed class FetchOperation
     /// handler, not this fetch, owns connection attempts (a connection started for one fetch may serve another).</summary>
     public TimeInfo GetTimeInfo()
     {
-        var end = _end != 0 ? _end : Stopwatch.GetTimestamp();
+        var end = _end != 0 ? _end : Clock.Now(Client.Time);
         var queue = Between(_start, _dequeued);
         var firstByte = Between(_sent, _headers);
         return new TimeInfo(queue, TimeSpan.Zero, TimeSpan.Zero, firstByte, Between(_start, end));
     }
 
-    public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_start);
+    public TimeSpan Elapsed => Clock.Since(Client.Time, _start);
 
-    private static TimeSpan Between(long from, long to) =>
-        from == 0 || to == 0 || to < from ? TimeSpan.Zero : Stopwatch.GetElapsedTime(from, to);
+    private TimeSpan Between(long from, long to) =>
+        from == 0 || to == 0 || to < from ? TimeSpan.Zero : Clock.Between(Client.Time, from, to);
 }
 
 /// <summary>The link from a request message to its fetch, cut when the fetch completes (the handler may keep a

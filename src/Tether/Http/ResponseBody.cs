@@ -249,7 +249,7 @@ internal sealed class ResponseBody : Stream
             return await ReadCoreAsync(buffer, cancellationToken, includesAbort).ConfigureAwait(false);
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var timeout = Clock.NewLinkedSource(cancellationToken, _op.Client.Time);
         timeout.CancelAfter(deadline);
         try
         {
@@ -433,7 +433,7 @@ internal sealed class ResponseBody : Stream
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_op.AbortToken);
+                using var timeout = Clock.NewLinkedSource(_op.AbortToken, _op.Client.Time);
                 timeout.CancelAfter(s_drainTimeout);
                 long drained = 0;
                 int n;

@@ -98,7 +98,8 @@ public sealed partial class EventLoop
 
     /// <summary>The clock of this loop's timers (<see cref="CallLater"/>, <see cref="PeriodicCallback"/>): the one
     /// given to <see cref="Run(Func{Task}, TimeProvider, CancellationToken, string, int)"/>, <see cref="TimeProvider.System"/> by
-    /// default.</summary>
+    /// default. Clients this loop owns (and their private pools) run their timeouts on it too, unless
+    /// <see cref="AsyncHttpClientOptions.TimeProvider"/> says otherwise.</summary>
     public TimeProvider TimeProvider => _time;
 
     /// <summary>Where <c>EventLoop.Run</c> was called for this loop (caller's method and line).</summary>
@@ -139,8 +140,9 @@ public sealed partial class EventLoop
     /// <paramref name="timeProvider"/>, then closes the loop.</summary>
     /// <param name="main">The coroutine to run.</param>
     /// <param name="timeProvider">The clock of the loop's timers (<see cref="CallLater"/>,
-    /// <see cref="PeriodicCallback"/>): <see cref="TimeProvider.System"/> in production; a fake clock (e.g.
-    /// <c>FakeTimeProvider</c> from Microsoft.Extensions.TimeProvider.Testing) in tests of timer logic.</param>
+    /// <see cref="PeriodicCallback"/>) and, by default, of the timeouts of the clients the loop owns:
+    /// <see cref="TimeProvider.System"/> in production; a fake clock (e.g. <c>FakeTimeProvider</c> from
+    /// Microsoft.Extensions.TimeProvider.Testing) in tests of timer logic.</param>
     /// <param name="cancellationToken">Stops the loop early: everything is closed and
     /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>

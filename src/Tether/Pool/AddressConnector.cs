@@ -66,12 +66,13 @@ internal static class AddressConnector
     /// <param name="attemptDelay">How long an unanswered attempt runs alone before the next address is tried too
     /// (RFC 8305 §5: at least 10 ms, 250 ms recommended, at most 2 s).</param>
     /// <param name="cancellationToken">Ends the race: every socket is closed.</param>
+    /// <param name="time">The clock of <paramref name="attemptDelay"/> (the pool's); default <see cref="TimeProvider.System"/>.</param>
     /// <returns>The connected socket (no-delay set), owned by the caller.</returns>
     /// <exception cref="ArgumentException"><paramref name="addresses"/> is empty.</exception>
     /// <exception cref="SocketException">Every address failed: the last failure (as <see cref="Socket.ConnectAsync(IPAddress[], int)"/> reports).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first.</exception>
     internal static async Task<Socket> ConnectAsync(IReadOnlyList<IPAddress> addresses, int port, TimeSpan attemptDelay,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, TimeProvider? time = null)
     {
         if (addresses.Count == 0)
         {
@@ -127,7 +128,7 @@ internal static class AddressConnector
                     }
                 }
 
-                Task? delay = next < ordered.Length ? Task.Delay(attemptDelay, race.Token) : null;
+                Task? delay = next < ordered.Length ? Task.Delay(attemptDelay, time ?? TimeProvider.System, race.Token) : null;
                 if (delay is not null)
                 {
                     pending.Add(delay);

@@ -5,22 +5,27 @@ namespace Tether;
 /// cancellation. Used for the client's <c>MaxClients</c> queue and the pool's per-host and total limits.
 /// </summary>
 /// <remarks>A waiter that times out or is cancelled never takes a permit, so it frees nothing it never held.
-/// Timeouts use <see cref="CancellationTokenSource.CancelAfter(TimeSpan)"/>, which runs on the runtime's timer
-/// queue: they fire whatever loop (or none) the waiter is awaited on.</remarks>
+/// A finite wait is a <see cref="CancellationTokenSource"/> on the semaphore's <see cref="TimeProvider"/> (the
+/// runtime's timer queue for <see cref="TimeProvider.System"/>): it fires whatever loop (or none) the waiter is awaited
+/// on, and a fake clock drives it in tests (issue 13).</remarks>
 internal sealed class AsyncFifoSemaphore
 {
     private readonly object _gate = new();
     private readonly LinkedList<Waiter> _waiters = new();
+    private readonly TimeProvider _time;
     private int _available;
-    private long _quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+    private long _quietSince;
 
-    public AsyncFifoSemaphore(int capacity)
+    public AsyncFifoSemaphore(int capacity, TimeProvider? time = null)
     {
         Capacity = capacity;
         _available = capacity;
+        _time = time ?? TimeProvider.System;
+        _quietSince = Clock.Now(_time);
     }
 
-    /// <summary>When every permit was last free with nobody waiting (monotonic timestamp).</summary>
+    /// <summary>When every permit was last free with nobody waiting (a timestamp of the semaphore's clock,
+    /// <see cref="Clock.Now"/>).</summary>
     public long QuietSince => Interlocked.Read(ref _quietSince);
 
     /// <summary>Every permit is free and nobody waits.</summary>
@@ -68,7 +73,7 @@ internal sealed class AsyncFifoSemaphore
             _available = permits;
             if (_available == Capacity)
             {
-                _quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+                _quietSince = Clock.Now(_time);
             }
         }
     }
@@ -124,7 +129,7 @@ internal sealed class AsyncFifoSemaphore
             _waiterCount = _waiters.Count;
         }
 
-        using var timer = timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout);
+        using var timer = timeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(timeout, _time);
         using var onTimeout = timer?.Token.UnsafeRegister(static s => ((Waiter)s!).Completion.TrySetResult(false), waiter);
         using var onCancel = cancellationToken.UnsafeRegister(
             static (s, t) => ((Waiter)s!).Completion.TrySetCanceled(t), waiter);
@@ -180,7 +185,7 @@ internal sealed class AsyncFifoSemaphore
             _available = Math.Min(Capacity, _available + 1);
             if (_available == Capacity)
             {
-                _quietSince = System.Diagnostics.Stopwatch.GetTimestamp();
+                _quietSince = Clock.Now(_time);
             }
         }
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Tether.Diagnostics;
@@ -36,8 +35,10 @@ public sealed partial class ConnectionPool
             lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
         }
 
-        var started = Stopwatch.GetTimestamp();
-        using var deadline = connectTimeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(connectTimeout);
+        // The attempt's deadline runs on the pool's clock (issue 13); with the system clock these are the same sources
+        // as new CancellationTokenSource() / new CancellationTokenSource(connectTimeout).
+        var started = Clock.Now(Time);
+        using var deadline = connectTimeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(connectTimeout, Time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
@@ -96,7 +97,7 @@ public sealed partial class ConnectionPool
 
             // CORE-12: several addresses are raced (RFC 8305), so one that drops SYNs costs ConnectAttemptDelay, not
             // the whole ConnectTimeout.
-            socket = await AddressConnector.ConnectAsync(addresses, port, Options.ConnectAttemptDelay, linked.Token)
+            socket = await AddressConnector.ConnectAsync(addresses, port, Options.ConnectAttemptDelay, linked.Token, Time)
                 .ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -146,7 +147,7 @@ public sealed partial class ConnectionPool
             // directly, so the handshake is not bounded here (the request's own timeouts still apply to the fetch).
             if (connectTimeout != Timeout.InfiniteTimeSpan)
             {
-                var remaining = connectTimeout - Stopwatch.GetElapsedTime(started);
+                var remaining = connectTimeout - Clock.Since(Time, started);
                 connection.ArmHandshakeDeadline(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1));
             }
         }

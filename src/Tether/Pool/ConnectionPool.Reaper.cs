@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using Tether.Diagnostics;
 
@@ -10,7 +9,7 @@ namespace Tether;
 /// for that instant).</summary>
 public sealed partial class ConnectionPool
 {
-    private Timer? _reaper;
+    private ITimer? _reaper;
 
     /// <summary>The slots whose being all free proves <paramref name="connection"/> idle: its origin's, or the whole
     /// pool's for a plain-http proxy connection (the handler shares those across origins).</summary>
@@ -41,7 +40,7 @@ public sealed partial class ConnectionPool
             }
 
             var quietSince = Math.Max(slots?.QuietSince ?? 0, connection.OpenedTimestamp);
-            candidates.Add((connection, slots, Stopwatch.GetElapsedTime(quietSince)));
+            candidates.Add((connection, slots, Clock.Since(Time, quietSince)));
         }
 
         var closed = 0;
@@ -96,11 +95,9 @@ public sealed partial class ConnectionPool
                 return;
             }
 
-            // No ExecutionContext flows into the timer: it must not capture a fetch's AsyncLocals.
-            using (ExecutionContext.SuppressFlow())
-            {
-                _reaper = new Timer(static s => ((ConnectionPool)s!).Reap(), this, Options.ReaperInterval, Options.ReaperInterval);
-            }
+            // No ExecutionContext flows into the timer: it must not capture a fetch's AsyncLocals. The pool's clock
+            // drives it (issue 13: a fake clock in tests of the reaper).
+            _reaper = Clock.CreateTimer(Time, static s => ((ConnectionPool)s!).Reap(), this, Options.ReaperInterval, Options.ReaperInterval);
         }
     }
 
@@ -146,7 +143,7 @@ public sealed partial class ConnectionPool
         HashSet<string>? inUse = null;
         foreach (var (key, slots) in _hostSlots)
         {
-            if (!slots.IsQuiet || Stopwatch.GetElapsedTime(slots.QuietSince) < idleTimeout)
+            if (!slots.IsQuiet || Clock.Since(Time, slots.QuietSince) < idleTimeout)
             {
                 continue;
             }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text;
 using Tether.Diagnostics;
 
@@ -26,7 +25,7 @@ public sealed partial class ConnectionPool
     {
         EnsureStarted();
         var wait = Options.PoolWaitTimeout;
-        var started = Stopwatch.GetTimestamp();
+        var started = Clock.Now(Time);
         AsyncFifoSemaphore host;
         var waited = false;
         IDisposable? slow = null;
@@ -36,7 +35,7 @@ public sealed partial class ConnectionPool
             {
                 if (!_hostSlots.TryGetValue(hostKey, out host!))
                 {
-                    host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost));
+                    host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost, Time));
                     StartReaper(); // it also drops this table again once the origin is unused (CORE-05)
                     // A loop's own Shared client is one per loop by design (LOOP-03): not churn the caller could fix there.
                     if (Kind == PoolKinds.Client && !operation.Client.IsShared)
@@ -105,7 +104,7 @@ public sealed partial class ConnectionPool
 
         if (TetherMetrics.PoolWaitDuration.Enabled)
         {
-            TetherMetrics.PoolWaitDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+            TetherMetrics.PoolWaitDuration.Record(Clock.Since(Time, started).TotalSeconds,
                 new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
@@ -116,14 +115,14 @@ public sealed partial class ConnectionPool
 
     /// <summary>What is left of <paramref name="wait"/>; <see cref="Timeout.InfiniteTimeSpan"/> stays infinite, and
     /// an exhausted wait is zero (a last non-blocking try).</summary>
-    private static TimeSpan Remaining(TimeSpan wait, long started)
+    private TimeSpan Remaining(TimeSpan wait, long started)
     {
         if (wait == Timeout.InfiniteTimeSpan)
         {
             return wait;
         }
 
-        var left = wait - Stopwatch.GetElapsedTime(started);
+        var left = wait - Clock.Since(Time, started);
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
@@ -208,15 +207,12 @@ public sealed partial class ConnectionPool
             return null;
         }
 
-        using (ExecutionContext.SuppressFlow())
+        return Clock.CreateTimer(Time, _ =>
         {
-            return new Timer(_ =>
-            {
-                var (count, text) = DescribeHolders();
-                LeakTracker.OnSlowPoolWait(hostKey, Stopwatch.GetElapsedTime(started), this, operation.Client.AllocationSite,
-                    operation.Client.Options.Logger, count, text);
-            }, null, threshold, Timeout.InfiniteTimeSpan);
-        }
+            var (count, text) = DescribeHolders();
+            LeakTracker.OnSlowPoolWait(hostKey, Clock.Since(Time, started), this, operation.Client.AllocationSite,
+                operation.Client.Options.Logger, count, text);
+        }, null, threshold, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The fetches that hold the slots: method and URL (redacted), client, loop, how long, and where the
@@ -247,7 +243,7 @@ public sealed partial class ConnectionPool
                 .Append("  - ").Append(op.Describe())
                 .Append(", client ").Append(op.Client.Name)
                 .Append(op.Loop is { } loop ? $", loop {loop.Name}" : string.Empty)
-                .Append($", holding for {Stopwatch.GetElapsedTime(lease.AcquiredAt).TotalSeconds:F1}s")
+                .Append($", holding for {Clock.Since(Time, lease.AcquiredAt).TotalSeconds:F1}s")
                 .Append(op.IsCompleted ? string.Empty : ", response not yet read to the end or disposed")
                 .Append(", fetched at ").Append(op.AllocationSite ?? op.Client.AllocationSite);
         }

@@ -89,7 +89,7 @@ public sealed partial class ConnectionPool
     private Transport AddTransport(ResolvedSettings settings) =>
         _transports.GetOrAdd(settings.Transport, key =>
         {
-            var transport = new Transport();
+            var transport = new Transport(Time);
             transport.Invoker = new HttpMessageInvoker(CreateHandler(key, settings, transport), disposeHandler: true);
             return transport;
         });

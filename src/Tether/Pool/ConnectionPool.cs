@@ -69,6 +69,13 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     /// attribute, and whether first connections count towards churn warnings.</summary>
     internal string Kind { get; init; }
 
+    /// <summary>The clock used when <see cref="ConnectionPoolOptions.TimeProvider"/> is not set: a client's private
+    /// pool gets the client's.</summary>
+    internal TimeProvider? InheritedTime { get; init; }
+
+    /// <summary>The clock of the pool's timers (resolved at first use; <see cref="TimeProvider.System"/> before).</summary>
+    internal TimeProvider Time { get; private set; } = TimeProvider.System;
+
     /// <summary>The process-wide pool: lease from it (<see cref="AsyncHttpClientOptions.Pool"/>) so that clients
     /// created per loop or per call share keep-alive connections. Owned by the process; cannot be closed. Its
     /// <see cref="ConnectionPoolOptions.MaxConnectionsPerHost"/> and <see cref="ConnectionPoolOptions.MaxConnectionsTotal"/>
@@ -187,8 +194,9 @@ public sealed partial class ConnectionPool : IAsyncDisposable
             {
                 OptionChecks.ThrowIfAny(nameof(ConnectionPoolOptions), Options.Validate());
                 Options.Freeze();
-                _totalSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal);
-                _socketSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal);
+                Time = Options.TimeProvider ?? InheritedTime ?? TimeProvider.System;
+                _totalSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal, Time);
+                _socketSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal, Time);
                 _state = 1;
             }
         }

@@ -21,6 +21,7 @@ public sealed class ConnectionPoolOptions
     private TimeSpan _keepAlivePingDelay = TimeSpan.FromSeconds(30);
     private TimeSpan _keepAlivePingTimeout = TimeSpan.FromSeconds(15);
     private HttpKeepAlivePingPolicy _keepAlivePingPolicy = HttpKeepAlivePingPolicy.Always;
+    private TimeProvider? _timeProvider;
 
     /// <summary>Most connections to one origin (scheme, host, port) at once.</summary>
     /// <value>1 or more; default 64.</value>
@@ -88,6 +89,17 @@ public sealed class ConnectionPoolOptions
     /// connection is retired before a request is sent on it (the handler's own default checks only connections with
     /// requests in flight). The cost is one 17-byte PING frame per quiet connection per <see cref="KeepAlivePingDelay"/>.</value>
     public HttpKeepAlivePingPolicy KeepAlivePingPolicy { get => _keepAlivePingPolicy; set => Set(ref _keepAlivePingPolicy, value); }
+
+    /// <summary>The clock of the pool's own timers: the <see cref="PoolWaitTimeout"/> wait for a slot, the reaper
+    /// (<see cref="ReaperInterval"/>, <see cref="IdleTimeout"/>, <see cref="MaxLifetime"/>, the eviction of unused
+    /// per-origin tables and handlers), the connect attempt's <c>ConnectTimeout</c> deadline (DNS, TCP, the socket cap
+    /// wait and TLS), <see cref="ConnectAttemptDelay"/>, and the times in the ledger (age, last use). Set a fake clock
+    /// (<c>FakeTimeProvider</c>) to test these timers without waiting; sockets and <see cref="SocketsHttpHandler"/>'s
+    /// own timers (its idle and lifetime limits, HTTP/2 PINGs) stay on real time.</summary>
+    /// <value>Default <see langword="null"/>: <see cref="System.TimeProvider.System"/>, except for a client's private
+    /// pool, which takes the client's clock (<see cref="AsyncHttpClientOptions.TimeProvider"/>). Resolved when the
+    /// pool is first used.</value>
+    public TimeProvider? TimeProvider { get => _timeProvider; set => Set(ref _timeProvider, value); }
 
     /// <summary>Test hook: resolves a host name instead of <see cref="Dns.GetHostAddressesAsync(string, AddressFamily, CancellationToken)"/>
     /// (IP literals never come here). Not frozen; set before the pool is first used.</summary>

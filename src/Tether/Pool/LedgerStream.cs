@@ -118,7 +118,34 @@ public override int Read(byte[] buffer, int offset, int count)
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         _connection.OnWrite(buffer.Length);
-        return _inner.WriteAsync(buffer, cancellationToken);
+        ValueTask write;
+        try
+        {
+            write = _inner.WriteAsync(buffer, cancellationToken);
+        }
+        catch (Exception ex) when (HandshakeTimeout(ex) is { } timeout)
+        {
+            // The handshake deadline aborted the socket before the handler wrote its ClientHello (a deadline with
+            // almost nothing left; found on a fake clock, issue 13): a connect timeout, not a TLS failure.
+            throw timeout;
+        }
+
+        // A completed write (the usual case) is handed back as it is (the caller consumes it, as before); a pending one
+        // is mapped the same way if the deadline aborts it.
+        return write.IsCompletedSuccessfully ? write : AwaitWriteAsync(write);
+    }
+
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AwaitWriteAsync(ValueTask write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (HandshakeTimeout(ex) is { } timeout)
+        {
+            throw timeout;
+        }
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

@@ -16,7 +16,7 @@ internal sealed class PoolLease : IDisposable
         _host = host;
         _total = total;
         Operation = operation;
-        AcquiredAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        AcquiredAt = Clock.Now(pool.Time);
     }
 
     public ConnectionPool Pool { get; }

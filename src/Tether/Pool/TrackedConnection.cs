@@ -23,29 +23,33 @@ internal sealed class TrackedConnection
 {
     private static long s_nextId;
     private readonly object _gate = new();
-    private readonly long _createdTimestamp = Stopwatch.GetTimestamp();
+    private readonly TimeProvider _time;
+    private readonly long _createdTimestamp;
     private ConnectionState _state = ConnectionState.Connecting;
     private long _openedTimestamp;
     private long _lastActivityTimestamp;
     private long _bytesRead;
     private long _bytesWritten;
     private int _closed;
-    private Timer? _handshakeDeadline;
+    private ITimer? _handshakeDeadline;
 
     public TrackedConnection(ConnectionPool pool, string hostKey, string allocationSite, string? openedBy, string? openedByLoop,
         TimeSpan lifetime)
     {
         Id = Interlocked.Increment(ref s_nextId);
         Pool = pool;
+        // Issue 13: ages, idle times and the lifetime are on the pool's clock, like the reaper that reads them.
+        _time = pool.Time;
+        _createdTimestamp = Clock.Now(_time);
         HostKey = hostKey;
         AllocationSite = allocationSite;
         OpenedBy = openedBy;
         OpenedByLoop = openedByLoop;
-        CreatedAt = DateTimeOffset.UtcNow;
+        CreatedAt = _time.GetUtcNow();
         _lastActivityTimestamp = _createdTimestamp;
         ExpiresAtTimestamp = lifetime == Timeout.InfiniteTimeSpan
             ? long.MaxValue
-            : _createdTimestamp + (long)(lifetime.TotalSeconds * Stopwatch.Frequency);
+            : _createdTimestamp + Clock.Ticks(_time, lifetime);
         Transitioned?.Invoke(Id, ConnectionState.Connecting);
     }
 
@@ -105,10 +109,10 @@ internal sealed class TrackedConnection
 
     public bool IsOpen => Stage == ConnectionState.Open;
 
-    /// <summary>When the socket finished connecting (0 while connecting).</summary>
+    /// <summary>When the socket finished connecting (0 while connecting), on the pool's clock.</summary>
     public long OpenedTimestamp => Interlocked.Read(ref _openedTimestamp);
 
-    public bool IsExpired => Stopwatch.GetTimestamp() >= ExpiresAtTimestamp;
+    public bool IsExpired => Clock.Now(_time) >= ExpiresAtTimestamp;
 
     public long BytesRead => Interlocked.Read(ref _bytesRead);
 
@@ -135,7 +139,7 @@ internal sealed class TrackedConnection
         {
             if (_state == ConnectionState.Connecting)
             {
-                _openedTimestamp = Stopwatch.GetTimestamp();
+                _openedTimestamp = Clock.Now(_time);
                 SetState(ConnectionState.Open);
             }
         }
@@ -146,21 +150,18 @@ internal sealed class TrackedConnection
     /// The deadline belongs to the connection attempt, not to the fetch that triggered it.</summary>
     public void ArmHandshakeDeadline(TimeSpan remaining)
     {
-        using (ExecutionContext.SuppressFlow())
+        var timer = Clock.CreateTimer(_time, static s =>
         {
-            var timer = new Timer(static s =>
+            var connection = (TrackedConnection)s!;
+            if (Interlocked.Exchange(ref connection._handshakeDeadline, null) is { } t)
             {
-                var connection = (TrackedConnection)s!;
-                if (Interlocked.Exchange(ref connection._handshakeDeadline, null) is { } t)
-                {
-                    t.Dispose();
-                    connection.HandshakeTimedOut = true;
-                    connection.Abort();
-                }
-            }, this, Timeout.Infinite, Timeout.Infinite);
-            Interlocked.Exchange(ref _handshakeDeadline, timer)?.Dispose();
-            timer.Change(remaining, Timeout.InfiniteTimeSpan);
-        }
+                t.Dispose();
+                connection.HandshakeTimedOut = true;
+                connection.Abort();
+            }
+        }, this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        Interlocked.Exchange(ref _handshakeDeadline, timer)?.Dispose();
+        timer.Change(remaining, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Set when the setup outlived its connect deadline and the socket was aborted.</summary>
@@ -171,14 +172,14 @@ internal sealed class TrackedConnection
         if (bytes > 0)
         {
             Interlocked.Add(ref _bytesRead, bytes);
-            Volatile.Write(ref _lastActivityTimestamp, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _lastActivityTimestamp, Clock.Now(_time));
         }
     }
 
     public void OnWrite(int bytes)
     {
         Interlocked.Add(ref _bytesWritten, bytes);
-        Volatile.Write(ref _lastActivityTimestamp, Stopwatch.GetTimestamp());
+        Volatile.Write(ref _lastActivityTimestamp, Clock.Now(_time));
     }
 
     private void SetState(ConnectionState state)
@@ -304,8 +305,8 @@ internal sealed class TrackedConnection
             OpenedBy,
             OpenedByLoop,
             CreatedAt,
-            CreatedAt + Stopwatch.GetElapsedTime(_createdTimestamp, last),
-            Stopwatch.GetElapsedTime(_createdTimestamp),
+            CreatedAt + Clock.Between(_time, _createdTimestamp, last),
+            Clock.Since(_time, _createdTimestamp),
             0,
             null,
             AllocationSite)

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Tether;
 
 /// <summary>One handler of a <see cref="ConnectionPool"/> (one per <see cref="TransportKey"/>) and a count of what
@@ -8,8 +6,16 @@ namespace Tether;
 internal sealed class Transport
 {
     private const int Retired = int.MinValue;
+    private readonly TimeProvider _time;
     private int _users;
-    private long _unusedSince = Stopwatch.GetTimestamp();
+    private long _unusedSince;
+
+    /// <param name="time">The pool's clock (<see cref="ConnectionPool.Time"/>).</param>
+    public Transport(TimeProvider time)
+    {
+        _time = time;
+        _unusedSince = Clock.Now(time);
+    }
 
     public HttpMessageInvoker Invoker { get; set; } = null!;
 
@@ -39,7 +45,7 @@ internal sealed class Transport
     {
         if (Interlocked.Decrement(ref _users) == 0)
         {
-            Volatile.Write(ref _unusedSince, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _unusedSince, Clock.Now(_time));
         }
     }
 
@@ -47,6 +53,6 @@ internal sealed class Transport
     /// <see cref="TryUse"/> fails, so nobody can start on a handler that is being disposed.</summary>
     public bool TryRetire(TimeSpan idle) =>
         Volatile.Read(ref _users) == 0
-        && Stopwatch.GetElapsedTime(Volatile.Read(ref _unusedSince)) >= idle
+        && Clock.Since(_time, Volatile.Read(ref _unusedSince)) >= idle
         && Interlocked.CompareExchange(ref _users, Retired, 0) == 0;
 }
