@@ -24,7 +24,7 @@ trap stop_hogs EXIT
 trap 'stop_hogs; exit 130' INT TERM
 
 echo "stress: building ($config) before the hogs start"
-if ! dotnet build Tether.slnx -c "$config" --nologo -v q >/tmp/stress-build.$$.log 2>&1; then
+if ! dotnet build tests/Tests.slnf -c "$config" --nologo -v q >/tmp/stress-build.$$.log 2>&1; then
   tail -n 30 /tmp/stress-build.$$.log >&2
   echo "stress: build failed" >&2
   exit 1
@@ -44,7 +44,7 @@ logdir="$(mktemp -d)"
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
   log="$logdir/run-$i.log"
-  dotnet test Tether.slnx -c "$config" --no-build --nologo "${filter_args[@]}" \
+  dotnet test tests/Tests.slnf -c "$config" --no-build --nologo "${filter_args[@]}" \
     --blame-hang --blame-hang-timeout 5m >"$log" 2>&1
   status=$?
   secs=$(( $(date +%s) - start ))

@@ -133,11 +133,37 @@ internal sealed class ChildProcess : IDisposable
         throw new TimeoutException($"waited {timeout.TotalSeconds:0} s for {what}; exited={_process.HasExited}\nstdout:\n{Output}\nstderr:\n{Error()}");
     }
 
-    /// <summary>Sends SIGINT, the signal a terminal sends on Ctrl-C.</summary>
+    /// <summary>
+    /// Starts the CLI the way an interactive shell starts a foreground command, with SIGINT at its default disposition,
+    /// so that a SIGINT reaches it as a terminal's Ctrl-C does. Needed because the disposition is inherited: when the
+    /// test run itself descends from a background job of a non-interactive shell (`scripts/stress-tests.sh 5 &`, many CI
+    /// runners), SIGINT is ignored in every descendant (POSIX: asynchronous commands without job control ignore SIGINT
+    /// and SIGQUIT), and the .NET runtime keeps an inherited SIG_IGN for SIGINT, so PosixSignalRegistration never
+    /// sees it (the CLI would run on, which is what such a background job is meant to do). `env --default-signal=INT`
+    /// (GNU coreutils 8.31+) resets it and execs the CLI in the same process, so Pid is the CLI's pid.
+    /// </summary>
+    public static ChildProcess InterruptibleTether(string[] args) => Tether(args, wrapper: ["env", "--default-signal=INT"]);
+
+    /// <summary>
+    /// Sends SIGINT, the signal a terminal sends on Ctrl-C. Fails at once, saying why, if the child ignores SIGINT (then
+    /// the signal could not be what stops it; start it with <see cref="InterruptibleTether"/>).
+    /// </summary>
     public void Interrupt()
     {
+        if (SignalIgnored(2))
+        {
+            throw new InvalidOperationException($"process {Pid} ignores SIGINT (SigIgn in /proc/{Pid}/status), inherited from the test run's parent; start it with InterruptibleTether");
+        }
+
         using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-INT", Pid.ToString(CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
         kill.WaitForExit(10_000);
+    }
+
+    // Whether signal number `signal` is in the SigIgn mask of /proc/PID/status (hex, bit signal-1).
+    private bool SignalIgnored(int signal)
+    {
+        string? line = File.ReadLines($"/proc/{Pid}/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (ulong.Parse(line["SigIgn:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & (1UL << (signal - 1))) != 0;
     }
 
     /// <summary>Waits for the exit; fails (and kills) after <paramref name="timeout"/>.</summary>

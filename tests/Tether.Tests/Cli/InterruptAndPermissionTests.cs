@@ -25,7 +25,7 @@ public sealed class InterruptAndPermissionTests
     {
         using var leaker = new PythonChild(PythonChild.TimedLeaker, limit: 200, maxSeconds: 60);
         Assert.Equal("ready 0", leaker.ReadLine());
-        using var tether = ChildProcess.Tether(["watch", "--pid", leaker.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60", "--interval", "250ms", "--fail-on-growth", "10"]);
+        using var tether = ChildProcess.InterruptibleTether(["watch", "--pid", leaker.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60", "--interval", "250ms", "--fail-on-growth", "10"]);
         tether.WaitForLine(l => l.StartsWith("t=0.", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "watch's first sample");
         tether.WaitForLine(l => l.StartsWith("t=", StringComparison.Ordinal), TimeSpan.FromSeconds(10), "watch's second sample");
 
@@ -44,7 +44,7 @@ public sealed class InterruptAndPermissionTests
     [Trait("Spec", "CLI-15")]
     public void CLI15_ctrl_c_during_soak_stops_prints_what_ran_and_exits_130()
     {
-        using var tether = ChildProcess.Tether(["soak", "-n", "1000000", "--sample-every", "20", "--patterns", "seed,inside"]);
+        using var tether = ChildProcess.InterruptibleTether(["soak", "-n", "1000000", "--sample-every", "20", "--patterns", "seed,inside"]);
         tether.WaitForLine(l => l.StartsWith("seed 20/1000000", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "soak's progress past iteration 20");
 
         tether.Interrupt();
@@ -64,7 +64,7 @@ public sealed class InterruptAndPermissionTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        using var tether = ChildProcess.Tether(["fetch", "-o", "/dev/null", $"http://127.0.0.1:{port}/slow"]);
+        using var tether = ChildProcess.InterruptibleTether(["fetch", "-o", "/dev/null", $"http://127.0.0.1:{port}/slow"]);
         using var accept = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using Socket server = await listener.AcceptSocketAsync(accept.Token);
         byte[] request = new byte[4096];

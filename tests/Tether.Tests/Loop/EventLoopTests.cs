@@ -220,8 +220,10 @@ public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerF
         EventLoop.Run(() =>
         {
             loop = EventLoop.Current!;
-            loop.CallLater(TimeSpan.FromMilliseconds(50), () => fired++);
-            loop.PeriodicCallback(TimeSpan.FromMilliseconds(10), () => fired++).Start();
+            // Due long after Run returns, so that `fired == 0` below says "dropped, not flushed when Run ends": with
+            // 10 ms and 50 ms a loaded machine could legitimately fire them before Run returned (stress run, issue 13).
+            loop.CallLater(TimeSpan.FromMinutes(10), () => fired++);
+            loop.PeriodicCallback(TimeSpan.FromMinutes(10), () => fired++).Start();
             Assert.Equal(2, loop.PendingTimers);
             return Task.CompletedTask;
         });
