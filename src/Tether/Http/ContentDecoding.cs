@@ -68,9 +68,9 @@ internal static class ContentDecoding
             var input = new LimitedStream(stream, maxLayerBytes);
             stream = kind switch
             {
-                "gzip" => new GZipStream(input, CompressionMode.Decompress, leaveOpen: false),
-                "deflate" => new AutoDeflateStream(input),
-                "br" => new BrotliGuardStream(new BrotliStream(input, CompressionMode.Decompress, leaveOpen: false)),
+                "gzip" => new DecodeGuardStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: false), "gzip"),
+                "deflate" => new DecodeGuardStream(new AutoDeflateStream(input), "deflate"),
+                "br" => new DecodeGuardStream(new BrotliStream(input, CompressionMode.Decompress, leaveOpen: false), "br"),
                 _ => throw new InvalidOperationException($"unknown coding {codings[i]}"),
             };
         }
@@ -136,10 +136,12 @@ internal sealed class AutoDeflateStream(Stream inner) : ReadOnlyStream
     }
 }
 
-/// <summary>BrotliStream reports corrupt input as <see cref="InvalidOperationException"/> ("Decoder ran into invalid
-/// data"), unlike the zlib decoders' <see cref="InvalidDataException"/>; this makes it the same (a 599 Protocol), found by
-/// the decoder property test.</summary>
-internal sealed class BrotliGuardStream(Stream inner) : ReadOnlyStream
+/// <summary>Makes every way a decoder reports corrupt input one <see cref="InvalidDataException"/> (a 599 Protocol):
+/// BrotliStream throws <see cref="InvalidOperationException"/> ("Decoder ran into invalid data"), and the zlib inflater
+/// behind gzip and deflate throws its internal <c>ZLibException</c> (an <see cref="IOException"/>, "unexpected error
+/// code") for some corruptions instead of <see cref="InvalidDataException"/>. Both were found by the decoder property
+/// test (seed 0pNmzRq8UFn5 for the zlib case). An <see cref="IOException"/> of the connection itself passes through.</summary>
+internal sealed class DecodeGuardStream(Stream inner, string coding) : ReadOnlyStream
 {
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -147,11 +149,14 @@ internal sealed class BrotliGuardStream(Stream inner) : ReadOnlyStream
         {
             return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        catch (InvalidOperationException ex)
+        catch (Exception ex) when (ex is InvalidOperationException && coding == "br" || IsZlibError(ex))
         {
-            throw new InvalidDataException($"the br (Brotli) data is corrupt: {ex.Message}", ex);
+            throw new InvalidDataException($"the {coding} data is corrupt: {ex.Message}", ex);
         }
     }
+
+    private static bool IsZlibError(Exception ex) =>
+        ex is IOException && ex.GetType().FullName == "System.IO.Compression.ZLibException";
 
     public override int Read(byte[] buffer, int offset, int count) =>
         ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
