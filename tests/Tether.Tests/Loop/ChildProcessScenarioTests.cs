@@ -11,102 +11,11 @@ namespace Tether.Tests.Loop;
 /// The child warms the pattern up, takes the census baseline, runs the iterations and reports the delta of the fd
 /// count and every census bucket, threads, running loops and ledger entries, with no GC after the baseline.
 /// </summary>
-public sealed class ChildProcessScenarioTests(ServerFixture server) : IClassFixture<ServerFixture>
+public abstract class ChildProcessScenarioTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    private const int Iterations = 2000;
+    protected const int Iterations = 2000;
 
-    [Fact]
-    [Trait("Spec", "LOOP-01")]
-    public async Task LOOP_01_client_built_outside_the_loop_fetched_and_closed_inside_stays_flat_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        AssertFlat(await RunAsync("loop01", Iterations));
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "LOOP-02")]
-    public async Task LOOP_02_client_built_inside_the_coroutine_and_closed_stays_flat_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        AssertFlat(await RunAsync("loop02", Iterations));
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "LOOP-03")]
-    public async Task LOOP_03_shared_client_per_loop_is_closed_by_each_loop_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        AssertFlat(await RunAsync("loop03", Iterations));
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "LOOP-04")]
-    public async Task LOOP_04_client_built_inside_and_never_closed_is_closed_by_the_loop_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        AssertFlat(await RunAsync("loop04", Iterations));
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "LOOP-05")]
-    public async Task LOOP_05_one_unowned_client_used_in_every_loop_keeps_one_connection_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        var accepted = server.Server.AcceptedConnections;
-        var delta = await RunAsync("loop05", Iterations);
-        // The one client's keep-alive connection was opened in the warm-up, before the baseline, and is still open:
-        // every bucket is flat, and the server accepted exactly one connection over warm-up and iterations.
-        AssertFlat(delta, ledger: 1);
-        Assert.Equal(1, server.Server.AcceptedConnections - accepted);
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "LOOP-12")]
-    public async Task LOOP_12_constructing_ten_thousand_clients_opens_nothing_and_starts_nothing_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        var accepted = server.Server.AcceptedConnections;
-        AssertFlat(await RunAsync("loop12", 1), threads: true);
-        Assert.Equal(0, server.Server.AcceptedConnections - accepted);
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "POOL-08")]
-    public async Task POOL_08_close_with_five_undisposed_streams_and_one_idle_leaves_nothing_in_a_child_process()
-    {
-        var check = LeakCheck.Start(server);
-        AssertFlat(await RunAsync("pool08", 20));
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "CLI-06")]
-    [Trait("Spec", "POOL-11")]
-    public async Task SOAK_process_pool_pattern_stays_flat_on_one_connection_in_a_child_process()
-    {
-        // tether soak's "process-pool" pattern: loop-owned clients leasing ConnectionPool.Process, never closed.
-        var check = LeakCheck.Start(server);
-        var accepted = server.Server.AcceptedConnections;
-        AssertFlat(await RunAsync("process-pool", Iterations), ledger: 1);
-        Assert.Equal(1, server.Server.AcceptedConnections - accepted);
-        check.AssertClean();
-    }
-
-    [Fact]
-    [Trait("Spec", "CLI-06")]
-    public async Task SOAK_streamed_undisposed_pattern_stays_flat_in_a_child_process()
-    {
-        // tether soak's "streamed-undisposed" pattern: FetchStreamAsync inside a loop, the response never disposed.
-        var check = LeakCheck.Start(server);
-        AssertFlat(await RunAsync("streamed-undisposed", Iterations));
-        check.AssertClean();
-    }
+    protected ServerFixture Server => server;
 
     /// <summary>Every reported delta is 0 (fds and every census bucket, running loops), the ledger holds the
     /// expected count, and with <paramref name="threads"/> the thread count is unchanged too. Threads are only
@@ -114,7 +23,7 @@ public sealed class ChildProcessScenarioTests(ServerFixture server) : IClassFixt
     /// bounds thread growth over 2,000 loops).</summary>
     // "fds" excludes the runtime's own assembly files mapped after the warm-up (a tier-1 recompile can map one at any
     // time; the child reports them as "runtime-files"); every socket, pipe, epoll and eventfd bucket is exact.
-    private static void AssertFlat(ChildResult result, int ledger = 0, bool threads = false)
+    protected static void AssertFlat(ChildResult result, int ledger = 0, bool threads = false)
     {
         foreach (var key in new[] { "fds", "established", "closewait", "unix", "epoll", "eventfd", "pipes", "loops" }.Concat(threads ? ["threads"] : []))
         {
@@ -124,14 +33,14 @@ public sealed class ChildProcessScenarioTests(ServerFixture server) : IClassFixt
         Assert.True(result.Delta["ledger"] == ledger, $"ledger {result.Delta["ledger"]}, expected {ledger}; {result}");
     }
 
-    private sealed record ChildResult(Dictionary<string, int> Delta, string Output, string Errors)
+    protected sealed record ChildResult(Dictionary<string, int> Delta, string Output, string Errors)
     {
         public override string ToString() => $"child stdout: {Output.Trim()}; stderr: {Errors.Trim()}";
     }
 
     /// <summary>Runs one scenario in Tether.ExitProbe (its own output folder, deps and runtimeconfig), bounded at
     /// 4 minutes (2,000 iterations take a few seconds unloaded).</summary>
-    private async Task<ChildResult> RunAsync(string scenario, int iterations)
+    protected async Task<ChildResult> RunAsync(string scenario, int iterations)
     {
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var configuration = testBin.Parent!.Name;
@@ -174,5 +83,110 @@ public sealed class ChildProcessScenarioTests(ServerFixture server) : IClassFixt
             .Select(kv => kv.Split('='))
             .ToDictionary(kv => kv[0], kv => int.Parse(kv[1], CultureInfo.InvariantCulture));
         return new ChildResult(delta, output, errors);
+    }
+}
+
+/// <summary>The seed patterns LOOP-01 … LOOP-04 in child processes (three classes run in parallel: issue 13, CI wall time).</summary>
+public sealed class ChildProcessSeedScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
+    [Fact]
+    [Trait("Spec", "LOOP-01")]
+    public async Task LOOP_01_client_built_outside_the_loop_fetched_and_closed_inside_stays_flat_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        AssertFlat(await RunAsync("loop01", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-02")]
+    public async Task LOOP_02_client_built_inside_the_coroutine_and_closed_stays_flat_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        AssertFlat(await RunAsync("loop02", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-03")]
+    public async Task LOOP_03_shared_client_per_loop_is_closed_by_each_loop_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        AssertFlat(await RunAsync("loop03", Iterations));
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-04")]
+    public async Task LOOP_04_client_built_inside_and_never_closed_is_closed_by_the_loop_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        AssertFlat(await RunAsync("loop04", Iterations));
+        check.AssertClean();
+    }
+}
+
+/// <summary>LOOP-05, LOOP-12 and POOL-08 in child processes.</summary>
+public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
+    [Fact]
+    [Trait("Spec", "LOOP-05")]
+    public async Task LOOP_05_one_unowned_client_used_in_every_loop_keeps_one_connection_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        var accepted = Server.Server.AcceptedConnections;
+        var delta = await RunAsync("loop05", Iterations);
+        // The one client's keep-alive connection was opened in the warm-up, before the baseline, and is still open:
+        // every bucket is flat, and the server accepted exactly one connection over warm-up and iterations.
+        AssertFlat(delta, ledger: 1);
+        Assert.Equal(1, Server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-12")]
+    public async Task LOOP_12_constructing_ten_thousand_clients_opens_nothing_and_starts_nothing_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        var accepted = Server.Server.AcceptedConnections;
+        AssertFlat(await RunAsync("loop12", 1), threads: true);
+        Assert.Equal(0, Server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "POOL-08")]
+    public async Task POOL_08_close_with_five_undisposed_streams_and_one_idle_leaves_nothing_in_a_child_process()
+    {
+        var check = LeakCheck.Start(Server);
+        AssertFlat(await RunAsync("pool08", 20));
+        check.AssertClean();
+    }
+}
+
+/// <summary>The soak patterns in child processes.</summary>
+public sealed class ChildProcessSoakScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    [Trait("Spec", "POOL-11")]
+    public async Task SOAK_process_pool_pattern_stays_flat_on_one_connection_in_a_child_process()
+    {
+        // tether soak's "process-pool" pattern: loop-owned clients leasing ConnectionPool.Process, never closed.
+        var check = LeakCheck.Start(Server);
+        var accepted = Server.Server.AcceptedConnections;
+        AssertFlat(await RunAsync("process-pool", Iterations), ledger: 1);
+        Assert.Equal(1, Server.Server.AcceptedConnections - accepted);
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    public async Task SOAK_streamed_undisposed_pattern_stays_flat_in_a_child_process()
+    {
+        // tether soak's "streamed-undisposed" pattern: FetchStreamAsync inside a loop, the response never disposed.
+        var check = LeakCheck.Start(Server);
+        AssertFlat(await RunAsync("streamed-undisposed", Iterations));
+        check.AssertClean();
     }
 }
