@@ -1,0 +1,91 @@
+using System.Security.Cryptography.X509Certificates;
+using Tether.TestServer;
+using Xunit;
+
+namespace Tether.Tests.Core;
+
+/// <summary>
+/// Review of the fetch hot-path caches (process-wide shared resolution, caller-line call sites): cases where a cache
+/// keyed by equality hands one caller what belongs to another.
+/// </summary>
+public sealed class HotPathReviewTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static AsyncHttpClient WithClientCertificate(X509Certificate2 certificate)
+    {
+        var options = new AsyncHttpClientOptions();
+        options.Defaults.ValidateCertificate = false; // no CaCertificates: those bypass the cache
+        options.Defaults.ClientCertificate = certificate;
+        return new AsyncHttpClient(options);
+    }
+
+    [Fact]
+    public async Task A_client_keeps_presenting_its_own_certificate_after_another_client_disposes_an_equal_one()
+    {
+        await using var server = await KestrelTestServer.StartAsync(
+            new KestrelTestServerOptions { Https = true, RequireClientCertificateEndpoint = true }, Ct);
+        var url = new Uri(server.HttpsClientCertBaseUri!, "/hello").ToString();
+        byte[] pfx;
+        using (var created = KestrelTestServer.CreateClientCertificate("hot-path-review"))
+        {
+            pfx = created.Export(X509ContentType.Pkcs12);
+        }
+
+        // The same certificate file loaded by two clients: the objects are Equal (issuer, serial number, and the same
+        // thumbprint), but each belongs to its own client and is disposed with it.
+        var first = X509CertificateLoader.LoadPkcs12(pfx, null);
+        using var second = X509CertificateLoader.LoadPkcs12(pfx, null);
+        var a = WithClientCertificate(first);
+        await using var b = WithClientCertificate(second);
+        Assert.Equal(200, (await a.FetchAsync(url, Ct)).Code);
+        var once = new FetchRequest(url);
+        once.Headers.Add("Connection", "close"); // the next fetch of b needs a new TLS handshake
+        Assert.Equal(200, (await b.FetchAsync(once, Ct)).Code);
+
+        await a.DisposeAsync();
+        first.Dispose();
+
+        Assert.Equal(200, (await b.FetchAsync(url, Ct)).Code);
+    }
+
+    [Fact]
+    public void Each_blocking_client_names_its_own_allocation_site()
+    {
+        static string MadeHere()
+        {
+            using var blocking = new BlockingHttpClient();
+            return blocking.Client.AllocationSite;
+        }
+
+        static string MadeThere()
+        {
+            using var blocking = new BlockingHttpClient();
+            return blocking.Client.AllocationSite;
+        }
+
+        var here = MadeHere();
+        var there = MadeThere();
+        Assert.Contains(nameof(MadeHere), here);
+        Assert.Contains(nameof(MadeThere), there); // not the first blocking client's site, cached by Tether's own line
+    }
+
+    [Fact]
+    public void Each_message_handler_names_its_own_allocation_site()
+    {
+        static string MadeHere()
+        {
+            using var handler = new TetherHttpMessageHandler();
+            return handler.Client.AllocationSite;
+        }
+
+        static string MadeThere()
+        {
+            using var handler = new TetherHttpMessageHandler();
+            return handler.Client.AllocationSite;
+        }
+
+        Assert.Contains(nameof(MadeHere), MadeHere());
+        Assert.Contains(nameof(MadeThere), MadeThere());
+    }
+}
