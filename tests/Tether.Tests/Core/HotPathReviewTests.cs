@@ -88,4 +88,53 @@ public sealed class HotPathReviewTests
         Assert.Contains(nameof(MadeHere), MadeHere());
         Assert.Contains(nameof(MadeThere), MadeThere());
     }
+
+    [Fact]
+    public async Task Threads_reading_a_new_responses_headers_at_once_all_get_them()
+    {
+        await using var server = await KestrelTestServer.StartAsync(cancellationToken: Ct);
+        await using var client = new AsyncHttpClient();
+        var url = server.Url("/hello").ToString();
+        Assert.Equal(200, (await client.FetchAsync(url, Ct)).Code);
+
+        // Responses as a fetch builds them, each read for the first time by two threads at once (the headers are
+        // copied out of the handler's message at the first read).
+        var request = new FetchRequest(url);
+        var op = new FetchOperation(client, null, request, RequestBuilder.Resolve(request, client.Options.Defaults));
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        for (var i = 0; i < 2000 && failures.IsEmpty; i++)
+        {
+            var message = new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
+            for (var h = 0; h < 40; h++)
+            {
+                message.Headers.TryAddWithoutValidation($"X-Review-{h}", "value");
+            }
+
+            var response = FetchResponse.Buffered(op, message, new Uri(url), []);
+            using var start = new Barrier(2);
+            FetchHeaders? seen1 = null, seen2 = null;
+            void Read(ref FetchHeaders? seen)
+            {
+                start.SignalAndWait();
+                try
+                {
+                    seen = response.Headers;
+                }
+                catch (Exception ex)
+                {
+                    failures.Add(ex.GetType().Name);
+                }
+            }
+
+            var other = Task.Run(() => Read(ref seen2));
+            Read(ref seen1);
+            await other;
+            if (failures.IsEmpty && !ReferenceEquals(seen1, seen2))
+            {
+                failures.Add("two copies");
+            }
+        }
+
+        Assert.Empty(failures);
+    }
 }
