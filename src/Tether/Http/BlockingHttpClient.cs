@@ -37,7 +37,8 @@ public sealed class BlockingHttpClient : IDisposable
     {
         options ??= new AsyncHttpClientOptions();
         options.Ownership = ClientOwnership.Caller;
-        _client = new AsyncHttpClient(options);
+        // Walked, not keyed by this file's line: every blocking client would otherwise carry the first one's site.
+        _client = new AsyncHttpClient(options, Diagnostics.CallSite.Capture());
     }
 
     /// <summary>The underlying asynchronous client (its pool, ledger name, options).</summary>
@@ -68,7 +69,9 @@ public sealed class BlockingHttpClient : IDisposable
             throw LoopMisuseException.BlockingInLoop(running, "BlockingHttpClient.Fetch");
         }
 
-        return EventLoop.Run(() => _client.FetchAsync(request, cancellationToken), cancellationToken);
+        // No caller line of ours: the loop's site is the user's frame, walked (this line is shared by every caller).
+        return EventLoop.Run(() => _client.FetchAsync(request, cancellationToken), cancellationToken,
+            callerFilePath: string.Empty, callerLineNumber: 0);
     }
 
     /// <summary>Closes the underlying client and every socket it holds. Idempotent.</summary>

@@ -211,6 +211,11 @@ internal sealed class FetchOperation
 
         _abortMessage ??= message;
         _abortKind ??= kind;
+
+        // Full fence: the kind must be visible before the source is read. AbortToken publishes a new source (CAS) and
+        // then reads the kind; without the fence this store and that load may pass each other, and neither side
+        // cancels the source (a store may be reordered after a later load).
+        Interlocked.MemoryBarrier();
         try
         {
             Volatile.Read(ref _abort)?.Cancel();

@@ -59,16 +59,22 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// from Content-Encoding (and listed in <see cref="DecodedContentEncodings"/>); a coding it does not know stays,
     /// with every coding listed before it. Content-Length is removed when something was decoded (it counted the
     /// encoded bytes). Nothing changes when <see cref="FetchSettings.DecompressResponse"/> is off.</summary>
-    public FetchHeaders Headers => _headers ??= CopyHeaders();
+    public FetchHeaders Headers => Volatile.Read(ref _headers) ?? CopyHeaders();
 
     private FetchHeaders? _headers;
 
     // The handler's message, kept (disposed: it holds no connection) until the headers are copied out of it.
     private HttpResponseMessage? _headerSource;
 
+    // Readers may race at the first read (a response read by several threads was always safe): one copy is published,
+    // every reader gets that one, and the source is let go only after it is published.
     private FetchHeaders CopyHeaders()
     {
-        var message = _headerSource!;
+        if (Volatile.Read(ref _headerSource) is not { } message)
+        {
+            return Volatile.Read(ref _headers)!;
+        }
+
         var headers = new FetchHeaders(message.Headers.NonValidated.Count + message.Content.Headers.NonValidated.Count);
         foreach (var (name, values) in message.Headers.NonValidated)
         {
@@ -86,8 +92,9 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
             }
         }
 
-        _headerSource = null;
-        return headers;
+        var published = Interlocked.CompareExchange(ref _headers, headers, null) ?? headers;
+        Volatile.Write(ref _headerSource, null);
+        return published;
     }
 
     /// <summary>The content codings Tether undid, in the order the server listed (applied) them, e.g.

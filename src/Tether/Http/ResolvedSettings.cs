@@ -130,13 +130,13 @@ internal sealed class ResolvedSettingsCache
         {
             settings = s_builtIn;
         }
-        else if (!s_shared.TryGetValue(live, out settings!))
+        else if (!Shareable(live) || !s_shared.TryGetValue(live, out settings!))
         {
             var values = live with { }; // the stored key is a copy: the live values may change later
             var snapshot = new FetchSettings();
             snapshot.SetValues(values);
             settings = new ResolvedSettings(s_none, snapshot);
-            if (Volatile.Read(ref s_sharedCount) < MaxShared && s_shared.TryAdd(values, settings))
+            if (Shareable(values) && Volatile.Read(ref s_sharedCount) < MaxShared && s_shared.TryAdd(values, settings))
             {
                 Interlocked.Increment(ref s_sharedCount);
             }
@@ -145,6 +145,12 @@ internal sealed class ResolvedSettingsCache
         Volatile.Write(ref _entry, new Entry(defaults, version, settings));
         return settings;
     }
+
+    // Values compared by Equals but owned per client are never shared: a client certificate is Equal to another
+    // object of the same certificate (issuer and serial number), which its own client may dispose, and Uri equality
+    // ignores a proxy's user info. Such clients resolve their own (still once per change of their defaults).
+    private static bool Shareable(FetchSettings.SettingValues values) =>
+        values.ClientCertificate is null && string.IsNullOrEmpty(values.Proxy?.UserInfo);
 
     private sealed record Entry(FetchSettings Defaults, int Version, ResolvedSettings Settings);
 }

@@ -90,7 +90,8 @@ public sealed class TetherHttpMessageHandler : HttpMessageHandler
             options.PoolOptions ??= new ConnectionPoolOptions { MaxConnectionsPerHost = int.MaxValue, MaxConnectionsTotal = int.MaxValue };
         }
 
-        _client = new AsyncHttpClient(options);
+        // Walked, not keyed by this file's line: every handler would otherwise carry the first one's site.
+        _client = new AsyncHttpClient(options, Diagnostics.CallSite.Capture());
     }
 
     /// <summary>The internal client: its <see cref="AsyncHttpClient.InFlight"/> counts requests whose response is not
