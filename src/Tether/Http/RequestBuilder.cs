@@ -271,7 +271,8 @@ internal sealed class ParsedUrlCache
         }
 
         uri = RequestBuilder.ParseUrl(url);
-        if (Volatile.Read(ref s_count) < MaxEntries && s_parsed.TryAdd(url, uri))
+        // A URL with credentials in it is not kept for the life of the process.
+        if (uri.UserInfo.Length == 0 && Volatile.Read(ref s_count) < MaxEntries && s_parsed.TryAdd(url, uri))
         {
             Interlocked.Increment(ref s_count);
         }

@@ -81,6 +81,10 @@ internal sealed class ResolvedSettings
     /// <summary>The pool and handler these settings were last sent through (a hint: checked, never trusted).</summary>
     public volatile TransportHint? TransportHint;
 
+    /// <summary>Held by a process-wide table (<see cref="ResolvedSettingsCache"/>): its hint may only name
+    /// <see cref="ConnectionPool.Process"/>, never a pool that can close (the table would keep it reachable).</summary>
+    public bool IsShared { get; set; }
+
     private static TimeSpan Min(TimeSpan a, TimeSpan b) =>
         a == Timeout.InfiniteTimeSpan ? b : b == Timeout.InfiniteTimeSpan ? a : a < b ? a : b;
 
@@ -104,7 +108,7 @@ internal sealed class ResolvedSettingsCache
     // per client. Bounded; past the bound a client resolves its own.
     private const int MaxShared = 256;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<FetchSettings.SettingValues, ResolvedSettings> s_shared = new();
-    private static readonly ResolvedSettings s_builtIn = new(s_none, s_none);
+    private static readonly ResolvedSettings s_builtIn = new(s_none, s_none) { IsShared = true };
     private static int s_sharedCount;
 
     /// <summary>The settings of a request without values of its own under <paramref name="defaults"/>.</summary>
@@ -136,9 +140,13 @@ internal sealed class ResolvedSettingsCache
             var snapshot = new FetchSettings();
             snapshot.SetValues(values);
             settings = new ResolvedSettings(s_none, snapshot);
-            if (Shareable(values) && Volatile.Read(ref s_sharedCount) < MaxShared && s_shared.TryAdd(values, settings))
+            if (Shareable(values) && Volatile.Read(ref s_sharedCount) < MaxShared)
             {
-                Interlocked.Increment(ref s_sharedCount);
+                settings.IsShared = true;
+                if (s_shared.TryAdd(values, settings))
+                {
+                    Interlocked.Increment(ref s_sharedCount);
+                }
             }
         }
 
@@ -148,9 +156,11 @@ internal sealed class ResolvedSettingsCache
 
     // Values compared by Equals but owned per client are never shared: a client certificate is Equal to another
     // object of the same certificate (issuer and serial number), which its own client may dispose, and Uri equality
-    // ignores a proxy's user info. Such clients resolve their own (still once per change of their defaults).
+    // ignores a proxy's user info. Secrets (passwords) are not kept in a process-wide table either. Such clients
+    // resolve their own (still once per change of their defaults).
     private static bool Shareable(FetchSettings.SettingValues values) =>
-        values.ClientCertificate is null && string.IsNullOrEmpty(values.Proxy?.UserInfo);
+        values.ClientCertificate is null && string.IsNullOrEmpty(values.Proxy?.UserInfo)
+        && values.AuthPassword is null && values.ProxyPassword is null;
 
     private sealed record Entry(FetchSettings Defaults, int Version, ResolvedSettings Settings);
 }

@@ -43,7 +43,11 @@ public sealed partial class ConnectionPool
         else
         {
             transport = LookUpTransport(operation);
-            settings.TransportHint = new TransportHint(this, transport);
+            // Settings in the process-wide table hint only the process pool: a closed pool must not stay reachable.
+            if (!settings.IsShared || (s_process.IsValueCreated && ReferenceEquals(this, s_process.Value)))
+            {
+                settings.TransportHint = new TransportHint(this, transport);
+            }
         }
 
         if (IsClosed)
