@@ -81,6 +81,16 @@ internal static class LeakTracker
     }
 
     /// <summary>Entries in the per-site and per-host churn tables (CORE-06: bounded after a quiet period).</summary>
+    /// <summary>The keys of both tables (allocation sites; host keys of churn windows), for tests that check their own
+    /// entries are gone while other tests of the process add theirs.</summary>
+    internal static (string[] Sites, string[] ChurnHosts) TableKeys()
+    {
+        lock (s_gate)
+        {
+            return (s_sites.Keys.Select(static k => k.Site).ToArray(), s_churn.Keys.ToArray());
+        }
+    }
+
     internal static (int Sites, int ChurnWindows) TableSizes()
     {
         lock (s_gate)
