@@ -137,69 +137,84 @@ internal sealed class ResponseBody : Stream
         // Unknown length: segments that grow to at most 256 KiB instead of a doubling MemoryStream, so a body that
         // ends up over MaxBodySize (a gzip bomb) costs about the limit in memory, not up to three times it.
         const int maxSegment = 256 * 1024;
-        var segments = new List<byte[]>();
-        var current = new byte[16 * 1024];
+        // The first segment is rented when the bytes stay inside this method (a chunked or close-delimited body is
+        // usually small: one exact-size copy is all that stays allocated); later ones are allocated, so a large body
+        // holds no pooled arrays. A streaming callback sees the buffer itself, so it never gets a pooled one (memory
+        // it kept could later show another response's bytes).
+        List<byte[]>? segments = null;
+        var rented = streamingCallback is null ? ArrayPool<byte>.Shared.Rent(16 * 1024) : null;
+        var current = rented ?? new byte[16 * 1024];
         var used = 0;
-        long total = 0;
-        int n;
-        while (true)
+        try
         {
-            if (used == current.Length)
+            long total = 0;
+            int n;
+            while (true)
             {
-                segments.Add(current);
-                current = new byte[Math.Min(current.Length * 2, maxSegment)];
-                used = 0;
-            }
-
-            n = await ReadAsync(current.AsMemory(used), cancellationToken).ConfigureAwait(false);
-            if (n == 0)
-            {
-                break;
-            }
-
-            if (streamingCallbackAsync is not null)
-            {
-                try
+                if (used == current.Length)
                 {
-                    // A fresh copy: the consumer may keep the memory while we read on.
-                    await streamingCallbackAsync(current.AsSpan(used, n).ToArray(), cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-                {
-                    throw new CallbackException("StreamingCallbackAsync", ex);
+                    (segments ??= []).Add(current);
+                    current = new byte[Math.Min(current.Length * 2, maxSegment)];
+                    used = 0;
                 }
 
-                continue;
+                n = await ReadAsync(current.AsMemory(used), cancellationToken).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                if (streamingCallbackAsync is not null)
+                {
+                    try
+                    {
+                        // A fresh copy: the consumer may keep the memory while we read on.
+                        await streamingCallbackAsync(current.AsSpan(used, n).ToArray(), cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                    {
+                        throw new CallbackException("StreamingCallbackAsync", ex);
+                    }
+
+                    continue;
+                }
+
+                if (streamingCallback is not null)
+                {
+                    try
+                    {
+                        streamingCallback(current.AsMemory(used, n));
+                    }
+                    catch (Exception ex)
+                    {
+                        throw new CallbackException("StreamingCallback", ex);
+                    }
+
+                    continue; // the callback owns the bytes; reuse the buffer
+                }
+
+                used += n;
+                total += n;
             }
 
-            if (streamingCallback is not null)
+            var result = new byte[total];
+            var offset = 0;
+            foreach (var segment in segments ?? [])
             {
-                try
-                {
-                    streamingCallback(current.AsMemory(used, n));
-                }
-                catch (Exception ex)
-                {
-                    throw new CallbackException("StreamingCallback", ex);
-                }
-
-                continue; // the callback owns the bytes; reuse the buffer
+                segment.CopyTo(result, offset); // a segment is full when the next one starts
+                offset += segment.Length;
             }
 
-            used += n;
-            total += n;
+            current.AsSpan(0, used).CopyTo(result.AsSpan(offset));
+            return result;
         }
-
-        var result = new byte[total];
-        var offset = 0;
-        foreach (var segment in segments)
+        finally
         {
-            segment.CopyTo(result, offset);
-            offset += segment.Length;
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
-
-        current.AsSpan(0, used).CopyTo(result.AsSpan(offset));
-        return result;
     }
 
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
