@@ -43,8 +43,10 @@ public sealed class SoakCloseModeAndHttp2Tests
             Assert.True(row.GetProperty("errors").GetInt32() == 0, what);
             if (name == "streamed-undisposed")
             {
-                // The abort path: one connection per iteration, reset whatever the idle-close mode.
-                Assert.True(resets == Iterations, what);
+                // The abort path: one connection per iteration, reset whatever the idle-close mode. Seen once in a
+                // parallel CI run: 39 of 40, the last iteration's reset reaching the soak's server after the end sample
+                // (the soak waits at most 3 s for it); so at most one may be missing.
+                Assert.True(resets is >= Iterations - 1 and <= Iterations, what);
                 Assert.True(timeWait == 0, what);
             }
             else if (mode == "graceful")
