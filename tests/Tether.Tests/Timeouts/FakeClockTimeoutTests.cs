@@ -327,7 +327,7 @@ public sealed class FakeClockTimeoutTests
     {
         await using var hostile = HostileServer.Start(HostileBehavior.NeverAccept);
         var check = LeakCheck.Start(hostile.Port);
-        var fillers = await FillAcceptQueueAsync(hostile.Port);
+        var fillers = await TimeoutTests.FillAcceptQueueAsync(hostile.Port);
         try
         {
             var clock = new DeadlineClock();
@@ -515,27 +515,5 @@ public sealed class FakeClockTimeoutTests
         var finished = await Task.WhenAny(fetch, Task.Delay(DeadlineClock.RealBound));
         Assert.True(ReferenceEquals(finished, fetch), $"waited {DeadlineClock.RealBound.TotalSeconds:0} s for {what}");
         return await Assert.ThrowsAnyAsync<TException>(() => fetch);
-    }
-
-    /// <summary>Fills the accept queue of a never-accepting listener so the next connect hangs in SYN_SENT.</summary>
-    private static async Task<List<Socket>> FillAcceptQueueAsync(int port)
-    {
-        var fillers = new List<Socket>();
-        for (var i = 0; i < 4; i++)
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            fillers.Add(s);
-            using var cts = new CancellationTokenSource(200);
-            try
-            {
-                await s.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-
-        return fillers;
     }
 }

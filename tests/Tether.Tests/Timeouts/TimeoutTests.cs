@@ -21,7 +21,7 @@ public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFix
     private string Url(string path) => server.Url(path).ToString();
 
     /// <summary>Fills the accept queue of a never-accepting listener so the next connect hangs in SYN_SENT.</summary>
-    private static async Task<List<Socket>> FillAcceptQueueAsync(int port)
+    internal static async Task<List<Socket>> FillAcceptQueueAsync(int port)
     {
         var fillers = new List<Socket>();
         for (var i = 0; i < 4; i++)
