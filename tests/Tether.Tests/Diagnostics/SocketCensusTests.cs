@@ -103,7 +103,11 @@ public sealed class SocketCensusTests
         CensusSnapshot after = WaitFor(s => s.CountTimeWaitServerSide(port) - before.CountTimeWaitServerSide(port) >= 10);
         Assert.Equal(10, after.CountTimeWaitServerSide(port) - before.CountTimeWaitServerSide(port));
         Assert.True(after.TimeWaitServerSide >= 10, "the per-port entries are part of the server-side total");
-        Assert.Equal(0, after.CountTimeWait(port));
+        // None of them on the client side. Compared with the baseline: a port a finished test's server used can be
+        // handed to this listener while that test's client-side TIME_WAIT entries (60 s) still name it (seen once
+        // in a stress run).
+        Assert.True(after.CountTimeWait(port) <= before.CountTimeWait(port),
+            $"client-side TIME_WAIT towards port {port}: {before.CountTimeWait(port)} before, {after.CountTimeWait(port)} after");
     }
 
     // DIAG-02: a server outside the process is attributed through CensusOptions.Ports.
