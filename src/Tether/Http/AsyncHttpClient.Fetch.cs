@@ -56,7 +56,7 @@ public sealed partial class AsyncHttpClient
         ArgumentNullException.ThrowIfNull(request);
         var loop = EventLoop.Current;
         EnsureUsable(loop);
-        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target, ParsedUrlCache.Shared);
+        var settings = RequestBuilder.Resolve(request, Options.Defaults, _settingsCache, out var target, cacheUrl: true);
         var operation = new FetchOperation(this, loop, request, settings) { Target = target };
         if (streamed)
         {

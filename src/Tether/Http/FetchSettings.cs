@@ -171,10 +171,6 @@ public class FetchSettings
         Interlocked.Increment(ref to._version);
     }
 
-    /// <summary>A copy of the values as one immutable-by-convention key (null when none is set), for caches that
-    /// share what is resolved from equal settings.</summary>
-    internal SettingValues? SnapshotValues() => CurrentValues() is { } values ? values with { } : null;
-
     /// <summary>The live values (null when none is set): a lookup key only, never stored (they may change).</summary>
     internal SettingValues? CurrentValues() => _values is { } values && !values.Equals(s_unset) ? values : null;
 

@@ -18,7 +18,7 @@ internal static class RequestBuilder
     public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults) => Resolve(request, defaults, null, out _);
 
     public static ResolvedSettings Resolve(FetchRequest request, FetchSettings defaults, ResolvedSettingsCache? cache,
-        out Uri target, ParsedUrlCache? urls = null)
+        out Uri target, bool cacheUrl = false)
     {
         ResolvedSettings settings;
         if (cache is not null && request.HasNoValues())
@@ -32,7 +32,7 @@ internal static class RequestBuilder
             settings = new ResolvedSettings(request, defaults);
         }
 
-        target = urls is null ? ParseUrl(request.Url) : urls.Parse(request.Url);
+        target = cacheUrl ? ParsedUrlCache.Parse(request.Url) : ParseUrl(request.Url);
         CheckField("Method", request.Method);
         if (request.Method.Length == 0 || !IsToken(request.Method, separatorsAllowed: false))
         {
@@ -252,18 +252,15 @@ internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpReq
 /// <summary>URLs already parsed and checked, with their <see cref="Uri"/> (immutable, so shared by every fetch and
 /// every client of that URL): a URL fetched repeatedly, or by a new client per call, is parsed once. Bounded: past the
 /// bound a URL is parsed per fetch as before.</summary>
-internal sealed class ParsedUrlCache
+internal static class ParsedUrlCache
 {
     private const int MaxEntries = 1024;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> s_parsed = new(StringComparer.Ordinal);
     private static int s_count;
 
-    /// <summary>The cache every client uses.</summary>
-    public static ParsedUrlCache Shared { get; } = new();
-
     /// <summary><see cref="RequestBuilder.ParseUrl"/> of <paramref name="url"/>, from the cache when it was parsed
     /// before.</summary>
-    public Uri Parse(string url)
+    public static Uri Parse(string url)
     {
         if (s_parsed.TryGetValue(url, out var uri))
         {
