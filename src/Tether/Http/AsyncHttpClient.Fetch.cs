@@ -125,7 +125,7 @@ public sealed partial class AsyncHttpClient
 
             var method = op.Request.Method;
             var body = op.Request.Body;
-            var headers = op.Request.Headers; // copied before a redirect changes it (the request is never modified)
+            var headers = op.Request.HeadersOrEmpty; // cloned before a redirect changes it (the request is never modified)
             var headersCopied = false;
             var (user, password) = RequestBuilder.Credentials(target, settings);
             var redirects = 0;

@@ -55,6 +55,11 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     private bool _boundToLoop;
     private int _closed;
     private string? _closedAt;
+    // Set instead of _closedAt when a loop's end closed the client: the text is formatted only if an error needs it
+    // (a loop per call closes a client per fetch).
+    private EventLoop? _closedByLoop;
+
+    private string ClosedAt => _closedAt ?? (_closedByLoop is { } loop ? $"the end of {loop.Name}" : "unknown");
     private TimeProvider _time = TimeProvider.System;
 
     /// <summary>Creates a client. Nothing is opened until the first fetch.</summary>
@@ -166,11 +171,11 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
 
     Task ILoopResource.CloseFromLoopAsync(EventLoop loop)
     {
-        CloseCore(FetchErrorKind.LoopClosed, $"the end of {loop.Name}");
+        CloseCore(FetchErrorKind.LoopClosed, closedAt: null, closedByLoop: loop);
         return Task.CompletedTask;
     }
 
-    private void CloseCore(FetchErrorKind kind, string closedAt)
+    private void CloseCore(FetchErrorKind kind, string? closedAt, EventLoop? closedByLoop = null)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
@@ -178,6 +183,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         }
 
         _closedAt = closedAt;
+        _closedByLoop = closedByLoop;
         GC.SuppressFinalize(this);
         FetchOperation[] operations;
         lock (_gate)
@@ -193,8 +199,8 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         // Built only when something is aborted with it (a loop per call usually ends with nothing in flight).
         var reason = operations.Length == 0 && !_ownsPool ? string.Empty
             : kind == FetchErrorKind.LoopClosed
-            ? $"{Name} was closed by {closedAt}"
-            : $"{Name} was closed at {closedAt}";
+            ? $"{Name} was closed by {ClosedAt}"
+            : $"{Name} was closed at {ClosedAt}";
         foreach (var operation in operations)
         {
             operation.AbortWith(kind, reason);
@@ -219,12 +225,12 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     {
         if (IsClosed)
         {
-            if (_creationLoop is { IsClosed: true } ended && _closedAt?.Contains(ended.Name, StringComparison.Ordinal) == true)
+            if (_creationLoop is { IsClosed: true } ended && ReferenceEquals(_closedByLoop, ended))
             {
                 throw LoopMisuseException.LoopClosed(ended, $"{Name}.FetchAsync", AllocationSite);
             }
 
-            throw new ClientClosedException(Name, _closedAt ?? "unknown", AllocationSite);
+            throw new ClientClosedException(Name, ClosedAt, AllocationSite);
         }
 
         if (_creationLoop is { } owner)
@@ -289,7 +295,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         {
             if (IsClosed)
             {
-                throw new ClientClosedException(Name, _closedAt ?? "unknown", AllocationSite);
+                throw new ClientClosedException(Name, ClosedAt, AllocationSite);
             }
 
             operation.InflightNext = _inflight;

@@ -8,6 +8,10 @@ public sealed class FetchHeaders : IEnumerable<KeyValuePair<string, string>>
 {
     private readonly List<KeyValuePair<string, string>> _items;
 
+    /// <summary>The empty collection of a request that never asked for its headers; never modified (callers that
+    /// change headers clone them first).</summary>
+    internal static readonly FetchHeaders Empty = new();
+
     /// <summary>Creates an empty collection.</summary>
     public FetchHeaders()
     {

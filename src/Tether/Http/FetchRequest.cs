@@ -41,8 +41,20 @@ public sealed class FetchRequest : FetchSettings
     /// <value>Default GET.</value>
     public string Method { get; set; } = "GET";
 
-    /// <summary>Request headers (multi-valued).</summary>
-    public FetchHeaders Headers { get; set; } = new();
+    private FetchHeaders? _headers;
+
+    /// <summary>Request headers (multi-valued). Created when first read, so a request without headers of its own
+    /// allocates none.</summary>
+    /// <exception cref="ArgumentNullException">Set to null (use an empty <see cref="FetchHeaders"/>).</exception>
+    public FetchHeaders Headers
+    {
+        get => _headers ??= new FetchHeaders();
+        set => _headers = value ?? throw new ArgumentNullException(nameof(value), "Headers cannot be null; assign an empty FetchHeaders instead.");
+    }
+
+    /// <summary>The headers, or a shared empty collection when none were ever asked for. Read-only use: a fetch that
+    /// must change them (a redirect) clones first.</summary>
+    internal FetchHeaders HeadersOrEmpty => _headers ?? FetchHeaders.Empty;
 
     /// <summary>The request body, if any. Mutually exclusive with <see cref="BodyProducer"/>.</summary>
     public FetchBody? Body { get; set; }

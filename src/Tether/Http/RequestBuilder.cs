@@ -39,7 +39,7 @@ internal static class RequestBuilder
             throw new ArgumentException($"Method \"{Escape(request.Method)}\" is not a valid HTTP method token.", nameof(request));
         }
 
-        foreach (var (name, value) in request.Headers.Items)
+        foreach (var (name, value) in request.HeadersOrEmpty.Items)
         {
             if (HasControl(name))
             {

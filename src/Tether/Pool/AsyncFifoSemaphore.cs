@@ -112,7 +112,22 @@ internal sealed class AsyncFifoSemaphore
 
     /// <summary>Takes a permit; false when <paramref name="timeout"/> passed first.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first.</exception>
-    public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    public ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // The usual case (a free permit, nobody queued) completes synchronously, with no async state machine.
+        lock (_gate)
+        {
+            if (_available > 0 && _waiters.Count == 0)
+            {
+                _available--;
+                return new ValueTask<bool>(true);
+            }
+        }
+
+        return WaitSlowAsync(timeout, cancellationToken);
+    }
+
+    private async ValueTask<bool> WaitSlowAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         Waiter waiter;
         lock (_gate)

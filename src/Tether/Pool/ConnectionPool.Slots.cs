@@ -21,9 +21,34 @@ public sealed partial class ConnectionPool
     /// <remarks>The fast path (a free slot, nobody waiting) allocates only the lease. A wait counts in
     /// <c>tether.pool.waits</c>; one still waiting after <see cref="TetherDiagnostics.SlowPoolWaitThreshold"/> logs the
     /// holders (DIAG-14) without losing its place in the FIFO queue.</remarks>
-    internal async ValueTask<PoolLease> AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
+    internal ValueTask<PoolLease> AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
     {
         EnsureStarted();
+
+        // The usual case: both slots free and nobody queued. Taken synchronously, with no state machine, no clock
+        // reads and no timer; anything else (a wait, a new origin, a table the reaper retired) takes the path below.
+        if (_hostSlots.TryGetValue(hostKey, out var host) && !host.Retired && host.TryTake())
+        {
+            if (!host.Retired && _totalSlots!.TryTake())
+            {
+                if (TetherMetrics.PoolWaitDuration.Enabled)
+                {
+                    TetherMetrics.PoolWaitDuration.Record(0.0, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+                }
+
+                var lease = new PoolLease(this, hostKey, host, _totalSlots, operation);
+                List(lease);
+                return new ValueTask<PoolLease>(lease);
+            }
+
+            host.Release();
+        }
+
+        return AcquireSlowAsync(hostKey, operation, cancellationToken);
+    }
+
+    private async ValueTask<PoolLease> AcquireSlowAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
+    {
         var wait = Options.PoolWaitTimeout;
         var started = Clock.Now(Time);
         AsyncFifoSemaphore host;

@@ -4,7 +4,9 @@ namespace Tether;
 
 /// <summary>
 /// The stream <see cref="ConnectionPool"/> hands to <c>SocketsHttpHandler</c> from its connect callback. It owns the
-/// socket, counts bytes and last activity for the ledger, and removes the ledger entry when the handler disposes it.
+/// socket, counts bytes and last activity for the ledger where the kernel does not (<see cref="TcpInfo"/>), maps a
+/// read or write failed by the handshake deadline to a connect timeout, and removes the ledger entry when the handler
+/// disposes it.
 /// It attributes nothing: which request a write or read belongs to is the handler's business (CORE-03).
 /// </summary>
 internal sealed class LedgerStream : Stream
@@ -13,12 +15,21 @@ internal sealed class LedgerStream : Stream
     private readonly TrackedConnection _connection;
     private readonly TimeSpan _connectTimeout;
 
+    // The kernel counts this socket's bytes (TcpInfo): once the setup is done, reads and writes go straight to the
+    // socket's stream, with no wrapper state machine and no counting (issue 16: cost per fetch).
+    private readonly bool _kernelCounts;
+
     public LedgerStream(Socket socket, TrackedConnection connection, TimeSpan connectTimeout)
     {
         _inner = new NetworkStream(socket, ownsSocket: true);
         _connection = connection;
         _connectTimeout = connectTimeout;
+        _kernelCounts = connection.KernelCounts;
     }
+
+    /// <summary>Reads and writes need nothing from this wrapper: the kernel counts, and no handshake deadline can
+    /// fire any more (it is disarmed when the setup completes).</summary>
+    private bool PassThrough => _kernelCounts && _connection.SetupDone && !_connection.HandshakeTimedOut;
 
     /// <summary>A read or write that failed because the attempt's own deadline aborted the socket during the TLS
     /// handshake surfaces as a connect timeout (the handler wraps it; <see cref="FetchErrors"/> finds it).</summary>
@@ -43,9 +54,23 @@ internal sealed class LedgerStream : Stream
         set => throw new NotSupportedException();
     }
 
-    private void OnRead(int bytes) => _connection.OnRead(bytes);
+    private void OnRead(int bytes)
+    {
+        if (!_kernelCounts)
+        {
+            _connection.OnRead(bytes);
+        }
+    }
 
-public override int Read(byte[] buffer, int offset, int count)
+    private void OnWrite(int bytes)
+    {
+        if (!_kernelCounts)
+        {
+            _connection.OnWrite(bytes);
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
     {
         var n = _inner.Read(buffer, offset, count);
         OnRead(n);
@@ -61,6 +86,11 @@ public override int Read(byte[] buffer, int offset, int count)
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (PassThrough)
+        {
+            return _inner.ReadAsync(buffer, cancellationToken);
+        }
+
         // Data already buffered in the socket: no state machine at all (the common case for a response body).
         ValueTask<int> pending;
         try
@@ -105,19 +135,24 @@ public override int Read(byte[] buffer, int offset, int count)
 
     public override void Write(byte[] buffer, int offset, int count)
     {
-        _connection.OnWrite(count);
+        OnWrite(count);
         _inner.Write(buffer, offset, count);
     }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        _connection.OnWrite(buffer.Length);
+        OnWrite(buffer.Length);
         _inner.Write(buffer);
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        _connection.OnWrite(buffer.Length);
+        if (PassThrough)
+        {
+            return _inner.WriteAsync(buffer, cancellationToken);
+        }
+
+        OnWrite(buffer.Length);
         ValueTask write;
         try
         {

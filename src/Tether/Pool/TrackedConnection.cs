@@ -13,7 +13,7 @@ namespace Tether;
 /// <remarks>
 /// <para>What the record knows is exact: <c>Connecting</c> while the pool's connect callback (DNS, TCP) or the TLS
 /// handshake runs, <c>Closing</c> from the moment the pool or the handler closes it, bytes and last activity from the
-/// stream. Which request rides the connection is the handler's choice and is not recorded (CORE-03); whether it is
+/// kernel's own counters when a snapshot is taken (<see cref="TcpInfo"/>, Linux) or else counted by the stream. Which request rides the connection is the handler's choice and is not recorded (CORE-03); whether it is
 /// idle is derived from the pool's slots (no request to its origin is in flight), see
 /// <see cref="ConnectionPool"/>.</para>
 /// <para>Mutable fields are written by the connect callback, the stream and the pool and read by snapshots; they
@@ -114,9 +114,42 @@ internal sealed class TrackedConnection
 
     public bool IsExpired => Clock.Now(_time) >= ExpiresAtTimestamp;
 
-    public long BytesRead => Interlocked.Read(ref _bytesRead);
+    public long BytesRead
+    {
+        get { RefreshFromKernel(); return Interlocked.Read(ref _bytesRead); }
+    }
 
-    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+    public long BytesWritten
+    {
+        get { RefreshFromKernel(); return Interlocked.Read(ref _bytesWritten); }
+    }
+
+    /// <summary>Bytes and last activity come from the kernel (<see cref="TcpInfo"/>), read when a snapshot asks, and
+    /// the stream counts nothing. Decided once the socket is connected; otherwise <see cref="LedgerStream"/> counts.</summary>
+    public bool KernelCounts { get; private set; }
+
+    private volatile bool _setupDone;
+
+    /// <summary>The connection setup (TCP, and TLS when there is one) is complete: a lock-free read of what
+    /// <see cref="MarkOpen"/> did, for the stream's hot path.</summary>
+    public bool SetupDone => _setupDone;
+
+    /// <summary>Takes the kernel's current counts (no-op unless <see cref="KernelCounts"/>; a closed socket keeps the
+    /// last counts read).</summary>
+    private void RefreshFromKernel()
+    {
+        if (!KernelCounts || Socket is not { } socket || !TcpInfo.TryRead(socket, out var counters))
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _bytesRead, counters.BytesReceived);
+        Interlocked.Exchange(ref _bytesWritten, counters.BytesSent);
+        // A direction with no data yet reports the time since boot: the clamp to the creation time covers it.
+        var ago = Math.Min(counters.MsSinceDataReceived, counters.MsSinceDataSent);
+        var last = Clock.Now(_time) - (long)(ago / 1000.0 * Stopwatch.Frequency);
+        Volatile.Write(ref _lastActivityTimestamp, Math.Max(_createdTimestamp, last));
+    }
 
     /// <summary>Test and diagnostics hook: called under the record's lock on every stage change (including the
     /// final one to "gone", reported as null). Null by default, so the hot path pays one static read.</summary>
@@ -127,6 +160,7 @@ internal sealed class TrackedConnection
     public void MarkConnected(Socket socket)
     {
         Socket = socket;
+        KernelCounts = TcpInfo.IsAvailable(_time) && TcpInfo.TryRead(socket, out _);
         LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
     }
@@ -135,6 +169,7 @@ internal sealed class TrackedConnection
     public void MarkOpen()
     {
         Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
+        _setupDone = true;
         lock (_gate)
         {
             if (_state == ConnectionState.Connecting)
@@ -293,6 +328,7 @@ internal sealed class TrackedConnection
 
     public LedgerEntry ToEntry()
     {
+        RefreshFromKernel();
         var state = State;
         var last = Volatile.Read(ref _lastActivityTimestamp);
         return new LedgerEntry(
@@ -311,8 +347,8 @@ internal sealed class TrackedConnection
             null,
             AllocationSite)
         {
-            BytesRead = BytesRead,
-            BytesWritten = BytesWritten,
+            BytesRead = Interlocked.Read(ref _bytesRead),
+            BytesWritten = Interlocked.Read(ref _bytesWritten),
         };
     }
 }

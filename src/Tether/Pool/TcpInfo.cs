@@ -1,0 +1,66 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Tether;
+
+/// <summary>
+/// The kernel's own per-socket counters on Linux (<c>getsockopt(IPPROTO_TCP, TCP_INFO)</c>, <c>struct tcp_info</c> in
+/// <c>linux/tcp.h</c>): bytes received and sent, and milliseconds since data last went each way. The ledger reads them
+/// when a snapshot is taken, so a connection's reads and writes pay nothing for its byte counts (issue 16: the
+/// stream wrapper that counted every read was a measurable part of a fetch's cost). Elsewhere, or on a fake clock,
+/// <see cref="LedgerStream"/> counts instead.
+/// </summary>
+internal static class TcpInfo
+{
+    private const int IpProtoTcp = 6;   // IPPROTO_TCP
+    private const int TcpInfoOption = 11; // TCP_INFO
+
+    // Byte offsets in struct tcp_info (stable ABI: fields are only ever appended).
+    private const int LastDataSentOffset = 44;   // __u32 tcpi_last_data_sent, ms
+    private const int LastDataRecvOffset = 52;   // __u32 tcpi_last_data_recv, ms
+    private const int BytesAckedOffset = 120;    // __u64 tcpi_bytes_acked (Linux 4.1)
+    private const int BytesReceivedOffset = 128; // __u64 tcpi_bytes_received (Linux 4.1)
+    private const int MinimumLength = 136;
+    private const int BytesSentOffset = 200;     // __u64 tcpi_bytes_sent, retransmissions included (Linux 4.19)
+    private const int BytesRetransOffset = 208;  // __u64 tcpi_bytes_retrans (Linux 4.19)
+    private const int SentLength = 216;
+
+    /// <summary>One reading. <see cref="BytesSent"/> counts each byte once (retransmissions left out; on kernels
+    /// before 4.19, the bytes the peer acknowledged).</summary>
+    internal readonly record struct Counters(long BytesReceived, long BytesSent, uint MsSinceDataReceived, uint MsSinceDataSent);
+
+    /// <summary>Whether counters can come from the kernel for sockets timed by <paramref name="time"/>: Linux, and the
+    /// system clock (the kernel's "milliseconds ago" means nothing on a fake clock).</summary>
+    public static bool IsAvailable(TimeProvider time) => OperatingSystem.IsLinux() && Clock.IsSystem(time);
+
+    /// <summary>Reads the counters of <paramref name="socket"/>; false if the socket is closed or the kernel has no
+    /// byte counters (before 4.1).</summary>
+    public static bool TryRead(Socket socket, out Counters counters)
+    {
+        Span<byte> info = stackalloc byte[256];
+        int length;
+        try
+        {
+            length = socket.GetRawSocketOption(IpProtoTcp, TcpInfoOption, info);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or PlatformNotSupportedException)
+        {
+            counters = default;
+            return false;
+        }
+
+        if (length < MinimumLength)
+        {
+            counters = default;
+            return false;
+        }
+
+        var received = MemoryMarshal.Read<ulong>(info[BytesReceivedOffset..]);
+        var sent = length >= SentLength
+            ? MemoryMarshal.Read<ulong>(info[BytesSentOffset..]) - MemoryMarshal.Read<ulong>(info[BytesRetransOffset..])
+            : MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]);
+        counters = new Counters((long)received, (long)sent,
+            MemoryMarshal.Read<uint>(info[LastDataRecvOffset..]), MemoryMarshal.Read<uint>(info[LastDataSentOffset..]));
+        return true;
+    }
+}
