@@ -59,6 +59,10 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     // (a loop per call closes a client per fetch).
     private EventLoop? _closedByLoop;
 
+    /// <summary>The handler this client's process-wide shared settings last went through in its (non-process) pool:
+    /// see <see cref="ConnectionPool"/>'s send. A hint, checked on every use.</summary>
+    internal volatile TransportHint? TransportHint;
+
     private string ClosedAt => _closedAt ?? (_closedByLoop is { } loop ? $"the end of {loop.Name}" : "unknown");
     private TimeProvider _time = TimeProvider.System;
 

@@ -202,10 +202,15 @@ internal sealed record TransportKey(
         $"proxy={Proxy ?? "none"} ipv6={AllowIPv6} maxHeaderKiB={MaxResponseHeadersKiB}";
 }
 
-/// <summary>The handler a <see cref="ResolvedSettings"/> was last sent through, in which pool.</summary>
-internal sealed class TransportHint(ConnectionPool pool, Transport transport)
+/// <summary>The handler a <see cref="ResolvedSettings"/> was last sent through, in which pool. Kept on the settings,
+/// or (for process-wide shared settings sent through a pool other than the process pool) on the client, with the
+/// settings it is for.</summary>
+internal sealed class TransportHint(ConnectionPool pool, Transport transport, ResolvedSettings? settings)
 {
     public ConnectionPool Pool { get; } = pool;
 
     public Transport Transport { get; } = transport;
+
+    /// <summary>The settings a client-held hint is for (null on a hint the settings hold themselves).</summary>
+    public ResolvedSettings? Settings { get; } = settings;
 }

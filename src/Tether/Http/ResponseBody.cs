@@ -30,6 +30,9 @@ internal sealed class ResponseBody : Stream
     private int _disposed;
     private ResponseLeakSentinel? _sentinel;
 
+    // Content-Length already says the (undecoded) body is over MaxBodySize: the first read fails before reading a byte.
+    private readonly bool _announcedTooLarge;
+
     private ResponseBody(FetchOperation op, HttpResponseMessage message, Stream raw, Stream decoded)
     {
         _op = op;
@@ -39,6 +42,7 @@ internal sealed class ResponseBody : Stream
         _maxBody = op.Settings.MaxBodySize;
         _bodyTimeout = op.Settings.BodyTimeout;
         _requestTimeout = op.Settings.RequestTimeout;
+        _announcedTooLarge = ReferenceEquals(decoded, raw) && message.Content.Headers.ContentLength is { } announced && announced > _maxBody;
     }
 
     public bool ReachedEnd => _eof;
@@ -217,8 +221,35 @@ internal sealed class ResponseBody : Stream
         }
     }
 
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        // A buffered fetch's read (the fetch's own token, which an abort and RequestTimeout already cancel) with no
+        // per-read deadline: when the bytes are already here (a small body arrives with its head) it completes with
+        // no state machine at all; anything else takes the full path below.
+        if (_bodyTimeout == Timeout.InfiniteTimeSpan && !_eof && _failure is null && _op.AbortKind is null
+            && (_read != 0 || !_announcedTooLarge) && cancellationToken.CanBeCanceled && cancellationToken == _op.FetchToken)
+        {
+            var pending = StartRead(buffer, cancellationToken);
+            if (!pending.IsCompletedSuccessfully)
+            {
+                return CompleteReadAsync(pending);
+            }
+
+            try
+            {
+                return new ValueTask<int>(Counted(pending.Result));
+            }
+            catch (Exception ex)
+            {
+                return ValueTask.FromException<int>(ex);
+            }
+        }
+
+        return ReadSlowAsync(buffer, cancellationToken);
+    }
+
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         if (_eof)
@@ -226,7 +257,7 @@ internal sealed class ResponseBody : Stream
             return 0;
         }
 
-        if (_read == 0 && ReferenceEquals(_decoded, _raw) && _message.Content.Headers.ContentLength is { } announced && announced > _maxBody)
+        if (_read == 0 && _announcedTooLarge)
         {
             // Content-Length already says it is too large: fail before reading a byte.
             throw TooLarge();
@@ -292,22 +323,41 @@ internal sealed class ResponseBody : Stream
         return error;
     }
 
+    private ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken, bool includesAbort)
+    {
+        // The fetch's own token (buffered fetches) is already cancelled by an abort: no linked source per read.
+        return includesAbort ? CompleteReadAsync(StartRead(buffer, cancellationToken)) : ReadWithAbortAsync(buffer, cancellationToken);
+    }
+
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken, bool includesAbort)
+    private async ValueTask<int> ReadWithAbortAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _op.AbortToken);
+        return await CompleteReadAsync(StartRead(buffer, abort.Token)).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a read of the decoded body; a synchronous failure is returned as a faulted read, so that
+    /// <see cref="CompleteReadAsync"/> maps it like any other.</summary>
+    private ValueTask<int> StartRead(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return _decoded.ReadAsync(buffer, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<int>(ex);
+        }
+    }
+
+    /// <summary>Awaits a read and maps its failure to the fetch's typed errors.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> CompleteReadAsync(ValueTask<int> pending)
     {
         int n;
         try
         {
-            if (includesAbort)
-            {
-                // The fetch's own token (buffered fetches) is already cancelled by an abort: no linked source per read.
-                n = await _decoded.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                using var abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _op.AbortToken);
-                n = await _decoded.ReadAsync(buffer, abort.Token).ConfigureAwait(false);
-            }
+            n = await pending.ConfigureAwait(false);
         }
         catch (Exception) when (_op.AbortKind is not null)
         {
@@ -331,6 +381,13 @@ internal sealed class ResponseBody : Stream
             throw;
         }
 
+        return Counted(n);
+    }
+
+    /// <summary>Accounts for <paramref name="n"/> bytes read: the end of the body completes the fetch (which frees
+    /// its slots); past MaxBodySize the body fails.</summary>
+    private int Counted(int n)
+    {
         if (n == 0)
         {
             _eof = true;

@@ -33,20 +33,27 @@ public sealed partial class ConnectionPool
 
         Transport transport;
         var settings = operation.Settings;
-        if (settings.TransportHint is { } hint && ReferenceEquals(hint.Pool, this)
+        // Settings in the process-wide table may hint only the process pool (a closed pool must not stay reachable
+        // from a static table); for any other pool their hint is kept by the client, which holds that pool anyway.
+        var clientHeld = settings.IsShared && !IsProcessPool;
+        var hint = clientHeld ? operation.Client.TransportHint : settings.TransportHint;
+        if (hint is not null && ReferenceEquals(hint.Pool, this) && (!clientHeld || ReferenceEquals(hint.Settings, settings))
             && (operation.PoolLease is not { } hintLease || hintLease.UseTransport(hint.Transport)))
         {
-            // The handler this client's settings used last time (resolved settings are cached per client): no key
-            // hashing per fetch. A retired handler fails UseTransport and is looked up below.
+            // The handler these settings were sent through last time: no key hashing per fetch. A retired handler
+            // fails UseTransport and is looked up below.
             transport = hint.Transport;
         }
         else
         {
             transport = LookUpTransport(operation);
-            // Settings in the process-wide table hint only the process pool: a closed pool must not stay reachable.
-            if (!settings.IsShared || (s_process.IsValueCreated && ReferenceEquals(this, s_process.Value)))
+            if (clientHeld)
             {
-                settings.TransportHint = new TransportHint(this, transport);
+                operation.Client.TransportHint = new TransportHint(this, transport, settings);
+            }
+            else
+            {
+                settings.TransportHint = new TransportHint(this, transport, null);
             }
         }
 
@@ -65,6 +72,8 @@ public sealed partial class ConnectionPool
         operation.OnSending();
         return transport.Invoker.SendAsync(request, cancellationToken);
     }
+
+    private bool IsProcessPool => s_process.IsValueCreated && ReferenceEquals(this, s_process.Value);
 
     private Transport LookUpTransport(FetchOperation operation)
     {
