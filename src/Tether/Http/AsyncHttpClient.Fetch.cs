@@ -137,24 +137,18 @@ public sealed partial class AsyncHttpClient
                 op.CurrentUrl = target.OriginalString;
                 op.CurrentMethod = method;
                 op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
-                HttpRequestMessage NewRequest()
+                // HTTP-02: a seekable stream body goes out again from where it started, never from where the last hop
+                // left it (that would be an empty or truncated body).
+                replay.Rewind();
+                var request = RequestBuilder.Build(target, method, headers, body, producer, settings, user, password);
+                if (digestAnswer is { } digest)
                 {
-                    // HTTP-02: a seekable stream body goes out again from where it started, never from where the
-                    // last hop left it (that would be an empty or truncated body).
-                    replay.Rewind();
-                    var built = RequestBuilder.Build(target, method, headers, body, producer, settings, user, password);
-                    if (digestAnswer is { } digest)
-                    {
-                        // Computed for this very URL and method (HTTP-03: cleared on every redirect).
-                        built.Headers.TryAddWithoutValidation("Authorization", digest);
-                    }
-
-                    return built;
+                    // Computed for this very URL and method (HTTP-03: cleared on every redirect).
+                    request.Headers.TryAddWithoutValidation("Authorization", digest);
                 }
 
                 // The handler re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's last stream id,
                 // a connection that died before the request went out) on its own; Tether adds no retry of its own.
-                var request = NewRequest();
                 try
                 {
                     message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
