@@ -68,7 +68,7 @@ public sealed class AsyncHttpClientOptions
     /// the test advances that clock. The sockets and <see cref="SocketsHttpHandler"/>'s own timers stay on real
     /// time.</summary>
     /// <value>Default <see langword="null"/>: the clock of the loop that owns the client
-    /// (<see cref="EventLoop.TimeProvider"/>, given to <see cref="EventLoop.Run(Func{Task}, TimeProvider, CancellationToken, string, int)"/>)
+    /// (<see cref="EventLoop.TimeProvider"/>, given to <see cref="EventLoop.Run(Func{Task}, TimeProvider, CancellationToken, string, int, string)"/>)
     /// when a loop owns it, else <see cref="System.TimeProvider.System"/>. Resolved at the first fetch. With
     /// <see cref="System.TimeProvider.System"/> a fetch costs exactly what it did before this option existed.</value>
     public TimeProvider? TimeProvider { get => _timeProvider; set => Set(ref _timeProvider, value); }
