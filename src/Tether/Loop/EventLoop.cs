@@ -130,7 +130,7 @@ public sealed partial class EventLoop
     /// <remarks>An exception thrown by <paramref name="main"/> is rethrown with its original type once the loop is
     /// closed. An exception thrown by a scheduled callback stops the loop and is rethrown by <c>Run</c>.</remarks>
     /// <param name="callerFilePath">Filled in by the compiler; do not pass (with <paramref name="callerLineNumber"/> it
-    /// names the loop's allocation site with one stack walk per source line).</param>
+    /// names the loop's allocation site with one stack walk per call site).</param>
     /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
     /// <param name="callerMemberName">Filled in by the compiler; do not pass.</param>
     public static void Run(Func<Task> main, CancellationToken cancellationToken = default,
