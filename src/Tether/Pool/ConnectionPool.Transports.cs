@@ -154,13 +154,14 @@ public sealed partial class ConnectionPool
             PlaintextStreamFilter = static (context, _) =>
             {
                 var stream = context.PlaintextStream;
+                var http2 = context.NegotiatedHttpVersion.Major == 2;
                 if (stream is SslStream ssl && InnerStreamOf(ssl) is LedgerStream tls)
                 {
-                    tls.Connection.MarkOpen();
+                    tls.Connection.MarkOpen(http2);
                 }
                 else if (stream is LedgerStream plain)
                 {
-                    plain.Connection.MarkOpen();
+                    plain.Connection.MarkOpen(http2);
                 }
 
                 return ValueTask.FromResult(stream);
