@@ -63,6 +63,48 @@ public sealed class ReviewFindingsTests
         check.AssertClean();
     }
 
+    // Issue 16 review finding 1, the trust store half: the handler's custom roots (CaCertificates, also in its key by
+    // thumbprint) were the first client's objects too.
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    [Trait("Spec", "POOL-10")]
+    public async Task POOL_10_a_client_disposing_its_ca_certificates_does_not_break_another_client_of_the_pool(string version)
+    {
+        await using var first = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true }, Ct);
+        await using var second = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true }, Ct);
+        var check = LeakCheck.Start(first.HttpsBaseUri!.Port, second.HttpsBaseUri!.Port);
+        var caA = X509CertificateLoader.LoadCertificate(first.CaCertificate.RawData);
+        using var caB = X509CertificateLoader.LoadCertificate(first.CaCertificate.RawData);
+
+        await using (var pool = new ConnectionPool())
+        {
+            AsyncHttpClient NewClient(X509Certificate2 ca)
+            {
+                var options = new AsyncHttpClientOptions { Pool = pool };
+                options.Defaults.CaCertificates = [ca];
+                options.Defaults.HttpVersion = Version.Parse(version);
+                return new AsyncHttpClient(options);
+            }
+
+            await using (var a = NewClient(caA))
+            {
+                Assert.Equal(200, (await a.FetchAsync(first.HttpsUrl("/hello").ToString(), Ct)).Code);
+            }
+
+            caA.Dispose();
+
+            await using (var b = NewClient(caB))
+            {
+                var response = await b.FetchAsync(second.HttpsUrl("/hello").ToString(), Ct);
+                Assert.Equal((200, Version.Parse(version)), (response.Code, response.Version));
+                Assert.Equal(1, second.AcceptedConnections); // a new handshake, validated against the roots
+            }
+        }
+
+        check.AssertClean();
+    }
+
     // Issue 16 review finding 2. CLIENT-09: options are validated before use and an invalid value fails with one
     // exception naming it. Defaults stay settable after the first fetch, and their resolution is cached per settings
     // version: before the fix a value made invalid later was never validated (it reached the handler or was used as
