@@ -4,7 +4,7 @@ using Tether.Diagnostics;
 namespace Tether.PeerDriver;
 
 /// <summary>The loop-leak driver of run-loop-leak.sh for Tether's seed loop: per iteration a fresh
-/// <see cref="EventLoop.Run{T}(Func{Task{T}}, CancellationToken, string, int)"/>, a new client created inside it (so the loop owns
+/// <see cref="EventLoop.Run{T}(Func{Task{T}}, CancellationToken, string, int, string)"/>, a new client created inside it (so the loop owns
 /// it), one fetch, and the end of the loop. Prints sample lines and one summary line (JSON).</summary>
 internal static class LeakDriver
 {

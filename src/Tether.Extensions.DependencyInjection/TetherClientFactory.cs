@@ -6,7 +6,8 @@ namespace Tether.Extensions.DependencyInjection;
 /// <summary>Makes clients from named <see cref="TetherClientOptions"/>; always leasing from the container's pool and
 /// always <see cref="ClientOwnership.Caller"/> (the scope or the caller owns them, never an ambient loop).</summary>
 internal sealed class TetherClientFactory(
-    IOptionsMonitor<TetherClientOptions> options, TetherPool pool, ILoggerFactory? loggerFactory = null) : ITetherClientFactory
+    IOptionsMonitor<TetherClientOptions> options, TetherPool pool, ILoggerFactory? loggerFactory = null,
+    TimeProvider? timeProvider = null) : ITetherClientFactory
 {
     public AsyncHttpClient CreateClient(string name)
     {
@@ -19,6 +20,8 @@ internal sealed class TetherClientFactory(
             target.Logger = loggerFactory.CreateLogger($"Tether.AsyncHttpClient.{(name.Length == 0 ? "Default" : name)}");
         }
 
+        // The container's clock (issue 16 review finding); the client's own Configure may still set another.
+        target.TimeProvider = timeProvider;
         source.Configure?.Invoke(target);
         target.Ownership = ClientOwnership.Caller;
         target.Pool = pool.Pool;

@@ -17,7 +17,9 @@ public static class TetherHttpClientBuilderExtensions
     /// keep-alive connections survive the factory's handler rotation (they belong to the pool, not to the handler).
     /// Calls AddTether if needed. The handler behaves like the default SocketsHttpHandler it replaces (redirects,
     /// cookies, any method and content; see <see cref="TetherHttpMessageHandler"/>), and by default neither it
-    /// (MaxClients) nor the DI pool (<see cref="TetherOptions.Pool"/>) caps concurrency (CORE-07).</summary>
+    /// (MaxClients) nor the DI pool (<see cref="TetherOptions.Pool"/>) caps concurrency (CORE-07). A
+    /// <see cref="TimeProvider"/> registered in the container is the handler's clock (its request, queue and body
+    /// timeouts) unless <paramref name="configure"/> sets another.</summary>
     /// <param name="builder">The HttpClient builder.</param>
     /// <param name="configure">Sets the handler's internal client options (MaxClients, Defaults.ConnectTimeout, ...).</param>
     /// <returns>The same builder.</returns>
@@ -26,13 +28,18 @@ public static class TetherHttpClientBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddTether();
         var name = builder.Name;
-        builder.ConfigurePrimaryHttpMessageHandler(sp => new TetherHttpMessageHandler(
-            sp.GetRequiredService<TetherPool>().Pool,
-            options =>
-            {
-                options.Name = $"HttpClient({name})";
-                configure?.Invoke(options);
-            }));
+        builder.ConfigurePrimaryHttpMessageHandler(sp =>
+        {
+            var time = sp.GetService<TimeProvider>();
+            return new TetherHttpMessageHandler(
+                sp.GetRequiredService<TetherPool>().Pool,
+                options =>
+                {
+                    options.Name = $"HttpClient({name})";
+                    options.TimeProvider = time; // the container's clock, if any (issue 16 review finding)
+                    configure?.Invoke(options);
+                });
+        });
         return builder;
     }
 }

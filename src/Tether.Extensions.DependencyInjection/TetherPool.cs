@@ -13,9 +13,12 @@ namespace Tether.Extensions.DependencyInjection;
 /// </remarks>
 public sealed class TetherPool : IDisposable, IAsyncDisposable
 {
-    internal TetherPool(ConnectionPoolOptions options)
+    /// <param name="options">The pool's options.</param>
+    /// <param name="timeProvider">The container's clock, if one is registered: the pool's clock unless
+    /// <paramref name="options"/> set one (issue 16 review finding).</param>
+    internal TetherPool(ConnectionPoolOptions options, TimeProvider? timeProvider = null)
     {
-        Pool = new ConnectionPool(options);
+        Pool = new ConnectionPool(options) { InheritedTime = timeProvider };
     }
 
     /// <summary>The container's pool.</summary>

@@ -31,6 +31,11 @@ namespace Tether.Extensions.DependencyInjection;
 /// </list>
 /// <para>Options are validated at start-up (ValidateOnStart) with Tether's own rules; each failure names the
 /// configuration key, the value and the fix.</para>
+/// <para>Clock: a <see cref="TimeProvider"/> registered in the container is the clock of the DI pool (its
+/// <see cref="ConnectionPoolOptions.TimeProvider"/>, unless <see cref="TetherOptions.Pool"/> sets one) and of every
+/// client the container makes, named, typed, factory-made and <c>UseTether</c> handlers alike (their
+/// <see cref="AsyncHttpClientOptions.TimeProvider"/>, unless their own configure sets one). With none registered, both
+/// are <see cref="TimeProvider.System"/>. Register a fake clock (<c>FakeTimeProvider</c>) to test timeout logic.</para>
 /// </remarks>
 public static class TetherServiceCollectionExtensions
 {
@@ -136,11 +141,14 @@ public static class TetherServiceCollectionExtensions
         services.AddOptions();
         services.AddOptions<TetherOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<TetherOptions>>(new TetherOptionsValidator(poolKeyPrefix));
-        services.AddSingleton(static sp => new TetherPool(sp.GetRequiredService<IOptions<TetherOptions>>().Value.Pool));
+        // Issue 16 review finding: a TimeProvider registered in the container is the clock of the pool and of every
+        // client the container makes (unless their options set one), so a test host's fake clock drives their timeouts.
+        services.AddSingleton(static sp => new TetherPool(
+            sp.GetRequiredService<IOptions<TetherOptions>>().Value.Pool, sp.GetService<TimeProvider>()));
         services.AddSingleton(static sp => new TetherRoot(sp));
         services.AddSingleton<ITetherClientFactory>(static sp => new TetherClientFactory(
             sp.GetRequiredService<IOptionsMonitor<TetherClientOptions>>(), sp.GetRequiredService<TetherPool>(),
-            sp.GetService<ILoggerFactory>()));
+            sp.GetService<ILoggerFactory>(), sp.GetService<TimeProvider>()));
         AddNamed(services, Options.DefaultName, "AddTether: default client: ");
         services.AddScoped(static sp => CreateScoped(sp, Options.DefaultName));
     }

@@ -21,34 +21,48 @@ public static class CallSite
     /// Default false.</summary>
     public static bool FullStackTraces { get; set; }
 
-    // Sites of constructors and EventLoop.Run keyed by the compiler-supplied caller file and line, so that a call site
-    // walks the stack once, not on every client or loop it creates (CORE-08: a loop per call at raw HttpClient cost).
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string File, int Line), string> s_callerSites = new();
+    // Sites of constructors and EventLoop.Run keyed by the compiler-supplied caller file, line and member, so that a
+    // call site walks the stack once, not on every client or loop it creates (CORE-08: a loop per call at raw HttpClient
+    // cost). Issue 16 review finding: keyed by file and line alone, two methods on one source line shared the first one's
+    // name, and a site whose first user frame was not the compiler's caller (the caller inlined into its own caller, or
+    // a stale line of optimized code) was cached under the caller's line, so every later call there got that name.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string File, int Line, string Member), string> s_callerSites = new();
 
-    /// <summary>The allocation site of a call whose caller file and line the compiler supplied
+    /// <summary>The allocation site of a call whose caller file, line and member the compiler supplied
     /// (<see cref="System.Runtime.CompilerServices.CallerFilePathAttribute"/>): the same text as <see cref="Capture()"/>,
-    /// but the stack is walked only the first time that source line is seen (a walk costs ~5 µs; a lookup ~50 ns).</summary>
-    internal static string Capture(string callerFilePath, int callerLineNumber)
+    /// but the stack is walked only the first time that call site is seen (a walk costs ~5 µs; a lookup ~50 ns). Only a
+    /// walk that found exactly that caller (its file and line, or its method when the frame has no line) is remembered;
+    /// any other is not a function of the key and is walked again each time.</summary>
+    internal static string Capture(string callerFilePath, int callerLineNumber, string callerMemberName)
     {
         if (FullStackTraces || callerLineNumber <= 0 || string.IsNullOrEmpty(callerFilePath))
         {
             return Capture();
         }
 
-        var key = (callerFilePath, callerLineNumber);
+        var key = (callerFilePath, callerLineNumber, callerMemberName);
         if (s_callerSites.TryGetValue(key, out var site))
         {
             return site;
         }
 
         site = Capture();
-        if (!site.EndsWith(')'))
+        var location = $" ({Path.GetFileName(callerFilePath)}:{callerLineNumber})";
+        var exact = site.EndsWith(location, StringComparison.Ordinal);
+        if (!exact)
         {
-            // Optimized code without line information: the compiler's file and line are exact.
-            site = $"{site} ({Path.GetFileName(callerFilePath)}:{callerLineNumber})";
+            // No line (optimized code), or the line this method's site had elsewhere: if the frame is the caller's
+            // method, the compiler's file and line are exact.
+            var open = site.EndsWith(')') ? site.LastIndexOf(" (", StringComparison.Ordinal) : -1;
+            var name = open > 0 ? site[..open] : site;
+            if (callerMemberName.Length > 0 && name.EndsWith("." + UserMethodName(typeof(CallSite), callerMemberName), StringComparison.Ordinal))
+            {
+                site = name + location;
+                exact = true;
+            }
         }
 
-        if (s_callerSites.Count < MaxCachedSites)
+        if (exact && s_callerSites.Count < MaxCachedSites)
         {
             s_callerSites.TryAdd(key, site);
         }

@@ -10,7 +10,7 @@ namespace Tether;
 /// <para>
 /// Construction captures nothing: no socket, timer, thread or loop is created until the first fetch. Ownership is
 /// decided by where the client is created (see <see cref="ClientOwnership"/>): created inside
-/// <see cref="EventLoop.Run(Func{Task}, CancellationToken, string, int)"/> it belongs to that loop, which closes it when it ends;
+/// <see cref="EventLoop.Run(Func{Task}, CancellationToken, string, int, string)"/> it belongs to that loop, which closes it when it ends;
 /// created outside any loop it belongs to the caller, who closes it with <see cref="Close"/> or
 /// <c>await using</c>. <see cref="Shared"/> is borrowed and can never be closed by a borrower.
 /// </para>
@@ -69,13 +69,16 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     /// <summary>Creates a client. Nothing is opened until the first fetch.</summary>
     /// <param name="options">Options; validated at the first fetch and frozen after it.</param>
     /// <param name="callerFilePath">Filled in by the compiler; do not pass. With <paramref name="callerLineNumber"/> it
-    /// identifies the call site, so <see cref="AllocationSite"/> is found by one stack walk per source line rather than
+    /// identifies the call site, so <see cref="AllocationSite"/> is found by one stack walk per call site rather than
     /// one per client.</param>
     /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerMemberName">Filled in by the compiler; do not pass (with the file and line it keys the
+    /// site, so two methods on one source line are two sites).</param>
     public AsyncHttpClient(AsyncHttpClientOptions? options = null,
         [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "",
-        [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0)
-        : this(options ?? new AsyncHttpClientOptions(), isShared: false, site: CallSite.Capture(callerFilePath, callerLineNumber))
+        [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0,
+        [System.Runtime.CompilerServices.CallerMemberName] string callerMemberName = "")
+        : this(options ?? new AsyncHttpClientOptions(), isShared: false, site: CallSite.Capture(callerFilePath, callerLineNumber, callerMemberName))
     {
     }
 

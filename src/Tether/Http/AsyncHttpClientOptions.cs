@@ -13,8 +13,9 @@ public enum ClientOwnership
     Caller,
 }
 
-/// <summary>Options of an <see cref="AsyncHttpClient"/>. Validated once, at the first fetch; frozen after that (a
-/// later set throws <see cref="InvalidOperationException"/>).</summary>
+/// <summary>Options of an <see cref="AsyncHttpClient"/>. Validated at the first fetch; frozen after that (a
+/// later set throws <see cref="InvalidOperationException"/>), except <see cref="Defaults"/>, which are validated again
+/// at the next fetch after each change.</summary>
 public sealed class AsyncHttpClientOptions
 {
     private bool _frozen;
@@ -34,7 +35,9 @@ public sealed class AsyncHttpClientOptions
     /// clients default to <see cref="int.MaxValue"/> (no queue), like a default SocketsHttpHandler.</value>
     public int MaxClients { get => _maxClients; set => Set(ref _maxClients, value); }
 
-    /// <summary>Defaults for every request of this client; a value set on the request wins.</summary>
+    /// <summary>Defaults for every request of this client; a value set on the request wins. Unlike the other options
+    /// they stay settable after the first fetch; a fetch after a change validates them again and fails with the same
+    /// <see cref="OptionsValidationException"/> as a first fetch would (nothing is sent) if a value is invalid.</summary>
     public FetchSettings Defaults { get; } = new();
 
     /// <summary>A pool to lease connections from instead of the client's own, e.g. <see cref="ConnectionPool.Process"/>
@@ -65,7 +68,7 @@ public sealed class AsyncHttpClientOptions
     /// the test advances that clock. The sockets and <see cref="SocketsHttpHandler"/>'s own timers stay on real
     /// time.</summary>
     /// <value>Default <see langword="null"/>: the clock of the loop that owns the client
-    /// (<see cref="EventLoop.TimeProvider"/>, given to <see cref="EventLoop.Run(Func{Task}, TimeProvider, CancellationToken, string, int)"/>)
+    /// (<see cref="EventLoop.TimeProvider"/>, given to <see cref="EventLoop.Run(Func{Task}, TimeProvider, CancellationToken, string, int, string)"/>)
     /// when a loop owns it, else <see cref="System.TimeProvider.System"/>. Resolved at the first fetch. With
     /// <see cref="System.TimeProvider.System"/> a fetch costs exactly what it did before this option existed.</value>
     public TimeProvider? TimeProvider { get => _timeProvider; set => Set(ref _timeProvider, value); }

@@ -7,7 +7,7 @@ namespace Tether;
 /// <remarks>
 /// <para>
 /// How it works: each <see cref="Fetch(FetchRequest, CancellationToken)"/> runs a private <see cref="EventLoop"/>
-/// on the calling thread (<see cref="EventLoop.Run{T}(Func{Task{T}}, CancellationToken, string, int)"/>) for the length of that
+/// on the calling thread (<see cref="EventLoop.Run{T}(Func{Task{T}}, CancellationToken, string, int, string)"/>) for the length of that
 /// one call, so no thread or loop outlives a call. The fetches go through one private, caller-owned
 /// <see cref="AsyncHttpClient"/>, so consecutive calls reuse one keep-alive connection; <see cref="Dispose"/> closes
 /// it and every socket it holds.

@@ -125,6 +125,10 @@ public class FetchSettings
     public X509Certificate2Collection? CaCertificates { get => _values?.CaCertificates; set => Set(ref Values.CaCertificates, value); }
 
     /// <summary>A client certificate (with private key) to present to servers that ask for one.</summary>
+    /// <remarks>Connections are keyed by its thumbprint; the pool's handler for that key presents its own copy of the
+    /// certificate (same certificate and key), so the caller may dispose this object once its client is done, even
+    /// while other clients of the same pool use the same certificate. The same holds for
+    /// <see cref="CaCertificates"/>.</remarks>
     public X509Certificate2? ClientCertificate { get => _values?.ClientCertificate; set => Set(ref Values.ClientCertificate, value); }
 
     /// <summary>Allow connecting over IPv6.</summary>

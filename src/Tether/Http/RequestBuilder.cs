@@ -23,12 +23,14 @@ internal static class RequestBuilder
         ResolvedSettings settings;
         if (cache is not null && request.HasNoValues())
         {
-            // Nothing to validate on the request; the client's defaults were validated at its first fetch.
+            // Nothing to validate on the request; the cache validates the client's defaults whenever it resolves them anew.
             settings = cache.Get(defaults);
         }
         else
         {
             OptionChecks.ThrowIfAny(nameof(FetchRequest), SettingsValidation.Validate(request, string.Empty));
+            // The defaults fill what the request leaves unset: validated again if they changed (issue 16 review finding).
+            cache?.EnsureValid(defaults);
             settings = new ResolvedSettings(request, defaults);
         }
 

@@ -97,11 +97,14 @@ internal sealed class ResolvedSettings
 
 /// <summary>A client's resolved settings for requests that set no value of their own: built once, and again only
 /// when the client's <see cref="AsyncHttpClientOptions.Defaults"/> change (they stay settable after the first
-/// fetch).</summary>
+/// fetch). Each re-resolve validates the defaults again, so a value made invalid after the first fetch fails the next
+/// fetch before anything is sent, as it would have failed the first.</summary>
 internal sealed class ResolvedSettingsCache
 {
     private static readonly FetchSettings s_none = new();
     private Entry? _entry;
+    private FetchSettings? _validDefaults;
+    private int _validVersion = -1;
 
     // Resolved settings shared by every client whose defaults hold equal values (a loop per call makes a client per
     // fetch, usually with the same few defaults): resolving builds the transport key and a handler hint once, not
@@ -117,6 +120,7 @@ internal sealed class ResolvedSettingsCache
         if (defaults.CaCertificates is not null)
         {
             // A certificate collection can change in place; its thumbprints are read per fetch as before.
+            EnsureValid(defaults);
             return new ResolvedSettings(s_none, defaults);
         }
 
@@ -139,6 +143,10 @@ internal sealed class ResolvedSettingsCache
             var values = live with { }; // the stored key is a copy: the live values may change later
             var snapshot = new FetchSettings();
             snapshot.SetValues(values);
+            // Issue 16 review finding: the defaults stay settable after the first fetch, so every re-resolve validates
+            // what it resolves (the copy, so a change made meanwhile cannot slip past), with the error the first
+            // fetch gives. Values equal to a shared entry or the built-in ones were valid when that entry was made.
+            ThrowIfInvalid(snapshot);
             settings = new ResolvedSettings(s_none, snapshot);
             if (Shareable(values) && Volatile.Read(ref s_sharedCount) < MaxShared)
             {
@@ -153,6 +161,25 @@ internal sealed class ResolvedSettingsCache
         Volatile.Write(ref _entry, new Entry(defaults, version, settings));
         return settings;
     }
+
+    /// <summary>Throws the first fetch's <see cref="OptionsValidationException"/> if <paramref name="defaults"/>
+    /// changed to an invalid value since they were last validated here (a version compare when unchanged). For the
+    /// paths that resolve from the live defaults: a request with values of its own, defaults with CA certificates.</summary>
+    public void EnsureValid(FetchSettings defaults)
+    {
+        var version = defaults.Version; // read before the values, as in Get
+        if (Volatile.Read(ref _validVersion) == version && ReferenceEquals(Volatile.Read(ref _validDefaults), defaults))
+        {
+            return;
+        }
+
+        ThrowIfInvalid(defaults);
+        Volatile.Write(ref _validDefaults, defaults);
+        Volatile.Write(ref _validVersion, version);
+    }
+
+    private static void ThrowIfInvalid(FetchSettings defaults) =>
+        OptionChecks.ThrowIfAny(nameof(AsyncHttpClientOptions), SettingsValidation.Validate(defaults, "Defaults."));
 
     // Values compared by Equals but owned per client are never shared: a client certificate is Equal to another
     // object of the same certificate (issuer and serial number), which its own client may dispose, and Uri equality

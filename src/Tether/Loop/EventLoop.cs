@@ -9,7 +9,7 @@ namespace Tether;
 /// </summary>
 /// <remarks>
 /// <para>
-/// <see cref="Run(Func{Task}, CancellationToken, string, int)"/> installs a fresh loop on the calling thread, runs the coroutine
+/// <see cref="Run(Func{Task}, CancellationToken, string, int, string)"/> installs a fresh loop on the calling thread, runs the coroutine
 /// until it completes, and then closes everything bound to the loop: pending timers are dropped, every
 /// <see cref="AsyncHttpClient"/> owned by the loop (created inside it, or <see cref="AsyncHttpClient.Shared"/>) is
 /// closed, which fails its in-flight fetches with a "loop closed" 599 and closes its sockets. Only then does
@@ -97,7 +97,7 @@ public sealed partial class EventLoop
     public int ThreadId { get; }
 
     /// <summary>The clock of this loop's timers (<see cref="CallLater"/>, <see cref="PeriodicCallback"/>): the one
-    /// given to <see cref="Run(Func{Task}, TimeProvider, CancellationToken, string, int)"/>, <see cref="TimeProvider.System"/> by
+    /// given to <see cref="Run(Func{Task}, TimeProvider, CancellationToken, string, int, string)"/>, <see cref="TimeProvider.System"/> by
     /// default. Clients this loop owns (and their private pools) run their timeouts on it too, unless
     /// <see cref="AsyncHttpClientOptions.TimeProvider"/> says otherwise.</summary>
     public TimeProvider TimeProvider => _time;
@@ -130,11 +130,13 @@ public sealed partial class EventLoop
     /// <remarks>An exception thrown by <paramref name="main"/> is rethrown with its original type once the loop is
     /// closed. An exception thrown by a scheduled callback stops the loop and is rethrown by <c>Run</c>.</remarks>
     /// <param name="callerFilePath">Filled in by the compiler; do not pass (with <paramref name="callerLineNumber"/> it
-    /// names the loop's allocation site with one stack walk per source line).</param>
+    /// names the loop's allocation site with one stack walk per call site).</param>
     /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerMemberName">Filled in by the compiler; do not pass.</param>
     public static void Run(Func<Task> main, CancellationToken cancellationToken = default,
-        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0) =>
-        Run(main, TimeProvider.System, cancellationToken, callerFilePath, callerLineNumber);
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0,
+        [System.Runtime.CompilerServices.CallerMemberName] string callerMemberName = "") =>
+        Run(main, TimeProvider.System, cancellationToken, callerFilePath, callerLineNumber, callerMemberName);
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread whose timers use
     /// <paramref name="timeProvider"/>, then closes the loop.</summary>
@@ -148,15 +150,17 @@ public sealed partial class EventLoop
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
     /// <param name="callerFilePath">Filled in by the compiler; do not pass.</param>
     /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerMemberName">Filled in by the compiler; do not pass.</param>
     public static void Run(Func<Task> main, TimeProvider timeProvider, CancellationToken cancellationToken = default,
-        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0)
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0,
+        [System.Runtime.CompilerServices.CallerMemberName] string callerMemberName = "")
     {
         ArgumentNullException.ThrowIfNull(main);
         Run<object?>(async () =>
         {
             await main().ConfigureAwait(true);
             return null;
-        }, timeProvider, cancellationToken, callerFilePath, callerLineNumber);
+        }, timeProvider, cancellationToken, callerFilePath, callerLineNumber, callerMemberName);
     }
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread, closes the loop and returns the result.</summary>
@@ -168,9 +172,11 @@ public sealed partial class EventLoop
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
     /// <param name="callerFilePath">Filled in by the compiler; do not pass.</param>
     /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerMemberName">Filled in by the compiler; do not pass.</param>
     public static T Run<T>(Func<Task<T>> main, CancellationToken cancellationToken = default,
-        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0) =>
-        Run(main, TimeProvider.System, cancellationToken, callerFilePath, callerLineNumber);
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0,
+        [System.Runtime.CompilerServices.CallerMemberName] string callerMemberName = "") =>
+        Run(main, TimeProvider.System, cancellationToken, callerFilePath, callerLineNumber, callerMemberName);
 
     /// <summary>Runs <paramref name="main"/> on a fresh loop on this thread whose timers use
     /// <paramref name="timeProvider"/>, closes the loop and returns the result.</summary>
@@ -183,8 +189,10 @@ public sealed partial class EventLoop
     /// <exception cref="LoopMisuseException">This thread is already running a loop (await the coroutine instead).</exception>
     /// <param name="callerFilePath">Filled in by the compiler; do not pass.</param>
     /// <param name="callerLineNumber">Filled in by the compiler; do not pass.</param>
+    /// <param name="callerMemberName">Filled in by the compiler; do not pass.</param>
     public static T Run<T>(Func<Task<T>> main, TimeProvider timeProvider, CancellationToken cancellationToken = default,
-        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0)
+        [System.Runtime.CompilerServices.CallerFilePath] string callerFilePath = "", [System.Runtime.CompilerServices.CallerLineNumber] int callerLineNumber = 0,
+        [System.Runtime.CompilerServices.CallerMemberName] string callerMemberName = "")
     {
         ArgumentNullException.ThrowIfNull(main);
         ArgumentNullException.ThrowIfNull(timeProvider);
@@ -193,7 +201,7 @@ public sealed partial class EventLoop
             throw LoopMisuseException.NestedRun(running);
         }
 
-        var loop = new EventLoop(CallSite.Capture(callerFilePath, callerLineNumber), timeProvider);
+        var loop = new EventLoop(CallSite.Capture(callerFilePath, callerLineNumber, callerMemberName), timeProvider);
         return loop.RunCore(main, cancellationToken);
     }
 

@@ -3,7 +3,7 @@ namespace Tether;
 /// <summary>What kind of scope misuse a <see cref="LoopMisuseException"/> reports.</summary>
 public enum LoopMisuseKind
 {
-    /// <summary><see cref="EventLoop.Run(Func{Task}, CancellationToken, string, int)"/> was called on a thread already running a loop.</summary>
+    /// <summary><see cref="EventLoop.Run(Func{Task}, CancellationToken, string, int, string)"/> was called on a thread already running a loop.</summary>
     NestedRun,
 
     /// <summary>A client owned by one running loop was used from another loop.</summary>

@@ -6,7 +6,7 @@ namespace Tether;
 /// <summary>Closing idle connections (the idle-close path, CORE-09): the reaper, <see cref="CloseIdleConnections"/>
 /// and making room under the socket cap. A connection is closed here only when it is exactly idle: no request to its
 /// origin is in flight in this pool, and none can start while it is being closed (the origin's slots are reserved
-/// for that instant).</summary>
+/// for that instant, and for an HTTP/2 connection until the handler has let go of it).</summary>
 public sealed partial class ConnectionPool
 {
     private ITimer? _reaper;
@@ -44,41 +44,88 @@ public sealed partial class ConnectionPool
         }
 
         var closed = 0;
-        foreach (var (connection, slots, idleFor) in candidates
-            .OrderBy(c => c.Connection.HostKey == preferAwayFrom ? 1 : 0)
-            .ThenByDescending(static c => c.IdleFor))
+        // The slots this call reserved, each with the HTTP/2 connections closed under it whose handler has yet to let go.
+        Dictionary<AsyncFifoSemaphore, List<Task>?>? held = null;
+        try
         {
-            if (closed >= max)
+            foreach (var (connection, slots, idleFor) in candidates
+                .OrderBy(c => c.Connection.HostKey == preferAwayFrom ? 1 : 0)
+                .ThenByDescending(static c => c.IdleFor))
             {
-                break;
-            }
+                if (closed >= max)
+                {
+                    break;
+                }
 
-            if (!which(connection, idleFor))
-            {
-                continue;
-            }
+                if (!which(connection, idleFor))
+                {
+                    continue;
+                }
 
-            // Reserve the slots so that no request can start on this origin while we close, then check again.
-            if (slots is not null && !slots.TryReserveAll())
-            {
-                continue;
-            }
+                // Reserve the slots so that no request can start on this origin while we close, then check again.
+                if (slots is not null && held?.ContainsKey(slots) != true)
+                {
+                    if (!slots.TryReserveAll())
+                    {
+                        continue;
+                    }
 
-            try
-            {
+                    (held ??= []).Add(slots, null);
+                }
+
                 if (connection.IsOpen)
                 {
-                    connection.CloseIdle(Options.IdleCloseMode);
+                    if (connection.CloseIdleUnderHandler(Options.IdleCloseMode) is { } released && slots is not null)
+                    {
+                        (held![slots] ??= []).Add(released);
+                    }
+
                     closed++;
                 }
             }
-            finally
+        }
+        finally
+        {
+            if (held is not null)
             {
-                slots?.ReleaseAll();
+                foreach (var (slots, released) in held)
+                {
+                    if (released is null)
+                    {
+                        slots.ReleaseAll();
+                    }
+                    else
+                    {
+                        _ = ReleaseWhenHandlerLetGoAsync(slots, released);
+                    }
+                }
             }
         }
 
         return closed;
+    }
+
+    /// <summary>Bound on waiting for the handler to drop an HTTP/2 connection closed under it (it does so as soon as its
+    /// reader's pending receive fails, within milliseconds); a safety net on real time, like the handler itself.</summary>
+    private static readonly TimeSpan s_handlerLetGoBound = TimeSpan.FromSeconds(5);
+
+    /// <summary>Keeps <paramref name="slots"/> reserved until the handler has let go of the HTTP/2 connections closed
+    /// under it (<see cref="TrackedConnection.CloseIdleUnderHandler"/>), so that a request that starts meanwhile waits for
+    /// the slots and then gets a new connection, instead of riding the closed one and failing with it.</summary>
+    private static async Task ReleaseWhenHandlerLetGoAsync(AsyncFifoSemaphore slots, List<Task> released)
+    {
+        try
+        {
+            await Task.WhenAll(released).WaitAsync(s_handlerLetGoBound, TimeProvider.System).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The handler did not report it (should not happen): release anyway, as before this wait existed.
+        }
+        finally
+        {
+            slots.ReleaseAll();
+        }
     }
 
     /// <summary>Closes the idle connections of <paramref name="hostKey"/> if that origin is idle (used when a

@@ -60,7 +60,7 @@ public sealed partial class ConnectionPool
         if (IsClosed)
         {
             // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
-            transport.Invoker.Dispose();
+            transport.Dispose();
             throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
         }
 
@@ -116,7 +116,7 @@ public sealed partial class ConnectionPool
             if (transport.TryRetire(idle))
             {
                 _transports.TryRemove(new KeyValuePair<TransportKey, Transport>(key, transport));
-                transport.Invoker.Dispose();
+                transport.Dispose();
             }
         }
     }
@@ -163,13 +163,14 @@ public sealed partial class ConnectionPool
             PlaintextStreamFilter = static (context, _) =>
             {
                 var stream = context.PlaintextStream;
+                var http2 = context.NegotiatedHttpVersion.Major == 2;
                 if (stream is SslStream ssl && InnerStreamOf(ssl) is LedgerStream tls)
                 {
-                    tls.Connection.MarkOpen();
+                    tls.Connection.MarkOpen(http2);
                 }
                 else if (stream is LedgerStream plain)
                 {
-                    plain.Connection.MarkOpen();
+                    plain.Connection.MarkOpen(http2);
                 }
 
                 return ValueTask.FromResult(stream);
@@ -207,12 +208,23 @@ public sealed partial class ConnectionPool
                 TrustMode = X509ChainTrustMode.CustomRootTrust,
                 RevocationMode = X509RevocationMode.NoCheck,
             };
-            ssl.CertificateChainPolicy.CustomTrustStore.AddRange(roots);
+            // The pool's own copies (issue 16 review finding): the handler outlives the client whose collection made
+            // its key, and every client with the same thumbprints shares it.
+            foreach (var root in roots)
+            {
+                ssl.CertificateChainPolicy.CustomTrustStore.Add(transport.Own(root));
+            }
         }
 
         if (settings.ClientCertificate is { } clientCertificate)
         {
-            ssl.ClientCertificates = new X509CertificateCollection { clientCertificate };
+            // Issue 16 review finding: the handler is keyed by the thumbprint and shared by every client (of this pool)
+            // with the same certificate, and it presents the certificate on every connection it opens, long after the
+            // client that created it may have disposed its object. It presents the pool's own copy (same certificate
+            // and key, its own handles), disposed when the handler is retired or the pool closes. Selecting the
+            // certificate per connection from the "current" fetch is not possible: a connection attempt belongs to the
+            // pool, not to a fetch (CORE-03), and the handler's selection callback is given no request.
+            ssl.ClientCertificates = new X509CertificateCollection { transport.Own(clientCertificate) };
         }
 
         handler.SslOptions = ssl;

@@ -169,7 +169,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
 
         foreach (var transport in _transports.Values)
         {
-            transport.Invoker.Dispose();
+            transport.Dispose();
         }
 
         _transports.Clear();

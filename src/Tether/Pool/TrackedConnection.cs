@@ -32,6 +32,8 @@ internal sealed class TrackedConnection
     private long _bytesWritten;
     private int _closed;
     private ITimer? _handshakeDeadline;
+    private volatile bool _http2;
+    private TaskCompletionSource? _handlerReleased;
 
     public TrackedConnection(ConnectionPool pool, string hostKey, string allocationSite, string? openedBy, string? openedByLoop,
         TimeSpan lifetime)
@@ -166,8 +168,10 @@ internal sealed class TrackedConnection
     }
 
     /// <summary>The handler's connection setup (TCP, and TLS when there is one) is complete.</summary>
-    public void MarkOpen()
+    /// <param name="http2">The handler speaks HTTP/2 on it (ALPN h2, or prior knowledge).</param>
+    public void MarkOpen(bool http2 = false)
     {
+        _http2 = http2;
         Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
         _setupDone = true;
         lock (_gate)
@@ -308,11 +312,32 @@ internal sealed class TrackedConnection
         OnSocketClosed();
     }
 
+    /// <summary>The idle-close path for a connection the handler still holds: closes it (see <see cref="CloseIdle"/>)
+    /// and, for an HTTP/2 connection, returns a task that completes when the handler has let go of it too (disposed
+    /// its stream, the second close of this record). Until then the handler may still pick the connection for a new
+    /// request, which then fails with it instead of being sent on a new connection: the handler keeps an HTTP/2
+    /// connection in its pool until its reader loop sees the read fail, while it checks an idle HTTP/1.1 connection
+    /// before reusing it (null: nothing to wait for).</summary>
+    public Task? CloseIdleUnderHandler(IdleCloseMode mode)
+    {
+        TaskCompletionSource? released = null;
+        if (_http2)
+        {
+            released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _handlerReleased, released);
+        }
+
+        CloseIdle(mode);
+        return released?.Task;
+    }
+
     /// <summary>The fd is closed: leave the ledger. Idempotent.</summary>
     public void OnSocketClosed()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
+            // The second close: the pool's and the handler's (its stream's Dispose) have both happened.
+            Volatile.Read(ref _handlerReleased)?.TrySetResult();
             return;
         }
 

@@ -19,6 +19,35 @@ internal sealed class Transport
 
     public HttpMessageInvoker Invoker { get; set; } = null!;
 
+    /// <summary>The handler's own copies of the certificates its key was made from (client certificate, custom roots):
+    /// the handler keeps using them for every connection it opens, so they must not be objects a client owns and may
+    /// dispose (issue 16 review finding). Disposed with the handler.</summary>
+    private List<System.Security.Cryptography.X509Certificates.X509Certificate2>? _ownedCertificates;
+
+    /// <summary>A copy of <paramref name="certificate"/> that this transport owns: a second handle to the same
+    /// certificate and private key (<c>new X509Certificate2(X509Certificate)</c> duplicates the handles), so
+    /// disposing the caller's object does not affect it.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 Own(
+        System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var copy = new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate);
+        (_ownedCertificates ??= []).Add(copy);
+        return copy;
+    }
+
+    /// <summary>Disposes the handler, then the certificates it used.</summary>
+    public void Dispose()
+    {
+        Invoker.Dispose();
+        if (_ownedCertificates is { } owned)
+        {
+            foreach (var certificate in owned)
+            {
+                certificate.Dispose();
+            }
+        }
+    }
+
     /// <summary>The proxy credentials of this handler, when it authenticates to a proxy: the pool offers each fetch's
     /// password as it sends (the password is not part of the key, CORE-06).</summary>
     public ProxyCredentialLookup? ProxyCredentials { get; set; }

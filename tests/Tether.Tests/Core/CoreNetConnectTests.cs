@@ -164,7 +164,7 @@ public sealed class CoreNetConnectTests
 
     /// <summary>A listener whose accept queue is full (backlog 0, one connection never accepted): Linux drops every
     /// further SYN to it silently. Checked at start: a probe connect must not complete.</summary>
-    private sealed class SynDroppingListener : IDisposable
+    internal sealed class SynDroppingListener : IDisposable
     {
         private readonly Socket _listener;
         private readonly List<Socket> _fillers = [];
