@@ -16,6 +16,7 @@ internal static class TcpInfo
     private const int TcpInfoOption = 11; // TCP_INFO
 
     // Byte offsets in struct tcp_info (stable ABI: fields are only ever appended).
+    private const int StateOffset = 0;           // __u8 tcpi_state (TCP_ESTABLISHED = 1, ...)
     private const int LastDataSentOffset = 44;   // __u32 tcpi_last_data_sent, ms
     private const int LastDataRecvOffset = 52;   // __u32 tcpi_last_data_recv, ms
     private const int BytesAckedOffset = 120;    // __u64 tcpi_bytes_acked (Linux 4.1)
@@ -24,6 +25,11 @@ internal static class TcpInfo
     private const int BytesSentOffset = 200;     // __u64 tcpi_bytes_sent, retransmissions included (Linux 4.19)
     private const int BytesRetransOffset = 208;  // __u64 tcpi_bytes_retrans (Linux 4.19)
     private const int SentLength = 216;
+
+    // tcpi_state values after the peer's FIN was received (include/net/tcp_states.h).
+    private const byte TcpCloseWait = 8;
+    private const byte TcpLastAck = 9;
+    private const byte TcpClosing = 11;
 
     /// <summary>One reading. <see cref="BytesSent"/> counts each byte once (retransmissions left out; on kernels
     /// before 4.19, the bytes the peer acknowledged).</summary>
@@ -55,10 +61,19 @@ internal static class TcpInfo
             return false;
         }
 
+        // tcpi_bytes_received and tcpi_bytes_acked follow sequence numbers, and a FIN or SYN takes one with no byte:
+        // the received count includes the peer's FIN once it arrived (CLOSE_WAIT, or LAST_ACK/CLOSING: the pool closes
+        // the fd right after sending its own FIN; a peer's RST after its FIN leaves CLOSE, where it may still be one
+        // over), and the acked count includes this end's SYN. tcpi_bytes_sent counts payload only.
         var received = MemoryMarshal.Read<ulong>(info[BytesReceivedOffset..]);
+        if (received > 0 && info[StateOffset] is TcpCloseWait or TcpLastAck or TcpClosing)
+        {
+            received--;
+        }
+
         var sent = length >= SentLength
             ? MemoryMarshal.Read<ulong>(info[BytesSentOffset..]) - MemoryMarshal.Read<ulong>(info[BytesRetransOffset..])
-            : MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]);
+            : Math.Max(MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]), 1UL) - 1;
         counters = new Counters((long)received, (long)sent,
             MemoryMarshal.Read<uint>(info[LastDataRecvOffset..]), MemoryMarshal.Read<uint>(info[LastDataSentOffset..]));
         return true;
