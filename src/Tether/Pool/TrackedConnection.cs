@@ -129,6 +129,7 @@ internal sealed class TrackedConnection
     public bool KernelCounts { get; private set; }
 
     private volatile bool _setupDone;
+    private volatile bool _deadlineArmed;
 
     /// <summary>The connection setup (TCP, and TLS when there is one) is complete: a lock-free read of what
     /// <see cref="MarkOpen"/> did, for the stream's hot path.</summary>
@@ -168,8 +169,11 @@ internal sealed class TrackedConnection
     /// <summary>The handler's connection setup (TCP, and TLS when there is one) is complete.</summary>
     public void MarkOpen()
     {
-        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
-        _setupDone = true;
+        var deadline = Interlocked.Exchange(ref _handshakeDeadline, null);
+        deadline?.Dispose();
+        // Only a setup that beat its deadline: when the deadline's timer took it first, it is about to set
+        // HandshakeTimedOut and abort the socket, and the stream must keep mapping that failure to a connect timeout.
+        _setupDone = deadline is not null || !_deadlineArmed;
         lock (_gate)
         {
             if (_state == ConnectionState.Connecting)
@@ -185,6 +189,7 @@ internal sealed class TrackedConnection
     /// The deadline belongs to the connection attempt, not to the fetch that triggered it.</summary>
     public void ArmHandshakeDeadline(TimeSpan remaining)
     {
+        _deadlineArmed = true;
         var timer = Clock.CreateTimer(_time, static s =>
         {
             var connection = (TrackedConnection)s!;
