@@ -22,6 +22,7 @@ internal static class TcpInfo
     private const int BytesAckedOffset = 120;    // __u64 tcpi_bytes_acked (Linux 4.1)
     private const int BytesReceivedOffset = 128; // __u64 tcpi_bytes_received (Linux 4.1)
     private const int MinimumLength = 136;
+    private const int NotSentOffset = 144;       // __u32 tcpi_notsent_bytes (Linux 4.6)
     private const int BytesSentOffset = 200;     // __u64 tcpi_bytes_sent, retransmissions included (Linux 4.19)
     private const int BytesRetransOffset = 208;  // __u64 tcpi_bytes_retrans (Linux 4.19)
     private const int SentLength = 216;
@@ -31,9 +32,11 @@ internal static class TcpInfo
     private const byte TcpLastAck = 9;
     private const byte TcpClosing = 11;
 
-    /// <summary>One reading. <see cref="BytesSent"/> counts each byte once (retransmissions left out; on kernels
-    /// before 4.19, the bytes the peer acknowledged).</summary>
-    internal readonly record struct Counters(long BytesReceived, long BytesSent, uint MsSinceDataReceived, uint MsSinceDataSent);
+    /// <summary>One reading, in the stream's terms: <see cref="BytesRead"/> are the bytes the handler has read from the
+    /// socket (received, less those still waiting in the receive queue), <see cref="BytesWritten"/> the bytes it has
+    /// written into it (sent once, retransmissions left out, plus those still queued to send; on kernels before 4.19,
+    /// the bytes the peer acknowledged).</summary>
+    internal readonly record struct Counters(long BytesRead, long BytesWritten, uint MsSinceDataReceived, uint MsSinceDataSent);
 
     /// <summary>Whether counters can come from the kernel for sockets timed by <paramref name="time"/>: Linux, and the
     /// system clock (the kernel's "milliseconds ago" means nothing on a fake clock).</summary>
@@ -45,8 +48,12 @@ internal static class TcpInfo
     {
         Span<byte> info = stackalloc byte[256];
         int length;
+        int unread;
         try
         {
+            // FIONREAD first: bytes that arrive between the two calls count as read, never the other way round (a
+            // count below what the handler had read when the snapshot started).
+            unread = socket.Available;
             length = socket.GetRawSocketOption(IpProtoTcp, TcpInfoOption, info);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or PlatformNotSupportedException)
@@ -64,17 +71,20 @@ internal static class TcpInfo
         // tcpi_bytes_received and tcpi_bytes_acked follow sequence numbers, and a FIN or SYN takes one with no byte:
         // the received count includes the peer's FIN once it arrived (CLOSE_WAIT, or LAST_ACK/CLOSING: the pool closes
         // the fd right after sending its own FIN; a peer's RST after its FIN leaves CLOSE, where it may still be one
-        // over), and the acked count includes this end's SYN. tcpi_bytes_sent counts payload only.
-        var received = MemoryMarshal.Read<ulong>(info[BytesReceivedOffset..]);
+        // over), and the acked count includes this end's SYN. tcpi_bytes_sent counts payload only, and only once it
+        // left: what the handler wrote that still waits in the send queue (a peer that does not read) is
+        // tcpi_notsent_bytes. Received bytes the handler has not read yet are FIONREAD (which leaves the FIN out).
+        var received = (long)MemoryMarshal.Read<ulong>(info[BytesReceivedOffset..]);
         if (received > 0 && info[StateOffset] is TcpCloseWait or TcpLastAck or TcpClosing)
         {
             received--;
         }
 
-        var sent = length >= SentLength
-            ? MemoryMarshal.Read<ulong>(info[BytesSentOffset..]) - MemoryMarshal.Read<ulong>(info[BytesRetransOffset..])
-            : Math.Max(MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]), 1UL) - 1;
-        counters = new Counters((long)received, (long)sent,
+        var written = length >= SentLength
+            ? (long)(MemoryMarshal.Read<ulong>(info[BytesSentOffset..]) - MemoryMarshal.Read<ulong>(info[BytesRetransOffset..]))
+                + MemoryMarshal.Read<uint>(info[NotSentOffset..])
+            : (long)Math.Max(MemoryMarshal.Read<ulong>(info[BytesAckedOffset..]), 1UL) - 1;
+        counters = new Counters(Math.Max(0, received - unread), written,
             MemoryMarshal.Read<uint>(info[LastDataRecvOffset..]), MemoryMarshal.Read<uint>(info[LastDataSentOffset..]));
         return true;
     }

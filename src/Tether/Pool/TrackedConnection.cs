@@ -144,8 +144,8 @@ internal sealed class TrackedConnection
             return;
         }
 
-        Interlocked.Exchange(ref _bytesRead, counters.BytesReceived);
-        Interlocked.Exchange(ref _bytesWritten, counters.BytesSent);
+        Interlocked.Exchange(ref _bytesRead, counters.BytesRead);
+        Interlocked.Exchange(ref _bytesWritten, counters.BytesWritten);
         // A direction with no data yet reports the time since boot: the clamp to the creation time covers it.
         var ago = Math.Min(counters.MsSinceDataReceived, counters.MsSinceDataSent);
         var last = Clock.Now(_time) - (long)(ago / 1000.0 * Stopwatch.Frequency);
