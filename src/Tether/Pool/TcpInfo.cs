@@ -5,7 +5,8 @@ namespace Tether;
 
 /// <summary>
 /// The kernel's own per-socket counters on Linux (<c>getsockopt(IPPROTO_TCP, TCP_INFO)</c>, <c>struct tcp_info</c> in
-/// <c>linux/tcp.h</c>): bytes received and sent, and milliseconds since data last went each way. The ledger reads them
+/// <c>linux/tcp.h</c>, with the receive queue's <c>FIONREAD</c>): bytes read and written through the socket, and
+/// milliseconds since data last went each way. The ledger reads them
 /// when a snapshot is taken, so a connection's reads and writes pay nothing for its byte counts (issue 16: the
 /// stream wrapper that counted every read was a measurable part of a fetch's cost). Elsewhere, or on a fake clock,
 /// <see cref="LedgerStream"/> counts instead.

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Tether.Diagnostics;
+using Tether.Tests.Support;
 using Tether.TestServer;
 using Xunit;
 
@@ -55,6 +56,7 @@ public sealed class HotPathReview2Tests
             Interlocked.Add(ref serverWrote, response.Length);
             return response;
         }, closeAfter: true);
+        var leaks = LeakCheck.Start(server.Port);
 
         // The reaper closes a connection the server closed at its next tick: 10 s (the longest allowed interval) leaves
         // the CLOSE_WAIT entry in the ledger for this test to look at (the handler's own scavenger runs every 15 s with
@@ -73,6 +75,7 @@ public sealed class HotPathReview2Tests
 
         await pool.DisposeAsync();
         Assert.Empty(pool.Snapshot());
+        leaks.AssertClean();
     }
 
     /// <summary>The kernel's send and receive queues of the IPv4 TCP socket from <paramref name="localPort"/> to
@@ -158,6 +161,7 @@ public sealed class HotPathReview2Tests
     {
         using var listener = Listen();
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var leaks = LeakCheck.Start(port);
         await using var pool = new ConnectionPool();
         await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
         var accepted = listener.AcceptAsync(Ct);
@@ -187,6 +191,7 @@ public sealed class HotPathReview2Tests
         await Assert.ThrowsAsync<FetchException>(() => fetch);
         await pool.DisposeAsync();
         Assert.Empty(pool.Snapshot());
+        leaks.AssertClean();
     }
 
     // issue 16 review finding: with the kernel's counters, BytesRead was tcpi_bytes_received (what arrived): a streamed
@@ -199,6 +204,7 @@ public sealed class HotPathReview2Tests
     {
         using var listener = Listen();
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var leaks = LeakCheck.Start(port);
         await using var pool = new ConnectionPool();
         await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
         var accepted = listener.AcceptAsync(Ct);
@@ -240,5 +246,6 @@ public sealed class HotPathReview2Tests
         server.Close();
         await pool.DisposeAsync();
         Assert.Empty(pool.Snapshot());
+        leaks.AssertClean();
     }
 }
