@@ -131,6 +131,7 @@ internal sealed class TrackedConnection
     public bool KernelCounts { get; private set; }
 
     private volatile bool _setupDone;
+    private volatile bool _deadlineArmed;
 
     /// <summary>The connection setup (TCP, and TLS when there is one) is complete: a lock-free read of what
     /// <see cref="MarkOpen"/> did, for the stream's hot path.</summary>
@@ -145,8 +146,8 @@ internal sealed class TrackedConnection
             return;
         }
 
-        Interlocked.Exchange(ref _bytesRead, counters.BytesReceived);
-        Interlocked.Exchange(ref _bytesWritten, counters.BytesSent);
+        Interlocked.Exchange(ref _bytesRead, counters.BytesRead);
+        Interlocked.Exchange(ref _bytesWritten, counters.BytesWritten);
         // A direction with no data yet reports the time since boot: the clamp to the creation time covers it.
         var ago = Math.Min(counters.MsSinceDataReceived, counters.MsSinceDataSent);
         var last = Clock.Now(_time) - (long)(ago / 1000.0 * Stopwatch.Frequency);
@@ -172,8 +173,11 @@ internal sealed class TrackedConnection
     public void MarkOpen(bool http2 = false)
     {
         _http2 = http2;
-        Interlocked.Exchange(ref _handshakeDeadline, null)?.Dispose();
-        _setupDone = true;
+        var deadline = Interlocked.Exchange(ref _handshakeDeadline, null);
+        deadline?.Dispose();
+        // Only a setup that beat its deadline: when the deadline's timer took it first, it is about to set
+        // HandshakeTimedOut and abort the socket, and the stream must keep mapping that failure to a connect timeout.
+        _setupDone = deadline is not null || !_deadlineArmed;
         lock (_gate)
         {
             if (_state == ConnectionState.Connecting)
@@ -189,6 +193,7 @@ internal sealed class TrackedConnection
     /// The deadline belongs to the connection attempt, not to the fetch that triggered it.</summary>
     public void ArmHandshakeDeadline(TimeSpan remaining)
     {
+        _deadlineArmed = true;
         var timer = Clock.CreateTimer(_time, static s =>
         {
             var connection = (TrackedConnection)s!;
