@@ -37,9 +37,12 @@ public sealed record LedgerEntry(
     string? CurrentRequest,
     string AllocationSite)
 {
-    /// <summary>Bytes read from the socket (TLS records included).</summary>
+    /// <summary>Bytes the handler read from the socket (TLS records included; what waits unread in the receive queue
+    /// is not counted). On Linux with the system clock this is the kernel's count (<c>TCP_INFO</c>) at snapshot time;
+    /// elsewhere the pool's stream counts each read.</summary>
     public long BytesRead { get; init; }
 
-    /// <summary>Bytes written to the socket (TLS records included).</summary>
+    /// <summary>Bytes the handler wrote to the socket (TLS records included; what still waits in the send queue is
+    /// counted). Same source as <see cref="BytesRead"/>.</summary>
     public long BytesWritten { get; init; }
 }
