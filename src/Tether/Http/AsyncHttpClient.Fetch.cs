@@ -123,117 +123,32 @@ public sealed partial class AsyncHttpClient
                     "set AllowIPv6 = true or use an IPv4 address or host name.", op.Request);
             }
 
-            var method = op.Request.Method;
-            var body = op.Request.Body;
-            var headers = op.Request.HeadersOrEmpty; // cloned before a redirect changes it (the request is never modified)
-            var headersCopied = false;
-            var (user, password) = RequestBuilder.Credentials(target, settings);
-            var redirects = 0;
-            var replay = BodyReplay.Capture(body);
-            var producer = op.Request.BodyProducer;
-            string? digestAnswer = null; // computed for the current hop's URL and method only (HTTP-03)
-            while (true)
+            // The first hop, inline: most fetches have no other, and keeping the redirect and digest state out of this
+            // method keeps its state machine (allocated per fetch) small.
+            var replay = BodyReplay.Capture(op.Request.Body);
+            op.CurrentUrl = target.OriginalString;
+            op.CurrentMethod = op.Request.Method;
+            op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+            var request = BuildHop(target, op.Request.Method, op.Request.HeadersOrEmpty, op.Request.Body,
+                op.Request.BodyProducer, settings, RequestBuilder.Credentials(target, settings), digestAnswer: null);
+            try
             {
-                op.CurrentUrl = target.OriginalString;
-                op.CurrentMethod = method;
-                op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
-                // HTTP-02: a seekable stream body goes out again from where it started, never from where the last hop
-                // left it (that would be an empty or truncated body).
-                replay.Rewind();
-                var request = RequestBuilder.Build(target, method, headers, body, producer, settings, user, password);
-                if (digestAnswer is { } digest)
-                {
-                    // Computed for this very URL and method (HTTP-03: cleared on every redirect).
-                    request.Headers.TryAddWithoutValidation("Authorization", digest);
-                }
-
                 // The handler re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's last stream id,
                 // a connection that died before the request went out) on its own; Tether adds no retry of its own.
-                try
-                {
-                    message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
-                }
-                finally
-                {
-                    request.Dispose();
-                }
+                message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                request.Dispose();
+            }
 
-                op.OnResponse(message);
-                ProtocolChecks.Validate(message, op);
-                FramingChecks.Validate(message, op);
-                var code = (int)message.StatusCode;
-                if (code == 401 && settings.AuthMode == AuthMode.Digest && digestAnswer is null && user is not null
-                    && replay.CanReplay
-                    && DigestAuth.TryRespond(message, method, target, user, password ?? string.Empty, out var authorization))
-                {
-                    // One answer per hop. A body that cannot be sent again (non-seekable stream) is never replaced by
-                    // an empty one: the 401 is the response (HTTP-02).
-                    digestAnswer = authorization;
-                    await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
-                    message = null;
-                    continue;
-                }
-
-                if (settings.FollowRedirects && Redirects.IsRedirect(code)
-                    && Redirects.LocationOf(message) is { } locationText && Redirects.Resolve(target, locationText) is { } location)
-                {
-                    var changesToGet = Redirects.ChangesToGet(code, method);
-                    var hasBody = body is not null || producer is not null;
-                    if (hasBody && !changesToGet && !replay.CanReplay)
-                    {
-                        // HTTP-02: 307/308 (or 301/302 of a non-POST) must resend the body, and a non-seekable stream
-                        // cannot be: the 3xx is the response (Go net/http does the same), never an empty body.
-                        break;
-                    }
-
-                    if (++redirects > settings.MaxRedirects)
-                    {
-                        // As in Tornado: the error carries the last 3xx (a response did arrive), whose Location is
-                        // the hop that was not followed.
-                        var (last, note) = await ReadLastRedirectAsync(message, op, target, settings, token).ConfigureAwait(false);
-                        message = null;
-                        throw new FetchException(last.Code, FetchErrorKind.TooManyRedirects,
-                            $"Too many redirects: more than MaxRedirects = {settings.MaxRedirects}; the last response " +
-                            $"({last.Code} from {Redaction.Uri(last.EffectiveUrl)}) points to {Redaction.Url(last.Headers["Location"] ?? "?")}. " +
-                            "Raise MaxRedirects or fix the redirect chain." + note,
-                            op.Request, last);
-                    }
-
-                    var next = Redirects.Next(op, target, location, settings);
-                    if (!headersCopied)
-                    {
-                        headers = headers.Clone();
-                        headersCopied = true;
-                    }
-
-                    // HTTP-03: a Digest answer is computed for one URL and method; the next hop may be challenged anew.
-                    digestAnswer = null;
-                    if (!Redirects.SameOrigin(target, next))
-                    {
-                        // HTTP-03: no credential of any kind reaches another origin, and the user's credentials are
-                        // forgotten, so the new origin's challenge is not answered either (curl, Go).
-                        Redirects.StripCredentials(headers);
-                        user = null;
-                        password = null;
-                    }
-
-                    if (changesToGet)
-                    {
-                        // HTTP-01: the body goes, with every header that described it (no "GET with Content-Length: 0").
-                        method = "GET";
-                        body = null;
-                        producer = null;
-                        replay = default;
-                        Redirects.StripContentHeaders(headers);
-                    }
-
-                    await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
-                    message = null;
-                    target = next;
-                    continue;
-                }
-
-                break;
+            op.OnResponse(message);
+            ProtocolChecks.Validate(message, op);
+            FramingChecks.Validate(message, op);
+            var code = (int)message.StatusCode;
+            if ((code == 401 && settings.AuthMode == AuthMode.Digest) || (settings.FollowRedirects && Redirects.IsRedirect(code)))
+            {
+                (message, target) = await FollowAsync(op, message, target, replay, settings, token).ConfigureAwait(false);
             }
 
             InvokeHeaderCallback(op, message);
@@ -303,6 +218,145 @@ public sealed partial class AsyncHttpClient
             {
                 op.Complete();
             }
+        }
+    }
+
+    /// <summary>Builds one hop's request (HTTP-02: a replayable body is sent from where it started; HTTP-03: a
+    /// Digest answer is for this very URL and method).</summary>
+    private static HttpRequestMessage BuildHop(Uri target, string method, FetchHeaders headers,
+        FetchBody? body, Func<Stream, CancellationToken, Task>? producer, ResolvedSettings settings,
+        (string? User, string? Password) credentials, string? digestAnswer)
+    {
+        var request = RequestBuilder.Build(target, method, headers, body, producer, settings, credentials.User, credentials.Password);
+        if (digestAnswer is { } digest)
+        {
+            // Computed for this very URL and method (HTTP-03: cleared on every redirect).
+            request.Headers.TryAddWithoutValidation("Authorization", digest);
+        }
+
+        return request;
+    }
+
+    /// <summary>Follows what the first hop's response asks for (a Digest challenge, a redirect), hop by hop, and
+    /// returns the final response and its URL. Every intermediate response is read (within limits) and disposed; on a
+    /// failure the current one is disposed too.</summary>
+    private async Task<(HttpResponseMessage Message, Uri Target)> FollowAsync(FetchOperation op, HttpResponseMessage message,
+        Uri target, BodyReplay replay, ResolvedSettings settings, CancellationToken token)
+    {
+        var method = op.Request.Method;
+        var body = op.Request.Body;
+        var headers = op.Request.HeadersOrEmpty; // cloned before a redirect changes it (the request is never modified)
+        var headersCopied = false;
+        var (user, password) = RequestBuilder.Credentials(target, settings);
+        var redirects = 0;
+        var producer = op.Request.BodyProducer;
+        string? digestAnswer = null; // computed for the current hop's URL and method only (HTTP-03)
+        HttpResponseMessage? current = message;
+        try
+        {
+            while (true)
+            {
+                message = current!;
+                var code = (int)message.StatusCode;
+                if (code == 401 && settings.AuthMode == AuthMode.Digest && digestAnswer is null && user is not null
+                    && replay.CanReplay
+                    && DigestAuth.TryRespond(message, method, target, user, password ?? string.Empty, out var authorization))
+                {
+                    // One answer per hop. A body that cannot be sent again (non-seekable stream) is never replaced by
+                    // an empty one: the 401 is the response (HTTP-02).
+                    digestAnswer = authorization;
+                    current = null;
+                    await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
+                }
+                else if (settings.FollowRedirects && Redirects.IsRedirect(code)
+                    && Redirects.LocationOf(message) is { } locationText && Redirects.Resolve(target, locationText) is { } location)
+                {
+                    var changesToGet = Redirects.ChangesToGet(code, method);
+                    var hasBody = body is not null || producer is not null;
+                    if (hasBody && !changesToGet && !replay.CanReplay)
+                    {
+                        // HTTP-02: 307/308 (or 301/302 of a non-POST) must resend the body, and a non-seekable stream
+                        // cannot be: the 3xx is the response (Go net/http does the same), never an empty body.
+                        return (message, target);
+                    }
+
+                    if (++redirects > settings.MaxRedirects)
+                    {
+                        // As in Tornado: the error carries the last 3xx (a response did arrive), whose Location is
+                        // the hop that was not followed.
+                        current = null;
+                        var (last, note) = await ReadLastRedirectAsync(message, op, target, settings, token).ConfigureAwait(false);
+                        throw new FetchException(last.Code, FetchErrorKind.TooManyRedirects,
+                            $"Too many redirects: more than MaxRedirects = {settings.MaxRedirects}; the last response " +
+                            $"({last.Code} from {Redaction.Uri(last.EffectiveUrl)}) points to {Redaction.Url(last.Headers["Location"] ?? "?")}. " +
+                            "Raise MaxRedirects or fix the redirect chain." + note,
+                            op.Request, last);
+                    }
+
+                    var next = Redirects.Next(op, target, location, settings);
+                    if (!headersCopied)
+                    {
+                        headers = headers.Clone();
+                        headersCopied = true;
+                    }
+
+                    // HTTP-03: a Digest answer is computed for one URL and method; the next hop may be challenged anew.
+                    digestAnswer = null;
+                    if (!Redirects.SameOrigin(target, next))
+                    {
+                        // HTTP-03: no credential of any kind reaches another origin, and the user's credentials are
+                        // forgotten, so the new origin's challenge is not answered either (curl, Go).
+                        Redirects.StripCredentials(headers);
+                        user = null;
+                        password = null;
+                    }
+
+                    if (changesToGet)
+                    {
+                        // HTTP-01: the body goes, with every header that described it (no "GET with Content-Length: 0").
+                        method = "GET";
+                        body = null;
+                        producer = null;
+                        replay = default;
+                        Redirects.StripContentHeaders(headers);
+                    }
+
+                    current = null;
+                    await DiscardAsync(message, op, settings, token).ConfigureAwait(false);
+                    target = next;
+                }
+                else
+                {
+                    return (message, target);
+                }
+
+                // The next hop.
+                op.CurrentUrl = target.OriginalString;
+                op.CurrentMethod = method;
+                op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+                // HTTP-02: a seekable stream body goes out again from where it started, never from where the last hop
+                // left it (that would be an empty or truncated body).
+                replay.Rewind();
+                var request = BuildHop(target, method, headers, body, producer, settings, (user, password), digestAnswer);
+                try
+                {
+                    current = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    request.Dispose();
+                }
+
+                op.OnResponse(current);
+                ProtocolChecks.Validate(current, op);
+                FramingChecks.Validate(current, op);
+            }
+        }
+        catch
+        {
+            // A response this method received and had not handed on: not the caller's to dispose.
+            current?.Dispose();
+            throw;
         }
     }
 
