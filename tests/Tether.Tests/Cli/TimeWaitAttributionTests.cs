@@ -177,13 +177,13 @@ public sealed class TimeWaitAttributionTests
     private static int TimeWaitAt(IPEndPoint endpoint) => TimeWaitRows(fields => fields[1] == Hex(endpoint));
 
     // Distinct (local, remote) pairs: a read of the table can return a line twice (see SocketCensus).
-    private static int TimeWaitRows(Func<string[], bool> match) =>
-        File.ReadLines("/proc/net/tcp").Skip(1)
+    private static int TimeWaitRows(Func<string[], bool> match) => TimeWaitPairs(match).Count;
+
+    private static HashSet<(string Local, string Remote)> TimeWaitPairs(Func<string[], bool> match) =>
+        [.. File.ReadLines("/proc/net/tcp").Skip(1)
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Where(f => f.Length > 3 && f[3] == "06" && match(f)) // 06: TCP_TIME_WAIT
-            .Select(f => (f[1], f[2]))
-            .Distinct()
-            .Count();
+            .Select(f => (f[1], f[2]))];
 
     // /proc/net/tcp writes an IPv4 address as the 32-bit value in host order (little-endian here), then :PORT in hex.
     private static string Hex(IPEndPoint endpoint)
@@ -287,12 +287,15 @@ public sealed class TimeWaitAttributionTests
     private static void WaitForTimeWait(IPEndPoint endpoint, int expected)
     {
         var clock = Stopwatch.StartNew();
+        var pairs = new HashSet<(string, string)>();
         int seen = 0;
         while (clock.Elapsed < TimeSpan.FromSeconds(10))
         {
-            // The largest count any read saw: a read of the table can skip a line (see Near), so one read short of
-            // `expected` does not mean an entry is missing (seen: a 10 s wait for a 100th entry that was there).
-            seen = Math.Max(seen, TimeWaitTowards(endpoint));
+            // Every entry any read saw: a read of the table can skip a line (see Near), so one read short of `expected`
+            // does not mean an entry is missing (seen: 10 s waits for entries that were there). The endpoint is this
+            // test's alone and a TIME_WAIT entry lasts 60 s, so each pair seen is one of this test's connections.
+            pairs.UnionWith(TimeWaitPairs(f => f[2] == Hex(endpoint)));
+            seen = pairs.Count;
             if (seen >= expected)
             {
                 return;
