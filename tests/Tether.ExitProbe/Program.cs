@@ -147,6 +147,17 @@ internal static class Scenarios
         // The census itself loads assemblies (an fd each) on first use: take one before the baseline.
         _ = SocketCensus.Take();
 
+        // The runtime's signal handling (System.Native: a pipe pair and the ".NET SigHandler" thread), started once per
+        // process on first use and kept for its life. Seen starting mid-count in a stress run (LOOP-03: pipes +2,
+        // threads +2, the two new fds one pipe's ends), so start it before the baseline; registering and disposing a
+        // handler starts it (measured: pipes 9 -> 12) and leaves the signal's disposition as it was.
+        if (OperatingSystem.IsLinux())
+        {
+            using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGCONT, _ => { }))
+            {
+            }
+        }
+
         // Assemblies the handler loads lazily, one fd each for the life of the process, when a tier-1 recompile of
         // its send path first needs their types (seen: System.Net.Quic, System.Net.NetworkInformation). Tiered
         // compilation stays on, so load them now rather than at an unpredictable moment mid-count.
