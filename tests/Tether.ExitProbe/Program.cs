@@ -11,10 +11,27 @@
 //       baseline. Prints one line "delta key=value …" (fds and every census bucket, threads, running loops, ledger
 //       entries) and one line "new-fds …" naming any fd opened since the baseline. Nothing else runs in this process,
 //       so an exact delta is about Tether and the runtime alone; tiered compilation is at its default.
+//
+//   Tether.ExitProbe soak-leaky <tether soak arguments>
+//       CLI-06: the tether CLI whose soak catalogue is one pattern, "leaky", marked as Tether, that keeps one raw
+//       connection per iteration. The soak judges this process's fds, which nothing else shares here.
 #pragma warning disable TETHER001, TETHER002, TETHER003 // the seed patterns are the anti-patterns, on purpose
 using System.Globalization;
+using System.Net.Sockets;
 using Tether;
+using Tether.Cli;
+using Tether.Cli.Commands;
+using Tether.Cli.Soak;
 using Tether.Diagnostics;
+
+if (args.Length >= 1 && args[0] == "soak-leaky")
+{
+    var leaky = new SoakPattern("leaky", true, "keeps a socket per iteration", t => Task.FromResult<SoakPatternInstance>(new Leaky(t.Url)));
+    var root = TetherCli.CreateRoot();
+    root.Subcommands.Remove(root.Subcommands.Single(c => c.Name == "soak"));
+    root.Subcommands.Add(SoakCommand.Create([leaky]));
+    return CliSupport.Run(root, ["soak", .. args[1..]], Console.Out, Console.Error);
+}
 
 if (args.Length >= 3 && args[0] == "scenario")
 {
@@ -129,6 +146,17 @@ internal static class Scenarios
 
         // The census itself loads assemblies (an fd each) on first use: take one before the baseline.
         _ = SocketCensus.Take();
+
+        // The runtime's signal handling (System.Native: a pipe pair and the ".NET SigHandler" thread), started once per
+        // process on first use and kept for its life. Seen starting mid-count in a stress run (LOOP-03: pipes +2,
+        // threads +2, the two new fds one pipe's ends), so start it before the baseline; registering and disposing a
+        // handler starts it (measured: pipes 9 -> 12) and leaves the signal's disposition as it was.
+        if (OperatingSystem.IsLinux())
+        {
+            using (System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGCONT, _ => { }))
+            {
+            }
+        }
 
         // Assemblies the handler loads lazily, one fd each for the life of the process, when a tier-1 recompile of
         // its send path first needs their types (seen: System.Net.Quic, System.Net.NetworkInformation). Tiered
@@ -267,5 +295,27 @@ internal static class Scenarios
         }
 
         return set;
+    }
+}
+
+/// <summary>A soak pattern marked as Tether that keeps one raw connection per iteration (2 fds: both ends are in this
+/// process, the soak's own server included), closed only when the soak disposes the pattern.</summary>
+internal sealed class Leaky(Uri url) : SoakPatternInstance
+{
+    private readonly List<Socket> _sockets = [];
+
+    public override Uri Url => url;
+
+    public override void Iterate()
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _sockets.Add(s);
+        s.Connect("127.0.0.1", url.Port);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        _sockets.ForEach(s => s.Dispose());
+        await base.DisposeAsync();
     }
 }

@@ -23,6 +23,7 @@ namespace Tether.Cli.Soak;
 /// </summary>
 public sealed class SoakServer : IAsyncDisposable
 {
+    private static readonly byte[] Hello = "Hello, world!"u8.ToArray();
     private readonly X509Certificate2 _serverCertificate;
     private WebApplication? _app;
     private long _accepted;
@@ -128,7 +129,15 @@ public sealed class SoakServer : IAsyncDisposable
         });
 
         _app = builder.Build();
-        _app.MapGet("/hello", static (HttpContext context) => context.Response.WriteAsync("Hello, world!", context.RequestAborted));
+        // A fixed-length body, written in one piece with the head: when a client has the response, the server has sent
+        // all of it and is waiting for the next request, so a client's reset is read there and counted. (Chunked, the
+        // terminating chunk went out after the client could already have aborted; the send then failed, Kestrel
+        // dropped the connection without reading again, and the reset went uncounted: 295 of 300 once.)
+        _app.MapGet("/hello", static (HttpContext context) =>
+        {
+            context.Response.ContentLength = Hello.Length;
+            return context.Response.Body.WriteAsync(Hello, context.RequestAborted).AsTask();
+        });
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         HttpBaseUri = new Uri($"http://127.0.0.1:{PortOf(http)}/");
         HttpsBaseUri = new Uri($"https://127.0.0.1:{PortOf(https)}/");

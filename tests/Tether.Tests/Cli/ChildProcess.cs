@@ -209,12 +209,13 @@ internal sealed class ChildProcess : IDisposable
 /// <summary>python3 helpers (stdlib only) for the CLI tests; each stops itself (signal.alarm).</summary>
 internal static class PythonScripts
 {
-    /// <summary>argv: MAX_SECONDS. Listens on 127.0.0.1:0, prints "port N"; each connection is read to EOF, then closed.</summary>
+    /// <summary>argv: MAX_SECONDS [ADDRESS]. Listens on ADDRESS:0 (default 127.0.0.1; any 127.x.y.z is loopback on
+    /// Linux), prints "port N"; each connection is read to EOF, then closed.</summary>
     public const string Server = """
         import signal, socket, sys, threading
         signal.alarm(int(sys.argv[1]))
         srv = socket.socket()
-        srv.bind(("127.0.0.1", 0))
+        srv.bind((sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1", 0))
         srv.listen(512)
         print("port", srv.getsockname()[1], flush=True)
         def serve(c):
@@ -227,7 +228,7 @@ internal static class PythonScripts
         """;
 
     /// <summary>
-    /// argv: MAX_SECONDS PORT N KEEP. A client that makes N connections to 127.0.0.1:PORT, sends one byte on each and
+    /// argv: MAX_SECONDS PORT N KEEP [HOST]. A client that makes N connections to HOST:PORT (default 127.0.0.1), sends one byte on each and
     /// closes first (so each ends in TIME_WAIT on this side); with KEEP=1 it also holds one connection open. Prints
     /// "done N D" (D: distinct local ports; Linux may reuse a loopback TIME_WAIT port for a new connection, so D TIME_WAIT
     /// entries remain) and then idles.
@@ -236,10 +237,11 @@ internal static class PythonScripts
         import signal, socket, sys, time
         signal.alarm(int(sys.argv[1]))
         port, n, keep = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
-        held = socket.create_connection(("127.0.0.1", port)) if keep else None
+        host = sys.argv[5] if len(sys.argv) > 5 else "127.0.0.1"
+        held = socket.create_connection((host, port)) if keep else None
         ports = set()
         for i in range(n):
-            s = socket.create_connection(("127.0.0.1", port))
+            s = socket.create_connection((host, port))
             ports.add(s.getsockname()[1])
             s.sendall(b"x")
             s.close()

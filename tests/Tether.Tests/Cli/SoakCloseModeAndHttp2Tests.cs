@@ -10,11 +10,14 @@ namespace Tether.Tests.Cli;
 /// the soak's own server and the resets that server saw (CORE-09), and runs every Tether pattern over HTTP/2 (TLS with
 /// ALPN on its own server) flat (CLI-05, CLI-06). Each soak starts its own servers (one per row).
 /// </summary>
-// Process alone: the soak runs in this process and judges this process's fds and sockets (as SoakCommandTests).
-[Collection(CensusCollection.Name)]
+// Each soak runs in a child process (`dotnet Tether.Cli.dll soak …`): its verdict judges its process's fds and sockets,
+// and the child is the soak's alone (issue 13), so this class runs in parallel with the rest.
 public sealed class SoakCloseModeAndHttp2Tests
 {
     private const int Iterations = 40;
+
+    // A hang guard, not a speed bound: each soak here takes a few seconds unloaded.
+    private static readonly TimeSpan SoakTimeout = TimeSpan.FromMinutes(3);
 
     // CORE-09: graceful idle close = TIME_WAIT on the client and no reset on the server; abortive = resets on the
     // server and no client TIME_WAIT; a client closed with a response in flight (streamed-undisposed) is aborted in
@@ -24,8 +27,8 @@ public sealed class SoakCloseModeAndHttp2Tests
     [Trait("Spec", "CLI-05")]
     public void CORE_09_CLI_05_soak_reports_client_time_wait_and_server_resets_per_idle_close_mode()
     {
-        var (code, output, err, _) = CliHarness.RunTether(
-            ["soak", "-n", $"{Iterations}", "--sample-every", "20", "--patterns", "seed,inside,streamed-undisposed", "--idle-close", "both", "--json", "--no-progress"]);
+        var (code, output, err) = CliProcess.RunChild(
+            ["soak", "-n", $"{Iterations}", "--sample-every", "20", "--patterns", "seed,inside,streamed-undisposed", "--idle-close", "both", "--json", "--no-progress"], SoakTimeout);
         Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
         using var json = JsonDocument.Parse(output);
         var rows = json.RootElement.GetProperty("patterns").EnumerateArray().ToList();
@@ -73,7 +76,7 @@ public sealed class SoakCloseModeAndHttp2Tests
     [Trait("Spec", "CLI-05")]
     public void CORE_09_CLI_05_soak_table_has_protocol_idle_close_and_server_reset_columns()
     {
-        var (code, output, err, _) = CliHarness.RunTether(["soak", "-n", "10", "--sample-every", "5", "--patterns", "seed,shared", "--idle-close", "abortive"]);
+        var (code, output, err) = CliProcess.RunChild(["soak", "-n", "10", "--sample-every", "5", "--patterns", "seed,shared", "--idle-close", "abortive"], SoakTimeout);
         Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
         string[] lines = CliHarness.Lines(output);
         string header = lines.Single(l => l.StartsWith("│ pattern ", StringComparison.Ordinal));
@@ -86,6 +89,25 @@ public sealed class SoakCloseModeAndHttp2Tests
         Assert.Contains("seed [abortive] 5/10: fds=", output, StringComparison.Ordinal);
     }
 
+    // --protocol http2 needs the embedded server: with --url it is a usage error (exit 2) that says why.
+    [Fact]
+    [Trait("Spec", "CLI-08")]
+    public void CLI_08_soak_http2_with_url_is_a_usage_error()
+    {
+        var (code, output, err, _) = CliHarness.RunTether(["soak", "--url", "http://127.0.0.1:1/", "--protocol", "http2", "-n", "1"]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--protocol http2", Assert.Single(CliHarness.Lines(err)), StringComparison.Ordinal);
+        Assert.Equal(string.Empty, output);
+    }
+}
+
+/// <summary>Issue 16 "done when": every Tether pattern flat over HTTP/2 (the longest soak here: its own class, so it runs
+/// beside SoakCloseModeAndHttp2Tests rather than after it). The soak runs in a child process.</summary>
+public sealed class SoakHttp2Tests
+{
+    // A hang guard, not a speed bound: about 11 s unloaded.
+    private static readonly TimeSpan SoakTimeout = TimeSpan.FromMinutes(3);
+
     // Issue 16 done-when, CLI-05/CLI-06 over HTTP/2: every Tether pattern that can speak HTTP/2 runs over TLS with
     // ALPN h2 against the soak's own server and stays flat (exit 0); the naive per-iteration HttpClient still grows.
     [Fact]
@@ -93,7 +115,7 @@ public sealed class SoakCloseModeAndHttp2Tests
     [Trait("Spec", "CLI-06")]
     public void CLI_05_CLI_06_soak_over_http2_every_tether_pattern_is_flat()
     {
-        var (code, output, err, _) = CliHarness.RunTether(["soak", "-n", "30", "--sample-every", "10", "--protocol", "http2", "--json", "--no-progress"]);
+        var (code, output, err) = CliProcess.RunChild(["soak", "-n", "30", "--sample-every", "10", "--protocol", "http2", "--json", "--no-progress"], SoakTimeout);
         Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
         using var json = JsonDocument.Parse(output);
         var rows = json.RootElement.GetProperty("patterns").EnumerateArray().ToList();
@@ -124,16 +146,5 @@ public sealed class SoakCloseModeAndHttp2Tests
         // Patterns that cannot speak HTTP/2 (a raw HTTP/1.1 server; undisposed streams that would exhaust one
         // connection's streams) are not run over it.
         Assert.DoesNotContain(rows, r => r.GetProperty("name").GetString() is "server-idle-close" or "naive-streamed");
-    }
-
-    // --protocol http2 needs the embedded server: with --url it is a usage error (exit 2) that says why.
-    [Fact]
-    [Trait("Spec", "CLI-08")]
-    public void CLI_08_soak_http2_with_url_is_a_usage_error()
-    {
-        var (code, output, err, _) = CliHarness.RunTether(["soak", "--url", "http://127.0.0.1:1/", "--protocol", "http2", "-n", "1"]);
-        Assert.Equal(ExitCodes.Usage, code);
-        Assert.Contains("--protocol http2", Assert.Single(CliHarness.Lines(err)), StringComparison.Ordinal);
-        Assert.Equal(string.Empty, output);
     }
 }

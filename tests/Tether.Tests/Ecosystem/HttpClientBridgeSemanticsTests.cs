@@ -12,6 +12,7 @@ namespace Tether.Tests.Ecosystem;
 /// code without an EventLoop gets at least the concurrency of a default SocketsHttpHandler. Each test starts its own
 /// recording server; the clean check is the ledger towards that server's port.
 /// </summary>
+[Collection(Tether.Tests.Support.ProcessPoolCollection.Name)] // it closes ConnectionPool.Process's idle connections
 public sealed class HttpClientBridgeSemanticsTests
 {
     private const int Concurrent = 40;

@@ -86,8 +86,10 @@ public abstract class ChildProcessScenarioTests(ServerFixture server) : IClassFi
     }
 }
 
-/// <summary>The seed patterns LOOP-01 … LOOP-04 in child processes (three classes run in parallel: issue 13, CI wall time).</summary>
-public sealed class ChildProcessSeedScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+/// <summary>LOOP-01 in a child process. One class per seed pattern: xunit runs one class's tests one after another, and
+/// each of these takes seconds (2,000 connections each), so each gets a class (and a server) of its own and they run side
+/// by side (issue 13, CI wall time).</summary>
+public sealed class ChildProcessLoop01ScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
 {
     [Fact]
     [Trait("Spec", "LOOP-01")]
@@ -97,7 +99,11 @@ public sealed class ChildProcessSeedScenarioTests(ServerFixture server) : ChildP
         AssertFlat(await RunAsync("loop01", Iterations));
         check.AssertClean();
     }
+}
 
+/// <summary>LOOP-02 in a child process (a class of its own, as LOOP-01).</summary>
+public sealed class ChildProcessLoop02ScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
     [Fact]
     [Trait("Spec", "LOOP-02")]
     public async Task LOOP_02_client_built_inside_the_coroutine_and_closed_stays_flat_in_a_child_process()
@@ -106,7 +112,11 @@ public sealed class ChildProcessSeedScenarioTests(ServerFixture server) : ChildP
         AssertFlat(await RunAsync("loop02", Iterations));
         check.AssertClean();
     }
+}
 
+/// <summary>LOOP-03 in a child process (a class of its own, as LOOP-01).</summary>
+public sealed class ChildProcessLoop03ScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
     [Fact]
     [Trait("Spec", "LOOP-03")]
     public async Task LOOP_03_shared_client_per_loop_is_closed_by_each_loop_in_a_child_process()
@@ -115,7 +125,11 @@ public sealed class ChildProcessSeedScenarioTests(ServerFixture server) : ChildP
         AssertFlat(await RunAsync("loop03", Iterations));
         check.AssertClean();
     }
+}
 
+/// <summary>LOOP-04 in a child process (a class of its own, as LOOP-01).</summary>
+public sealed class ChildProcessLoop04ScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
     [Fact]
     [Trait("Spec", "LOOP-04")]
     public async Task LOOP_04_client_built_inside_and_never_closed_is_closed_by_the_loop_in_a_child_process()
@@ -126,8 +140,8 @@ public sealed class ChildProcessSeedScenarioTests(ServerFixture server) : ChildP
     }
 }
 
-/// <summary>LOOP-05, LOOP-12 and POOL-08 in child processes.</summary>
-public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+/// <summary>LOOP-05 in a child process (a class of its own, as the seed patterns: it takes seconds).</summary>
+public sealed class ChildProcessLoop05ScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
 {
     [Fact]
     [Trait("Spec", "LOOP-05")]
@@ -142,7 +156,11 @@ public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) :
         Assert.Equal(1, Server.Server.AcceptedConnections - accepted);
         check.AssertClean();
     }
+}
 
+/// <summary>LOOP-12 and POOL-08 in child processes.</summary>
+public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
+{
     [Fact]
     [Trait("Spec", "LOOP-12")]
     public async Task LOOP_12_constructing_ten_thousand_clients_opens_nothing_and_starts_nothing_in_a_child_process()

@@ -11,6 +11,7 @@ namespace Tether.Tests.Loop;
 /// count (LOOP-01 … LOOP-05, LOOP-12, POOL-08) run in a child process: <see cref="ChildProcessScenarioTests"/>. Here,
 /// in parallel with other tests, what can be counted per server port: connections accepted, TIME_WAIT, the ledger.
 /// </summary>
+[Collection(ProcessPoolCollection.Name)] // LOOP-08/POOL-11 counts the connections of ConnectionPool.Process
 public sealed class SeedScenarioTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
     private const int Iterations = 2000;
