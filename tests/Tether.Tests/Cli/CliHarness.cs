@@ -19,7 +19,7 @@ internal static class CliHarness
     }
 
     /// <summary>Runs the real root command (all subcommands); fetch writes its body bytes to a memory stream.</summary>
-    public static (int Code, string Out, string Err, byte[] Body) RunTether(string[] args, byte[]? stdin = null, IReadOnlyList<SoakPattern>? soakPatterns = null)
+    public static (int Code, string Out, string Err, byte[] Body) RunTether(string[] args, byte[]? stdin = null)
     {
         var body = new MemoryStream();
         var io = new FetchIo
@@ -30,12 +30,6 @@ internal static class CliHarness
             StderrIsTerminal = () => false,
         };
         var root = TetherCli.CreateRoot(io);
-        if (soakPatterns is not null)
-        {
-            var soak = root.Subcommands.Single(c => c.Name == "soak");
-            root.Subcommands.Remove(soak);
-            root.Subcommands.Add(SoakCommand.Create(soakPatterns));
-        }
 
         using var output = new StringWriter();
         using var error = new StringWriter();
