@@ -142,9 +142,7 @@ public sealed partial class AsyncHttpClient
                 request.Dispose();
             }
 
-            op.OnResponse(message);
-            ProtocolChecks.Validate(message, op);
-            FramingChecks.Validate(message, op);
+            AcceptHop(op, message);
             var code = (int)message.StatusCode;
             if ((code == 401 && settings.AuthMode == AuthMode.Digest) || (settings.FollowRedirects && Redirects.IsRedirect(code)))
             {
@@ -219,6 +217,15 @@ public sealed partial class AsyncHttpClient
                 op.Complete();
             }
         }
+    }
+
+    /// <summary>A hop's response head arrived: the fetch owns it from now on (an abort disposes it), and it must pass
+    /// the protocol and framing checks before anything reads it.</summary>
+    private static void AcceptHop(FetchOperation op, HttpResponseMessage message)
+    {
+        op.OnResponse(message);
+        ProtocolChecks.Validate(message, op);
+        FramingChecks.Validate(message, op);
     }
 
     /// <summary>Builds one hop's request (HTTP-02: a replayable body is sent from where it started; HTTP-03: a
@@ -347,9 +354,7 @@ public sealed partial class AsyncHttpClient
                     request.Dispose();
                 }
 
-                op.OnResponse(current);
-                ProtocolChecks.Validate(current, op);
-                FramingChecks.Validate(current, op);
+                AcceptHop(op, current);
             }
         }
         catch
