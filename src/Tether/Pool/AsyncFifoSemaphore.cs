@@ -115,16 +115,7 @@ internal sealed class AsyncFifoSemaphore
     public ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         // The usual case (a free permit, nobody queued) completes synchronously, with no async state machine.
-        lock (_gate)
-        {
-            if (_available > 0 && _waiters.Count == 0)
-            {
-                _available--;
-                return new ValueTask<bool>(true);
-            }
-        }
-
-        return WaitSlowAsync(timeout, cancellationToken);
+        return TryTake() ? new ValueTask<bool>(true) : WaitSlowAsync(timeout, cancellationToken);
     }
 
     private async ValueTask<bool> WaitSlowAsync(TimeSpan timeout, CancellationToken cancellationToken)

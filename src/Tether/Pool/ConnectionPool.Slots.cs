@@ -31,14 +31,7 @@ public sealed partial class ConnectionPool
         {
             if (!host.Retired && _totalSlots!.TryTake())
             {
-                if (TetherMetrics.PoolWaitDuration.Enabled)
-                {
-                    TetherMetrics.PoolWaitDuration.Record(0.0, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
-                }
-
-                var lease = new PoolLease(this, hostKey, host, _totalSlots, operation);
-                List(lease);
-                return new ValueTask<PoolLease>(lease);
+                return new ValueTask<PoolLease>(Lease(hostKey, host, operation, waitedSeconds: 0.0));
             }
 
             host.Release();
@@ -127,10 +120,15 @@ public sealed partial class ConnectionPool
             TetherMetrics.PoolWaits.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
+        return Lease(hostKey, host, operation, Clock.Since(Time, started).TotalSeconds);
+    }
+
+    /// <summary>Both slots are held: records the wait and lists the fetch as their holder.</summary>
+    private PoolLease Lease(string hostKey, AsyncFifoSemaphore host, FetchOperation operation, double waitedSeconds)
+    {
         if (TetherMetrics.PoolWaitDuration.Enabled)
         {
-            TetherMetrics.PoolWaitDuration.Record(Clock.Since(Time, started).TotalSeconds,
-                new KeyValuePair<string, object?>("tether.pool.kind", Kind));
+            TetherMetrics.PoolWaitDuration.Record(waitedSeconds, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
         var lease = new PoolLease(this, hostKey, host, _totalSlots!, operation);

@@ -116,16 +116,6 @@ internal sealed class TrackedConnection
 
     public bool IsExpired => Clock.Now(_time) >= ExpiresAtTimestamp;
 
-    public long BytesRead
-    {
-        get { RefreshFromKernel(); return Interlocked.Read(ref _bytesRead); }
-    }
-
-    public long BytesWritten
-    {
-        get { RefreshFromKernel(); return Interlocked.Read(ref _bytesWritten); }
-    }
-
     /// <summary>Bytes and last activity come from the kernel (<see cref="TcpInfo"/>), read when a snapshot asks, and
     /// the stream counts nothing. Decided once the socket is connected; otherwise <see cref="LedgerStream"/> counts.</summary>
     public bool KernelCounts { get; private set; }
