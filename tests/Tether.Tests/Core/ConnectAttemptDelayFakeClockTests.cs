@@ -4,6 +4,7 @@ using Tether.Diagnostics;
 using Tether.TestServer;
 using Tether.Tests.Timeouts;
 using Xunit;
+using static Tether.Tests.Timeouts.FakeClockAssert;
 
 namespace Tether.Tests.Core;
 
@@ -123,14 +124,4 @@ public sealed class ConnectAttemptDelayFakeClockTests
 
     private static int SynSentTowards(IPAddress address, int port) =>
         SocketCensus.Take().TcpSockets.Count(s => s.State == TcpState.SynSent && s.Remote.Port == port && s.Remote.Address.Equals(address));
-
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + DeadlineClock.RealBound;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"waited {DeadlineClock.RealBound.TotalSeconds:0} s for {what}");
-            await Task.Delay(5, Ct);
-        }
-    }
 }

@@ -4,6 +4,7 @@ using Tether.TestServer;
 using Tether.Tests.Support;
 using Tether.Tests.Timeouts;
 using Xunit;
+using static Tether.Tests.Timeouts.FakeClockAssert;
 
 namespace Tether.Tests.Ecosystem;
 
@@ -150,31 +151,5 @@ public sealed class DependencyInjectionClockTests
         {
             yield return x;
         }
-    }
-
-    private static void AssertPending(DeadlineClock.TrackedTimer deadline, Task fetch, string what)
-    {
-        Assert.False(deadline.HasFired, $"{what} fired before its deadline");
-        Assert.False(fetch.IsCompleted, $"the fetch ended before {what}: {fetch.Exception?.InnerException?.Message ?? fetch.Status.ToString()}");
-    }
-
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + DeadlineClock.RealBound;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"waited {DeadlineClock.RealBound.TotalSeconds:0} s for {what}");
-            await Task.Delay(5, Ct);
-        }
-    }
-
-    /// <summary>Awaits a task that must fail, on real time bounded by <see cref="DeadlineClock.RealBound"/> (once the
-    /// fake deadline fired, or the scope closed, the failure takes milliseconds).</summary>
-    private static async Task<TException> FailsWithin<TException>(Task task, string what)
-        where TException : Exception
-    {
-        var finished = await Task.WhenAny(task, Task.Delay(DeadlineClock.RealBound, Ct));
-        Assert.True(ReferenceEquals(finished, task), $"waited {DeadlineClock.RealBound.TotalSeconds:0} s for {what}");
-        return await Assert.ThrowsAnyAsync<TException>(() => task);
     }
 }

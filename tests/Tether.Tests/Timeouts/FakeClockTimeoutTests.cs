@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Tether.TestServer;
 using Tether.Tests.Support;
 using Xunit;
+using static Tether.Tests.Timeouts.FakeClockAssert;
 
 namespace Tether.Tests.Timeouts;
 
@@ -488,32 +489,4 @@ public sealed class FakeClockTimeoutTests
     {
         RequestTimeout = Timeout.InfiniteTimeSpan, QueueTimeout = Timeout.InfiniteTimeSpan,
     };
-
-    /// <summary>Right after <c>Advance</c> to just before the deadline: its timer has not fired (exact: the fake clock
-    /// runs due callbacks inside Advance) and the fetch has not ended.</summary>
-    private static void AssertPending(DeadlineClock.TrackedTimer deadline, Task fetch, string what)
-    {
-        Assert.False(deadline.HasFired, $"{what} fired before its deadline");
-        Assert.False(fetch.IsCompleted, $"the fetch ended before {what}: {fetch.Exception?.InnerException?.Message ?? fetch.Status.ToString()}");
-    }
-
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + DeadlineClock.RealBound;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"waited {DeadlineClock.RealBound.TotalSeconds:0} s for {what}");
-            await Task.Delay(5);
-        }
-    }
-
-    /// <summary>Awaits a fetch that must fail, on real time bounded by <see cref="DeadlineClock.RealBound"/> (once the
-    /// fake deadline fired, the failure takes milliseconds).</summary>
-    private static async Task<TException> FailsWithin<TException>(Task fetch, string what)
-        where TException : Exception
-    {
-        var finished = await Task.WhenAny(fetch, Task.Delay(DeadlineClock.RealBound));
-        Assert.True(ReferenceEquals(finished, fetch), $"waited {DeadlineClock.RealBound.TotalSeconds:0} s for {what}");
-        return await Assert.ThrowsAnyAsync<TException>(() => fetch);
-    }
 }
