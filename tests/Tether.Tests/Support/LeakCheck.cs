@@ -29,12 +29,7 @@ public sealed class LeakCheck
     private LeakCheck(IEnumerable<int> ports)
     {
         _ports = ports.Where(static p => p > 0).ToHashSet();
-        Baseline = SocketCensus.Take();
     }
-
-    /// <summary>The census when the check started. Informational only: nothing compares whole-process counts with
-    /// it (see the remarks).</summary>
-    public CensusSnapshot Baseline { get; }
 
     /// <summary>The ports this check watches.</summary>
     public IReadOnlyCollection<int> Ports => _ports;
