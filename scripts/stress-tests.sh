@@ -44,7 +44,7 @@ logdir="$(mktemp -d)"
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
   log="$logdir/run-$i.log"
-  dotnet test tests/Tests.slnf -c "$config" --no-build --nologo "${filter_args[@]}" \
+  dotnet test tests/Tests.slnf -c "$config" -m:3 --no-build --nologo "${filter_args[@]}" \
     --blame-hang --blame-hang-timeout 5m >"$log" 2>&1
   status=$?
   secs=$(( $(date +%s) - start ))
