@@ -90,10 +90,29 @@ public sealed class AsyncFifoSemaphoreTests
             }
         }
 
+        // Every permit is held here first, so the workers start by queueing (the waiter path is exercised whatever the
+        // scheduling); they are let go once one is queued.
+        for (var i = 0; i < capacity; i++)
+        {
+            Assert.True(slots.TryTake());
+        }
+
+        var workers = Task.WhenAll(Enumerable.Range(0, Workers).Select(_ => Task.Run(Work)));
+        var queuedBy = DateTime.UtcNow + TimeSpan.FromSeconds(30); // a loaded 2-core machine; it takes microseconds
+        while (slots.Waiting == 0)
+        {
+            Assert.True(DateTime.UtcNow < queuedBy, "waited 30 s for a worker to queue behind the held permits");
+            await Task.Delay(1, TestContext.Current.CancellationToken);
+        }
+
+        for (var i = 0; i < capacity; i++)
+        {
+            slots.Release();
+        }
+
         // 6 x 20,000 take/release pairs take well under a second; 60 s is for a loaded 2-core machine. A lost wake-up
         // leaves a worker queued forever, so this wait fails instead of hanging.
-        await Task.WhenAll(Enumerable.Range(0, Workers).Select(_ => Task.Run(Work)))
-            .WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        await workers.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
 
         Assert.True(maxHolders <= capacity, $"{maxHolders} holders at once with {capacity} permits");
         Assert.True(waited > 0, "no worker ever queued: the test did not exercise the waiter path");
