@@ -128,7 +128,7 @@ public sealed partial class AsyncHttpClient
             var replay = BodyReplay.Capture(op.Request.Body);
             op.CurrentUrl = target.OriginalString;
             op.CurrentMethod = op.Request.Method;
-            op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+            await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false);
             var request = BuildHop(target, op.Request.Method, op.Request.HeadersOrEmpty, op.Request.Body,
                 op.Request.BodyProducer, settings, RequestBuilder.Credentials(target, settings), digestAnswer: null);
             try
@@ -340,7 +340,7 @@ public sealed partial class AsyncHttpClient
                 // The next hop.
                 op.CurrentUrl = target.OriginalString;
                 op.CurrentMethod = method;
-                op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+                await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false);
                 // HTTP-02: a seekable stream body goes out again from where it started, never from where the last hop
                 // left it (that would be an empty or truncated body).
                 replay.Rewind();

@@ -23,7 +23,6 @@ internal sealed class FetchOperation
     private int _completed;
     private FetchErrorKind? _abortKind;
     private string? _abortMessage;
-    private PoolLease? _poolLease;
     private HttpResponseMessage? _response;
     private bool _holdsClientSlot;
     private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
@@ -162,13 +161,78 @@ internal sealed class FetchOperation
         _holdsClientSlot = holdsSlot;
     }
 
-    /// <summary>The pool slots of the current hop, if held.</summary>
-    public PoolLease? PoolLease => _poolLease;
+    // The pool slots of the current hop: one per-host and one total slot of a ConnectionPool, held by the fetch itself
+    // (issue 16: no lease object per fetch). While held the fetch is also in the pool's list of holders (an intrusive
+    // list), which is how the pool knows exactly which fetches hold its slots (pool-wait errors name them) and which
+    // origins have nothing in flight.
+    private AsyncFifoSemaphore? _slotHost;
+    private AsyncFifoSemaphore? _slotTotal; // set while the slots are held; cleared (once) by ReleaseSlots
+    private Transport? _transport;
 
-    public void SetPoolLease(PoolLease? lease)
+    /// <summary>The pool of the slots last taken (kept after they are released).</summary>
+    internal ConnectionPool? SlotPool;
+
+    /// <summary>The origin of the slots last taken (kept after they are released).</summary>
+    internal string? SlotHostKey;
+
+    /// <summary>When the current slots were taken (a timestamp of the pool's clock).</summary>
+    internal long SlotsAcquiredAt;
+
+    // The pool's list of slot holders (guarded by the pool's lease lock).
+    internal FetchOperation? HolderPrevious;
+    internal FetchOperation? HolderNext;
+    internal bool HolderListed;
+
+    /// <summary>Whether the fetch holds pool slots now.</summary>
+    public bool HoldsSlots => Volatile.Read(ref _slotTotal) is not null;
+
+    /// <summary>The pool granted a per-host and a total slot (the pool lists the fetch as their holder next). Slots
+    /// still held from a previous hop are given back first.</summary>
+    internal void TakeSlots(ConnectionPool pool, string hostKey, AsyncFifoSemaphore host, AsyncFifoSemaphore total, long acquiredAt)
     {
-        _poolLease?.Dispose();
-        _poolLease = lease;
+        ReleaseSlots();
+        SlotPool = pool;
+        SlotHostKey = hostKey;
+        SlotsAcquiredAt = acquiredAt;
+        _slotHost = host;
+        Volatile.Write(ref _slotTotal, total);
+    }
+
+    /// <summary>Marks <paramref name="transport"/> used by this fetch's slots until they are released (at most one at
+    /// a time).</summary>
+    public bool UseTransport(Transport transport)
+    {
+        if (ReferenceEquals(Volatile.Read(ref _transport), transport))
+        {
+            return true;
+        }
+
+        if (!transport.TryUse())
+        {
+            return false;
+        }
+
+        Interlocked.Exchange(ref _transport, transport)?.Release();
+        return true;
+    }
+
+    /// <summary>Gives the pool slots back (and unlists the fetch as their holder). Idempotent; true if this call
+    /// released them.</summary>
+    public bool ReleaseSlots()
+    {
+        if (Interlocked.Exchange(ref _slotTotal, null) is not { } total)
+        {
+            return false;
+        }
+
+        var pool = SlotPool!;
+        pool.Unlist(this);
+        Interlocked.Exchange(ref _transport, null)?.Release();
+        total.Release();
+        var host = Interlocked.Exchange(ref _slotHost, null)!;
+        host.Release();
+        pool.OnLeaseReleased(host);
+        return true;
     }
 
     /// <summary>The request of the current hop is handed to the handler.</summary>
@@ -255,12 +319,9 @@ internal sealed class FetchOperation
         }
 
         Volatile.Write(ref _response, null);
-        var lease = _poolLease;
-        _poolLease = null;
-        lease?.Dispose();
-        if (DiscardOnComplete && lease is not null)
+        if (ReleaseSlots() && DiscardOnComplete)
         {
-            lease.Pool.CloseIdleOf(lease.HostKey);
+            SlotPool!.CloseIdleOf(SlotHostKey!);
         }
 
         Client.OnOperationCompleted(this, _holdsClientSlot);
@@ -273,8 +334,7 @@ internal sealed class FetchOperation
     public void ReleaseHop()
     {
         Volatile.Write(ref _response, null);
-        _poolLease?.Dispose();
-        _poolLease = null;
+        ReleaseSlots();
     }
 
     /// <summary>Queue and first-byte times are this fetch's own; connect and TLS are reported as zero, because the
