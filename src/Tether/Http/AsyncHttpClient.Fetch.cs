@@ -109,12 +109,14 @@ public sealed partial class AsyncHttpClient
         var handedOff = false;
         try
         {
-            if (!await _slots!.WaitAsync(settings.QueueTimeout, token).ConfigureAwait(false))
+            var slotWait = _slots!.WaitAsync(settings.QueueTimeout, token);
+            var queued = !slotWait.IsCompleted;
+            if (!await slotWait.ConfigureAwait(false))
             {
                 throw FetchErrors.QueueTimeout(op, settings.QueueTimeout, _slots);
             }
 
-            op.MarkDequeued(holdsSlot: true);
+            op.MarkDequeued(holdsSlot: true, waited: queued);
             var target = op.Target!;
             if (!settings.AllowIPv6 && target.HostNameType == UriHostNameType.IPv6)
             {

@@ -155,9 +155,11 @@ internal sealed class FetchOperation
 
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
-    public void MarkDequeued(bool holdsSlot)
+    /// <summary>The fetch has its <c>MaxClients</c> slot. <paramref name="waited"/>: it queued for it (a slot taken at
+    /// once ends the queue time where the fetch started, with no clock read).</summary>
+    public void MarkDequeued(bool holdsSlot, bool waited = true)
     {
-        _dequeued = Clock.Now(Client.Time);
+        _dequeued = waited ? Clock.Now(Client.Time) : _start;
         _holdsClientSlot = holdsSlot;
     }
 
