@@ -7,10 +7,49 @@ namespace Tether;
 /// </summary>
 internal sealed class FetchOperation
 {
-    private readonly OperationRef _ref;
+    // A handle for a request Tether did not build (the bridge), created on first use; a request Tether built names the
+    // fetch itself (_named), so the usual fetch allocates no handle.
+    private OperationRef? _ref;
+    private TetherRequestMessage? _named;
 
-    /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>).</summary>
-    internal OperationRef Handle => _ref;
+    /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>), for a
+    /// request message Tether did not build.</summary>
+    internal OperationRef Handle
+    {
+        get
+        {
+            if (Volatile.Read(ref _ref) is { } existing)
+            {
+                return existing;
+            }
+
+            var created = new OperationRef(this);
+            var handle = Interlocked.CompareExchange(ref _ref, created, null) ?? created;
+            if (IsCompleted)
+            {
+                handle.Operation = null; // completed meanwhile: Complete may have looked before the handle existed
+            }
+
+            return handle;
+        }
+    }
+
+    /// <summary>Makes <paramref name="request"/> (this fetch's current hop) name this fetch until the fetch completes or
+    /// sends its next hop (the handler may keep a request message after the fetch is over, and that must not keep the
+    /// fetch and its client reachable).</summary>
+    internal void Name(TetherRequestMessage request)
+    {
+        request.Operation = this;
+        if (Interlocked.Exchange(ref _named, request) is { } previous && !ReferenceEquals(previous, request))
+        {
+            previous.Operation = null;
+        }
+
+        if (IsCompleted)
+        {
+            request.Operation = null; // completed meanwhile: Complete may have looked before this request was named
+        }
+    }
     private readonly long _start;
     // Created on first use only (a streamed body's reads, the bridge, a fetch with neither a timeout nor a caller's
     // token): most fetches have a fetch source of their own, which an abort cancels directly (LinkAbort).
@@ -36,7 +75,6 @@ internal sealed class FetchOperation
         Settings = settings;
         CurrentUrl = request.Url;
         _start = Clock.Now(client.Time); // every timestamp here is on the client's clock (issue 13)
-        _ref = new OperationRef(this);
     }
 
     // The client's list of its fetches in flight (guarded by the client's lock).
@@ -314,7 +352,16 @@ internal sealed class FetchOperation
         }
 
         _end = Clock.Now(Client.Time);
-        _ref.Operation = null;
+        if (Volatile.Read(ref _ref) is { } handle)
+        {
+            handle.Operation = null;
+        }
+
+        if (Interlocked.Exchange(ref _named, null) is { } named)
+        {
+            named.Operation = null;
+        }
+
         if (discardConnection)
         {
             DisposeResponse();

@@ -248,7 +248,10 @@ internal static class RequestBuilder
 /// <see cref="HttpRequestMessage.Options"/> dictionary per request.</summary>
 internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpRequestMessage(method, uri)
 {
-    public OperationRef? Operation { get; set; }
+    private volatile FetchOperation? _operation;
+
+    /// <summary>The fetch sending this request, until it completes (see <see cref="FetchOperation.Name"/>).</summary>
+    public FetchOperation? Operation { get => _operation; set => _operation = value; }
 }
 
 /// <summary>URLs already parsed and checked, with their <see cref="Uri"/> (immutable, so shared by every fetch and

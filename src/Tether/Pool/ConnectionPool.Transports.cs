@@ -24,7 +24,7 @@ public sealed partial class ConnectionPool
         EnsureStarted();
         if (request is TetherRequestMessage own)
         {
-            own.Operation = operation.Handle; // no Options dictionary per request
+            operation.Name(own); // no Options dictionary and no handle object per request
         }
         else
         {
@@ -127,7 +127,7 @@ public sealed partial class ConnectionPool
 
     /// <summary>The fetch that sends <paramref name="request"/>, if it is still running.</summary>
     private static FetchOperation? OperationOf(HttpRequestMessage request) =>
-        request is TetherRequestMessage own ? own.Operation?.Operation
+        request is TetherRequestMessage own ? own.Operation
         : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
 
     private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings, Transport transport)
