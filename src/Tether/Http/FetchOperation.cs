@@ -388,12 +388,10 @@ internal sealed class FetchOperation
 
     /// <summary>Queue and first-byte times are this fetch's own; connect and TLS are reported as zero, because the
     /// handler, not this fetch, owns connection attempts (a connection started for one fetch may serve another).</summary>
-    public TimeInfo GetTimeInfo()
+    public (TimeSpan Queue, TimeSpan FirstByte, TimeSpan Total) GetTimes()
     {
         var end = _end != 0 ? _end : Clock.Now(Client.Time);
-        var queue = Between(_start, _dequeued);
-        var firstByte = Between(_sent, _headers);
-        return new TimeInfo(queue, TimeSpan.Zero, TimeSpan.Zero, firstByte, Between(_start, end));
+        return (Between(_start, _dequeued), Between(_sent, _headers), Between(_start, end));
     }
 
     public TimeSpan Elapsed => Clock.Since(Client.Time, _start);
