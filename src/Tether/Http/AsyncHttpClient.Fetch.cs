@@ -226,8 +226,11 @@ public sealed partial class AsyncHttpClient
     private static void AcceptHop(FetchOperation op, HttpResponseMessage message)
     {
         op.OnResponse(message);
-        ProtocolChecks.Validate(message, op);
-        FramingChecks.Validate(message, op);
+        // Looked up once for both checks: the handler has parsed Content-Length already, so each lookup formats the
+        // number back into a new string.
+        var hasLengths = message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths);
+        ProtocolChecks.Validate(message, op, hasLengths, lengths);
+        FramingChecks.Validate(message, op, hasLengths, lengths);
     }
 
     /// <summary>Builds one hop's request (HTTP-02: a replayable body is sent from where it started; HTTP-03: a
