@@ -80,7 +80,7 @@ public sealed partial class AsyncHttpClient
                 var uri = request.RequestUri!;
                 op.CurrentUrl = uri.OriginalString;
                 op.CurrentMethod = request.Method.Method;
-                op.SetPoolLease(await _pool.AcquireAsync(Redaction.HostKey(uri), op, token).ConfigureAwait(false));
+                await _pool.AcquireAsync(Redaction.HostKey(uri), op, token).ConfigureAwait(false);
                 if (cookies is not null)
                 {
                     SetCookieHeader(request, userCookie, cookies.GetCookieHeader(uri));

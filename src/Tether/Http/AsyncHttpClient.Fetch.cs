@@ -109,12 +109,14 @@ public sealed partial class AsyncHttpClient
         var handedOff = false;
         try
         {
-            if (!await _slots!.WaitAsync(settings.QueueTimeout, token).ConfigureAwait(false))
+            var slotWait = _slots!.WaitAsync(settings.QueueTimeout, token);
+            var queued = !slotWait.IsCompleted;
+            if (!await slotWait.ConfigureAwait(false))
             {
                 throw FetchErrors.QueueTimeout(op, settings.QueueTimeout, _slots);
             }
 
-            op.MarkDequeued(holdsSlot: true);
+            op.MarkDequeued(holdsSlot: true, waited: queued);
             var target = op.Target!;
             if (!settings.AllowIPv6 && target.HostNameType == UriHostNameType.IPv6)
             {
@@ -128,7 +130,7 @@ public sealed partial class AsyncHttpClient
             var replay = BodyReplay.Capture(op.Request.Body);
             op.CurrentUrl = target.OriginalString;
             op.CurrentMethod = op.Request.Method;
-            op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+            await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false);
             var request = BuildHop(target, op.Request.Method, op.Request.HeadersOrEmpty, op.Request.Body,
                 op.Request.BodyProducer, settings, RequestBuilder.Credentials(target, settings), digestAnswer: null);
             try
@@ -224,8 +226,11 @@ public sealed partial class AsyncHttpClient
     private static void AcceptHop(FetchOperation op, HttpResponseMessage message)
     {
         op.OnResponse(message);
-        ProtocolChecks.Validate(message, op);
-        FramingChecks.Validate(message, op);
+        // Looked up once for both checks: the handler has parsed Content-Length already, so each lookup formats the
+        // number back into a new string.
+        var hasLengths = message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths);
+        ProtocolChecks.Validate(message, op, hasLengths, lengths);
+        FramingChecks.Validate(message, op, hasLengths, lengths);
     }
 
     /// <summary>Builds one hop's request (HTTP-02: a replayable body is sent from where it started; HTTP-03: a
@@ -340,7 +345,7 @@ public sealed partial class AsyncHttpClient
                 // The next hop.
                 op.CurrentUrl = target.OriginalString;
                 op.CurrentMethod = method;
-                op.SetPoolLease(await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false));
+                await _pool!.AcquireAsync(Redaction.HostKey(target), op, token).ConfigureAwait(false);
                 // HTTP-02: a seekable stream body goes out again from where it started, never from where the last hop
                 // left it (that would be an empty or truncated body).
                 replay.Rewind();

@@ -291,7 +291,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
                 _boundToLoop = true;
             }
 
-            _slots = new AsyncFifoSemaphore(Options.MaxClients, _time);
+            _slots = new AsyncFifoSemaphore(Options.MaxClients, _time, trackQuiet: false);
             OnResourcesAcquired();
         }
     }

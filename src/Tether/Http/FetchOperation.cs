@@ -7,10 +7,49 @@ namespace Tether;
 /// </summary>
 internal sealed class FetchOperation
 {
-    private readonly OperationRef _ref;
+    // A handle for a request Tether did not build (the bridge), created on first use; a request Tether built names the
+    // fetch itself (_named), so the usual fetch allocates no handle.
+    private OperationRef? _ref;
+    private TetherRequestMessage? _named;
 
-    /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>).</summary>
-    internal OperationRef Handle => _ref;
+    /// <summary>A handle to this fetch that is cleared when it completes (see <see cref="OperationRef"/>), for a
+    /// request message Tether did not build.</summary>
+    internal OperationRef Handle
+    {
+        get
+        {
+            if (Volatile.Read(ref _ref) is { } existing)
+            {
+                return existing;
+            }
+
+            var created = new OperationRef(this);
+            var handle = Interlocked.CompareExchange(ref _ref, created, null) ?? created;
+            if (IsCompleted)
+            {
+                handle.Operation = null; // completed meanwhile: Complete may have looked before the handle existed
+            }
+
+            return handle;
+        }
+    }
+
+    /// <summary>Makes <paramref name="request"/> (this fetch's current hop) name this fetch until the fetch completes or
+    /// sends its next hop (the handler may keep a request message after the fetch is over, and that must not keep the
+    /// fetch and its client reachable).</summary>
+    internal void Name(TetherRequestMessage request)
+    {
+        request.Operation = this;
+        if (Interlocked.Exchange(ref _named, request) is { } previous && !ReferenceEquals(previous, request))
+        {
+            previous.Operation = null;
+        }
+
+        if (IsCompleted)
+        {
+            request.Operation = null; // completed meanwhile: Complete may have looked before this request was named
+        }
+    }
     private readonly long _start;
     // Created on first use only (a streamed body's reads, the bridge, a fetch with neither a timeout nor a caller's
     // token): most fetches have a fetch source of their own, which an abort cancels directly (LinkAbort).
@@ -23,7 +62,6 @@ internal sealed class FetchOperation
     private int _completed;
     private FetchErrorKind? _abortKind;
     private string? _abortMessage;
-    private PoolLease? _poolLease;
     private HttpResponseMessage? _response;
     private bool _holdsClientSlot;
     private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
@@ -37,7 +75,6 @@ internal sealed class FetchOperation
         Settings = settings;
         CurrentUrl = request.Url;
         _start = Clock.Now(client.Time); // every timestamp here is on the client's clock (issue 13)
-        _ref = new OperationRef(this);
     }
 
     // The client's list of its fetches in flight (guarded by the client's lock).
@@ -156,19 +193,86 @@ internal sealed class FetchOperation
 
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
-    public void MarkDequeued(bool holdsSlot)
+    /// <summary>The fetch has its <c>MaxClients</c> slot. <paramref name="waited"/>: it queued for it (a slot taken at
+    /// once ends the queue time where the fetch started, with no clock read).</summary>
+    public void MarkDequeued(bool holdsSlot, bool waited = true)
     {
-        _dequeued = Clock.Now(Client.Time);
+        _dequeued = waited ? Clock.Now(Client.Time) : _start;
         _holdsClientSlot = holdsSlot;
     }
 
-    /// <summary>The pool slots of the current hop, if held.</summary>
-    public PoolLease? PoolLease => _poolLease;
+    // The pool slots of the current hop: one per-host and one total slot of a ConnectionPool, held by the fetch itself
+    // (issue 16: no lease object per fetch). While held the fetch is also in the pool's list of holders (an intrusive
+    // list), which is how the pool knows exactly which fetches hold its slots (pool-wait errors name them) and which
+    // origins have nothing in flight.
+    private AsyncFifoSemaphore? _slotHost;
+    private AsyncFifoSemaphore? _slotTotal; // set while the slots are held; cleared (once) by ReleaseSlots
+    private Transport? _transport;
 
-    public void SetPoolLease(PoolLease? lease)
+    /// <summary>The pool of the slots last taken (kept after they are released).</summary>
+    internal ConnectionPool? SlotPool;
+
+    /// <summary>The origin of the slots last taken (kept after they are released).</summary>
+    internal string? SlotHostKey;
+
+    /// <summary>When the current slots were taken (a timestamp of the pool's clock).</summary>
+    internal long SlotsAcquiredAt;
+
+    // The pool's list of slot holders (guarded by the pool's lease lock).
+    internal FetchOperation? HolderPrevious;
+    internal FetchOperation? HolderNext;
+    internal bool HolderListed;
+
+    /// <summary>Whether the fetch holds pool slots now.</summary>
+    public bool HoldsSlots => Volatile.Read(ref _slotTotal) is not null;
+
+    /// <summary>The pool granted a per-host and a total slot (the pool lists the fetch as their holder next). Slots
+    /// still held from a previous hop are given back first.</summary>
+    internal void TakeSlots(ConnectionPool pool, string hostKey, AsyncFifoSemaphore host, AsyncFifoSemaphore total, long acquiredAt)
     {
-        _poolLease?.Dispose();
-        _poolLease = lease;
+        ReleaseSlots();
+        SlotPool = pool;
+        SlotHostKey = hostKey;
+        SlotsAcquiredAt = acquiredAt;
+        _slotHost = host;
+        Volatile.Write(ref _slotTotal, total);
+    }
+
+    /// <summary>Marks <paramref name="transport"/> used by this fetch's slots until they are released (at most one at
+    /// a time).</summary>
+    public bool UseTransport(Transport transport)
+    {
+        if (ReferenceEquals(Volatile.Read(ref _transport), transport))
+        {
+            return true;
+        }
+
+        if (!transport.TryUse())
+        {
+            return false;
+        }
+
+        Interlocked.Exchange(ref _transport, transport)?.Release();
+        return true;
+    }
+
+    /// <summary>Gives the pool slots back (and unlists the fetch as their holder). Idempotent; true if this call
+    /// released them.</summary>
+    public bool ReleaseSlots()
+    {
+        if (Interlocked.Exchange(ref _slotTotal, null) is not { } total)
+        {
+            return false;
+        }
+
+        var pool = SlotPool!;
+        pool.Unlist(this);
+        Interlocked.Exchange(ref _transport, null)?.Release();
+        total.Release();
+        var host = Interlocked.Exchange(ref _slotHost, null)!;
+        host.Release();
+        pool.OnLeaseReleased(host);
+        return true;
     }
 
     /// <summary>The request of the current hop is handed to the handler.</summary>
@@ -248,19 +352,25 @@ internal sealed class FetchOperation
         }
 
         _end = Clock.Now(Client.Time);
-        _ref.Operation = null;
+        if (Volatile.Read(ref _ref) is { } handle)
+        {
+            handle.Operation = null;
+        }
+
+        if (Interlocked.Exchange(ref _named, null) is { } named)
+        {
+            named.Operation = null;
+        }
+
         if (discardConnection)
         {
             DisposeResponse();
         }
 
         Volatile.Write(ref _response, null);
-        var lease = _poolLease;
-        _poolLease = null;
-        lease?.Dispose();
-        if (DiscardOnComplete && lease is not null)
+        if (ReleaseSlots() && DiscardOnComplete)
         {
-            lease.Pool.CloseIdleOf(lease.HostKey);
+            SlotPool!.CloseIdleOf(SlotHostKey!);
         }
 
         Client.OnOperationCompleted(this, _holdsClientSlot);
@@ -273,18 +383,15 @@ internal sealed class FetchOperation
     public void ReleaseHop()
     {
         Volatile.Write(ref _response, null);
-        _poolLease?.Dispose();
-        _poolLease = null;
+        ReleaseSlots();
     }
 
     /// <summary>Queue and first-byte times are this fetch's own; connect and TLS are reported as zero, because the
     /// handler, not this fetch, owns connection attempts (a connection started for one fetch may serve another).</summary>
-    public TimeInfo GetTimeInfo()
+    public (TimeSpan Queue, TimeSpan FirstByte, TimeSpan Total) GetTimes()
     {
         var end = _end != 0 ? _end : Clock.Now(Client.Time);
-        var queue = Between(_start, _dequeued);
-        var firstByte = Between(_sent, _headers);
-        return new TimeInfo(queue, TimeSpan.Zero, TimeSpan.Zero, firstByte, Between(_start, end));
+        return (Between(_start, _dequeued), Between(_sent, _headers), Between(_start, end));
     }
 
     public TimeSpan Elapsed => Clock.Since(Client.Time, _start);

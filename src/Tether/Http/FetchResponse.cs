@@ -27,7 +27,7 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
         EffectiveUrl = string.IsNullOrEmpty(effectiveUrl.UserInfo)
             ? effectiveUrl
             : new UriBuilder(effectiveUrl) { UserName = string.Empty, Password = string.Empty }.Uri;
-        TimeInfo = op.GetTimeInfo();
+        (_queueTime, _firstByteTime, _totalTime) = op.GetTimes(); // the TimeInfo record is made only if asked for
         DecodedContentEncodings = op.DecodedContentEncodings ?? [];
         _body = body;
         _stream = stream;
@@ -128,10 +128,15 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     public string Text => _text ??= DecodeText();
 
     /// <summary>Total time of the fetch (same as <see cref="TimeInfo"/>.Total).</summary>
-    public TimeSpan RequestTime => TimeInfo.Total;
+    public TimeSpan RequestTime => _totalTime;
 
     /// <summary>Where the time went: queue, connect, TLS, first byte, total.</summary>
-    public TimeInfo TimeInfo { get; }
+    public TimeInfo TimeInfo => _timeInfo ??= new TimeInfo(_queueTime, TimeSpan.Zero, TimeSpan.Zero, _firstByteTime, _totalTime);
+
+    private readonly TimeSpan _queueTime;
+    private readonly TimeSpan _firstByteTime;
+    private readonly TimeSpan _totalTime;
+    private TimeInfo? _timeInfo;
 
     /// <summary>Always null since the ownership redesign (CORE-03): the handler picks the connection for each request
     /// (and HTTP/2 carries several requests on one), and no exact, cheap signal tells Tether which one it picked. Count

@@ -16,7 +16,12 @@ namespace Tether;
 /// </summary>
 internal static class FramingChecks
 {
-    public static void Validate(HttpResponseMessage message, FetchOperation op)
+    /// <param name="message">The response head.</param>
+    /// <param name="op">Its fetch.</param>
+    /// <param name="hasLengths">Whether the response has Content-Length values.</param>
+    /// <param name="lengths">Its Content-Length values (from <c>message.Content.Headers.NonValidated</c>).</param>
+    public static void Validate(HttpResponseMessage message, FetchOperation op, bool hasLengths,
+        System.Net.Http.Headers.HeaderStringValues lengths)
     {
         var code = (int)message.StatusCode;
         if (message.Version.Major != 1 || code is < 200 or 204 or 304 || message.RequestMessage?.Method == HttpMethod.Head)
@@ -47,7 +52,7 @@ internal static class FramingChecks
             return; // chunked framing: a Content-Length beside it is refused by the body reader (smuggling)
         }
 
-        if (message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths))
+        if (hasLengths)
         {
             if (IsOneNumber(lengths))
             {

@@ -4,7 +4,12 @@ namespace Tether;
 /// response that breaks them fails with a protocol error and its connection is discarded, never reused.</summary>
 internal static class ProtocolChecks
 {
-    public static void Validate(HttpResponseMessage message, FetchOperation op)
+    /// <param name="message">The response head.</param>
+    /// <param name="op">Its fetch.</param>
+    /// <param name="hasLengths">Whether the response has Content-Length values.</param>
+    /// <param name="lengths">Its Content-Length values (from <c>message.Content.Headers.NonValidated</c>).</param>
+    public static void Validate(HttpResponseMessage message, FetchOperation op, bool hasLengths,
+        System.Net.Http.Headers.HeaderStringValues lengths)
     {
         if (ForbidsReuse(message))
         {
@@ -12,7 +17,7 @@ internal static class ProtocolChecks
         }
 
         // Unequal Content-Length values (RFC 9112 §6.3): the body length is unknowable.
-        if (message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var lengths)
+        if (hasLengths
             && !IsSingleValue(lengths)
             && lengths.SelectMany(static v => v.Split(',')).Select(static v => v.Trim()).Distinct().Count() > 1)
         {
@@ -23,12 +28,11 @@ internal static class ProtocolChecks
         }
 
         // 204 has no body by definition (RFC 9110 §15.3.5); a non-zero Content-Length means the framing is unknown.
-        if ((int)message.StatusCode == 204 && message.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values)
-            && values.Any(static v => v.Trim() != "0"))
+        if ((int)message.StatusCode == 204 && hasLengths && lengths.Any(static v => v.Trim() != "0"))
         {
             op.DiscardOnComplete = true;
             throw new FetchException(FetchException.NoResponse, FetchErrorKind.Protocol,
-                $"Protocol error ({Where(op)}): a 204 No Content response announced Content-Length: {string.Join(",", values)}; " +
+                $"Protocol error ({Where(op)}): a 204 No Content response announced Content-Length: {string.Join(",", lengths)}; " +
                 "the connection was discarded.", op.Request);
         }
     }

@@ -35,8 +35,14 @@ internal static class RequestBuilder
         }
 
         target = cacheUrl ? ParsedUrlCache.Parse(request.Url) : ParseUrl(request.Url);
-        CheckField("Method", request.Method);
-        if (request.Method.Length == 0 || !IsToken(request.Method, separatorsAllowed: false))
+        // GET (the default) is a valid, standard method token: the usual fetch skips the character scans and set lookups.
+        var isGet = request.Method == "GET";
+        if (!isGet)
+        {
+            CheckField("Method", request.Method);
+        }
+
+        if (!isGet && (request.Method.Length == 0 || !IsToken(request.Method, separatorsAllowed: false)))
         {
             throw new ArgumentException($"Method \"{Escape(request.Method)}\" is not a valid HTTP method token.", nameof(request));
         }
@@ -74,21 +80,21 @@ internal static class RequestBuilder
 
         if (!settings.AllowNonstandardMethods)
         {
-            if (!s_standardMethods.Contains(request.Method))
+            if (!isGet && !s_standardMethods.Contains(request.Method))
             {
                 throw new ArgumentException(
                     $"Method \"{request.Method}\" is not a standard method; set AllowNonstandardMethods = true to send it.",
                     nameof(request));
             }
 
-            if (hasBody && s_bodyForbidden.Contains(request.Method))
+            if (hasBody && (isGet || s_bodyForbidden.Contains(request.Method)))
             {
                 throw new ArgumentException(
                     $"A {request.Method} request must not have a body; remove Body/BodyProducer or set AllowNonstandardMethods = true.",
                     nameof(request));
             }
 
-            if (!hasBody && s_bodyRequired.Contains(request.Method))
+            if (!hasBody && !isGet && s_bodyRequired.Contains(request.Method))
             {
                 throw new ArgumentException(
                     $"A {request.Method} request needs a body (use Body = \"\" for an empty one), or set AllowNonstandardMethods = true.",
@@ -136,7 +142,7 @@ internal static class RequestBuilder
 
     private static void CheckField(string field, string value)
     {
-        var bad = value.IndexOfAny(['\r', '\n', '\0']);
+        var bad = value.AsSpan().IndexOfAny('\r', '\n', '\0'); // the span form: no char[] per call
         if (bad >= 0)
         {
             var what = value[bad] switch { '\r' => "CR", '\n' => "LF", _ => "NUL" };
@@ -248,7 +254,10 @@ internal static class RequestBuilder
 /// <see cref="HttpRequestMessage.Options"/> dictionary per request.</summary>
 internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpRequestMessage(method, uri)
 {
-    public OperationRef? Operation { get; set; }
+    private volatile FetchOperation? _operation;
+
+    /// <summary>The fetch sending this request, until it completes (see <see cref="FetchOperation.Name"/>).</summary>
+    public FetchOperation? Operation { get => _operation; set => _operation = value; }
 }
 
 /// <summary>URLs already parsed and checked, with their <see cref="Uri"/> (immutable, so shared by every fetch and

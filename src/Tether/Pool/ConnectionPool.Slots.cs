@@ -11,17 +11,17 @@ public sealed partial class ConnectionPool
 {
     private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
     private readonly object _leaseGate = new();
-    private PoolLease? _leases;
+    private FetchOperation? _holders; // the fetches holding slots (intrusive list, guarded by _leaseGate)
     private AsyncFifoSemaphore? _totalSlots;
 
     /// <summary>Whether no request to <paramref name="hostKey"/> is in flight in this pool (nor waiting for a slot).</summary>
     internal bool IsQuiet(string hostKey) => !_hostSlots.TryGetValue(hostKey, out var host) || host.IsQuiet;
 
     /// <summary>Takes a per-host and a total slot, or fails with a pool-wait 599 naming the limits and holders.</summary>
-    /// <remarks>The fast path (a free slot, nobody waiting) allocates only the lease. A wait counts in
+    /// <remarks>The fast path (a free slot, nobody waiting) allocates nothing: the fetch holds the slots itself. A wait counts in
     /// <c>tether.pool.waits</c>; one still waiting after <see cref="TetherDiagnostics.SlowPoolWaitThreshold"/> logs the
     /// holders (DIAG-14) without losing its place in the FIFO queue.</remarks>
-    internal ValueTask<PoolLease> AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
+    internal ValueTask AcquireAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
     {
         EnsureStarted();
 
@@ -31,7 +31,8 @@ public sealed partial class ConnectionPool
         {
             if (!host.Retired && _totalSlots!.TryTake())
             {
-                return new ValueTask<PoolLease>(Lease(hostKey, host, operation, waitedSeconds: 0.0));
+                Lease(hostKey, host, operation, waitedSeconds: 0.0);
+                return default;
             }
 
             host.Release();
@@ -40,7 +41,7 @@ public sealed partial class ConnectionPool
         return AcquireSlowAsync(hostKey, operation, cancellationToken);
     }
 
-    private async ValueTask<PoolLease> AcquireSlowAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
+    private async ValueTask AcquireSlowAsync(string hostKey, FetchOperation operation, CancellationToken cancellationToken)
     {
         var wait = Options.PoolWaitTimeout;
         var started = Clock.Now(Time);
@@ -120,20 +121,19 @@ public sealed partial class ConnectionPool
             TetherMetrics.PoolWaits.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
-        return Lease(hostKey, host, operation, Clock.Since(Time, started).TotalSeconds);
+        Lease(hostKey, host, operation, Clock.Since(Time, started).TotalSeconds);
     }
 
     /// <summary>Both slots are held: records the wait and lists the fetch as their holder.</summary>
-    private PoolLease Lease(string hostKey, AsyncFifoSemaphore host, FetchOperation operation, double waitedSeconds)
+    private void Lease(string hostKey, AsyncFifoSemaphore host, FetchOperation operation, double waitedSeconds)
     {
         if (TetherMetrics.PoolWaitDuration.Enabled)
         {
             TetherMetrics.PoolWaitDuration.Record(waitedSeconds, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
-        var lease = new PoolLease(this, hostKey, host, _totalSlots!, operation);
-        List(lease);
-        return lease;
+        operation.TakeSlots(this, hostKey, host, _totalSlots!, Clock.Now(Time));
+        List(operation);
     }
 
     /// <summary>What is left of <paramref name="wait"/>; <see cref="Timeout.InfiniteTimeSpan"/> stays infinite, and
@@ -149,47 +149,47 @@ public sealed partial class ConnectionPool
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
-    private void List(PoolLease lease)
+    private void List(FetchOperation holder)
     {
         lock (_leaseGate)
         {
-            lease.Next = _leases;
-            if (_leases is not null)
+            holder.HolderNext = _holders;
+            if (_holders is not null)
             {
-                _leases.Previous = lease;
+                _holders.HolderPrevious = holder;
             }
 
-            _leases = lease;
-            lease.Listed = true;
+            _holders = holder;
+            holder.HolderListed = true;
         }
     }
 
-    internal void Unlist(PoolLease lease)
+    internal void Unlist(FetchOperation holder)
     {
         lock (_leaseGate)
         {
-            if (!lease.Listed)
+            if (!holder.HolderListed)
             {
                 return;
             }
 
-            if (lease.Previous is { } previous)
+            if (holder.HolderPrevious is { } previous)
             {
-                previous.Next = lease.Next;
+                previous.HolderNext = holder.HolderNext;
             }
             else
             {
-                _leases = lease.Next;
+                _holders = holder.HolderNext;
             }
 
-            if (lease.Next is { } next)
+            if (holder.HolderNext is { } next)
             {
-                next.Previous = lease.Previous;
+                next.HolderPrevious = holder.HolderPrevious;
             }
 
-            lease.Previous = null;
-            lease.Next = null;
-            lease.Listed = false;
+            holder.HolderPrevious = null;
+            holder.HolderNext = null;
+            holder.HolderListed = false;
         }
     }
 
@@ -199,12 +199,9 @@ public sealed partial class ConnectionPool
         var result = new List<FetchOperation>();
         lock (_leaseGate)
         {
-            for (var lease = _leases; lease is not null; lease = lease.Next)
+            for (var holder = _holders; holder is not null; holder = holder.HolderNext)
             {
-                if (lease.Operation is { } operation)
-                {
-                    result.Add(operation);
-                }
+                result.Add(holder);
             }
         }
 
@@ -242,15 +239,12 @@ public sealed partial class ConnectionPool
     /// fetch was made. Exact, from the slot holders themselves.</summary>
     private (int Count, string Text) DescribeHolders()
     {
-        var holders = new List<(PoolLease Lease, FetchOperation Operation)>();
+        var holders = new List<(long AcquiredAt, FetchOperation Operation)>();
         lock (_leaseGate)
         {
-            for (var lease = _leases; lease is not null; lease = lease.Next)
+            for (var holder = _holders; holder is not null; holder = holder.HolderNext)
             {
-                if (lease.Operation is { } operation)
-                {
-                    holders.Add((lease, operation));
-                }
+                holders.Add((holder.SlotsAcquiredAt, holder));
             }
         }
 
@@ -260,13 +254,13 @@ public sealed partial class ConnectionPool
         }
 
         var text = new StringBuilder();
-        foreach (var (lease, op) in holders.OrderBy(static h => h.Lease.AcquiredAt).Take(20))
+        foreach (var (acquiredAt, op) in holders.OrderBy(static h => h.AcquiredAt).Take(20))
         {
             text.Append(Environment.NewLine)
                 .Append("  - ").Append(op.Describe())
                 .Append(", client ").Append(op.Client.Name)
                 .Append(op.Loop is { } loop ? $", loop {loop.Name}" : string.Empty)
-                .Append($", holding for {Clock.Since(Time, lease.AcquiredAt).TotalSeconds:F1}s")
+                .Append($", holding for {Clock.Since(Time, acquiredAt).TotalSeconds:F1}s")
                 .Append(op.IsCompleted ? string.Empty : ", response not yet read to the end or disposed")
                 .Append(", fetched at ").Append(op.AllocationSite ?? op.Client.AllocationSite);
         }

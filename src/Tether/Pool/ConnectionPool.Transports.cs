@@ -24,7 +24,7 @@ public sealed partial class ConnectionPool
         EnsureStarted();
         if (request is TetherRequestMessage own)
         {
-            own.Operation = operation.Handle; // no Options dictionary per request
+            operation.Name(own); // no Options dictionary and no handle object per request
         }
         else
         {
@@ -38,7 +38,7 @@ public sealed partial class ConnectionPool
         var clientHeld = settings.IsShared && !IsProcessPool;
         var hint = clientHeld ? operation.Client.TransportHint : settings.TransportHint;
         if (hint is not null && ReferenceEquals(hint.Pool, this) && (!clientHeld || ReferenceEquals(hint.Settings, settings))
-            && (operation.PoolLease is not { } hintLease || hintLease.UseTransport(hint.Transport)))
+            && (!operation.HoldsSlots || operation.UseTransport(hint.Transport)))
         {
             // The handler these settings were sent through last time: no key hashing per fetch. A retired handler
             // fails UseTransport and is looked up below.
@@ -85,9 +85,9 @@ public sealed partial class ConnectionPool
                 transport = AddTransport(operation.Settings);
             }
 
-            // The fetch's lease keeps the handler in use until its response is done (the reaper retires only unused
+            // The fetch's slots keep the handler in use until its response is done (the reaper retires only unused
             // handlers); a handler retired in between is looked up again.
-            if (operation.PoolLease is not { } lease || lease.UseTransport(transport))
+            if (!operation.HoldsSlots || operation.UseTransport(transport))
             {
                 break;
             }
@@ -127,7 +127,7 @@ public sealed partial class ConnectionPool
 
     /// <summary>The fetch that sends <paramref name="request"/>, if it is still running.</summary>
     private static FetchOperation? OperationOf(HttpRequestMessage request) =>
-        request is TetherRequestMessage own ? own.Operation?.Operation
+        request is TetherRequestMessage own ? own.Operation
         : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
 
     private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings, Transport transport)
