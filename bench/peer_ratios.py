@@ -1,16 +1,22 @@
-"""Tether vs raw HttpClient ratios from one run-peers.sh result file.   peer_ratios.py FILE.jsonl
+"""Tether vs raw HttpClient ratios from run-peers.sh result files.   peer_ratios.py FILE.jsonl [FILE.jsonl ...]
 
 Pairs each "tether shared" / "tether loop-per-call" cell with the "tether raw HttpClient" cell of the same round
 (same driver binary, same scenario, same run; rounds are interleaved so load drifts hit both alike) and prints the
-median over rounds of: client CPU per request (target <= 1.03x raw), req/s, and allocated bytes per request.
+median over rounds of: client CPU per request (target <= 1.03x raw), req/s, and allocated bytes per request. With
+several files (runs of the same binary), the rounds of every file are pooled: the median is over all of them.
 """
 import json
 import re
 import statistics
 import sys
 
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-rows = [r for r in rows if not r.get("meta") and r.get("result")]
+rows = []
+for run, path in enumerate(sys.argv[1:]):
+    for line in open(path):
+        r = json.loads(line) if line.strip() else None
+        if r and not r.get("meta") and r.get("result"):
+            r["run"] = run
+            rows.append(r)
 RAW, MODES = "tether raw HttpClient", ("tether shared", "tether loop-per-call")
 
 
@@ -22,7 +28,7 @@ def split(name):
 cells = {}
 for r in rows:
     base, rnd = split(r["client"])
-    cells[(r["scenario"], base, rnd)] = r["result"]
+    cells[(r["scenario"], base, (r["run"], rnd))] = r["result"]
 scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
 rounds = sorted({k[2] for k in cells})
 print(f"Tether vs raw HttpClient in the same driver binary, median over {len(rounds)} interleaved round(s).")
