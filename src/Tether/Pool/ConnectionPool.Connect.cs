@@ -16,6 +16,15 @@ public sealed partial class ConnectionPool
     /// connect deadline (CORE-04).</summary>
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, Transport transport, CancellationToken cancellationToken)
     {
+        // The handler starts an attempt for a request that may be over by the time the attempt runs (on a loaded
+        // machine, after the loop that owned the pool closed it). Such an attempt makes no socket and no ledger record:
+        // a stress run saw one listed, "Connecting", for a moment after FAULT-14's loop had closed its pool. A close
+        // that races this check is still caught by the check after the record is added, below.
+        if (IsClosed)
+        {
+            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+        }
+
         // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
         // reference to that fetch (it may be over already, and must stay collectable).
         var operation = OperationOf(context.InitialRequestMessage);
