@@ -22,7 +22,7 @@ public sealed partial class ConnectionPool
         // that races this check is still caught by the check after the record is added, below.
         if (IsClosed)
         {
-            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+            throw ClosedError();
         }
 
         // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
@@ -69,7 +69,7 @@ public sealed partial class ConnectionPool
         if (IsClosed)
         {
             connection.Abort();
-            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+            throw ClosedError();
         }
 
         // Whatever the connect is doing when the attempt gives up (its deadline, the handler's cancel) or the pool
@@ -135,14 +135,14 @@ public sealed partial class ConnectionPool
             }
 
             linked.Token.ThrowIfCancellationRequested();
-            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+            throw ClosedError();
         }
 
         connection.MarkConnected(socket);
         if (IsClosed)
         {
             connection.Abort();
-            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+            throw ClosedError();
         }
 
         var viaProxy = !string.Equals(context.DnsEndPoint.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)

@@ -61,7 +61,7 @@ public sealed partial class ConnectionPool
         {
             // Closed between the check and GetOrAdd: do not leave a fresh handler behind.
             transport.Dispose();
-            throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+            throw ClosedError();
         }
 
         if (settings.ProxyPassword is { } proxyPassword)

@@ -92,6 +92,9 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     /// <summary>Whether the pool has been closed.</summary>
     public bool IsClosed => Volatile.Read(ref _state) == 2;
 
+    /// <summary>The error for any use of a closed pool (a fetch, a connect attempt, a handler).</summary>
+    private ObjectDisposedException ClosedError() => new(Name, $"{Name} is closed; create a new pool or client.");
+
     /// <summary>The number of sockets this pool owns right now.</summary>
     public int Count => _connections.Count;
 
@@ -182,7 +185,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         {
             if (IsClosed)
             {
-                throw new ObjectDisposedException(Name, $"{Name} is closed; create a new pool or client.");
+                throw ClosedError();
             }
 
             return;
