@@ -262,9 +262,7 @@ internal static class Scenarios
         for (var i = 0; i < 9; i++)
         {
             var next = SocketCensus.Take();
-            if (next.TotalFds == last.TotalFds && next.Pipes == last.Pipes && next.Sockets == last.Sockets
-                && next.Epoll == last.Epoll && next.EventFd == last.EventFd && next.UnixSockets == last.UnixSockets
-                && next.Tcp.Established == last.Tcp.Established && next.Tcp.CloseWait == last.Tcp.CloseWait)
+            if (next.Delta(last).FdsUnchanged)
             {
                 return next;
             }
