@@ -28,6 +28,7 @@ public sealed class SoakServer : IAsyncDisposable
     private WebApplication? _app;
     private long _accepted;
     private long _resets;
+    private long _clientEnds;
     private int _open;
 
     private SoakServer(X509Certificate2 serverCertificate, X509Certificate2 ca)
@@ -54,6 +55,11 @@ public sealed class SoakServer : IAsyncDisposable
 
     /// <summary>Gets the number of connections on which the server read a reset (RST) from the client.</summary>
     public long ResetConnections => Interlocked.Read(ref _resets);
+
+    /// <summary>Gets the number of connections on which the server read the client's end of stream (a FIN) before
+    /// any reset: the client closed them gracefully. A connection is counted here or in <see cref="ResetConnections"/>,
+    /// never both, and only once the server has read to its end.</summary>
+    public long ClientEndedConnections => Interlocked.Read(ref _clientEnds);
 
     /// <summary>Starts the server on 127.0.0.1, two ephemeral ports.</summary>
     /// <param name="cancellationToken">Stops the start.</param>
@@ -163,6 +169,8 @@ public sealed class SoakServer : IAsyncDisposable
 
     private void OnReset() => Interlocked.Increment(ref _resets);
 
+    private void OnClientEnd() => Interlocked.Increment(ref _clientEnds);
+
     private static (X509Certificate2 Leaf, X509Certificate2 Ca) CreateCertificates()
     {
         DateTimeOffset now = DateTimeOffset.UtcNow;
@@ -215,11 +223,11 @@ public sealed class SoakServer : IAsyncDisposable
         {
             try
             {
-                return await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+                return Seen(await inner.ReadAsync(cancellationToken).ConfigureAwait(false));
             }
             catch (Exception ex) when (IsReset(ex))
             {
-                Count();
+                Count(reset: true);
                 throw;
             }
         }
@@ -228,24 +236,49 @@ public sealed class SoakServer : IAsyncDisposable
         {
             try
             {
-                return inner.TryRead(out result);
+                bool read = inner.TryRead(out result);
+                if (read)
+                {
+                    Seen(result);
+                }
+
+                return read;
             }
             catch (Exception ex) when (IsReset(ex))
             {
-                Count();
+                Count(reset: true);
                 throw;
             }
+        }
+
+        // The end of the stream, not cancelled: the client's FIN (a reset surfaces as an exception instead).
+        private ReadResult Seen(ReadResult result)
+        {
+            if (result.IsCompleted && !result.IsCanceled)
+            {
+                Count(reset: false);
+            }
+
+            return result;
         }
 
         private static bool IsReset(Exception ex) =>
             ex is ConnectionResetException
             || ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset };
 
-        private void Count()
+        // Once per connection: whichever the server read first, the end of stream or a reset.
+        private void Count(bool reset)
         {
             if (Interlocked.Exchange(ref _counted, 1) == 0)
             {
-                server.OnReset();
+                if (reset)
+                {
+                    server.OnReset();
+                }
+                else
+                {
+                    server.OnClientEnd();
+                }
             }
         }
     }

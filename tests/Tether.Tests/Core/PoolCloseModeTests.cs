@@ -45,15 +45,15 @@ public sealed class PoolCloseModeTests
         await AssertCleanAsync(pool, port);
         if (mode == IdleCloseMode.Graceful)
         {
-            // A FIN: the server ends cleanly and the client's end waits in TIME_WAIT once the server's FIN is back.
-            // Unloaded that takes milliseconds; a stress run (two CPU hogs beside the parallel suite) once needed more
-            // than the 3 s this wait had, so it waits up to 15 s and stops as soon as the entry shows. The reset count
-            // is asserted first, so a close that was an RST (no TIME_WAIT ever) fails as what it is.
-            var tcpWaited = System.Diagnostics.Stopwatch.StartNew();
-            await WaitForAsync(() => SocketCensus.Take().CountTimeWait(port) > timeWaitBefore || server.ResetConnections > 0,
-                TimeSpan.FromSeconds(15), "a client TIME_WAIT entry towards the server (or a reset) after a graceful close");
-            Assert.True(server.ResetConnections == 0,
-                $"the graceful close reached the server as a reset ({server.ResetConnections}) after {tcpWaited.Elapsed}");
+            // A FIN: the server reads the end of the stream, not a reset. That is asserted where it lands, at the
+            // server. The client's TIME_WAIT is not a sound oracle for it: the FIN goes out first, but anything the
+            // server sends after the fd is closed (on HTTP/2, a frame still in flight) is answered by the
+            // client's kernel with an RST, which ends that socket without TIME_WAIT (TCPAbortOnData; measured at 5 of
+            // 200 HTTP/2 closes on an idle machine, and one CI failure of this test).
+            await WaitForAsync(() => server.ClientEndedConnections + server.ResetConnections > 0,
+                TimeSpan.FromSeconds(15), "the server to read the client's FIN (or a reset) after a graceful close");
+            Assert.True(server.ResetConnections == 0, $"the graceful close reached the server as a reset ({server.ResetConnections})");
+            Assert.Equal(1, server.ClientEndedConnections);
         }
         else
         {
