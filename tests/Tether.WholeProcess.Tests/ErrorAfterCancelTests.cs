@@ -52,6 +52,6 @@ public sealed class ErrorAfterCancelTests(ServerFixture server) : IClassFixture<
             TaskScheduler.UnobservedTaskException -= handler;
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -66,7 +66,7 @@ public sealed class HeaderMemoryTests(ServerFixture server) : IClassFixture<Serv
             Assert.Contains("MaxHeaderSize = 65536", error.Message, StringComparison.Ordinal);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
         return allocated;
     }
 }

@@ -186,7 +186,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         Assert.Contains("Fix: close it", entry.Message, StringComparison.Ordinal);
         var report = Assert.Single(events, e => e.Kind == LeakKind.ClientNotClosed && e.AllocationSite.Contains(nameof(LeakAClientAsync), StringComparison.Ordinal));
         Assert.Equal(1, report.Count);
-        check.AssertClean();
+        await check.AssertCleanAsync();
 
         // Without a logger the same warning goes to stderr.
         TetherDiagnostics.Logger = null;
@@ -204,7 +204,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         }
 
         Assert.Contains("warn: Tether[1001] ClientNotClosed: AsyncHttpClient was garbage-collected", stderr.ToString(), StringComparison.Ordinal);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -235,7 +235,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         var entry = Assert.Single(_log.Entries, e => e.Id.Name == "ResponseNotDisposed");
         Assert.Contains(nameof(DropAStreamedResponseAsync), entry.Message, StringComparison.Ordinal);
         Assert.Contains("await using var response", entry.Message, StringComparison.Ordinal);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -299,7 +299,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         var entry = Assert.Single(_log.Entries, e => e.Id.Name == "ClientChurn");
         Assert.Equal(6, entry.Fields["Clients"]);
         Assert.Contains(nameof(DIAG_11_new_client_per_request_gives_one_churn_warning_naming_the_call_site), (string)entry.Fields["AllocationSite"]!, StringComparison.Ordinal);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -321,7 +321,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         await Collect();
         var parked = Assert.Throws<LeakException>(() => new AsyncHttpClient());
         Assert.Equal(LeakKind.ClientNotClosed, parked.Kind);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -352,7 +352,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         Assert.IsType<double>(entry.Fields["WaitSeconds"]);
         Assert.Contains("/stream/2?delayMs=400", (string)entry.Fields["Holders"]!, StringComparison.Ordinal);
         Assert.Contains(nameof(DIAG_14_and_15_slow_pool_wait_logs_holders_with_named_event_and_fields), (string)entry.Fields["Holders"]!, StringComparison.Ordinal);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -381,7 +381,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
             GC.KeepAlive(response);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]

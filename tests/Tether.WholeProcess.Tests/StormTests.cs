@@ -73,7 +73,7 @@ public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixtu
             // Starvation (pool threads blocked on sync-over-async) shows as lags of seconds, the pool injecting about a
             // thread a second; scheduling delay on a loaded 2-core machine stays far below 1 s, the bound used here.
             Assert.True(probe.WorstLag < TimeSpan.FromSeconds(1), $"probe timer lagged {probe.WorstLag.TotalMilliseconds:F0} ms");
-            check.AssertClean(); // before any GC
+            await check.AssertCleanAsync(); // before any GC
 
             // Only here, to surface unobserved task exceptions of abandoned tasks.
             GC.Collect();
@@ -192,7 +192,7 @@ public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixtu
         sw.Stop();
         Measure("FAULT-14", $"{loops} loops × 10 in-flight fetches: all LoopClosed; worst Run {worstRun.TotalMilliseconds:F0} ms, " +
             $"total {sw.Elapsed.TotalSeconds:F1} s");
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -241,6 +241,6 @@ public sealed class FloodTests(ServerFixture server) : IClassFixture<ServerFixtu
         Assert.Equal(total, succeeded + queueTimeouts);
         Assert.True(succeeded > 0 && queueTimeouts > 0, "the flood should both serve and time out");
         Assert.Empty(Ledger.Towards(server.Server.Port));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -75,7 +75,7 @@ public sealed class HotPathReview2Tests
 
         await pool.DisposeAsync();
         Assert.Empty(pool.Snapshot());
-        leaks.AssertClean();
+        await leaks.AssertCleanAsync();
     }
 
     /// <summary>The kernel's send and receive queues of the IPv4 TCP socket from <paramref name="localPort"/> to
@@ -191,7 +191,7 @@ public sealed class HotPathReview2Tests
         await Assert.ThrowsAsync<FetchException>(() => fetch);
         await pool.DisposeAsync();
         Assert.Empty(pool.Snapshot());
-        leaks.AssertClean();
+        await leaks.AssertCleanAsync();
     }
 
     // issue 16 review finding: with the kernel's counters, BytesRead was tcpi_bytes_received (what arrived): a streamed
@@ -246,6 +246,6 @@ public sealed class HotPathReview2Tests
         server.Close();
         await pool.DisposeAsync();
         Assert.Empty(pool.Snapshot());
-        leaks.AssertClean();
+        await leaks.AssertCleanAsync();
     }
 }

@@ -52,6 +52,6 @@ public sealed class IdleCloseThenFetchTests
         }
 
         Assert.True(failures.Count == 0, $"{failures.Count} of {Rounds} fetches after an idle close failed:\n" + string.Join("\n", failures.Take(5)));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

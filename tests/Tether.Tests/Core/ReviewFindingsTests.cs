@@ -60,7 +60,7 @@ public sealed class ReviewFindingsTests
             }
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     // Issue 16 review finding 1, the trust store half: the handler's custom roots (CaCertificates, also in its key by
@@ -102,7 +102,7 @@ public sealed class ReviewFindingsTests
             }
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     // Issue 16 review finding 2. CLIENT-09: options are validated before use and an invalid value fails with one
@@ -164,6 +164,6 @@ public sealed class ReviewFindingsTests
             Assert.Equal(200, (await client.FetchAsync(Request(server.Url("/hello").ToString()), Ct)).Code);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -65,7 +65,7 @@ public sealed class DependencyInjectionClockTests
             await FailsWithin<FetchException>(hung, "the hung fetch to fail when its scope closes its client");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     // POOL-03 (the pool-wait timeout) through the default DI client: the DI pool's clock.
@@ -102,7 +102,7 @@ public sealed class DependencyInjectionClockTests
             await FailsWithin<FetchException>(hung, "the hung fetch to fail when its scope closes its client");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     // TIMEOUT-03 (the queue timeout) through an IHttpClientFactory client over UseTether(): the handler's clock. (The
@@ -142,7 +142,7 @@ public sealed class DependencyInjectionClockTests
 
         // Disposing the provider closed the DI pool, which aborts the hung request.
         await FailsWithin<Exception>(hung, "the hung request to fail when the container's pool closes");
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     private static IEnumerable<Exception> Chain(Exception e)

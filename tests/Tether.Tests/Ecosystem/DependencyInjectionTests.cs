@@ -52,7 +52,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
         }
 
         // Disposing the root provider closed the DI pool and its idle connection.
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
             await streamed.DisposeAsync();
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
             Assert.Same(typed.Client, scope.ServiceProvider.GetRequiredKeyedService<AsyncHttpClient>(nameof(GreetingClient)));
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     public sealed class GreetingClient(AsyncHttpClient client)

@@ -97,7 +97,7 @@ public sealed class HttpClientBridgeTests(ServerFixture server) : IClassFixture<
         }
 
         // The root provider closed the DI pool: nothing left in the ledger, fds back at baseline, nothing ESTABLISHED.
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -125,7 +125,7 @@ public sealed class HttpClientBridgeTests(ServerFixture server) : IClassFixture<
             Assert.Equal(1, pool.Count);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     private static ServiceProvider BuildProvider(Action<HttpRetryStrategyOptions> retry)

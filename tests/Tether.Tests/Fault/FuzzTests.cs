@@ -149,7 +149,7 @@ public sealed class FuzzTests(ServerFixture server) : IClassFixture<ServerFixtur
 
         sw.Stop();
         Measure("FAULT-15", $"{iterations} fuzzed responses in {sw.Elapsed.TotalSeconds:F1} s, no crash, hang or leak");
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     /// <summary>Shrunk responses from fuzzing runs (and hand-picked edge cases) kept as regression cases.</summary>
@@ -177,7 +177,7 @@ public sealed class FuzzTests(ServerFixture server) : IClassFixture<ServerFixtur
             await CheckOne(client, hostile, current, bytes);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     private static byte[] Unescape(string s)

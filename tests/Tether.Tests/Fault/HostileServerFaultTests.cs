@@ -31,7 +31,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             await Fails599("FAULT-01", client, hostile.Url(), FetchErrorKind.ConnectionReset, Bound);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             Assert.Equal(FetchErrorKind.ConnectionReset, error.Kind);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             Assert.Equal(oracle.AcceptedConnections, hostile.AcceptedConnections);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Theory]
@@ -121,7 +121,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             }
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     private static async Task<(bool Ok, int Sends, int Accepted)> PlainStaleAsync(string method, bool answerFirstOnEachConnection)
@@ -162,7 +162,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             Assert.Empty(Ledger.Towards(hostile.Port)); // closed at once, not parked in the pool
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             await Fails599("FAULT-05", client, hostile.Url(), FetchErrorKind.TruncatedBody, Bound);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Theory]
@@ -194,7 +194,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             await Fails599($"FAULT-06 ({behavior})", client, hostile.Url(), kind, Bound);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -216,7 +216,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             Assert.All(hostile.RequestsOnConnection, n => Assert.Equal(1, n));
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -234,7 +234,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             Assert.Equal(SocketError.ConnectionRefused, socket.SocketErrorCode);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Theory]
@@ -253,7 +253,7 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             Assert.DoesNotContain("   at ", error.Message, StringComparison.Ordinal); // no stack trace in the message
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -282,6 +282,6 @@ public sealed class HostileServerFaultTests(ServerFixture server) : IClassFixtur
             }
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -102,7 +102,7 @@ public sealed class RepeatedHostileTests(ServerFixture server) : IClassFixture<S
             Measure("FAULT-16", $"{name} × {repeats}: {sw.Elapsed.TotalMilliseconds / repeats:F1} ms each");
             // Clean rule (issue 13): nothing of this client in the ledger and no ESTABLISHED/CLOSE_WAIT socket towards
             // the hostile port. Whole-process fd counts are asserted only in child processes (ChildProcessScenarioTests).
-            check.AssertClean();
+            await check.AssertCleanAsync();
         }
         finally
         {

@@ -154,7 +154,7 @@ public sealed class ClientApiTests(ServerFixture server) : IClassFixture<ServerF
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.5), $"close took {sw.Elapsed}");
         Assert.Equal((599, FetchErrorKind.ClientClosed), (a.Code, a.Kind));
         Assert.Equal((599, FetchErrorKind.ClientClosed), (b.Code, b.Kind));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -465,6 +465,6 @@ public sealed class ClientApiTests(ServerFixture server) : IClassFixture<ServerF
             Assert.Equal(accepted + 1, server.Server.AcceptedConnections);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -68,7 +68,7 @@ public sealed class ProtocolTests(ServerFixture server) : IClassFixture<ServerFi
         }
 
         Assert.Equal(2, http10.AcceptedConnections);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -277,7 +277,7 @@ public sealed class ProtocolTests(ServerFixture server) : IClassFixture<ServerFi
 
         Assert.Equal(2, raw.AcceptedConnections);
         Assert.Equal([1, 1], raw.RequestsOnConnection);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]

@@ -97,7 +97,7 @@ public sealed class ChildProcessLoop01ScenarioTests(ServerFixture server) : Chil
     {
         var check = LeakCheck.Start(Server);
         AssertFlat(await RunAsync("loop01", Iterations));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -110,7 +110,7 @@ public sealed class ChildProcessLoop02ScenarioTests(ServerFixture server) : Chil
     {
         var check = LeakCheck.Start(Server);
         AssertFlat(await RunAsync("loop02", Iterations));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -123,7 +123,7 @@ public sealed class ChildProcessLoop03ScenarioTests(ServerFixture server) : Chil
     {
         var check = LeakCheck.Start(Server);
         AssertFlat(await RunAsync("loop03", Iterations));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -136,7 +136,7 @@ public sealed class ChildProcessLoop04ScenarioTests(ServerFixture server) : Chil
     {
         var check = LeakCheck.Start(Server);
         AssertFlat(await RunAsync("loop04", Iterations));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -154,7 +154,7 @@ public sealed class ChildProcessLoop05ScenarioTests(ServerFixture server) : Chil
         // every bucket is flat, and the server accepted exactly one connection over warm-up and iterations.
         AssertFlat(delta, ledger: 1);
         Assert.Equal(1, Server.Server.AcceptedConnections - accepted);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -169,7 +169,7 @@ public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) :
         var accepted = Server.Server.AcceptedConnections;
         AssertFlat(await RunAsync("loop12", 1), threads: true);
         Assert.Equal(0, Server.Server.AcceptedConnections - accepted);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -178,7 +178,7 @@ public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) :
     {
         var check = LeakCheck.Start(Server);
         AssertFlat(await RunAsync("pool08", 20));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }
 
@@ -195,7 +195,7 @@ public sealed class ChildProcessSoakScenarioTests(ServerFixture server) : ChildP
         var accepted = Server.Server.AcceptedConnections;
         AssertFlat(await RunAsync("process-pool", Iterations), ledger: 1);
         Assert.Equal(1, Server.Server.AcceptedConnections - accepted);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -205,6 +205,6 @@ public sealed class ChildProcessSoakScenarioTests(ServerFixture server) : ChildP
         // tether soak's "streamed-undisposed" pattern: FetchStreamAsync inside a loop, the response never disposed.
         var check = LeakCheck.Start(Server);
         AssertFlat(await RunAsync("streamed-undisposed", Iterations));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

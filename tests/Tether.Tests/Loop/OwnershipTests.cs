@@ -44,7 +44,7 @@ public sealed class OwnershipTests(ServerFixture server) : IClassFixture<ServerF
         escaped.Close();
         Assert.True(escaped.IsClosed);
         await Assert.ThrowsAsync<ClientClosedException>(() => escaped.FetchAsync(Url("/hello")));
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]

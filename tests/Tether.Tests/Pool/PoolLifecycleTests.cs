@@ -58,7 +58,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
         Assert.True(waited >= TimeSpan.FromMilliseconds(280), $"closed after {waited}, before the idle timeout");
         Assert.Equal(0, Towards(server.Server.Port, TcpState.Established));
         Assert.DoesNotContain(SocketCensus.Take().TcpSockets, s => s.Local.Port == entry.LocalEndPoint!.Port && s.Fd >= 0 && s.State != TcpState.TimeWait);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             Assert.Equal(accepted + 2, server.Server.AcceptedConnections);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -137,7 +137,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             TrackedConnection.Transitioned = null;
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -160,7 +160,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             Assert.Equal(0, Towards(hostile.Port, TcpState.CloseWait));
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -187,7 +187,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
         Assert.Empty(Ledger.Towards(Port));
         Assert.Equal(0, Towards(server.Server.Port, TcpState.Established));
         client.Close();
-        check.AssertClean();
+        await check.AssertCleanAsync();
         GC.KeepAlive(streams);
     }
 
@@ -209,7 +209,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             await response.DisposeAsync();
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -243,7 +243,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             GC.KeepAlive(heldByA);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -276,7 +276,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             Assert.True(e.BytesWritten > 0 && e.BytesRead > 0, $"bytes {e.BytesWritten} out, {e.BytesRead} in");
             Assert.Contains(nameof(POOL_12_ledger_entry_exposes_every_field), e.AllocationSite, StringComparison.Ordinal);
         });
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     // Revised 2026-11-30 (issue 16, CORE-03): the states come from exact signals only. The record's own stages are
@@ -321,7 +321,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             TrackedConnection.Transitioned = null;
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -353,7 +353,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             CallSite.FullStackTraces = false;
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -379,6 +379,6 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             Assert.Equal(0, Towards(tls.Port, TcpState.Established));
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -45,7 +45,7 @@ public sealed class PoolLimitTests(ServerFixture server) : IClassFixture<ServerF
             Assert.Equal(8, maxLedger); // the limit was actually reached, so the bound was tested
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -96,7 +96,7 @@ public sealed class PoolLimitTests(ServerFixture server) : IClassFixture<ServerF
             Assert.InRange(maxServers, 1, 11);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -122,7 +122,7 @@ public sealed class PoolLimitTests(ServerFixture server) : IClassFixture<ServerF
             Assert.Contains(nameof(POOL_03_pool_wait_timeout_names_both_limits_and_the_holders), error.Message, StringComparison.Ordinal);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             await Fails599("SEC-01 (after the others)", client, new Uri(url), FetchErrorKind.Tls, Bound); // no trust leaks between keys
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.Contains($"127.0.0.1:{untrusted.Port}", error.Message, StringComparison.Ordinal);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     public static TheoryData<string> CredentialSources => ["header", "auth option", "url userinfo"];
@@ -116,7 +116,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.DoesNotContain("Cookie", head, StringComparison.OrdinalIgnoreCase);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -143,7 +143,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.False(followed.ContainsKey("Cookie"));
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Theory]
@@ -160,7 +160,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.Contains(new Uri(location).Scheme, error.Message, StringComparison.Ordinal);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Theory]
@@ -183,7 +183,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.Contains($"MaxRedirects = {expected}", error.Message, StringComparison.Ordinal);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     public static TheoryData<string, string> Injections => new()
@@ -218,7 +218,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
         }
 
         Assert.Equal(0, hostile.AcceptedConnections);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -233,7 +233,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.Empty(Ledger.Towards(hostile.Port)); // closed, not returned to the pool
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -260,7 +260,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.True(allocated < 2 * limit, $"allocated {allocated} bytes, limit {limit}");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -286,7 +286,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.Contains("MaxBodySize = 104857600", error.Message, StringComparison.Ordinal);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -314,7 +314,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
         Assert.Contains(proxy.RequestHeads, h => h.StartsWith("CONNECT ", StringComparison.Ordinal));
         Assert.All(proxy.TunnelPayloads, p => Assert.DoesNotContain("Proxy-Authorization", p, StringComparison.OrdinalIgnoreCase));
         Assert.True(proxy.TunnelsOpened >= 1);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -355,7 +355,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
 
         var key = new ResolvedSettings(new FetchSettings { ProxyUsername = "p", ProxyPassword = Secret, Proxy = new Uri("http://127.0.0.1:1") }, new FetchSettings()).Transport;
         Assert.DoesNotContain(Secret, key.ToString(), StringComparison.Ordinal);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -376,7 +376,7 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
         }
 
         await shared.CloseAsync(Ct);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -402,6 +402,6 @@ public sealed class SecurityTests : IClassFixture<ServerFixture>
             Assert.Contains(Ledger.Towards(https.HttpsBaseUri!.Port), e => e.Id == withCert);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 }

@@ -44,7 +44,7 @@ public sealed class FakeClockTimeoutTests
             await WaitUntil(() => hostile.OpenConnections == 0, "the server to see the connection closed");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class FakeClockTimeoutTests
             await FailsWithin<FetchException>(hung, "the hung fetch to fail when its client closes");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -116,7 +116,7 @@ public sealed class FakeClockTimeoutTests
             await FailsWithin<FetchException>(hung, "the hung fetch to fail when its client closes");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -149,7 +149,7 @@ public sealed class FakeClockTimeoutTests
         clock.Advance(Ms);
         // The loop's main ends once the queued fetch failed; the loop then closes the client (and the hung fetch).
         await loopThread.WaitAsync(DeadlineClock.RealBound);
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -183,7 +183,7 @@ public sealed class FakeClockTimeoutTests
             Assert.Equal((599, FetchErrorKind.RequestTimeout), (e.Code, e.Kind));
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -214,7 +214,7 @@ public sealed class FakeClockTimeoutTests
             Assert.IsType<TimeoutException>(e.InnerException);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -248,7 +248,7 @@ public sealed class FakeClockTimeoutTests
             Assert.IsType<TimeoutException>(e.InnerException);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -287,7 +287,7 @@ public sealed class FakeClockTimeoutTests
             Assert.True(Interlocked.Read(ref received) >= 4, "bytes kept arriving until the deadline");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -319,7 +319,7 @@ public sealed class FakeClockTimeoutTests
             await WaitUntil(() => server.ClosedConnections >= 1, "the stalled connection to be closed");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -353,7 +353,7 @@ public sealed class FakeClockTimeoutTests
             fillers.ForEach(s => s.Dispose());
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -386,7 +386,7 @@ public sealed class FakeClockTimeoutTests
             Assert.Contains("TLS handshake", e.Message);
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -420,7 +420,7 @@ public sealed class FakeClockTimeoutTests
         }
 
         await pool.CloseAsync();
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -450,7 +450,7 @@ public sealed class FakeClockTimeoutTests
             await WaitUntil(() => pool.Count == 0, "the reaper to close the connection idle past IdleTimeout");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     [Fact]
@@ -481,7 +481,7 @@ public sealed class FakeClockTimeoutTests
             await WaitUntil(() => pool.Count == 0, "the reaper to close the connection past MaxLifetime");
         }
 
-        check.AssertClean();
+        await check.AssertCleanAsync();
     }
 
     /// <summary>A request to a server that never answers, with no timeout of its own.</summary>
