@@ -154,7 +154,7 @@ public sealed partial class ConnectionPool
             KeepAlivePingDelay = Options.KeepAlivePingDelay,
             KeepAlivePingTimeout = Options.KeepAlivePingTimeout,
             KeepAlivePingPolicy = Options.KeepAlivePingPolicy,
-            EnableMultipleHttp2Connections = true,
+            EnableMultipleHttp2Connections = false,
             // Header values outside ASCII travel as Latin-1 both ways (RequestBuilder rejects what Latin-1 cannot hold).
             RequestHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,
             ResponseHeaderEncodingSelector = static (_, _) => System.Text.Encoding.Latin1,

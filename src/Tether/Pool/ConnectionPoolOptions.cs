@@ -23,7 +23,9 @@ public sealed class ConnectionPoolOptions
     private HttpKeepAlivePingPolicy _keepAlivePingPolicy = HttpKeepAlivePingPolicy.Always;
     private TimeProvider? _timeProvider;
 
-    /// <summary>Most connections to one origin (scheme, host, port) at once.</summary>
+    /// <summary>Most connections to one origin (scheme, host, port) at once. An HTTP/2 origin gets one connection, as
+    /// with a default <see cref="System.Net.Http.SocketsHttpHandler"/>: its requests share it, and those beyond the
+    /// server's stream limit wait for a free stream (docs/design.md, "One HTTP/2 connection per origin").</summary>
     /// <value>1 or more; default 64.</value>
     public int MaxConnectionsPerHost { get => _maxConnectionsPerHost; set => Set(ref _maxConnectionsPerHost, value); }
 

@@ -276,4 +276,55 @@ public sealed class OwnershipByScopeTests
         await pool.CloseAsync(TestContext.Current.CancellationToken);
         await AssertCleanAsync(pool, ServerPort(server, "h2"));
     }
+
+    // The newcomer review of 2026-12-01 (a bug replay of dotnet/runtime#44669): 10 concurrent GETs to a server that
+    // allows 2 streams per connection, on a new pool, failed 2 of 10 with REFUSED_STREAM in 3 of 3 rounds: the streams
+    // opened before the server's SETTINGS arrived are refused, and with several HTTP/2 connections allowed the handler
+    // does not re-send all of them (a plain HttpClient with EnableMultipleHttp2Connections = true lost 2 of 10 in 2 of
+    // 4 rounds on the same server). The pool now keeps one HTTP/2 connection per origin, as the oracle here, a default
+    // SocketsHttpHandler, which queues behind the server's limit.
+    [Fact]
+    [Trait("Spec", "CORE-10")]
+    public async Task CORE_10_a_burst_of_ten_gets_over_a_two_stream_http2_limit_all_succeed_on_a_new_pool_each_round()
+    {
+        await using var server = await StartAsync(new KestrelTestServerOptions { Http2MaxStreamsPerConnection = 2 });
+        var url = Url(server, "h2", "/delay/200");
+        using (var handler = new SocketsHttpHandler())
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+            using var plain = new HttpClient(handler) { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            var codes = await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ =>
+            {
+                using var response = await plain.GetAsync(url, TestContext.Current.CancellationToken);
+                return (int)response.StatusCode;
+            }));
+            Assert.All(codes, c => Assert.Equal(200, c));
+        }
+
+        for (var round = 0; round < 3; round++)
+        {
+            // A new pool each round: the refusals happen while a connection's first SETTINGS is still on its way.
+            var pool = new ConnectionPool();
+            var client = Client(pool, server, "h2");
+            var fetches = Enumerable.Range(0, 10).Select(_ => client.FetchAsync(url)).ToArray();
+            var failures = new List<string>();
+            foreach (var fetch in fetches)
+            {
+                try
+                {
+                    var response = await fetch;
+                    Assert.Equal((200, "done"), (response.Code, response.Text));
+                }
+                catch (FetchException e)
+                {
+                    failures.Add($"{e.Kind}: {e.Message}");
+                }
+            }
+
+            Assert.True(failures.Count == 0, $"round {round}: {failures.Count} of 10 failed:\n" + string.Join("\n", failures));
+            client.Close();
+            await pool.CloseAsync(TestContext.Current.CancellationToken);
+            await AssertCleanAsync(pool, ServerPort(server, "h2"));
+        }
+    }
 }
