@@ -440,6 +440,12 @@ public static class SoakCommand
             console.MarkupLine($"[yellow]{Markup.Escape(r.Label)}[/]: files opened since the baseline: {Markup.Escape(string.Join(", ", r.NewFiles))}");
         }
 
+        foreach (SoakResult r in results.Where(r => r.Pattern.IsTether && r.IsFlat && r.IsOneTimeStep))
+        {
+            console.MarkupLine(Markup.Escape($"{r.Label}: {r.NonSocketGrowth:+0} non-socket fds once, none added in the second half of the " +
+                "iterations: the process opened something once (the runtime does, lazily), not once per iteration; judged flat."));
+        }
+
         foreach (SoakResult r in results.Where(r => r.FirstError is not null))
         {
             console.MarkupLine($"[yellow]{Markup.Escape(r.Label)}[/]: {r.Errors} failed iterations, first: {Markup.Escape(r.FirstError!)}");

@@ -38,4 +38,39 @@ public sealed class SoakVerdictTests
         Assert.Equal("grows", Result(305).Verdict); // a socket or pipe: no file to explain it
         Assert.Equal("flat", Result(304).Verdict);
     }
+
+    // A stress run of CLI-08 (two CPU hogs beside the suite) saw "inside" grow 101 -> 105 fds between iterations 0 and
+    // 10 of 30, and not after: no socket, no file to name. Four fds once is the runtime, not the pattern.
+    private static SoakResult Stepped(params (int Iteration, int Fds, int Sockets)[] samples) => new()
+    {
+        Pattern = SoakPatterns.All[0],
+        Iterations = samples[^1].Iteration,
+        Errors = 0,
+        Seconds = 1,
+        Samples = [.. samples.Select(s => new SoakSample(s.Iteration, s.Fds, s.Sockets, 0, 0, 0, 1, 1, 0, 16, 0, 0))],
+    };
+
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    public void CLI_06_non_socket_fds_added_once_and_not_in_the_second_half_are_flat()
+    {
+        var result = Stepped((0, 101, 3), (10, 105, 3), (20, 105, 3), (30, 105, 3));
+        Assert.Equal(4, result.NonSocketGrowth);
+        Assert.True(result.IsOneTimeStep);
+        Assert.Equal("flat", result.Verdict);
+    }
+
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    public void CLI_06_fds_still_added_in_the_second_half_or_any_new_socket_is_growth()
+    {
+        // Tornado's leak: fds every iteration.
+        Assert.Equal("grows", Stepped((0, 101, 3), (10, 131, 3), (20, 161, 3), (30, 191, 3)).Verdict);
+        // A step, then one more fd after the midpoint sample.
+        Assert.Equal("grows", Stepped((0, 101, 3), (10, 105, 3), (20, 105, 3), (30, 106, 3)).Verdict);
+        // A socket more at the end, even with a pipe fewer: a socket is never a one-time step.
+        Assert.Equal("grows", Stepped((0, 101, 3), (10, 101, 4), (20, 101, 4), (30, 101, 4)).Verdict);
+        // No sample in the second half before the end: nothing tells a step from growth.
+        Assert.Equal("grows", Stepped((0, 101, 3), (30, 105, 3)).Verdict);
+    }
 }
