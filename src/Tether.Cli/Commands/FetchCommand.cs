@@ -147,7 +147,10 @@ public static class FetchCommand
             + "  tether fetch -v -k https://127.0.0.1:8443/hello            # connection, ledger id, timings on stderr\n\n"
             + "The body is decoded (gzip, deflate, br) as curl --compressed does. A progress bar (stderr) appears only with\n"
             + "-o FILE on a terminal for bodies of 1 MiB or more (or of unknown length); never when piped or with -s.\n"
-            + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2.");
+            + "No size limit unless --max-filesize (exit 63); a decoded body past 100 MiB must stay within 100:1 of the bytes received.\n"
+            + "-H 'Name:' removes a header tether sends itself (User-Agent, Accept: */*, ...); -H 'Name;' sends it empty.\n"
+            + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2;\n"
+            + "a write failure (stdout closed by | head) is exit 4 (curl: 23); -i -L shows the final head only (see docs/cli.md).");
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -465,6 +468,9 @@ public static class FetchCommand
         // transfer: the library's RequestTimeout (20 s by default, covering a streamed body too) must not cut a long
         // download short.
         request.RequestTimeout = Timeout.InfiniteTimeSpan;
+        // curl sends any method, and a body with any method but GET/HEAD (refused above); the library's sanity checks
+        // (CLIENT-13) are for programs (newcomer review 2026-12-01: `-X PURGE`, `-X DELETE -d x` got a library message).
+        request.AllowNonstandardMethods = true;
         request.FollowRedirects = location;
         request.MaxRedirects = maxRedirs;
         request.RaiseOnError = false;
@@ -688,7 +694,11 @@ public static class FetchCommand
             }
             catch (Exception ex) when (ex is ArgumentException or OptionsValidationException)
             {
-                error.WriteLine($"tether: {ex.Message}");
+                // "(Parameter 'request')" names a C# parameter, nothing a CLI user can act on.
+                string message = ex is ArgumentException { ParamName: { } param }
+                    ? ex.Message.Replace($" (Parameter '{param}')", string.Empty, StringComparison.Ordinal)
+                    : ex.Message;
+                error.WriteLine($"tether: {message}");
                 Verbose(ex);
                 return ExitCodes.Usage;
             }

@@ -170,6 +170,24 @@ public sealed class FetchNewcomerReviewTests
         Assert.Contains("X-Content-Length: 0\r\n", head, StringComparison.Ordinal);
     }
 
+    // Newcomer review 2026-12-01 item 3 (same cause): `-X PURGE` and `-X DELETE -d x` were refused with the library's
+    // AllowNonstandardMethods message; curl sends both.
+    [Fact]
+    [Trait("Spec", "CLI-01")]
+    public async Task CLI01_any_method_and_a_body_with_delete_reach_the_server_as_curl()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-i", "-X", "PURGE", server.Url("/echo").ToString()]);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}: {err}");
+        Assert.Contains("X-Method: PURGE\r\n", CliHarness.Text(body), StringComparison.Ordinal);
+
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "-i", "-X", "DELETE", "-d", "x=1", server.Url("/echo").ToString()]);
+        Assert.True(code == ExitCodes.Ok, $"exit {code}: {err}");
+        string text = CliHarness.Text(body);
+        Assert.Contains("X-Method: DELETE\r\n", text, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nx=1", text, StringComparison.Ordinal);
+    }
+
     // Newcomer review 2026-12-01 item 4: a port over 65535 was reported as "not an absolute http:// or https:// URL".
     [Fact]
     [Trait("Spec", "CLI-11")]
