@@ -37,6 +37,21 @@ public sealed class FetchNewcomerReviewTests
         Assert.Equal(sent, body);
     }
 
+    // Newcomer review 2026-12-01 item 1, follow-up: with the library's MaxBodySize lifted, the 3xx that goes over
+    // --max-redirs must not be buffered without bound for the error message. The server announces a 200 MiB 302 body
+    // and sends none: the fetch ends at once with the redirect error (exit 4), not at --max-time (28) waiting for it.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_redirect_over_max_redirs_does_not_buffer_an_unbounded_body()
+    {
+        await using var server = HostileServer.StartRaw(
+            Encoding.ASCII.GetBytes($"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: {OverLibraryCap}\r\n\r\n"), closeAfter: false);
+        var (code, _, err, _) = CliHarness.RunTether(["fetch", "-L", "--max-redirs", "0", "--max-time", "20", server.Url("/").ToString()]);
+        Assert.True(code == ExitCodes.TransportError, $"exit {code}: {err}");
+        Assert.Contains("--max-redirs 0", err, StringComparison.Ordinal);
+        Assert.Contains("dropped", err, StringComparison.Ordinal);
+    }
+
     // Newcomer review 2026-12-01 item 1: --max-filesize as curl: an announced Content-Length over the limit is exit 63
     // before anything is written (the -o file is not created).
     [Fact]
