@@ -3,7 +3,7 @@ namespace Tether.Cli;
 /// <summary>
 /// The exit codes of every <c>tether</c> command. The table is printed in each command's help
 /// (<see cref="HelpTable"/>) so scripts can rely on it. <c>fetch</c> uses curl's numbers where curl has one for the
-/// same failure (7, 22, 28, 35, 60), so a script written for curl reads the same code.
+/// same failure (7, 22, 28, 35, 60, 63), so a script written for curl reads the same code.
 /// </summary>
 public static class ExitCodes
 {
@@ -21,7 +21,7 @@ public static class ExitCodes
 
     /// <summary>
     /// Any other transport error: no HTTP response (reset, closed, protocol error, name resolution, too many redirects…),
-    /// a body that could not be written, or a soak report that could not be written.
+    /// a body that could not be written (a full disk, or stdout closed: a broken pipe), or a soak report that could not be written.
     /// </summary>
     public const int TransportError = 4;
 
@@ -49,6 +49,10 @@ public static class ExitCodes
     /// <summary>fetch: the server's certificate was not trusted; use <c>--cacert FILE</c> or <c>-k</c> (curl 60).</summary>
     public const int TlsCertificate = 60;
 
+    /// <summary>fetch: the body is larger than <c>--max-filesize</c>, or a decoded body tripped the decompression-bomb
+    /// guard (curl 63).</summary>
+    public const int FileTooLarge = 63;
+
     /// <summary>Interrupted by Ctrl-C (SIGINT, 128 + 2), after printing what was gathered.</summary>
     public const int Interrupted = 130;
 
@@ -56,5 +60,5 @@ public static class ExitCodes
     public const string HelpTable =
         "Exit codes: 0 ok, 1 HTTP error, 2 usage error, 3 growth detected, 4 transport error, "
         + "5 process not found, 6 /proc unreadable (permission, or not Linux), 7 connect failed, "
-        + "22 HTTP error with -f, 28 timeout, 35 TLS handshake, 60 certificate not trusted, 130 interrupted (Ctrl-C).";
+        + "22 HTTP error with -f, 28 timeout, 35 TLS handshake, 60 certificate not trusted, 63 body over --max-filesize, 130 interrupted (Ctrl-C).";
 }

@@ -14,10 +14,30 @@ public sealed class FetchIo
     public static FetchIo Console { get; } = new()
     {
         OpenStdin = System.Console.OpenStandardInput,
-        OpenStdout = System.Console.OpenStandardOutput,
+        OpenStdout = OpenStdoutChecked,
         StdoutIsTerminal = () => !System.Console.IsOutputRedirected,
         StderrIsTerminal = () => !System.Console.IsErrorRedirected,
     };
+
+    // Newcomer review 2026-12-01: Console.OpenStandardOutput ignores EPIPE (ConsolePal.Unix drops the error), so
+    // `tether fetch URL | head -c 10` ran on to exit 0. A FileStream over fd 1 reports the write error instead (the
+    // runtime ignores SIGPIPE, so the write returns EPIPE). Unbuffered: the body is written as it arrives.
+    private static Stream OpenStdoutChecked()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return System.Console.OpenStandardOutput();
+        }
+
+        try
+        {
+            return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        }
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return System.Console.OpenStandardOutput(); // fd 1 closed or not writable: keep the old behaviour
+        }
+    }
 
     /// <summary>Gets or sets the function opening standard input (for <c>-d @-</c>).</summary>
     public required Func<Stream> OpenStdin { get; init; }
@@ -57,25 +77,35 @@ public static class FetchCommand
         var method = new Option<string?>("--request", "-X", "--method") { Description = "The request method (default GET, HEAD with -I, or POST with -d).", HelpName = "METHOD" };
         var header = new Option<string[]>("--header", "-H")
         {
-            Description = "A request header 'Name: value'; repeat for more.",
+            Description = "A request header 'Name: value'; repeat for more. 'Name:' (no value) removes a header tether would send "
+                + "(User-Agent, Accept, Content-Type, Accept-Encoding); 'Name;' sends it with an empty value (as curl).",
             HelpName = "HEADER",
             AllowMultipleArgumentsPerToken = false,
         };
-        var data = new Option<string?>("--data", "-d")
+        var data = new Option<string[]>("--data", "-d")
         {
-            Description = "Request body: inline text, @FILE, or @- for stdin; as curl's -d, CR and LF are removed from a file or stdin.",
+            Description = "Request body: inline text, @FILE, or @- for stdin; as curl's -d, CR and LF are removed from a file or stdin. "
+                + "Repeat it and the parts are joined with '&' (as curl).",
             HelpName = "DATA",
+            AllowMultipleArgumentsPerToken = false,
         };
-        var dataBinary = new Option<string?>("--data-binary")
+        var dataBinary = new Option<string[]>("--data-binary")
         {
-            Description = "Request body sent exactly as given: inline text, @FILE, or @- for stdin (curl's --data-binary).",
+            Description = "Request body sent exactly as given: inline text, @FILE, or @- for stdin (curl's --data-binary); repeats are joined with '&'.",
             HelpName = "DATA",
+            AllowMultipleArgumentsPerToken = false,
         };
         var user = new Option<string?>("--user", "-u") { Description = "Basic authentication 'user:password' (curl's -u).", HelpName = "USER:PASSWORD" };
         Option<TimeSpan?> connectTimeout = CliSupport.OptionalDurationOption("--connect-timeout", "Connect timeout: seconds, or 250ms, 5s, 1m.");
         Option<TimeSpan?> maxTime = CliSupport.OptionalDurationOption(
             "--max-time", "Bound the whole transfer, body included (curl's --max-time): seconds, or 250ms, 5s, 1m. Exit 28 when it ends the transfer.", "-m", "--timeout");
         var location = new Option<bool>("--location", "-L") { Description = "Follow redirects." };
+        var maxFilesize = new Option<long?>("--max-filesize")
+        {
+            Description = "Refuse a body larger than BYTES (500k, 10M, 2G: powers of 1024): exit 63, as curl. Without it a download has no size limit.",
+            HelpName = "BYTES",
+            CustomParser = ParseSize,
+        };
         var maxRedirs = new Option<int?>("--max-redirs") { Description = "Most redirects to follow with -L (default 5).", HelpName = "N" };
         var insecure = new Option<bool>("--insecure", "-k") { Description = "Do not verify the server's TLS certificate (testing only)." };
         var cacert = new Option<FileInfo?>("--cacert") { Description = "Trust the CA certificate(s) in this PEM file for the server's certificate.", HelpName = "FILE" };
@@ -92,8 +122,8 @@ public static class FetchCommand
         var showError = new Option<bool>("--show-error", "-S") { Description = "With -s, still print the error message." };
         var writeOut = new Option<string?>("--write-out", "-w")
         {
-            Description = "After the transfer, print FORMAT on stdout with %{http_code}, %{time_total}, %{time_connect}, "
-                + "%{time_appconnect}, %{time_starttransfer} (seconds), %{size_download}, %{url_effective}, %{exitcode}; \\n is a newline.",
+            Description = "After the transfer, print FORMAT on stdout with %{http_code} (or %{response_code}), %{time_total}, %{time_connect}, "
+                + "%{time_appconnect}, %{time_starttransfer} (seconds), %{size_download}, %{url_effective}, %{exitcode}, %{num_connects}; \\n is a newline.",
             HelpName = "FORMAT",
         };
         var verbose = new Option<bool>("--verbose", "-v")
@@ -103,7 +133,7 @@ public static class FetchCommand
         };
         var command = new Command("fetch", "Fetch a URL with Tether's AsyncHttpClient and write the body to stdout (curl habits: -o, -i, -I, -f, -s, -w, -u, --max-time).")
         {
-            url, method, header, data, dataBinary, user, connectTimeout, maxTime, location, maxRedirs, insecure, cacert, proxy, output, include, head,
+            url, method, header, data, dataBinary, user, connectTimeout, maxTime, location, maxRedirs, maxFilesize, insecure, cacert, proxy, output, include, head,
             compressed, fail, silent, showError, writeOut, verbose,
         };
         command.WithEpilog(
@@ -117,7 +147,10 @@ public static class FetchCommand
             + "  tether fetch -v -k https://127.0.0.1:8443/hello            # connection, ledger id, timings on stderr\n\n"
             + "The body is decoded (gzip, deflate, br) as curl --compressed does. A progress bar (stderr) appears only with\n"
             + "-o FILE on a terminal for bodies of 1 MiB or more (or of unknown length); never when piped or with -s.\n"
-            + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2.");
+            + "No size limit unless --max-filesize (exit 63); a decoded body past 100 MiB must stay within 100:1 of the bytes received.\n"
+            + "-H 'Name:' removes a header tether sends itself (User-Agent, Accept: */*, ...); -H 'Name;' sends it empty.\n"
+            + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2;\n"
+            + "a write failure (stdout closed by | head) is exit 4 (curl: 23); -i -L shows the final head only (see docs/cli.md).");
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -133,7 +166,10 @@ public static class FetchCommand
                 parseResult.GetValue(fail),
                 parseResult.GetValue(silent),
                 parseResult.GetValue(writeOut),
-                parseResult.GetValue(maxTime));
+                parseResult.GetValue(maxTime),
+                parseResult.GetValue(maxFilesize));
+            string[] dataParts = parseResult.GetValue(data) ?? [];
+            string[] binaryParts = parseResult.GetValue(dataBinary) ?? [];
             string? usage;
             try
             {
@@ -141,9 +177,9 @@ public static class FetchCommand
                     request,
                     parseResult.GetValue(method) ?? (options.Head ? "HEAD" : null),
                     parseResult.GetValue(header) ?? [],
-                    parseResult.GetValue(data) ?? parseResult.GetValue(dataBinary),
-                    parseResult.GetValue(dataBinary) is not null,
-                    parseResult.GetValue(data) is not null && parseResult.GetValue(dataBinary) is not null,
+                    dataParts.Length > 0 ? dataParts : binaryParts.Length > 0 ? binaryParts : null,
+                    binaryParts.Length > 0,
+                    dataParts.Length > 0 && binaryParts.Length > 0,
                     parseResult.GetValue(user),
                     io,
                     parseResult.GetValue(connectTimeout),
@@ -268,24 +304,58 @@ public static class FetchCommand
 
     // Fills the request from the options; returns a usage message when something is wrong.
     private static string? Build(
-        FetchRequest request, string? method, string[] headers, string? data, bool binary, bool bothDataForms, string? user, FetchIo io,
+        FetchRequest request, string? method, string[] headers, string[]? data, bool binary, bool bothDataForms, string? user, FetchIo io,
         TimeSpan? connectTimeout,
         bool location, int? maxRedirs, bool insecure, FileInfo? cacert, string? proxy)
     {
         if (!Uri.TryCreate(request.Url, UriKind.Absolute, out Uri? target) || (target.Scheme != Uri.UriSchemeHttp && target.Scheme != Uri.UriSchemeHttps))
         {
-            return $"'{Redaction.Url(request.Url)}' is not an absolute http:// or https:// URL; write e.g. http://127.0.0.1:8080/path.";
+            // Newcomer review 2026-12-01: `http://127.0.0.1:99999/` was called "not an absolute URL"; name the port.
+            return PortOutOfRange(request.Url) is { } port
+                ? $"the port {port} in '{Redaction.Url(request.Url)}' is out of range; a TCP port is 1 to 65535."
+                : $"'{Redaction.Url(request.Url)}' is not an absolute http:// or https:// URL; write e.g. http://127.0.0.1:8080/path.";
         }
 
+        // curl's rule (newcomer review 2026-12-01): 'Name: value' adds a header, 'Name:' removes one tether would
+        // send itself (and any given before), 'Name;' sends it with an empty value.
+        var removed = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (string h in headers)
         {
             int colon = h.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0)
+            if (colon < 0 && h.TrimEnd().EndsWith(';') && h.TrimEnd().Length > 1)
             {
-                return $"header '{h}' is not 'Name: value'; write e.g. -H 'Accept: text/plain'.";
+                string emptyName = h.TrimEnd()[..^1].Trim();
+                removed.Remove(emptyName);
+                request.Headers.Add(emptyName, string.Empty);
+                continue;
             }
 
-            request.Headers.Add(h[..colon].Trim(), h[(colon + 1)..].Trim());
+            if (colon <= 0)
+            {
+                return $"header '{h}' is not 'Name: value'; write e.g. -H 'Accept: text/plain' ('Name:' removes a header, 'Name;' sends it empty).";
+            }
+
+            string name = h[..colon].Trim();
+            string value = h[(colon + 1)..].Trim();
+            if (value.Length == 0)
+            {
+                request.Headers.Remove(name);
+                removed.Add(name);
+                continue;
+            }
+
+            removed.Remove(name);
+            request.Headers.Add(name, value);
+        }
+
+        if (removed.Contains("User-Agent"))
+        {
+            request.UserAgent = string.Empty; // the library sends no User-Agent for an empty one
+        }
+
+        if (!request.Headers.Contains("Accept") && !removed.Contains("Accept"))
+        {
+            request.Headers.Add("Accept", "*/*"); // as curl: some servers answer 406 to a request without Accept
         }
 
         request.Method = method ?? (data is null ? "GET" : "POST");
@@ -307,23 +377,42 @@ public static class FetchCommand
                 return $"-d sends a request body, and tether does not send one with {request.Method}; use -X POST (or PUT, PATCH), or drop -d.";
             }
 
-            byte[] body = data switch
+            // Repeated -d (or --data-binary) parts are joined with '&', as curl does (newcomer review 2026-12-01).
+            using var joined = new MemoryStream();
+            foreach (string part in data)
             {
-                "@-" => ReadAll(io.OpenStdin()),
-                _ when data.StartsWith('@') => File.ReadAllBytes(data[1..]),
-                _ => Encoding.UTF8.GetBytes(data),
-            };
-            if (!binary && data.StartsWith('@'))
-            {
-                // curl's -d (--data-ascii) removes carriage returns and newlines from a file or stdin; --data-binary
-                // sends the bytes as they are.
-                body = Array.FindAll(body, b => b is not (byte)'\r' and not (byte)'\n');
+                byte[] bytes = part switch
+                {
+                    "@-" => ReadAll(io.OpenStdin()),
+                    _ when part.StartsWith('@') => File.ReadAllBytes(part[1..]),
+                    _ => Encoding.UTF8.GetBytes(part),
+                };
+                if (!binary && part.StartsWith('@'))
+                {
+                    // curl's -d (--data-ascii) removes carriage returns and newlines from a file or stdin; --data-binary
+                    // sends the bytes as they are.
+                    bytes = Array.FindAll(bytes, b => b is not (byte)'\r' and not (byte)'\n');
+                }
+
+                if (joined.Length > 0)
+                {
+                    joined.WriteByte((byte)'&');
+                }
+
+                joined.Write(bytes);
             }
-            request.Body = FetchBody.FromBytes(body);
-            if (!request.Headers.Contains("Content-Type"))
+
+            request.Body = FetchBody.FromBytes(joined.ToArray());
+            if (!request.Headers.Contains("Content-Type") && !removed.Contains("Content-Type"))
             {
                 request.Headers.Add("Content-Type", "application/x-www-form-urlencoded");
             }
+        }
+        else if (request.Method is "POST" or "PUT" or "PATCH")
+        {
+            // `-X POST` without -d (newcomer review 2026-12-01): an empty body with Content-Length: 0, as `curl -d ''`
+            // sends and RFC 9110 §8.6 asks of a method that defines content; the library refuses a POST with no body.
+            request.Body = FetchBody.FromBytes(ReadOnlyMemory<byte>.Empty);
         }
 
         if (maxRedirs is < 0)
@@ -379,10 +468,19 @@ public static class FetchCommand
         // transfer: the library's RequestTimeout (20 s by default, covering a streamed body too) must not cut a long
         // download short.
         request.RequestTimeout = Timeout.InfiniteTimeSpan;
+        // curl sends any method, and a body with any method but GET/HEAD (refused above); the library's sanity checks
+        // (CLIENT-13) are for programs (newcomer review 2026-12-01: `-X PURGE`, `-X DELETE -d x` got a library message).
+        request.AllowNonstandardMethods = true;
         request.FollowRedirects = location;
         request.MaxRedirects = maxRedirs;
         request.RaiseOnError = false;
-        request.DecompressResponse = true; // like curl --compressed: a gzip body is decoded, never printed raw
+        // Like curl --compressed: a gzip body is decoded, never printed raw. `-H 'Accept-Encoding:'` asks for no coding
+        // at all (the library only advertises codings it decodes).
+        request.DecompressResponse = !removed.Contains("Accept-Encoding");
+        // The body is streamed to its destination, so the library's MaxBodySize (100 MiB by default, a bound on memory for
+        // buffered fetches) does not apply (newcomer review 2026-12-01: a 101 MiB download failed with exit 4). The
+        // CLI checks --max-filesize itself and guards decoded bodies by their ratio (FetchRun.DecodeGuard).
+        request.MaxBodySize = long.MaxValue;
         if (insecure)
         {
             request.ValidateCertificate = false;
@@ -405,6 +503,31 @@ public static class FetchCommand
             request.Proxy = new UriBuilder(p) { UserName = string.Empty, Password = string.Empty }.Uri;
         }
 
+        return null;
+    }
+
+    // The port of an http(s) URL when it is a number over 65535 (System.Uri then refuses the whole URL).
+    private static string? PortOutOfRange(string url)
+    {
+        System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(
+            url, "^https?://(?:[^/?#@]*@)?(?:\\[[^\\]]*\\]|[^:/?#\\[]*):([0-9]+)(?:[/?#]|$)", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        return m.Success && (m.Groups[1].Value.Length > 5 || int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 65535)
+            ? m.Groups[1].Value
+            : null;
+    }
+
+    // --max-filesize BYTES: a whole number, optionally with k, M or G (powers of 1024, as curl).
+    private static long? ParseSize(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value.Trim() : string.Empty;
+        long unit = text.Length == 0 ? 1 : char.ToUpperInvariant(text[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1 };
+        string digits = unit == 1 ? text : text[..^1];
+        if (long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n > 0 && n <= long.MaxValue / unit)
+        {
+            return n * unit;
+        }
+
+        result.AddError($"--max-filesize '{text}' is not a size; write bytes (1000000) or 500k, 10M, 2G.");
         return null;
     }
 
@@ -434,7 +557,8 @@ public static class FetchCommand
         _ => ExitCodes.TransportError,
     };
 
-    private sealed record Settings(bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime);
+    private sealed record Settings(
+        bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime, long? MaxFilesize);
 
     // One fetch: stream the body to its destination, report, map the outcome to an exit code.
     private sealed class FetchRun(FetchIo io, TextWriter error, Settings settings)
@@ -452,9 +576,16 @@ public static class FetchCommand
             if (settings.WriteOut is { } format)
             {
                 string text = ExpandWriteOut(format, name => Variable(name, code));
-                Stream stdout = io.OpenStdout();
-                await stdout.WriteAsync(Encoding.UTF8.GetBytes(text), CancellationToken.None).ConfigureAwait(false);
-                await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    Stream stdout = io.OpenStdout();
+                    await stdout.WriteAsync(Encoding.UTF8.GetBytes(text), CancellationToken.None).ConfigureAwait(false);
+                    await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (IOException) when (code != ExitCodes.Ok)
+                {
+                    // stdout is already gone (the broken pipe was reported): nothing more to say on it.
+                }
             }
 
             return code;
@@ -517,7 +648,7 @@ public static class FetchCommand
                 var bodyClock = System.Diagnostics.Stopwatch.StartNew();
                 if (!(failed && settings.Fail))
                 {
-                    _bytes = await WriteAsync(response, token).ConfigureAwait(false);
+                    _bytes = await WriteAsync(response, client.Pool, token).ConfigureAwait(false);
                 }
 
                 if (settings.Verbose)
@@ -551,26 +682,54 @@ public static class FetchCommand
             }
             catch (FetchException ex)
             {
-                error.WriteLine(ex.Kind == FetchErrorKind.Tls
-                    ? $"tether: {TlsMessage(ex.Message)} [{ex.Code} {ex.Kind}]"
-                    : $"tether: {ex.Message} [{ex.Code} {ex.Kind}]");
+                string message = ex.Kind switch
+                {
+                    FetchErrorKind.Tls => TlsMessage(ex.Message),
+                    FetchErrorKind.TooManyRedirects => RedirectMessage(ex.Message),
+                    _ => ex.Message,
+                };
+                error.WriteLine($"tether: {message} [{ex.Code} {ex.Kind}]");
                 Verbose(ex);
                 return ExitCodeFor(ex.Kind, ex.TlsFailure);
             }
             catch (Exception ex) when (ex is ArgumentException or OptionsValidationException)
             {
-                error.WriteLine($"tether: {ex.Message}");
+                // "(Parameter 'request')" names a C# parameter, nothing a CLI user can act on.
+                string message = ex is ArgumentException { ParamName: { } param }
+                    ? ex.Message.Replace($" (Parameter '{param}')", string.Empty, StringComparison.Ordinal)
+                    : ex.Message;
+                error.WriteLine($"tether: {message}");
                 Verbose(ex);
                 return ExitCodes.Usage;
             }
+            catch (BodyTooLargeException ex)
+            {
+                error.WriteLine($"tether: {ex.Message} [63 max file size]");
+                Verbose(ex);
+                return ExitCodes.FileTooLarge;
+            }
+            catch (OutputException ex)
+            {
+                // Newcomer review 2026-12-01: `tether fetch URL | head -c 10` exited 0 (Console's stdout ignores EPIPE).
+                error.WriteLine(ex.BrokenPipe
+                    ? $"tether: stdout closed (broken pipe) after {_bytes} body bytes; the transfer was stopped."
+                    : $"tether: cannot write the body to {(ToStdout ? "stdout" : $"'{settings.Output}'")} after {_bytes} bytes: {ex.InnerException?.Message}");
+                Verbose(ex);
+                return ExitCodes.TransportError;
+            }
             catch (IOException ex)
             {
-                // Writing the body failed (disk full, closed pipe) or the body stream broke mid-way.
+                // The body stream broke mid-way (reset, truncated body).
                 error.WriteLine($"tether: transfer failed after {_bytes} body bytes: {ex.Message}");
                 Verbose(ex);
                 return ExitCodes.TransportError;
             }
         }
+
+        // Newcomer review 2026-12-01: the library names its option (MaxRedirects); the CLI user's knob is --max-redirs.
+        private static string RedirectMessage(string message) =>
+            System.Text.RegularExpressions.Regex.Replace(
+                message.Replace("Raise MaxRedirects", "Raise --max-redirs", StringComparison.Ordinal), "MaxRedirects = ([0-9]+)", "--max-redirs $1");
 
         // The library speaks to programmers (CaCertificates); a CLI user needs the flags.
         private static string TlsMessage(string message)
@@ -615,8 +774,17 @@ public static class FetchCommand
             }
         }
 
-        private async Task<long> WriteAsync(FetchResponse response, CancellationToken cancellationToken)
+        private async Task<long> WriteAsync(FetchResponse response, ConnectionPool? pool, CancellationToken cancellationToken)
         {
+            long? length = long.TryParse(response.Headers["Content-Length"], NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : null;
+            if (settings.MaxFilesize is { } max && length > max && !settings.Head)
+            {
+                // As curl: an announced size over the limit fails before anything (the -o file included) is written.
+                throw new BodyTooLargeException(string.Create(
+                    CultureInfo.InvariantCulture, $"the body is {length} bytes (Content-Length), over --max-filesize {max}; nothing was written."));
+            }
+
+            var output = new GuardedOutput(response, pool, settings.MaxFilesize, read => _bytes += read);
             Stream destination = ToStdout
                 ? io.OpenStdout()
                 : new FileStream(settings.Output!, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
@@ -633,17 +801,16 @@ public static class FetchCommand
 
                     head.Append("\r\n");
                     byte[] bytes = Encoding.Latin1.GetBytes(head.ToString());
-                    await destination.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+                    await GuardedOutput.WriteAsync(destination, bytes, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (settings.Head)
                 {
-                    await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    await GuardedOutput.FlushAsync(destination, cancellationToken).ConfigureAwait(false);
                     return 0;
                 }
 
                 long copied = 0;
-                long? length = long.TryParse(response.Headers["Content-Length"], NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : null;
                 if (!settings.Silent && ShowsProgress(!ToStdout, io.StdoutIsTerminal(), io.StderrIsTerminal(), length))
                 {
                     IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
@@ -655,7 +822,7 @@ public static class FetchCommand
                             // (issue 14 item 9: it used to print "100% 2147483647 bytes" for a 7-byte body).
                             ProgressTask task = ctx.AddTask(Markup.Escape(Path.GetFileName(settings.Output!)), maxValue: length ?? 1);
                             task.IsIndeterminate = length is null;
-                            copied = await CopyAsync(response.BodyStream, destination, read => { _bytes += read; task.Increment(length is null ? 0 : read); }, cancellationToken).ConfigureAwait(false);
+                            copied = await output.CopyAsync(destination, read => task.Increment(length is null ? 0 : read), cancellationToken).ConfigureAwait(false);
                             task.IsIndeterminate = false;
                             task.MaxValue = Math.Max(copied, 1);
                             task.Value = task.MaxValue;
@@ -663,10 +830,10 @@ public static class FetchCommand
                 }
                 else
                 {
-                    copied = await CopyAsync(response.BodyStream, destination, read => _bytes += read, cancellationToken).ConfigureAwait(false);
+                    copied = await output.CopyAsync(destination, _ => { }, cancellationToken).ConfigureAwait(false);
                 }
 
-                await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await GuardedOutput.FlushAsync(destination, cancellationToken).ConfigureAwait(false);
                 return copied;
             }
             finally
@@ -676,21 +843,6 @@ public static class FetchCommand
                     await destination.DisposeAsync().ConfigureAwait(false);
                 }
             }
-        }
-
-        private static async Task<long> CopyAsync(Stream source, Stream destination, Action<int> progress, CancellationToken cancellationToken)
-        {
-            byte[] buffer = new byte[81920];
-            long total = 0;
-            int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                progress(read);
-                total += read;
-            }
-
-            return total;
         }
 
         private static bool IsSecretHeader(string name) =>

@@ -414,7 +414,8 @@ public sealed partial class AsyncHttpClient
     internal static readonly TimeSpan DiscardTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>Buffers the 3xx that went over MaxRedirects so the error can carry it (HTTP-05): under the fetch's token
-    /// (RequestTimeout, caller, abort), each read bounded by BodyTimeout, and at most MaxBodySize bytes. A body that is
+    /// (RequestTimeout, caller, abort), each read bounded by BodyTimeout, and at most MaxBodySize bytes (never more than
+    /// the 100 MiB default). A body that is
     /// over MaxBodySize or stalls past BodyTimeout is dropped (the error still says TooManyRedirects, and its message
     /// says why the body is empty) and its connection closed.</summary>
     private static async Task<(FetchResponse Response, string Note)> ReadLastRedirectAsync(HttpResponseMessage message,
@@ -424,7 +425,9 @@ public sealed partial class AsyncHttpClient
         byte[] bytes = [];
         try
         {
-            var cap = settings.MaxBodySize;
+            // The 3xx body only illustrates the error: never buffered past the default cap, even when MaxBodySize was
+            // raised for streamed downloads (the tether CLI sets it to long.MaxValue).
+            var cap = Math.Min(settings.MaxBodySize, ResolvedSettings.DefaultMaxBodySize);
             if (message.Content.Headers.ContentLength is { } announced && announced > cap)
             {
                 note = $" Its body ({announced} bytes announced) was dropped: over MaxBodySize = {cap}.";

@@ -79,7 +79,8 @@ public class FetchSettings
     /// <value>Built-in default <see langword="false"/>.</value>
     public bool? AllowInsecureRedirects { get => _values?.AllowInsecureRedirects; set => Set(ref Values.AllowInsecureRedirects, value); }
 
-    /// <summary>The User-Agent header when the request does not set one.</summary>
+    /// <summary>The User-Agent header when the request does not set one; an empty string sends no User-Agent (as
+    /// curl's <c>-H 'User-Agent:'</c>).</summary>
     /// <value>Built-in default <c>Tether/&lt;version&gt;</c>.</value>
     public string? UserAgent { get => _values?.UserAgent; set => Set(ref Values.UserAgent, value); }
 

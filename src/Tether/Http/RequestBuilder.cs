@@ -206,7 +206,7 @@ internal static class RequestBuilder
         }
 
         message.Content = content;
-        if (!headers.Contains("User-Agent"))
+        if (!headers.Contains("User-Agent") && settings.UserAgent.Length > 0)
         {
             message.Headers.TryAddWithoutValidation("User-Agent", settings.UserAgent);
         }
