@@ -106,7 +106,7 @@ public static class TetherServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(configuration);
         AddCore(services, "AddTether(configure): ");
-        AddNamed(services, name, TetherKeys.ForSection(configuration));
+        AddNamed(services, name, TetherKeys.ForSection(configuration), configuration);
         services.AddOptions<TetherClientOptions>(name).Bind(configuration);
         return services;
     }
@@ -153,7 +153,7 @@ public static class TetherServiceCollectionExtensions
         services.AddScoped(static sp => CreateScoped(sp, Options.DefaultName));
     }
 
-    private static void AddNamed(IServiceCollection services, string name, string keyPrefix)
+    private static void AddNamed(IServiceCollection services, string name, string keyPrefix, IConfiguration? section = null)
     {
         if (services.Any(d => d.ServiceType == typeof(AsyncHttpClient) && d.IsKeyedService && Equals(d.ServiceKey, name)))
         {
@@ -161,7 +161,7 @@ public static class TetherServiceCollectionExtensions
         }
 
         services.AddOptions<TetherClientOptions>(name).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<TetherClientOptions>>(new TetherClientOptionsValidator(name, keyPrefix));
+        services.AddSingleton<IValidateOptions<TetherClientOptions>>(new TetherClientOptionsValidator(name, keyPrefix, section));
         services.AddKeyedScoped(name, static (sp, key) => CreateScoped(sp, (string)key!));
     }
 

@@ -138,6 +138,33 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
         Assert.Equal(2, scope.ServiceProvider.GetRequiredKeyedService<AsyncHttpClient>("api").Options.MaxClients);
     }
 
+    // Newcomer review 2026-12-01: a request setting one level too high (not under Defaults) was ignored by the binder,
+    // and the client kept its 20 s default.
+    [Fact]
+    [Trait("Spec", "ECO-04")]
+    public void ECO_04_a_client_key_the_binder_would_ignore_fails_at_start_up_naming_where_it_belongs()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Tether:Clients:api:RequestTimeout"] = "00:00:02",
+            ["Tether:Clients:api:MaxClient"] = "4",
+            ["Tether:Clients:api:Defaults:RequestTimout"] = "00:00:02",
+            ["Tether:Clients:api:Defaults:ConnectTimeout"] = "00:00:05",
+        }).Build();
+        using var provider = Build(s => s
+            .AddTether(configuration.GetSection("Tether"))
+            .AddTetherClient("api", configuration.GetSection("Tether:Clients:api")));
+
+        var ex = Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        var failures = ex is AggregateException all ? all.InnerExceptions : [ex];
+        var text = string.Join("\n", failures.Cast<MsOptionsValidationException>().SelectMany(f => f.Failures));
+        Assert.Contains("Tether:Clients:api:RequestTimeout is a request setting: move it to Tether:Clients:api:Defaults:RequestTimeout", text, StringComparison.Ordinal);
+        Assert.Contains("Tether:Clients:api:MaxClient is not a client option", text, StringComparison.Ordinal);
+        Assert.Contains("Tether:Clients:api:Defaults:RequestTimout is not a request setting", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("Defaults:ConnectTimeout", text, StringComparison.Ordinal); // a key in its place is fine
+        Assert.Equal(3, failures.Cast<MsOptionsValidationException>().SelectMany(f => f.Failures).Count());
+    }
+
     [Fact]
     [Trait("Spec", "ECO-05")]
     public async Task ECO_05_typed_client_gets_its_scoped_named_client_with_configured_defaults()
