@@ -159,7 +159,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     {
         if (_isShared)
         {
-            throw LoopMisuseException.SharedClose(Name);
+            throw LoopMisuseException.SharedClose(Name, "new AsyncHttpClient()");
         }
 
         CloseCore(FetchErrorKind.ClientClosed, CallSite.Capture());

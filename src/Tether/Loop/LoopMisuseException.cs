@@ -68,8 +68,10 @@ public sealed class LoopMisuseException : InvalidOperationException
         $"{operation} blocks, but this thread is running {loop.Name}: the loop could never run the work it waits " +
         "for. Await AsyncHttpClient.FetchAsync instead.");
 
-    internal static LoopMisuseException SharedClose(string what) => new(
+    /// <param name="what">The shared instance's name, e.g. <c>AsyncHttpClient.Shared(process)</c>.</param>
+    /// <param name="ownInstead">How to make one the caller owns, e.g. <c>new AsyncHttpClient()</c>.</param>
+    internal static LoopMisuseException SharedClose(string what, string ownInstead) => new(
         LoopMisuseKind.SharedClose,
-        $"{what} is AsyncHttpClient.Shared: it is borrowed, not owned, and other code is using it. Do not close it; " +
-        "its loop (or the process) closes it. Create your own client with new AsyncHttpClient() if you need to close one.");
+        $"{what} is shared: it is borrowed, not owned, and other code is using it. Do not close it; " +
+        $"its loop (or the process) closes it. Create your own with {ownInstead} if you need to close one.");
 }

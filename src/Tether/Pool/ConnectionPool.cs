@@ -116,7 +116,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     {
         if (_isProcess)
         {
-            throw LoopMisuseException.SharedClose("ConnectionPool.Process");
+            throw LoopMisuseException.SharedClose("ConnectionPool.Process", "new ConnectionPool()");
         }
 
         CloseNow(FetchErrorKind.PoolClosed, $"{Name} was closed");

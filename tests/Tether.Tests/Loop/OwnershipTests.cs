@@ -226,6 +226,13 @@ public sealed class OwnershipTests(ServerFixture server) : IClassFixture<ServerF
 #pragma warning disable TETHER006 // the test proves the run-time refusal that the analyzer warns about
             var ex = Assert.Throws<LoopMisuseException>(() => shared.Close());
             Assert.Equal(LoopMisuseKind.SharedClose, ex.Kind);
+            // Newcomer review 2026-12-01: the message read "AsyncHttpClient.Shared(process) is AsyncHttpClient.Shared",
+            // and ConnectionPool.Process's said it was AsyncHttpClient.Shared too.
+            Assert.StartsWith($"{shared.Name} is shared: it is borrowed, not owned", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("Create your own with new AsyncHttpClient()", ex.Message, StringComparison.Ordinal);
+            var pool = await Assert.ThrowsAsync<LoopMisuseException>(() => ConnectionPool.Process.CloseAsync(TestContext.Current.CancellationToken));
+            Assert.StartsWith("ConnectionPool.Process is shared", pool.Message, StringComparison.Ordinal);
+            Assert.Contains("Create your own with new ConnectionPool()", pool.Message, StringComparison.Ordinal);
             await Assert.ThrowsAsync<LoopMisuseException>(async () => await shared.DisposeAsync());
 #pragma warning restore TETHER006
             var response = await AsyncHttpClient.Shared.FetchAsync(Url("/hello"));
