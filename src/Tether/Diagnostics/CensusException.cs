@@ -39,7 +39,7 @@ public sealed class CensusException : Exception
     internal static CensusException LinksDenied(int pid, string path, Exception? inner) => new(
         pid,
         CensusErrorReason.AccessDenied,
-        $"Cannot read the fd links of process {pid} ({path}: {inner?.Message ?? "permission denied"}): listing /proc/{pid}/fd "
+        $"Cannot read the fd links of process {pid} ({path}: permission denied): listing /proc/{pid}/fd "
         + "is allowed but reading its links needs ptrace access to the process, which this user lacks (another user's "
         + "process, or root without CAP_SYS_PTRACE as in a default container). Run as the process's user: "
         + $"`sudo -u \"$(ps -o user= -p {pid})\" tether census --pid {pid}`, or grant CAP_SYS_PTRACE "

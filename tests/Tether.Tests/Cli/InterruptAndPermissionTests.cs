@@ -115,6 +115,8 @@ public sealed class InterruptAndPermissionTests
         Assert.True(code == ExitCodes.ProcUnreadable, $"exit {code}\n{output}\n{error}");
         string line = Assert.Single(CliHarness.Lines(error));
         Assert.Contains($"Cannot read the fd links of process {pid}", line, StringComparison.Ordinal);
+        // Newcomer review 2026-12-01: one path, not the fd link and the fdinfo file the inner error named.
+        Assert.DoesNotContain("fdinfo", line, StringComparison.Ordinal);
         Assert.Contains("CAP_SYS_PTRACE", line, StringComparison.Ordinal);
         Assert.Contains($"tether census --pid {pid}", line, StringComparison.Ordinal); // what to run instead
         Assert.DoesNotContain("fds (total)", output, StringComparison.Ordinal);
