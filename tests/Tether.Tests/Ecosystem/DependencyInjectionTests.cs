@@ -102,25 +102,30 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
         Assert.NotNull(scope.ServiceProvider.GetRequiredKeyedService<AsyncHttpClient>("api"));
     }
 
+    /// <summary>Registers Tether and the client "api" from <paramref name="settings"/> and returns the start-up
+    /// validation's failure lines (one options failure per instance; StartupValidator wraps several in an
+    /// AggregateException).</summary>
+    private static List<string> StartUpFailures(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        using var provider = Build(s => s
+            .AddTether(configuration.GetSection("Tether"))
+            .AddTetherClient("api", configuration.GetSection("Tether:Clients:api")));
+        var ex = Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        var failures = ex is AggregateException all ? all.InnerExceptions : [ex];
+        return [.. failures.Select(f => Assert.IsType<MsOptionsValidationException>(f)).SelectMany(f => f.Failures)];
+    }
+
     [Fact]
     [Trait("Spec", "ECO-04")]
     public void ECO_04_invalid_configuration_fails_at_start_up_naming_the_key_value_and_fix()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var text = string.Join("\n", StartUpFailures(new()
         {
             ["Tether:Pool:MaxConnectionsPerHost"] = "0",
             ["Tether:Clients:api:MaxClients"] = "0",
             ["Tether:Clients:api:Defaults:ConnectTimeout"] = "-00:00:01",
-        }).Build();
-        using var provider = Build(s => s
-            .AddTether(configuration.GetSection("Tether"))
-            .AddTetherClient("api", configuration.GetSection("Tether:Clients:api")));
-
-        // One failure per options instance; StartupValidator wraps several in an AggregateException.
-        var ex = Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IStartupValidator>().Validate());
-        var failures = ex is AggregateException all ? all.InnerExceptions : [ex];
-        Assert.All(failures, f => Assert.IsType<MsOptionsValidationException>(f));
-        var text = string.Join("\n", failures.Cast<MsOptionsValidationException>().SelectMany(f => f.Failures));
+        }));
         Assert.Contains("Tether:Pool:MaxConnectionsPerHost = 0", text, StringComparison.Ordinal);
         Assert.Contains("Tether:Clients:api:MaxClients = 0: must be 1 or more", text, StringComparison.Ordinal);
         Assert.Contains("Tether:Clients:api:Defaults:ConnectTimeout", text, StringComparison.Ordinal);
@@ -144,25 +149,19 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
     [Trait("Spec", "ECO-04")]
     public void ECO_04_a_client_key_the_binder_would_ignore_fails_at_start_up_naming_where_it_belongs()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var failures = StartUpFailures(new()
         {
             ["Tether:Clients:api:RequestTimeout"] = "00:00:02",
             ["Tether:Clients:api:MaxClient"] = "4",
             ["Tether:Clients:api:Defaults:RequestTimout"] = "00:00:02",
             ["Tether:Clients:api:Defaults:ConnectTimeout"] = "00:00:05",
-        }).Build();
-        using var provider = Build(s => s
-            .AddTether(configuration.GetSection("Tether"))
-            .AddTetherClient("api", configuration.GetSection("Tether:Clients:api")));
-
-        var ex = Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IStartupValidator>().Validate());
-        var failures = ex is AggregateException all ? all.InnerExceptions : [ex];
-        var text = string.Join("\n", failures.Cast<MsOptionsValidationException>().SelectMany(f => f.Failures));
+        });
+        var text = string.Join("\n", failures);
         Assert.Contains("Tether:Clients:api:RequestTimeout is a request setting: move it to Tether:Clients:api:Defaults:RequestTimeout", text, StringComparison.Ordinal);
         Assert.Contains("Tether:Clients:api:MaxClient is not a client option", text, StringComparison.Ordinal);
         Assert.Contains("Tether:Clients:api:Defaults:RequestTimout is not a request setting", text, StringComparison.Ordinal);
         Assert.DoesNotContain("Defaults:ConnectTimeout", text, StringComparison.Ordinal); // a key in its place is fine
-        Assert.Equal(3, failures.Cast<MsOptionsValidationException>().SelectMany(f => f.Failures).Count());
+        Assert.Equal(3, failures.Count);
     }
 
     [Fact]
