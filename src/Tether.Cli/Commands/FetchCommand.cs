@@ -61,6 +61,10 @@ public sealed class FetchIo
 /// </summary>
 public static class FetchCommand
 {
+    /// <summary>A request body larger than this (bytes) is sent after <c>Expect: 100-continue</c>, as curl does (1 MiB,
+    /// its <c>lib/http.c</c> threshold).</summary>
+    public const int ExpectContinueThreshold = 1024 * 1024;
+
     /// <summary>Bodies at least this large (by Content-Length) get a progress bar on a terminal.</summary>
     public const long ProgressThreshold = 1024 * 1024;
 
@@ -403,6 +407,14 @@ public static class FetchCommand
             }
 
             request.Body = FetchBody.FromBytes(joined.ToArray());
+            if (joined.Length > ExpectContinueThreshold && !removed.Contains("Expect"))
+            {
+                // As curl (over 1 MiB): the server can refuse the upload (413, 401, a redirect) before it is sent. Without
+                // it, a server that answered 413 early and closed left only a request-write error (newcomer review
+                // 2026-12-01). -H 'Expect:' turns it off, as with curl.
+                request.ExpectContinue = true;
+            }
+
             if (!request.Headers.Contains("Content-Type") && !removed.Contains("Content-Type"))
             {
                 request.Headers.Add("Content-Type", "application/x-www-form-urlencoded");

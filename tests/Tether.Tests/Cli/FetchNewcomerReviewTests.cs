@@ -284,6 +284,39 @@ public sealed class FetchNewcomerReviewTests
         }
     }
 
+    // Newcomer review 2026-12-01: a server that answered 413 early and closed while a 32 MiB upload was going out left
+    // only a request-write error (curl showed the 413). As curl, a body over 1 MiB goes after Expect: 100-continue, so
+    // the server's refusal arrives before the body; -H 'Expect:' turns it off.
+    [Fact]
+    [Trait("Spec", "CLI-01")]
+    public async Task CLI01_a_body_over_1_MiB_is_sent_after_expect_100_continue_as_curl()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string url = server.Url("/echo/headers").ToString();
+        string dir = Directory.CreateTempSubdirectory("tether-expect-").FullName;
+        try
+        {
+            string small = Path.Join(dir, "small.bin"), large = Path.Join(dir, "large.bin");
+            await File.WriteAllBytesAsync(small, new byte[FetchCommandThreshold], TestContext.Current.CancellationToken);
+            await File.WriteAllBytesAsync(large, new byte[FetchCommandThreshold + 1], TestContext.Current.CancellationToken);
+
+            Assert.False(Received(CliHarness.RunTether(["fetch", "--data-binary", "@" + small, url])).ContainsKey("Expect"));
+            Assert.Equal(["100-continue"], Received(CliHarness.RunTether(["fetch", "--data-binary", "@" + large, url]))["Expect"]);
+            Assert.False(Received(CliHarness.RunTether(["fetch", "-H", "Expect:", "--data-binary", "@" + large, url])).ContainsKey("Expect"));
+
+            // The refusal is what the caller sees: the status, not a write error.
+            var (code, _, err, head) = CliHarness.RunTether(["fetch", "-i", "--data-binary", "@" + large, server.Url("/status/413").ToString()]);
+            Assert.True(code == ExitCodes.HttpError, $"exit {code}: {err}");
+            Assert.StartsWith("HTTP/1.1 413", CliHarness.Text(head), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private const int FetchCommandThreshold = Tether.Cli.Commands.FetchCommand.ExpectContinueThreshold;
+
     private static Dictionary<string, string[]> Received((int Code, string Out, string Err, byte[] Body) run)
     {
         Assert.True(run.Code == ExitCodes.Ok, $"exit {run.Code}: {run.Err}");
