@@ -49,6 +49,9 @@ public sealed partial class AsyncHttpClient
         {
             CurrentMethod = request.Method.Method,
             Target = target,
+            // Where the caller asked (the first frame outside Tether and the framework: the HttpClient caller), for the
+            // warning if the response is dropped undisposed (DIAG-09 through the bridge).
+            AllocationSite = Diagnostics.CallSite.Capture(),
         };
         Register(op);
         var cookies = handler.Cookies;
@@ -139,13 +142,21 @@ public sealed partial class AsyncHttpClient
 
             var original = message.Content;
             var body = await original.ReadAsStreamAsync(token).ConfigureAwait(false);
-            var content = new StreamContent(new BridgeBodyStream(body, original, op));
+            var bridged = new BridgeBodyStream(body, original, op);
+            var content = new StreamContent(bridged);
             foreach (var (name, values) in original.Headers.NonValidated)
             {
                 content.Headers.TryAddWithoutValidation(name, values);
             }
 
             message.Content = Decompress(content, decompression);
+
+            // DIAG-09 through the bridge (newcomer review 2026-12-01): the fetch, which the client lists in flight, must
+            // not keep the caller's message reachable, or a response the caller drops is never collected and its
+            // connection stays open and in the ledger for ever. It keeps the handler's content (what closes the
+            // connection) and the caller's message only weakly; the body's sentinel finds a dropped response.
+            op.ReplaceResponse(new BridgedResponse(message, original));
+            bridged.TrackLeaks();
             return message;
         }
         catch (Exception ex)
@@ -487,11 +498,35 @@ public sealed partial class AsyncHttpClient
         }
     }
 
+    /// <summary>What aborting or discarding a bridged fetch disposes once its response is the caller's: the caller's
+    /// message if it is still alive (its body then fails the caller's reads, as before the hand-off), then the handler's
+    /// content, which closes the HTTP/1.1 connection or resets the HTTP/2 stream of an unfinished body (the pool's
+    /// handlers do not drain). The caller's message is held weakly so that a dropped response can be collected.</summary>
+    private sealed class BridgedResponse(HttpResponseMessage caller, HttpContent original) : IDisposable
+    {
+        private readonly WeakReference<HttpResponseMessage> _caller = new(caller);
+
+        public void Dispose()
+        {
+            if (_caller.TryGetTarget(out var message))
+            {
+                message.Dispose();
+            }
+
+            original.Dispose();
+        }
+    }
+
     /// <summary>The bridged response body: completes its <see cref="FetchOperation"/> at end of body (connection kept)
-    /// or on dispose before the end (connection discarded).</summary>
+    /// or on dispose before the end (connection discarded). Dropped undisposed, its leak sentinel completes the fetch
+    /// with the connection discarded and warns with the site that sent the request (DIAG-09).</summary>
     private sealed class BridgeBodyStream(Stream inner, HttpContent original, FetchOperation op) : ReadOnlyStream
     {
         private int _done;
+        private ResponseLeakSentinel? _sentinel;
+
+        /// <summary>The response is the caller's now: warn and close its connection if it is collected unfinished.</summary>
+        public void TrackLeaks() => _sentinel = new ResponseLeakSentinel(op, nameof(HttpResponseMessage));
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -580,6 +615,7 @@ public sealed partial class AsyncHttpClient
                 return;
             }
 
+            _sentinel?.Disarm();
             if (discard)
             {
                 // Abort first: disposing the handler's content on a half-read body would otherwise try to drain it.

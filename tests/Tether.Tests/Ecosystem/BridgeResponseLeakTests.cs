@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Tether.Diagnostics;
+using Tether.Tests.Support;
+using Tether.TestServer;
+using Xunit;
+
+namespace Tether.Tests.Ecosystem;
+
+/// <summary>
+/// DIAG-09 through the HttpClient bridge (newcomer review 2026-12-01, item 1): streamed responses dropped undisposed are
+/// found by the GC, their connections closed and released from the ledger, and a leak warning names where they were
+/// requested; a plain HttpClient over a default SocketsHttpHandler is the oracle (its sockets are finalized).
+/// Each test starts its own servers; the clean check is the ledger and the census towards those ports.
+/// </summary>
+public sealed class BridgeResponseLeakTests
+{
+    private const int Dropped = 20;
+
+    /// <summary>Bound on the wait for the GC to find the dropped responses and for their sockets to close: a full
+    /// blocking collection plus 20 aborts take well under a second on a loaded 2-core machine; 30 s is only spent when
+    /// the test fails.</summary>
+    private static readonly TimeSpan s_gcWait = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    [Trait("Spec", "HTTP-11")]
+    [Trait("Spec", "DIAG-09")]
+    public async Task HTTP_11_DIAG_09_dropped_streamed_bridge_responses_are_freed_by_the_GC_and_warned_like_a_plain_HttpClient()
+    {
+        // Newcomer review 2026-12-01, item 1: 200 undisposed ResponseHeadersRead responses through
+        // `new HttpClient(new TetherHttpMessageHandler())`, dropped and collected, left 200 ESTABLISHED sockets and 200
+        // ledger entries for ever, with no warning: the client's in-flight fetch held the caller's response message.
+        var ct = TestContext.Current.CancellationToken;
+        await using var plainServer = await KestrelTestServer.StartAsync();
+        await using var tetherServer = await KestrelTestServer.StartAsync();
+
+        // Oracle: a plain HttpClient. The dropped connections are unreachable and their sockets are finalized.
+        using (var plain = new HttpClient(new SocketsHttpHandler()))
+        {
+            await DropStreamedResponsesAsync(plain, plainServer.Url("/bytes/1000000"), ct);
+            Assert.Equal(Dropped, OpenTowards(plainServer.Port, clientSideOnly: true));
+            await CollectUntilAsync(() => OpenTowards(plainServer.Port, clientSideOnly: true) == 0,
+                "the plain HttpClient's dropped connections to be finalized (no ESTABLISHED/CLOSE_WAIT client socket)");
+        }
+
+        // Tether through the bridge: the same, plus the ledger empties and a warning names the requesting method.
+        var log = new CapturingLogger();
+        using (var http = new HttpClient(new TetherHttpMessageHandler(configure: o => o.Logger = log)))
+        {
+            await DropStreamedResponsesAsync(http, tetherServer.Url("/bytes/1000000"), ct);
+            Assert.Equal(Dropped, Ledger.Towards(tetherServer.Port).Count);
+            Assert.Equal(Dropped, OpenTowards(tetherServer.Port, clientSideOnly: true));
+            await CollectUntilAsync(
+                () => Ledger.Towards(tetherServer.Port).Count == 0 && OpenTowards(tetherServer.Port, clientSideOnly: true) == 0,
+                "the bridge's dropped responses to be collected: no ledger entry and no ESTABLISHED/CLOSE_WAIT client socket " +
+                "towards the server");
+
+            // The handler is still usable: the slots the dropped responses held are free again.
+            using var after = await http.GetAsync(tetherServer.Url("/hello"), ct);
+            Assert.Equal(KestrelTestServer.HelloText, await after.Content.ReadAsStringAsync(ct));
+        }
+
+        // The warning is written by the leak tracker's timer (TetherDiagnostics.LeakReportDelay, 1 s by default) to
+        // the client's logger; bounded wait (30 s, a wide margin on a loaded machine).
+        var sw = Stopwatch.StartNew();
+        LogEntry? warning = null;
+        while (warning is null && sw.Elapsed < s_gcWait)
+        {
+            warning = log.Entries.FirstOrDefault(e => e.Id.Name == "ResponseNotDisposed");
+            if (warning is null)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+
+        Assert.True(warning is not null, "no ResponseNotDisposed warning reached the handler's logger within 30 s");
+        Assert.Contains($"{nameof(BridgeResponseLeakTests)}.{nameof(DropStreamedResponsesAsync)}", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("HttpResponseMessage (streamed) was garbage-collected", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("using var response = await http.GetAsync", warning.Message, StringComparison.Ordinal);
+        Assert.Equal(Dropped, log.Entries.Where(e => e.Id.Name == "ResponseNotDisposed").Sum(e => (long)e.Fields["Count"]!));
+
+        await LeakCheck.Start(plainServer.Port).AssertCleanAsync();
+        await LeakCheck.Start(tetherServer.Port).AssertCleanAsync();
+    }
+
+    /// <summary>Sends <see cref="Dropped"/> streamed GETs and drops every response unread and undisposed. Not inlined,
+    /// so no local of the caller keeps a response reachable.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task DropStreamedResponsesAsync(HttpClient http, Uri url, CancellationToken ct)
+    {
+        for (var i = 0; i < Dropped; i++)
+        {
+            _ = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
+        }
+    }
+
+    private static async Task CollectUntilAsync(Func<bool> done, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            await Task.Yield();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            if (done())
+            {
+                return;
+            }
+
+            if (sw.Elapsed > s_gcWait)
+            {
+                Assert.Fail($"waited {s_gcWait.TotalSeconds:0} s for {what}; ledger: " +
+                    string.Join("; ", SocketLedger.Snapshot()));
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>ESTABLISHED or CLOSE_WAIT sockets of this process towards <paramref name="port"/> (client ends only, or
+    /// also the in-process server's ends).</summary>
+    private static int OpenTowards(int port, bool clientSideOnly) =>
+        SocketCensus.Take().TcpSockets.Count(s => s.State is TcpState.Established or TcpState.CloseWait
+            && (s.Remote.Port == port || (!clientSideOnly && s.Local.Port == port)));
+
+    private sealed record LogEntry(EventId Id, string Message, IReadOnlyDictionary<string, object?> Fields);
+
+    private sealed class CapturingLogger : ILogger
+    {
+        private readonly ConcurrentQueue<LogEntry> _entries = new();
+
+        public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var fields = state is IReadOnlyList<KeyValuePair<string, object?>> list
+                ? list.ToDictionary(k => k.Key, k => k.Value)
+                : new Dictionary<string, object?>();
+            _entries.Enqueue(new LogEntry(eventId, formatter(state, exception), fields));
+        }
+    }
+}
