@@ -51,7 +51,12 @@ public class FetchSettings
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
     public TimeSpan? RequestTimeout { get => _values?.RequestTimeout; set => Set(ref Values.RequestTimeout, value); }
 
-    /// <summary>How long a fetch may wait in the client's <c>MaxClients</c> queue.</summary>
+    /// <summary>How long a fetch may wait in the client's <c>MaxClients</c> queue; then it fails with a 599
+    /// <see cref="FetchErrorKind.QueueTimeout"/> (Tornado: "Timeout in request queue") naming the slots in use and
+    /// waiting. A fetch still queued when its <see cref="RequestTimeout"/> runs out fails with
+    /// <see cref="FetchErrorKind.QueueTimeout"/> too when that request timeout is not shorter than this one (with the
+    /// defaults both are 20 s); a shorter request timeout reports <see cref="FetchErrorKind.RequestTimeout"/> (time
+    /// queued counts against it).</summary>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: the smaller of
     /// <see cref="ConnectTimeout"/> and <see cref="RequestTimeout"/> (as in Tornado).</value>
     public TimeSpan? QueueTimeout { get => _values?.QueueTimeout; set => Set(ref Values.QueueTimeout, value); }
