@@ -50,8 +50,9 @@ public sealed partial class AsyncHttpClient
             CurrentMethod = request.Method.Method,
             Target = target,
             // Where the caller asked (the first frame outside Tether and the framework: the HttpClient caller), for the
-            // warning if the response is dropped undisposed (DIAG-09 through the bridge).
-            AllocationSite = Diagnostics.CallSite.Capture(),
+            // warning if the response is dropped undisposed (DIAG-09 through the bridge) and the ledger. A stack walk
+            // (~25 us measured on the test machine, as for FetchStreamAsync), skipped when leak warnings are off.
+            AllocationSite = Diagnostics.TetherDiagnostics.Policy == Diagnostics.LeakPolicy.Off ? null : Diagnostics.CallSite.Capture(),
         };
         Register(op);
         var cookies = handler.Cookies;
