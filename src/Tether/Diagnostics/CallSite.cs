@@ -126,7 +126,8 @@ public static class CallSite
     }
 
     /// <summary>Tether's own assemblies (the library and its extension packages) and the frameworks that call into
-    /// them on the user's behalf (DI containers, the runtime's async plumbing) are never the allocation site.</summary>
+    /// them on the user's behalf (DI containers, HttpClient and its handler pipelines, the runtime's async plumbing)
+    /// are never the allocation site.</summary>
     private static bool IsTetherOrPlumbing(Type type)
     {
         if (type.Assembly == s_tether)
@@ -137,8 +138,13 @@ public static class CallSite
         return s_frameworkAssemblies.GetOrAdd(type.Assembly, static a =>
             {
                 var name = a.GetName().Name ?? string.Empty;
+                // HttpClient and its handler chains (IHttpClientFactory, resilience pipelines) call the bridge for the
+                // user: the site of a bridged request is the code that called HttpClient.
                 return name.StartsWith("Tether.Extensions.", StringComparison.Ordinal)
-                    || name.StartsWith("Microsoft.Extensions.DependencyInjection", StringComparison.Ordinal);
+                    || name.StartsWith("Microsoft.Extensions.DependencyInjection", StringComparison.Ordinal)
+                    || name == "System.Net.Http"
+                    || name.StartsWith("Microsoft.Extensions.Http", StringComparison.Ordinal)
+                    || name.StartsWith("Polly", StringComparison.Ordinal);
             })
             || IsRuntimePlumbing(type);
     }

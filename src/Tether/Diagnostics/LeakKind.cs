@@ -6,7 +6,8 @@ public enum LeakKind
     /// <summary>An <see cref="AsyncHttpClient"/> that had fetched was garbage-collected without <c>Close</c>.</summary>
     ClientNotClosed,
 
-    /// <summary>A streamed <see cref="FetchResponse"/> was garbage-collected without being read to the end or disposed.</summary>
+    /// <summary>A streamed <see cref="FetchResponse"/>, or an <see cref="System.Net.Http.HttpResponseMessage"/> of
+    /// <see cref="TetherHttpMessageHandler"/>, was garbage-collected without being read to the end or disposed.</summary>
     ResponseNotDisposed,
 
     /// <summary>A streamed <see cref="FetchResponse"/> was disposed before its body was read to the end.</summary>

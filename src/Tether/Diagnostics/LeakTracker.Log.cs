@@ -14,7 +14,8 @@ internal static partial class DiagnosticsLog
     [LoggerMessage(EventId = 1002, EventName = "ResponseNotDisposed", Level = LogLevel.Warning,
         Message = "{TypeName} (streamed) was garbage-collected without being read to the end or disposed ({Count} from this site, {Total} in total); " +
         "it was allocated at {AllocationSite}. Its socket was closed by the finalizer; until then it held a connection and a pool slot. " +
-        "Fix: 'await using var response = await client.FetchStreamAsync(...)', or read BodyStream to the end.")]
+        "Fix: 'await using var response = await client.FetchStreamAsync(...)' (through HttpClient: 'using var response = await http.GetAsync(...)'), " +
+        "or read the body to the end.")]
     public static partial void ResponseNotDisposed(ILogger logger, string typeName, long count, long total, string allocationSite);
 
     [LoggerMessage(EventId = 1003, EventName = "ResponseDisposedUnread", Level = LogLevel.Warning,

@@ -111,7 +111,7 @@ public sealed partial class AsyncHttpClient
         {
             var slotWait = _slots!.WaitAsync(settings.QueueTimeout, token);
             var queued = !slotWait.IsCompleted;
-            if (!await slotWait.ConfigureAwait(false))
+            if (!(queued ? await QueueWaitAsync(slotWait, op, fetchSource, cancellationToken).ConfigureAwait(false) : await slotWait.ConfigureAwait(false)))
             {
                 throw FetchErrors.QueueTimeout(op, settings.QueueTimeout, _slots);
             }
@@ -218,6 +218,28 @@ public sealed partial class AsyncHttpClient
             {
                 op.Complete();
             }
+        }
+    }
+
+    /// <summary>Waits for a <c>MaxClients</c> slot. A fetch that never left the queue fails with
+    /// <see cref="FetchErrorKind.QueueTimeout"/> (Tornado: "Timeout in request queue") also when its request timer
+    /// fires first, as long as the request timeout is not shorter than the queue timeout: with the defaults both are 20 s
+    /// (QueueTimeout = min(ConnectTimeout, RequestTimeout)) and the request timer, armed first, won the tie, reporting
+    /// a RequestTimeout with the advice to raise it (newcomer review 2026-12-01). A request timeout shorter than the
+    /// queue timeout stays a RequestTimeout: time queued counts against it (TIMEOUT-05).</summary>
+    private async Task<bool> QueueWaitAsync(ValueTask<bool> slotWait, FetchOperation op, CancellationTokenSource? fetchSource,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await slotWait.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (fetchSource is { IsCancellationRequested: true }
+            && !cancellationToken.IsCancellationRequested && op.AbortKind is null
+            && op.Settings.QueueTimeout != Timeout.InfiniteTimeSpan && op.Settings.RequestTimeout != Timeout.InfiniteTimeSpan
+            && op.Settings.RequestTimeout >= op.Settings.QueueTimeout)
+        {
+            throw FetchErrors.QueueTimeout(op, op.Settings.QueueTimeout, _slots!, ex);
         }
     }
 

@@ -163,11 +163,15 @@ internal static class FetchErrors
             new TimeoutException($"BodyTimeout = {t} expired.", cause));
     }
 
-    public static FetchException QueueTimeout(FetchOperation op, TimeSpan timeout, AsyncFifoSemaphore slots) => Fail(op,
+    /// <summary>The fetch never got a MaxClients slot: its QueueTimeout ran out (or its request timer, at the same
+    /// deadline; <paramref name="cause"/> is then that cancellation).</summary>
+    public static FetchException QueueTimeout(FetchOperation op, TimeSpan timeout, AsyncFifoSemaphore slots, Exception? cause = null) => Fail(op,
         FetchErrorKind.QueueTimeout,
         $"Timeout in request queue ({HostPort(op)}): waited {timeout} for one of MaxClients = {slots.Capacity} slots " +
-        $"({slots.InUse} in use, {slots.Waiting} waiting). Raise MaxClients or QueueTimeout, or send fewer requests at once.",
-        new TimeoutException($"QueueTimeout = {timeout} expired."));
+        $"({slots.InUse} in use, {slots.Waiting} waiting). A slot is held until a response's body is read to the end or " +
+        "the response is disposed: dispose streamed responses you no longer read, raise MaxClients or QueueTimeout, or send " +
+        "fewer requests at once.",
+        new TimeoutException($"QueueTimeout = {timeout} expired.", cause));
 
     public static FetchException TooManyRedirects(FetchOperation op, int max, Uri at) => Fail(op,
         FetchErrorKind.TooManyRedirects,

@@ -62,7 +62,9 @@ internal sealed class FetchOperation
     private int _completed;
     private FetchErrorKind? _abortKind;
     private string? _abortMessage;
-    private HttpResponseMessage? _response;
+    // What aborting or discarding the fetch disposes: the handler's response, or for a bridged response handed to the
+    // caller a handle that reaches the caller's message only weakly (see ReplaceResponse).
+    private IDisposable? _response;
     private bool _holdsClientSlot;
     private static readonly Task s_handedOff = System.Threading.Tasks.Task.CompletedTask;
     private Task? _task;
@@ -285,6 +287,18 @@ internal sealed class FetchOperation
         _headers = Clock.Now(Client.Time);
         Volatile.Write(ref _response, response);
         if (_abortKind is not null)
+        {
+            DisposeResponse();
+        }
+    }
+
+    /// <summary>The response is handed to a caller who may drop it (the HttpClient bridge): from now on an abort or a
+    /// discard disposes <paramref name="handle"/> instead of the response, so that this fetch, which its client lists
+    /// in flight, does not keep the caller's response (and its leak sentinel) reachable.</summary>
+    public void ReplaceResponse(IDisposable handle)
+    {
+        Volatile.Write(ref _response, handle);
+        if (_abortKind is not null || IsCompleted)
         {
             DisposeResponse();
         }

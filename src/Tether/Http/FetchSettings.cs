@@ -51,7 +51,12 @@ public class FetchSettings
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default 20 s.</value>
     public TimeSpan? RequestTimeout { get => _values?.RequestTimeout; set => Set(ref Values.RequestTimeout, value); }
 
-    /// <summary>How long a fetch may wait in the client's <c>MaxClients</c> queue.</summary>
+    /// <summary>How long a fetch may wait in the client's <c>MaxClients</c> queue; then it fails with a 599
+    /// <see cref="FetchErrorKind.QueueTimeout"/> (Tornado: "Timeout in request queue") naming the slots in use and
+    /// waiting. A fetch still queued when its <see cref="RequestTimeout"/> runs out fails with
+    /// <see cref="FetchErrorKind.QueueTimeout"/> too when that request timeout is not shorter than this one (with the
+    /// defaults both are 20 s); a shorter request timeout reports <see cref="FetchErrorKind.RequestTimeout"/> (time
+    /// queued counts against it).</summary>
     /// <value>Positive or <see cref="Timeout.InfiniteTimeSpan"/>; built-in default: the smaller of
     /// <see cref="ConnectTimeout"/> and <see cref="RequestTimeout"/> (as in Tornado).</value>
     public TimeSpan? QueueTimeout { get => _values?.QueueTimeout; set => Set(ref Values.QueueTimeout, value); }
@@ -109,13 +114,26 @@ public class FetchSettings
     /// <value>Built-in default <see cref="Tether.AuthMode.Basic"/>.</value>
     public AuthMode? AuthMode { get => _values?.AuthMode; set => Set(ref Values.AuthMode, value); }
 
-    /// <summary>An HTTP proxy (http://host:port); https targets are tunnelled with CONNECT.</summary>
+    /// <summary>An HTTP proxy (<c>http://host:port</c>, or <c>http://user:password@host:port</c>); https targets are
+    /// tunnelled with CONNECT.</summary>
+    /// <remarks>User info in the URL gives the proxy credentials, as in curl, Go (<c>http.ProxyURL</c>) and Python
+    /// requests: the user name is the part before the first <c>:</c>, the password the rest, each percent-decoded
+    /// (write <c>%40</c> for <c>@</c> and <c>%3A</c> for <c>:</c>, RFC 3986 §3.2.1). They apply when
+    /// <see cref="ProxyUsername"/> / <see cref="ProxyPassword"/> are not set on the same settings (a request's values
+    /// win over the client's defaults, as for every field). The user info is removed from the URL the handler, the
+    /// ledger and every message see; the password is never logged or shown.</remarks>
+    /// <value>Default none (no proxy). Must be an absolute <c>http://</c> URL.</value>
+    /// <exception cref="OptionsValidationException">At validation, when the URL is not an absolute http:// URL, or its
+    /// user info names a different user name or password than <see cref="ProxyUsername"/> / <see cref="ProxyPassword"/>
+    /// set on the same settings (the message says which to remove).</exception>
     public Uri? Proxy { get => _values?.Proxy; set => Set(ref Values.Proxy, value); }
 
-    /// <summary>Username sent to the proxy only.</summary>
+    /// <summary>Username sent to the proxy only (Basic, or whatever the proxy's 407 challenge asks for). When unset, the
+    /// user name in <see cref="Proxy"/>'s user info, if any.</summary>
     public string? ProxyUsername { get => _values?.ProxyUsername; set => Set(ref Values.ProxyUsername, value); }
 
-    /// <summary>Password sent to the proxy only. Never logged or shown.</summary>
+    /// <summary>Password sent to the proxy only; when unset, the password in <see cref="Proxy"/>'s user info, if any.
+    /// Never logged or shown.</summary>
     public string? ProxyPassword { get => _values?.ProxyPassword; set => Set(ref Values.ProxyPassword, value); }
 
     /// <summary>Validate the server's certificate chain and name.</summary>

@@ -28,9 +28,14 @@ internal sealed class ResolvedSettings
         AuthUsername = r.AuthUsername ?? d.AuthUsername;
         AuthPassword = r.AuthPassword ?? d.AuthPassword;
         AuthMode = r.AuthMode ?? d.AuthMode ?? Tether.AuthMode.Basic;
-        Proxy = r.Proxy ?? d.Proxy;
-        ProxyUsername = r.ProxyUsername ?? d.ProxyUsername;
-        ProxyPassword = r.ProxyPassword ?? d.ProxyPassword;
+        // User info in a Proxy URL stands for ProxyUsername/ProxyPassword of the same settings (the request's or the
+        // defaults'), when those are not set there; the request's values win as for every field. The URL kept (handler,
+        // transport key, messages) has no user info, so the password is never in a URL Tether or the handler prints.
+        var (requestUser, requestPassword) = ProxyUrl.Credentials(r.Proxy);
+        var (defaultUser, defaultPassword) = r.Proxy is null ? ProxyUrl.Credentials(d.Proxy) : (null, null);
+        Proxy = ProxyUrl.WithoutCredentials(r.Proxy ?? d.Proxy);
+        ProxyUsername = r.ProxyUsername ?? requestUser ?? d.ProxyUsername ?? defaultUser;
+        ProxyPassword = r.ProxyPassword ?? requestPassword ?? d.ProxyPassword ?? defaultPassword;
         ValidateCertificate = r.ValidateCertificate ?? d.ValidateCertificate ?? true;
         CaCertificates = r.CaCertificates ?? d.CaCertificates;
         ClientCertificate = r.ClientCertificate ?? d.ClientCertificate;

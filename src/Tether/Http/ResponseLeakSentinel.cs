@@ -3,11 +3,12 @@ using Tether.Diagnostics;
 namespace Tether;
 
 /// <summary>
-/// Finds a streamed response that was dropped without being read to the end or disposed (DIAG-09). Referenced only
+/// Finds a streamed response that was dropped without being read to the end or disposed (DIAG-09): a
+/// <see cref="FetchResponse"/>, or an <see cref="HttpResponseMessage"/> of the HttpClient bridge. Referenced only
 /// by the response body, so it becomes unreachable exactly when the caller dropped the response; its finalizer
 /// reports the leak and closes the socket (RST), which frees the pool slot and the client slot for other waiters.
 /// </summary>
-internal sealed class ResponseLeakSentinel(FetchOperation operation)
+internal sealed class ResponseLeakSentinel(FetchOperation operation, string typeName = nameof(FetchResponse))
 {
     private int _disarmed;
 
@@ -29,7 +30,7 @@ internal sealed class ResponseLeakSentinel(FetchOperation operation)
 
         if (operation.AbortKind is null)
         {
-            LeakTracker.Report(LeakKind.ResponseNotDisposed, nameof(FetchResponse),
+            LeakTracker.Report(LeakKind.ResponseNotDisposed, typeName,
                 operation.AllocationSite ?? operation.Client.AllocationSite, operation.Client.Options.Logger, canThrow: false);
         }
 

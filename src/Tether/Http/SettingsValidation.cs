@@ -39,6 +39,10 @@ internal static class SettingsValidation
         {
             problems.Add($"{prefix}Proxy = {Redaction.Uri(proxy)}: must be an absolute http:// URL of the proxy.");
         }
+        else
+        {
+            problems.AddRange(ProxyUrl.Conflicts(s, prefix));
+        }
 
         return problems;
     }
