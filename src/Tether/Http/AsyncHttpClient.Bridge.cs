@@ -50,9 +50,13 @@ public sealed partial class AsyncHttpClient
             CurrentMethod = request.Method.Method,
             Target = target,
             // Where the caller asked (the first frame outside Tether and the framework: the HttpClient caller), for the
-            // warning if the response is dropped undisposed (DIAG-09 through the bridge) and the ledger. A stack walk
-            // (~25 us measured on the test machine, as for FetchStreamAsync), skipped when leak warnings are off.
-            AllocationSite = Diagnostics.TetherDiagnostics.Policy == Diagnostics.LeakPolicy.Off ? null : Diagnostics.CallSite.Capture(),
+            // warning if the response is dropped undisposed (DIAG-09 through the bridge). A stack walk costs ~25 us
+            // (measured on the test machine), a quarter of a loopback request, so it is taken only once a response of
+            // this handler has been dropped: the first warning names where the handler was created, the later ones the
+            // calling method (ResponseLeakSentinel). Never when leak warnings are off.
+            AllocationSite = NamesBridgeCallers && Diagnostics.TetherDiagnostics.Policy != Diagnostics.LeakPolicy.Off
+                ? Diagnostics.CallSite.Capture()
+                : null,
         };
         Register(op);
         var cookies = handler.Cookies;

@@ -124,6 +124,10 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     /// <summary>Where the client was created (the caller's method and line).</summary>
     public string AllocationSite { get; }
 
+    /// <summary>Set once a response of this client's HttpClient bridge was dropped undisposed: from then on each bridged
+    /// request records its caller's method (a stack walk), so the next warning names it.</summary>
+    internal volatile bool NamesBridgeCallers;
+
     /// <summary>The loop that owns this client, or null when the caller owns it.</summary>
     public EventLoop? OwnerLoop => _creationLoop;
 

@@ -30,8 +30,17 @@ internal sealed class ResponseLeakSentinel(FetchOperation operation, string type
 
         if (operation.AbortKind is null)
         {
-            LeakTracker.Report(LeakKind.ResponseNotDisposed, typeName,
-                operation.AllocationSite ?? operation.Client.AllocationSite, operation.Client.Options.Logger, canThrow: false);
+            var client = operation.Client;
+            var site = operation.AllocationSite;
+            if (site is null && typeName == nameof(HttpResponseMessage))
+            {
+                // The bridge records callers only after a first leak (a stack walk per request otherwise).
+                client.NamesBridgeCallers = true;
+                site = $"{client.AllocationSite} (where the handler was created; from now on its requests record their " +
+                    "caller, so the next dropped response names the method)";
+            }
+
+            LeakTracker.Report(LeakKind.ResponseNotDisposed, typeName, site ?? client.AllocationSite, client.Options.Logger, canThrow: false);
         }
 
         operation.Complete(discardConnection: true);
