@@ -193,15 +193,15 @@ public sealed partial class ConnectionPool
         }
     }
 
-    /// <summary>The fetches holding this pool's slots right now (exact).</summary>
-    private List<FetchOperation> HeldBy()
+    /// <summary>The fetches holding this pool's slots right now (exact); null when there are none.</summary>
+    private List<FetchOperation>? HeldBy()
     {
-        var result = new List<FetchOperation>();
+        List<FetchOperation>? result = null;
         lock (_leaseGate)
         {
             for (var holder = _holders; holder is not null; holder = holder.HolderNext)
             {
-                result.Add(holder);
+                (result ??= []).Add(holder);
             }
         }
 
