@@ -279,7 +279,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             }
             else
             {
-                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions()) { Kind = PoolKinds.Client, InheritedTime = _time };
+                _pool = new ConnectionPool(Options.PoolOptions ?? ConnectionPoolOptions.ClientDefault) { Kind = PoolKinds.Client, InheritedTime = _time };
                 _ownsPool = true;
             }
 

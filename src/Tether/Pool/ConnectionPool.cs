@@ -207,8 +207,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         {
             if (_state == 0)
             {
-                OptionChecks.ThrowIfAny(nameof(ConnectionPoolOptions), Options.Validate());
-                Options.Freeze();
+                Options.ValidateAndFreeze();
                 Time = Options.TimeProvider ?? InheritedTime ?? TimeProvider.System;
                 _totalSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal, Time);
                 _socketSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal, Time);
