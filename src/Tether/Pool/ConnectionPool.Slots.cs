@@ -9,7 +9,7 @@ namespace Tether;
 /// holds which), and an origin whose slots are all free has nothing in flight.</summary>
 public sealed partial class ConnectionPool
 {
-    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
+    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = NewTable<string, AsyncFifoSemaphore>();
     private readonly object _leaseGate = new();
     private FetchOperation? _holders; // the fetches holding slots (intrusive list, guarded by _leaseGate)
     private AsyncFifoSemaphore? _totalSlots;

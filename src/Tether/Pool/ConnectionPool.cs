@@ -45,10 +45,16 @@ public sealed partial class ConnectionPool : IAsyncDisposable
 
     private static long s_nextId;
     private readonly object _gate = new();
-    private readonly ConcurrentDictionary<long, TrackedConnection> _connections = new();
+    private readonly ConcurrentDictionary<long, TrackedConnection> _connections = NewTable<long, TrackedConnection>();
     private readonly bool _isProcess;
     private int _state; // 0 new, 1 started, 2 closed
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>A per-pool table, sized for the usual pool (a few origins, handlers and sockets): the default size
+    /// (31 buckets) made each of a private pool's three tables cost ~0.4 KB, and a loop per call makes a pool per fetch.
+    /// It grows as needed.</summary>
+    private static ConcurrentDictionary<TKey, TValue> NewTable<TKey, TValue>() where TKey : notnull =>
+        new(Environment.ProcessorCount, capacity: 4);
 
     /// <summary>Creates a pool owned by the caller, who must close it.</summary>
     /// <param name="options">Limits and timeouts; validated at first use.</param>
