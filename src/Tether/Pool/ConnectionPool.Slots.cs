@@ -54,7 +54,7 @@ public sealed partial class ConnectionPool
             {
                 if (!_hostSlots.TryGetValue(hostKey, out host!))
                 {
-                    host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost, Time));
+                    host = _hostSlots.GetOrAdd(hostKey, static (_, pool) => new AsyncFifoSemaphore(pool.Options.MaxConnectionsPerHost, pool.Time), this);
                     StartReaper(); // it also drops this table again once the origin is unused (CORE-05)
                     // A loop's own Shared client is one per loop by design (LOOP-03): not churn the caller could fix there.
                     if (Kind == PoolKinds.Client && !operation.Client.IsShared)
