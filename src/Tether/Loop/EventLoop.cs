@@ -233,10 +233,14 @@ public sealed partial class EventLoop
             }
 
             // The coroutine may finish on another thread (ConfigureAwait(false)); wake the pump when it does. A task that
-            // is already complete needs no wake (registering on it would queue the wake to the thread pool).
+            // is already complete needs no wake. The wake runs synchronously wherever the task completes: an awaiter's
+            // continuation may not run inline on a thread with a SynchronizationContext, so when the coroutine finished on
+            // this loop (the usual case) it queued a thread-pool work item per loop just to set a signal the pump no
+            // longer waits on.
             if (!task.IsCompleted)
             {
-                task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(WakeAction);
+                task.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
 
             _main = task;
