@@ -199,7 +199,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         FetchOperation[] operations;
         lock (_gate)
         {
-            operations = new FetchOperation[_inflightCount];
+            operations = _inflightCount == 0 ? [] : new FetchOperation[_inflightCount];
             var i = 0;
             for (var op = _inflight; op is not null; op = op.InflightNext)
             {
@@ -207,14 +207,12 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             }
         }
 
-        // Built only when something is aborted with it (a loop per call usually ends with nothing in flight).
-        var reason = operations.Length == 0 && !_ownsPool ? string.Empty
-            : kind == FetchErrorKind.LoopClosed
-            ? $"{Name} was closed by {ClosedAt}"
-            : $"{Name} was closed at {ClosedAt}";
+        // Built only when something is aborted with it: a loop per call usually ends with nothing in flight, and its
+        // private pool then has no fetch to fail either (the pool asks for the text only if it does).
+        var reason = operations.Length == 0 ? null : CloseReason(kind);
         foreach (var operation in operations)
         {
-            operation.AbortWith(kind, reason);
+            operation.AbortWith(kind, reason!);
         }
 
         // A leasing client touches no socket: each of its fetches was aborted above (token cancelled, response
@@ -222,7 +220,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         // owned pool goes away whole.
         if (_ownsPool)
         {
-            _pool?.CloseNow(kind, reason);
+            _pool?.CloseNow(kind, reason, this);
         }
 
         if (_boundToLoop)
@@ -230,6 +228,11 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             _creationLoop?.Disown(this);
         }
     }
+
+    /// <summary>Why this client's fetches (and those holding its private pool) fail once it is closed.</summary>
+    internal string CloseReason(FetchErrorKind kind) => kind == FetchErrorKind.LoopClosed
+        ? $"{Name} was closed by {ClosedAt}"
+        : $"{Name} was closed at {ClosedAt}";
 
     /// <summary>Checks that this client may be used from the current context and binds it on first use.</summary>
     private void EnsureUsable(EventLoop? current)
@@ -280,7 +283,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
             }
             else
             {
-                _pool = new ConnectionPool(Options.PoolOptions ?? new ConnectionPoolOptions()) { Kind = PoolKinds.Client, InheritedTime = _time };
+                _pool = new ConnectionPool(Options.PoolOptions ?? ConnectionPoolOptions.ClientDefault) { Kind = PoolKinds.Client, InheritedTime = _time };
                 _ownsPool = true;
             }
 

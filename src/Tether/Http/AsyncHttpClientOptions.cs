@@ -47,6 +47,8 @@ public sealed class AsyncHttpClientOptions
     public ConnectionPool? Pool { get => _pool; set => Set(ref _pool, value); }
 
     /// <summary>Options of the client's private pool (ignored when <see cref="Pool"/> is set).</summary>
+    /// <value>Default <see langword="null"/>: the <see cref="ConnectionPoolOptions"/> defaults (the private pool's
+    /// <see cref="ConnectionPool.Options"/> is then one frozen instance shared by every such pool).</value>
     public ConnectionPoolOptions? PoolOptions { get => _poolOptions; set => Set(ref _poolOptions, value); }
 
     /// <summary>Who closes the client.</summary>

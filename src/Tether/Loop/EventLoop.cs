@@ -58,6 +58,12 @@ public sealed partial class EventLoop
     private ExceptionDispatchInfo? _callbackFault;
     private AsyncHttpClient? _shared;
 
+    // What the pump waits for (see PumpUntil): the coroutine and the caller's token while it runs, the owned
+    // resources' closes while the loop shuts down. Cleared when the loop has closed.
+    private Task? _main;
+    private CancellationToken _stop;
+    private Task? _closing;
+
     // Only with a TimeProvider other than System: a provider timer that wakes the pump when the earliest loop timer
     // is due (a fake clock's Advance fires it). With System the pump's wait timeout does that job.
     private ITimer? _wake;
@@ -226,9 +232,20 @@ public sealed partial class EventLoop
                 task = Task.FromException<T>(ex);
             }
 
-            // The coroutine may finish on another thread (ConfigureAwait(false)); wake the pump when it does.
-            task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(WakeAction);
-            Pump(() => task.IsCompleted || cancellationToken.IsCancellationRequested || _callbackFault is not null, stopOnFault: true);
+            // The coroutine may finish on another thread (ConfigureAwait(false)); wake the pump when it does. A task that
+            // is already complete needs no wake. The wake runs synchronously wherever the task completes: an awaiter's
+            // continuation may not run inline on a thread with a SynchronizationContext, so when the coroutine finished on
+            // this loop (the usual case) it queued a thread-pool work item per loop just to set a signal the pump no
+            // longer waits on.
+            if (!task.IsCompleted)
+            {
+                task.ContinueWith(static (_, s) => ((EventLoop)s!).Wake(), this, CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            _main = task;
+            _stop = cancellationToken;
+            Pump(PumpUntil.MainDone);
         }
         finally
         {
@@ -399,10 +416,11 @@ public sealed partial class EventLoop
         }
     }
 
-    /// <summary>Runs ready callbacks and due timers until <paramref name="done"/> says stop (or, while the coroutine
-    /// runs, until a callback has faulted).</summary>
-    private void Pump(Func<bool> done, bool stopOnFault)
+    /// <summary>Runs ready callbacks and due timers until <paramref name="until"/> holds (while the coroutine runs, also
+    /// until a callback has faulted).</summary>
+    private void Pump(PumpUntil until)
     {
+        var stopOnFault = until == PumpUntil.MainDone;
         while (true)
         {
             (SendOrPostCallback Callback, object? State) item;
@@ -419,7 +437,7 @@ public sealed partial class EventLoop
                         break;
                     }
 
-                    if (done())
+                    if (until == PumpUntil.MainDone ? MainDone() : _closing!.IsCompleted)
                     {
                         return;
                     }
@@ -488,7 +506,9 @@ public sealed partial class EventLoop
     /// </summary>
     private void Shutdown()
     {
-        ILoopResource[] resources;
+        // Usually one resource (the client created in the loop): no array, list or WhenAll for it.
+        ILoopResource? single = null;
+        ILoopResource[]? several = null;
         lock (_gate)
         {
             _state = LoopState.Closing;
@@ -498,26 +518,45 @@ public sealed partial class EventLoop
             }
 
             _timers.Clear();
-            resources = _resources.ToArray();
+            if (_resources.Count == 1)
+            {
+                single = _resources[0];
+            }
+            else if (_resources.Count > 1)
+            {
+                several = _resources.ToArray();
+            }
+
             _resources.Clear();
         }
 
-        var closing = new List<Task>(resources.Length);
-        foreach (var resource in resources)
+        Task all;
+        if (several is null)
         {
-            try
+            all = single is null ? Task.CompletedTask : CloseResource(single);
+        }
+        else
+        {
+            var closing = new Task[several.Length];
+            for (var i = 0; i < several.Length; i++)
             {
-                closing.Add(resource.CloseFromLoopAsync(this));
+                closing[i] = CloseResource(several[i]);
             }
-            catch (Exception ex)
-            {
-                closing.Add(Task.FromException(ex));
-            }
+
+            all = Task.WhenAll(closing);
         }
 
-        var all = closing.Count == 1 ? closing[0] : Task.WhenAll(closing);
-        all.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(WakeAction);
-        Pump(() => all.IsCompleted, stopOnFault: false);
+        // Closes are synchronous today (every socket is closed when they return): a completed task needs no wake, and
+        // registering on it would queue the wake to the thread pool.
+        if (!all.IsCompleted)
+        {
+            all.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(WakeAction);
+        }
+
+        _closing = all;
+        Pump(PumpUntil.ClosesDone);
+        _closing = null;
+        _main = null;
 
         lock (_gate)
         {
@@ -541,6 +580,28 @@ public sealed partial class EventLoop
         // Closing owned resources never throws into the caller: failures there are reported by the resources'
         // own diagnostics; the loop must still end.
         _ = all.Exception;
+    }
+
+    private Task CloseResource(ILoopResource resource)
+    {
+        try
+        {
+            return resource.CloseFromLoopAsync(this);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex);
+        }
+    }
+
+    /// <summary>The coroutine is done, the caller's token stopped the loop, or a callback faulted.</summary>
+    private bool MainDone() => _main!.IsCompleted || _stop.IsCancellationRequested || _callbackFault is not null;
+
+    /// <summary>What <see cref="Pump"/> runs until (a state, not a closure: a loop per call pumps twice per call).</summary>
+    private enum PumpUntil
+    {
+        MainDone,
+        ClosesDone,
     }
 
     private enum LoopState

@@ -71,7 +71,7 @@ internal static class AddressConnector
     /// <exception cref="ArgumentException"><paramref name="addresses"/> is empty.</exception>
     /// <exception cref="SocketException">Every address failed: the last failure (as <see cref="Socket.ConnectAsync(IPAddress[], int)"/> reports).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first.</exception>
-    internal static async Task<Socket> ConnectAsync(IReadOnlyList<IPAddress> addresses, int port, TimeSpan attemptDelay,
+    internal static Task<Socket> ConnectAsync(IReadOnlyList<IPAddress> addresses, int port, TimeSpan attemptDelay,
         CancellationToken cancellationToken, TimeProvider? time = null)
     {
         if (addresses.Count == 0)
@@ -79,6 +79,34 @@ internal static class AddressConnector
             throw new ArgumentException("At least one address is needed.", nameof(addresses));
         }
 
+        // One address (an IP literal, or a name with one address): nothing to race, so no race state (linked token
+        // source, attempt lists, WhenAny) per connection; the outcome is the same as a race of one.
+        return addresses.Count == 1
+            ? ConnectOneAsync(addresses[0], port, cancellationToken)
+            : RaceAsync(addresses, port, attemptDelay, cancellationToken, time);
+    }
+
+    /// <summary>The race of one: connects to <paramref name="address"/>; the socket is closed if that fails or is
+    /// cancelled.</summary>
+    private static async Task<Socket> ConnectOneAsync(IPAddress address, int port, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(address, port), cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<Socket> RaceAsync(IReadOnlyList<IPAddress> addresses, int port, TimeSpan attemptDelay,
+        CancellationToken cancellationToken, TimeProvider? time)
+    {
         cancellationToken.ThrowIfCancellationRequested();
         var ordered = Interleave(addresses);
         var sockets = new List<Socket>(ordered.Length);

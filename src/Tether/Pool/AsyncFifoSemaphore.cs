@@ -13,7 +13,9 @@ namespace Tether;
 internal sealed class AsyncFifoSemaphore
 {
     private readonly object _gate = new();
-    private readonly LinkedList<Waiter> _waiters = new(); // guarded by _gate
+    // Guarded by _gate; made when the first waiter queues (most semaphores never have one: a loop per call makes a
+    // client and a private pool per fetch, with four semaphores between them).
+    private LinkedList<Waiter>? _waiters;
     private readonly TimeProvider _time;
     private readonly bool _trackQuiet;
     // The free permits. Changed only by interlocked operations (inside or outside the lock); never above Capacity.
@@ -53,7 +55,7 @@ internal sealed class AsyncFifoSemaphore
         lock (_gate)
         {
             // Nobody can queue meanwhile (that takes the lock); a lock-free TryTake sees 0 free and queues.
-            return _waiters.Count == 0 && Interlocked.CompareExchange(ref _available, 0, Capacity) == Capacity;
+            return QueuedCount == 0 && Interlocked.CompareExchange(ref _available, 0, Capacity) == Capacity;
         }
     }
 
@@ -64,7 +66,7 @@ internal sealed class AsyncFifoSemaphore
         lock (_gate)
         {
             var permits = Capacity;
-            while (permits > 0 && _waiters.First is { } first)
+            while (permits > 0 && _waiters?.First is { } first)
             {
                 _waiters.RemoveFirst();
                 Interlocked.Exchange(ref _waiterCount, _waiters.Count);
@@ -86,11 +88,14 @@ internal sealed class AsyncFifoSemaphore
 
     public int Capacity { get; }
 
+    /// <summary>The number of queued waiters (under the lock).</summary>
+    private int QueuedCount => _waiters?.Count ?? 0;
+
     public int InUse => Capacity - Volatile.Read(ref _available);
 
     public int Waiting
     {
-        get { lock (_gate) { return _waiters.Count; } }
+        get { lock (_gate) { return QueuedCount; } }
     }
 
     /// <summary>A lock-free hint that someone is queued (exact under the lock, possibly stale outside it).</summary>
@@ -134,13 +139,14 @@ internal sealed class AsyncFifoSemaphore
         Waiter waiter;
         lock (_gate)
         {
-            if (_waiters.Count == 0 && TryDecrement())
+            if (QueuedCount == 0 && TryDecrement())
             {
                 return true;
             }
 
             cancellationToken.ThrowIfCancellationRequested();
             waiter = new Waiter();
+            _waiters ??= new LinkedList<Waiter>();
             waiter.Node = _waiters.AddLast(waiter);
             // Publish the queue (a full fence), then look at the free count again: a Release that added a permit
             // before this store may have read a waiter count of 0 and left the permit free; it is handed out here.
@@ -177,10 +183,10 @@ internal sealed class AsyncFifoSemaphore
     {
         lock (_gate)
         {
-            if (waiter.Node is { List: not null } node)
+            if (waiter.Node is { List: { } list } node)
             {
-                _waiters.Remove(node);
-                Interlocked.Exchange(ref _waiterCount, _waiters.Count);
+                list.Remove(node);
+                Interlocked.Exchange(ref _waiterCount, list.Count);
             }
         }
     }
@@ -230,7 +236,7 @@ internal sealed class AsyncFifoSemaphore
     /// <summary>Hands free permits to the queued waiters, first in line first (under the lock).</summary>
     private void GrantFreePermits()
     {
-        while (_waiters.First is { } first && TryDecrement())
+        while (_waiters?.First is { } first && TryDecrement())
         {
             _waiters.RemoveFirst();
             Interlocked.Exchange(ref _waiterCount, _waiters.Count);

@@ -9,7 +9,7 @@ namespace Tether;
 /// holds which), and an origin whose slots are all free has nothing in flight.</summary>
 public sealed partial class ConnectionPool
 {
-    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = new();
+    private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = NewTable<string, AsyncFifoSemaphore>();
     private readonly object _leaseGate = new();
     private FetchOperation? _holders; // the fetches holding slots (intrusive list, guarded by _leaseGate)
     private AsyncFifoSemaphore? _totalSlots;
@@ -54,7 +54,7 @@ public sealed partial class ConnectionPool
             {
                 if (!_hostSlots.TryGetValue(hostKey, out host!))
                 {
-                    host = _hostSlots.GetOrAdd(hostKey, _ => new AsyncFifoSemaphore(Options.MaxConnectionsPerHost, Time));
+                    host = _hostSlots.GetOrAdd(hostKey, static (_, pool) => new AsyncFifoSemaphore(pool.Options.MaxConnectionsPerHost, pool.Time), this);
                     StartReaper(); // it also drops this table again once the origin is unused (CORE-05)
                     // A loop's own Shared client is one per loop by design (LOOP-03): not churn the caller could fix there.
                     if (Kind == PoolKinds.Client && !operation.Client.IsShared)
@@ -193,15 +193,15 @@ public sealed partial class ConnectionPool
         }
     }
 
-    /// <summary>The fetches holding this pool's slots right now (exact).</summary>
-    private List<FetchOperation> HeldBy()
+    /// <summary>The fetches holding this pool's slots right now (exact); null when there are none.</summary>
+    private List<FetchOperation>? HeldBy()
     {
-        var result = new List<FetchOperation>();
+        List<FetchOperation>? result = null;
         lock (_leaseGate)
         {
             for (var holder = _holders; holder is not null; holder = holder.HolderNext)
             {
-                result.Add(holder);
+                (result ??= []).Add(holder);
             }
         }
 

@@ -13,7 +13,7 @@ public sealed partial class ConnectionPool
     // a request message (and so its options) after the fetch is over, and that must not keep the client alive. The
     // connect callback reads from it only what the attempt needs (connect timeout, names for the ledger), as values.
     private static readonly HttpRequestOptionsKey<OperationRef> s_operationKey = new(OperationKey);
-    private readonly ConcurrentDictionary<TransportKey, Transport> _transports = new();
+    private readonly ConcurrentDictionary<TransportKey, Transport> _transports = NewTable<TransportKey, Transport>();
 
     /// <summary>Hands <paramref name="request"/> to the handler of its transport. The handler picks or opens the
     /// connection, multiplexes HTTP/2, and re-sends what the protocol marks safe (REFUSED_STREAM, above a GOAWAY's

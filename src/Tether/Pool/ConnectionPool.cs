@@ -45,22 +45,29 @@ public sealed partial class ConnectionPool : IAsyncDisposable
 
     private static long s_nextId;
     private readonly object _gate = new();
-    private readonly ConcurrentDictionary<long, TrackedConnection> _connections = new();
+    private readonly ConcurrentDictionary<long, TrackedConnection> _connections = NewTable<long, TrackedConnection>();
     private readonly bool _isProcess;
     private int _state; // 0 new, 1 started, 2 closed
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>A per-pool table, sized for the usual pool (a few origins, handlers and sockets): the default size
+    /// (31 buckets) made each of a private pool's three tables cost ~0.4 KB, and a loop per call makes a pool per fetch.
+    /// It grows as needed.</summary>
+    private static ConcurrentDictionary<TKey, TValue> NewTable<TKey, TValue>() where TKey : notnull =>
+        new(Environment.ProcessorCount, capacity: 4);
+
     /// <summary>Creates a pool owned by the caller, who must close it.</summary>
     /// <param name="options">Limits and timeouts; validated at first use.</param>
     public ConnectionPool(ConnectionPoolOptions? options = null)
-        : this(options ?? new ConnectionPoolOptions(), $"ConnectionPool#{Interlocked.Increment(ref s_nextId)}", isProcess: false)
+        : this(options ?? new ConnectionPoolOptions(), name: null, isProcess: false)
     {
     }
 
-    private ConnectionPool(ConnectionPoolOptions options, string name, bool isProcess)
+    private ConnectionPool(ConnectionPoolOptions options, string? name, bool isProcess)
     {
         Options = options;
-        Name = name;
+        _id = name is null ? Interlocked.Increment(ref s_nextId) : 0;
+        _name = name; // the default name is formatted when first asked for (a loop per call makes a pool per fetch)
         _isProcess = isProcess;
         Kind = isProcess ? PoolKinds.Process : PoolKinds.Caller;
     }
@@ -84,7 +91,10 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     public static ConnectionPool Process => s_process.Value;
 
     /// <summary>A name for logs and the ledger.</summary>
-    public string Name { get; }
+    public string Name => _name ??= $"ConnectionPool#{_id}";
+
+    private readonly long _id;
+    private string? _name;
 
     /// <summary>The pool's options (frozen at first use).</summary>
     public ConnectionPoolOptions Options { get; }
@@ -119,7 +129,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
             throw LoopMisuseException.SharedClose("ConnectionPool.Process", "new ConnectionPool()");
         }
 
-        CloseNow(FetchErrorKind.PoolClosed, $"{Name} was closed");
+        CloseNow(FetchErrorKind.PoolClosed, $"{Name} was closed", closedBy: null);
         return _drained.Task.WaitAsync(cancellationToken);
     }
 
@@ -134,7 +144,11 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     public int CloseIdleConnections() => CloseIdle(static (_, _) => true, preferAwayFrom: null, max: int.MaxValue);
 
     /// <summary>Synchronous close used by owners: every fd is closed when this returns.</summary>
-    internal void CloseNow(FetchErrorKind kind, string reason)
+    /// <param name="kind">The error kind of the fetches that still hold slots (they fail with it).</param>
+    /// <param name="reason">Their error text; null to ask <paramref name="closedBy"/> for it, only if such a fetch
+    /// exists (a loop per call closes a private pool per fetch, usually with none).</param>
+    /// <param name="closedBy">The client that owns this pool and is closing it.</param>
+    internal void CloseNow(FetchErrorKind kind, string? reason, AsyncHttpClient? closedBy = null)
     {
         if (Interlocked.Exchange(ref _state, 2) == 2)
         {
@@ -155,9 +169,13 @@ public sealed partial class ConnectionPool : IAsyncDisposable
             }
         }
 
-        foreach (var operation in HeldBy())
+        if (HeldBy() is { } held)
         {
-            operation.AbortWith(kind, reason);
+            reason ??= closedBy?.CloseReason(kind) ?? $"{Name} was closed";
+            foreach (var operation in held)
+            {
+                operation.AbortWith(kind, reason);
+            }
         }
 
         foreach (var connection in idle)
@@ -195,8 +213,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         {
             if (_state == 0)
             {
-                OptionChecks.ThrowIfAny(nameof(ConnectionPoolOptions), Options.Validate());
-                Options.Freeze();
+                Options.ValidateAndFreeze();
                 Time = Options.TimeProvider ?? InheritedTime ?? TimeProvider.System;
                 _totalSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal, Time);
                 _socketSlots = new AsyncFifoSemaphore(Options.MaxConnectionsTotal, Time);

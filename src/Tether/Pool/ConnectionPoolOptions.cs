@@ -107,7 +107,31 @@ public sealed class ConnectionPoolOptions
     /// (IP literals never come here). Not frozen; set before the pool is first used.</summary>
     internal Func<string, AddressFamily, CancellationToken, Task<IPAddress[]>>? HostResolver { get; set; }
 
-    internal void Freeze() => _frozen = true;
+    /// <summary>The options of a client's private pool when <see cref="AsyncHttpClientOptions.PoolOptions"/> is not set:
+    /// the defaults, validated and frozen once per process instead of once per client (a loop per call makes a client
+    /// and a private pool per fetch).</summary>
+    internal static ConnectionPoolOptions ClientDefault { get; } = CreateFrozenDefault();
+
+    private static ConnectionPoolOptions CreateFrozenDefault()
+    {
+        var options = new ConnectionPoolOptions();
+        options.ValidateAndFreeze();
+        return options;
+    }
+
+    /// <summary>Validates and freezes the options at a pool's first use; options already frozen were validated when
+    /// they froze (only this method freezes them) and cannot have changed since.</summary>
+    /// <exception cref="OptionsValidationException">A value is invalid (every problem listed).</exception>
+    internal void ValidateAndFreeze()
+    {
+        if (Volatile.Read(ref _frozen))
+        {
+            return;
+        }
+
+        OptionChecks.ThrowIfAny(nameof(ConnectionPoolOptions), Validate());
+        Volatile.Write(ref _frozen, true);
+    }
 
     /// <summary>Lists every invalid value; empty when the options are valid.</summary>
     internal IEnumerable<string> Validate()

@@ -43,6 +43,35 @@ internal static class TcpInfo
     /// system clock (the kernel's "milliseconds ago" means nothing on a fake clock).</summary>
     public static bool IsAvailable(TimeProvider time) => OperatingSystem.IsLinux() && Clock.IsSystem(time);
 
+    // Set once a connected TCP socket gave a full reading: the kernel has the counters (Linux 4.1+), and every later
+    // connected TCP socket of this process has them too.
+    private static volatile bool s_kernelHasCounters;
+
+    /// <summary>Whether the ledger can take <paramref name="socket"/>'s counts from the kernel (<see cref="IsAvailable"/>,
+    /// and the kernel has byte counters). The kernel's answer is a fact about the kernel, not the socket: it is read
+    /// from the first connected socket that gives one and remembered, so later connections pay no FIONREAD and
+    /// TCP_INFO reads for it (issue 16: a loop per call connects once per fetch).</summary>
+    public static bool CountsFor(Socket socket, TimeProvider time)
+    {
+        if (!IsAvailable(time))
+        {
+            return false;
+        }
+
+        if (s_kernelHasCounters)
+        {
+            return true;
+        }
+
+        if (!TryRead(socket, out _))
+        {
+            return false;
+        }
+
+        s_kernelHasCounters = true;
+        return true;
+    }
+
     /// <summary>Reads the counters of <paramref name="socket"/>; false if the socket is closed or the kernel has no
     /// byte counters (before 4.1).</summary>
     public static bool TryRead(Socket socket, out Counters counters)

@@ -153,7 +153,7 @@ internal sealed class TrackedConnection
     public void MarkConnected(Socket socket)
     {
         Socket = socket;
-        KernelCounts = TcpInfo.IsAvailable(_time) && TcpInfo.TryRead(socket, out _);
+        KernelCounts = TcpInfo.CountsFor(socket, _time);
         LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
     }
