@@ -416,26 +416,4 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
 
         public void OnNext(T value) => onNext(value);
     }
-
-    internal sealed record LogEntry(LogLevel Level, EventId Id, string Message, IReadOnlyDictionary<string, object?> Fields);
-
-    private sealed class CapturingLogger : ILogger
-    {
-        private readonly ConcurrentQueue<LogEntry> _entries = new();
-
-        public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            var fields = state is IReadOnlyList<KeyValuePair<string, object?>> list
-                ? list.ToDictionary(k => k.Key, k => k.Value)
-                : new Dictionary<string, object?>();
-            _entries.Enqueue(new LogEntry(logLevel, eventId, formatter(state, exception), fields));
-        }
-    }
 }

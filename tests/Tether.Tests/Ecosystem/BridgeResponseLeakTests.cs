@@ -262,26 +262,4 @@ public sealed class BridgeResponseLeakTests
     private static int OpenTowards(int port, bool clientSideOnly) =>
         SocketCensus.Take().TcpSockets.Count(s => s.State is TcpState.Established or TcpState.CloseWait
             && (s.Remote.Port == port || (!clientSideOnly && s.Local.Port == port)));
-
-    private sealed record LogEntry(EventId Id, string Message, IReadOnlyDictionary<string, object?> Fields);
-
-    private sealed class CapturingLogger : ILogger
-    {
-        private readonly ConcurrentQueue<LogEntry> _entries = new();
-
-        public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            var fields = state is IReadOnlyList<KeyValuePair<string, object?>> list
-                ? list.ToDictionary(k => k.Key, k => k.Value)
-                : new Dictionary<string, object?>();
-            _entries.Enqueue(new LogEntry(eventId, formatter(state, exception), fields));
-        }
-    }
 }
