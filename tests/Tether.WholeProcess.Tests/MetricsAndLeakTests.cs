@@ -302,6 +302,31 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         await check.AssertCleanAsync();
     }
 
+    // Newcomer review 2026-12-01: a new HttpClient(new TetherHttpMessageHandler()) per request was warned about as
+    // "new AsyncHttpClient instances", a type the user never created, with a fix for that type.
+    [Fact]
+    [Trait("Spec", "DIAG-11")]
+    public async Task DIAG_11_new_bridge_handler_per_request_gives_a_churn_warning_naming_the_handler_and_its_fix()
+    {
+        var check = LeakCheck.Start(server);
+        TetherDiagnostics.Logger = _log;
+        TetherDiagnostics.ChurnThreshold = 5;
+        LeakTracker.ResetChurnWindows();
+        for (var i = 0; i < 12; i++)
+        {
+            using var http = new HttpClient(new TetherHttpMessageHandler());
+            Assert.Equal("Hello, world!", await http.GetStringAsync(Url("/hello"), TestContext.Current.CancellationToken));
+        }
+
+        var entry = Assert.Single(_log.Entries, e => e.Id.Name == "ClientChurn");
+        Assert.Equal(nameof(TetherHttpMessageHandler), entry.Fields["TypeName"]);
+        Assert.Contains("IHttpClientFactory with UseTether()", entry.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("AsyncHttpClient", entry.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(DIAG_11_new_bridge_handler_per_request_gives_a_churn_warning_naming_the_handler_and_its_fix),
+            (string)entry.Fields["AllocationSite"]!, StringComparison.Ordinal);
+        await check.AssertCleanAsync();
+    }
+
     [Fact]
     [Trait("Spec", "DIAG-13")]
     public async Task DIAG_13_strict_policy_throws_named_leak_exceptions()

@@ -6,10 +6,23 @@ namespace Tether.Diagnostics;
 internal static partial class DiagnosticsLog
 {
     [LoggerMessage(EventId = 1001, EventName = "ClientNotClosed", Level = LogLevel.Warning,
-        Message = "{TypeName} was garbage-collected without Close() ({Count} from this site, {Total} in total); it was allocated at {AllocationSite}. " +
-        "Its sockets were aborted by the finalizer. Fix: close it with 'await using var client = new AsyncHttpClient()' or client.Close(), " +
-        "create it inside EventLoop.Run so the loop closes it, or reuse one client (AsyncHttpClient.Shared).")]
-    public static partial void ClientNotClosed(ILogger logger, string typeName, long count, long total, string allocationSite);
+        Message = "{TypeName} was garbage-collected without {CloseMethod} ({Count} from this site, {Total} in total); it was allocated at {AllocationSite}. " +
+        "Its sockets were aborted by the finalizer. Fix: {Fix}")]
+    public static partial void ClientNotClosed(ILogger logger, string typeName, string closeMethod, long count, long total, string allocationSite, string fix);
+
+    /// <summary>The type a user created, and the fix, for a client's warnings: the client itself, or the
+    /// <see cref="TetherHttpMessageHandler"/> whose inner client it is (newcomer review 2026-12-01: bridge users were
+    /// told about an AsyncHttpClient they never created).</summary>
+    public static (string TypeName, string CloseMethod, string NotClosedFix, string ChurnFix) Wording(bool handler) => handler
+        ? (nameof(TetherHttpMessageHandler), "Dispose()",
+            "dispose the HttpClient or the handler ('using var http = new HttpClient(new TetherHttpMessageHandler())'), or reuse one " +
+            "(a static HttpClient, or IHttpClientFactory with UseTether()).",
+            "reuse one HttpClient (a static one, or IHttpClientFactory with UseTether()), or give every handler the process pool " +
+            "(new TetherHttpMessageHandler(ConnectionPool.Process)).")
+        : (nameof(AsyncHttpClient), "Close()",
+            "close it with 'await using var client = new AsyncHttpClient()' or client.Close(), create it inside EventLoop.Run so the " +
+            "loop closes it, or reuse one client (AsyncHttpClient.Shared).",
+            "reuse one client, use AsyncHttpClient.Shared, or lease the process pool (AsyncHttpClientOptions.Pool = ConnectionPool.Process).");
 
     [LoggerMessage(EventId = 1002, EventName = "ResponseNotDisposed", Level = LogLevel.Warning,
         Message = "{TypeName} (streamed) was garbage-collected without being read to the end or disposed ({Count} from this site, {Total} in total); " +
@@ -26,9 +39,8 @@ internal static partial class DiagnosticsLog
 
     [LoggerMessage(EventId = 1004, EventName = "ClientChurn", Level = LogLevel.Warning,
         Message = "{Clients} new {TypeName} instances with private pools connected to {HostKey} within one second (threshold {Threshold}); " +
-        "created at {AllocationSite}. Each opens and closes its own connection: a TCP handshake per client instead of keep-alive reuse. Fix: reuse one client, " +
-        "use AsyncHttpClient.Shared, or lease the process pool (AsyncHttpClientOptions.Pool = ConnectionPool.Process).")]
-    public static partial void ClientChurn(ILogger logger, string typeName, int clients, string hostKey, int threshold, string allocationSite);
+        "created at {AllocationSite}. Each opens and closes its own connection: a TCP handshake per client instead of keep-alive reuse. Fix: {Fix}")]
+    public static partial void ClientChurn(ILogger logger, string typeName, int clients, string hostKey, int threshold, string allocationSite, string fix);
 
     [LoggerMessage(EventId = 1005, EventName = "SlowPoolWait", Level = LogLevel.Warning,
         Message = "A request to {HostKey} has waited {WaitSeconds:F1} s for a slot in {Pool} (MaxConnectionsPerHost = {MaxPerHost}, " +

@@ -179,7 +179,12 @@ internal static class LeakTracker
 
     /// <summary>A private pool opened its first connection to <paramref name="hostKey"/>: count it in the host's
     /// one-second window and warn (at once, at most once a minute per host) above the churn threshold.</summary>
-    public static void OnPrivatePoolConnect(string hostKey, string allocationSite, ILogger? logger)
+    /// <param name="hostKey">The origin.</param>
+    /// <param name="allocationSite">Where the client was created.</param>
+    /// <param name="logger">The client's logger, if any.</param>
+    /// <param name="handler">Whether the client is a <see cref="TetherHttpMessageHandler"/>'s (the warning names that type
+    /// and its fix).</param>
+    public static void OnPrivatePoolConnect(string hostKey, string allocationSite, ILogger? logger, bool handler = false)
     {
         var now = Stopwatch.GetTimestamp();
         var threshold = TetherDiagnostics.ChurnThreshold;
@@ -215,16 +220,16 @@ internal static class LeakTracker
         }
 
         var target = logger ?? TetherDiagnostics.Logger ?? StderrLogger.Instance;
+        var (typeName, _, _, fix) = DiagnosticsLog.Wording(handler);
+        var text = Capture(l => DiagnosticsLog.ClientChurn(l, typeName, clients, hostKey, threshold, allocationSite, fix));
         if (policy == LeakPolicy.Strict)
         {
-            var text = Capture(l => DiagnosticsLog.ClientChurn(l, nameof(AsyncHttpClient), clients, hostKey, threshold, allocationSite));
             Strict(new LeakException(LeakKind.ClientChurn, allocationSite, text), canThrow: true);
             return;
         }
 
-        DiagnosticsLog.ClientChurn(target, nameof(AsyncHttpClient), clients, hostKey, threshold, allocationSite);
-        var message = Capture(l => DiagnosticsLog.ClientChurn(l, nameof(AsyncHttpClient), clients, hostKey, threshold, allocationSite));
-        WriteEvent(new LeakReport(LeakKind.ClientChurn, nameof(AsyncHttpClient), allocationSite, clients, clients, message));
+        DiagnosticsLog.ClientChurn(target, typeName, clients, hostKey, threshold, allocationSite, fix);
+        WriteEvent(new LeakReport(LeakKind.ClientChurn, typeName, allocationSite, clients, clients, text));
     }
 
     /// <summary>A pool wait passed the slow threshold (called from a timer): log the holders at once, undeduplicated,
@@ -343,7 +348,8 @@ internal static class LeakTracker
         switch (kind)
         {
             case LeakKind.ClientNotClosed:
-                DiagnosticsLog.ClientNotClosed(logger, typeName, count, total, site);
+                var wording = DiagnosticsLog.Wording(handler: typeName == nameof(TetherHttpMessageHandler));
+                DiagnosticsLog.ClientNotClosed(logger, wording.TypeName, wording.CloseMethod, count, total, site, wording.NotClosedFix);
                 break;
             case LeakKind.ResponseNotDisposed:
                 DiagnosticsLog.ResponseNotDisposed(logger, typeName, count, total, site);

@@ -16,7 +16,8 @@ public sealed partial class AsyncHttpClient
             return;
         }
 
-        LeakTracker.Report(LeakKind.ClientNotClosed, nameof(AsyncHttpClient), AllocationSite, Options.Logger, canThrow: false);
+        LeakTracker.Report(LeakKind.ClientNotClosed, ServesHandler ? nameof(TetherHttpMessageHandler) : nameof(AsyncHttpClient),
+            AllocationSite, Options.Logger, canThrow: false);
         CloseCore(FetchErrorKind.ClientClosed, "its finalizer (it was garbage-collected without Close)");
     }
 

@@ -128,6 +128,10 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     /// request records its caller's method (a stack walk), so the next warning names it.</summary>
     internal volatile bool NamesBridgeCallers;
 
+    /// <summary>This is a <see cref="TetherHttpMessageHandler"/>'s inner client: its warnings name the handler, the type
+    /// the user created. Set by the handler right after construction.</summary>
+    internal bool ServesHandler { get; set; }
+
     /// <summary>The loop that owns this client, or null when the caller owns it.</summary>
     public EventLoop? OwnerLoop => _creationLoop;
 

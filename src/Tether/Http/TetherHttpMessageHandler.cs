@@ -91,7 +91,7 @@ public sealed class TetherHttpMessageHandler : HttpMessageHandler
         }
 
         // Walked, not keyed by this file's line: every handler would otherwise carry the first one's site.
-        _client = new AsyncHttpClient(options, Diagnostics.CallSite.Capture());
+        _client = new AsyncHttpClient(options, Diagnostics.CallSite.Capture()) { ServesHandler = true };
     }
 
     /// <summary>The internal client: its <see cref="AsyncHttpClient.InFlight"/> counts requests whose response is not

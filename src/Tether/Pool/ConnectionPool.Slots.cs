@@ -59,7 +59,8 @@ public sealed partial class ConnectionPool
                     // A loop's own Shared client is one per loop by design (LOOP-03): not churn the caller could fix there.
                     if (Kind == PoolKinds.Client && !operation.Client.IsShared)
                     {
-                        LeakTracker.OnPrivatePoolConnect(hostKey, operation.Client.AllocationSite, operation.Client.Options.Logger);
+                        LeakTracker.OnPrivatePoolConnect(hostKey, operation.Client.AllocationSite, operation.Client.Options.Logger,
+                            handler: operation.Client.ServesHandler);
                     }
                 }
 
