@@ -326,9 +326,10 @@ public static class FetchCommand
         foreach (string h in headers)
         {
             int colon = h.IndexOf(':', StringComparison.Ordinal);
-            if (colon < 0 && h.TrimEnd().EndsWith(';') && h.TrimEnd().Length > 1)
+            string trimmed = h.TrimEnd();
+            if (colon < 0 && trimmed.Length > 1 && trimmed.EndsWith(';'))
             {
-                string emptyName = h.TrimEnd()[..^1].Trim();
+                string emptyName = trimmed[..^1].Trim();
                 removed.Remove(emptyName);
                 request.Headers.Add(emptyName, string.Empty);
                 continue;
@@ -491,7 +492,7 @@ public static class FetchCommand
         request.DecompressResponse = !removed.Contains("Accept-Encoding");
         // The body is streamed to its destination, so the library's MaxBodySize (100 MiB by default, a bound on memory for
         // buffered fetches) does not apply (newcomer review 2026-12-01: a 101 MiB download failed with exit 4). The
-        // CLI checks --max-filesize itself and guards decoded bodies by their ratio (FetchRun.DecodeGuard).
+        // CLI checks --max-filesize itself and guards decoded bodies by their ratio (GuardedOutput).
         request.MaxBodySize = long.MaxValue;
         if (insecure)
         {

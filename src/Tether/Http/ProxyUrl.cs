@@ -38,16 +38,16 @@ internal static class ProxyUrl
         var (user, password) = Credentials(s.Proxy);
         if (user is not null && s.ProxyUsername is { } explicitUser && !string.Equals(user, explicitUser, StringComparison.Ordinal))
         {
-            yield return $"{prefix}Proxy = {Redaction.Uri(s.Proxy!)}: its user info names a different user than {prefix}ProxyUsername; " +
-                $"give the proxy credentials once: remove the user info from {prefix}Proxy, or remove {prefix}ProxyUsername and " +
-                $"{prefix}ProxyPassword.";
+            yield return Conflict(s, prefix, $"names a different user than {prefix}ProxyUsername");
         }
 
         if (password is not null && s.ProxyPassword is { } explicitPassword && !string.Equals(password, explicitPassword, StringComparison.Ordinal))
         {
-            yield return $"{prefix}Proxy = {Redaction.Uri(s.Proxy!)}: its user info carries a different password than " +
-                $"{prefix}ProxyPassword; give the proxy credentials once: remove the user info from {prefix}Proxy, or remove " +
-                $"{prefix}ProxyUsername and {prefix}ProxyPassword.";
+            yield return Conflict(s, prefix, $"carries a different password than {prefix}ProxyPassword");
         }
     }
+
+    private static string Conflict(FetchSettings s, string prefix, string what) =>
+        $"{prefix}Proxy = {Redaction.Uri(s.Proxy!)}: its user info {what}; give the proxy credentials once: remove the user " +
+        $"info from {prefix}Proxy, or remove {prefix}ProxyUsername and {prefix}ProxyPassword.";
 }
