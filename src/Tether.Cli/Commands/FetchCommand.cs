@@ -610,6 +610,48 @@ public static class FetchCommand
         _ => ExitCodes.TransportError,
     };
 
+    /// <summary>The header lines <c>-v</c> prints for a request: those given with <c>-H</c> (and the CLI's own), then
+    /// the ones the library adds when it builds the request (RequestBuilder: User-Agent, Accept-Encoding, Basic
+    /// Authorization, Expect) and Content-Length for a body, as curl's <c>-v</c> shows every line it sends. The
+    /// handler's Host line is left out. Newcomer review (2026-12-01): <c>-v</c> showed only the <c>-H</c> headers, so a
+    /// user could not see the User-Agent or Accept-Encoding that went out.</summary>
+    /// <param name="request">The request as the CLI built it.</param>
+    /// <returns>Name and value of each line, in that order.</returns>
+    public static IEnumerable<(string Name, string Value)> RequestHead(FetchRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        foreach ((string name, string value) in request.Headers)
+        {
+            yield return (name, value);
+        }
+
+        string userAgent = request.UserAgent ?? ResolvedSettings.DefaultUserAgent;
+        if (!request.Headers.Contains("User-Agent") && userAgent.Length > 0)
+        {
+            yield return ("User-Agent", userAgent);
+        }
+
+        if (request.DecompressResponse != false && !request.Headers.Contains("Accept-Encoding"))
+        {
+            yield return ("Accept-Encoding", "gzip, deflate, br");
+        }
+
+        if (request.AuthUsername is not null && (request.AuthMode ?? AuthMode.Basic) == AuthMode.Basic && !request.Headers.Contains("Authorization"))
+        {
+            yield return ("Authorization", "Basic ***");
+        }
+
+        if (request.Body is { Bytes: { } bytes } && !request.Headers.Contains("Content-Length"))
+        {
+            yield return ("Content-Length", bytes.Length.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (request.ExpectContinue == true && request.Body is not null)
+        {
+            yield return ("Expect", "100-continue");
+        }
+    }
+
     private sealed record Settings(
         bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime, long? MaxFilesize);
 
@@ -669,7 +711,7 @@ public static class FetchCommand
             if (settings.Verbose)
             {
                 error.WriteLine($"> {request.Method} {Redaction.Url(request.Url)}");
-                foreach ((string name, string value) in request.Headers)
+                foreach ((string name, string value) in RequestHead(request))
                 {
                     error.WriteLine($"> {name}: {(IsSecretHeader(name) ? "***" : value)}");
                 }

@@ -338,4 +338,39 @@ public sealed class CurlHabitsTests
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("is not an absolute http:// or https:// URL", err, StringComparison.Ordinal);
     }
+
+    // CLI-18 (coordinator's curl tour, 2026-12-01): -v listed only the -H headers, not the User-Agent, Accept-Encoding,
+    // Authorization and Content-Length that went out. Differential: every request line -v prints was received by the
+    // server with that value (secrets masked), and every header the server received, apart from Host, is printed.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_verbose_prints_every_request_header_that_was_sent()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(
+            ["fetch", "-v", "-u", "alice:secret", "-H", "X-Probe: 1", "-d", "a=1", server.Url("/echo/headers").ToString()]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        using var received = System.Text.Json.JsonDocument.Parse(body);
+        var printed = CliHarness.Lines(err).Where(l => l.StartsWith("> ", StringComparison.Ordinal) && l.Contains(':', StringComparison.Ordinal)
+            && !l.StartsWith("> POST ", StringComparison.Ordinal))
+            .Select(l => (Name: l[2..l.IndexOf(':', StringComparison.Ordinal)], Value: l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()))
+            .ToList();
+        var sent = received.RootElement.EnumerateObject()
+            .Where(p => !p.NameEquals("Host"))
+            .ToDictionary(p => p.Name, p => p.Value[0].GetString()!, StringComparer.OrdinalIgnoreCase);
+
+        Assert.Equal(sent.Keys.Order(StringComparer.OrdinalIgnoreCase), printed.Select(p => p.Name).Order(StringComparer.OrdinalIgnoreCase),
+            StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in printed)
+        {
+            if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+            {
+                Assert.Equal("***", value); // SEC-12: the secret is masked
+                Assert.StartsWith("Basic ", sent[name], StringComparison.Ordinal);
+                continue;
+            }
+
+            Assert.Equal(sent[name], value);
+        }
+    }
 }
