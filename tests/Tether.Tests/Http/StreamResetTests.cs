@@ -12,6 +12,7 @@ public sealed class StreamResetTests
     [Trait("Spec", "HTTP-13")]
     [InlineData(0x2, "INTERNAL_ERROR")]
     [InlineData(0x8, "CANCEL")]
+    [InlineData(0x7, "REFUSED_STREAM")]
     [InlineData(0xb, "ENHANCE_YOUR_CALM")]
     public async Task HTTP_13_a_stream_reset_by_the_server_names_the_reset_and_its_http2_error_code(int code, string name)
     {
