@@ -82,6 +82,30 @@ public sealed partial class KestrelTestServer
         });
         app.MapMethods("/upload", ["POST", "PUT"], new RequestDelegate(UploadAsync));
         app.Map("/expect", new RequestDelegate(ExpectAsync));
+        app.MapGet("/reset/{code}", new RequestDelegate(ResetAsync));
+    }
+
+    // HTTP/2 only: resets the request's stream with the given HTTP/2 error code (RFC 9113 §7); with ?after=N, after the
+    // response head and N body bytes (flushed), else before any response frame. Over HTTP/1.1 (no reset feature) it
+    // aborts the connection.
+    private static async Task ResetAsync(HttpContext ctx)
+    {
+        int code = int.Parse((string)ctx.Request.RouteValues["code"]!, CultureInfo.InvariantCulture);
+        if (int.TryParse(ctx.Request.Query["after"], NumberStyles.None, CultureInfo.InvariantCulture, out int after))
+        {
+            ctx.Response.ContentLength = after + 1000;
+            await ctx.Response.Body.WriteAsync(new byte[after]);
+            await ctx.Response.Body.FlushAsync();
+        }
+
+        if (ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResetFeature>() is { } reset)
+        {
+            reset.Reset(code);
+        }
+        else
+        {
+            ctx.Abort();
+        }
     }
 
     private static Task HelloAsync(HttpContext ctx) => BytesBodyAsync(ctx, s_hello, "text/plain");

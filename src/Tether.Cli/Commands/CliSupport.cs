@@ -146,6 +146,33 @@ public static partial class CliSupport
         if (unknownOptions.Count > 0)
         {
             parsed = root.Parse(args.Where(a => !unknownOptions.Contains(a, StringComparer.Ordinal)).ToArray(), config);
+            if (parsed.Errors.Any(e => UnrecognizedPattern().IsMatch(e.Message)))
+            {
+                // The unknown option probably took a value (`-A agent URL`): without the option alone, its value became
+                // the URL and the URL an extra argument, reported as a second, wrong error. If the arguments parse once
+                // the token after each unknown option is left out too, that token was its value.
+                var withoutValues = new List<string>(args.Count);
+                for (int i = 0; i < args.Count; i++)
+                {
+                    if (unknownOptions.Contains(args[i], StringComparer.Ordinal))
+                    {
+                        if (i + 1 < args.Count && !LooksLikeOption(args[i + 1]))
+                        {
+                            i++;
+                        }
+
+                        continue;
+                    }
+
+                    withoutValues.Add(args[i]);
+                }
+
+                ParseResult retry = root.Parse(withoutValues.ToArray(), config);
+                if (!retry.Errors.Any(e => UnrecognizedPattern().IsMatch(e.Message)))
+                {
+                    parsed = retry;
+                }
+            }
         }
 
         bool unknownCommand = parsed.Errors.Any(e => UnrecognizedPattern().IsMatch(e.Message)) && ReferenceEquals(parsed.CommandResult.Command, root);

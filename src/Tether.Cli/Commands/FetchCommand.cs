@@ -77,7 +77,7 @@ public static class FetchCommand
     public static Command Create(FetchIo? io = null)
     {
         io ??= FetchIo.Console;
-        var url = new Argument<string>("url") { Description = "An absolute http:// or https:// URL." };
+        var url = new Argument<string>("url") { Description = "An http:// or https:// URL; without a scheme, http:// is assumed (as curl)." };
         var method = new Option<string?>("--request", "-X", "--method") { Description = "The request method (default GET, HEAD with -I, or POST with -d).", HelpName = "METHOD" };
         var header = new Option<string[]>("--header", "-H")
         {
@@ -98,6 +98,18 @@ public static class FetchCommand
             Description = "Request body sent exactly as given: inline text, @FILE, or @- for stdin (curl's --data-binary); repeats are joined with '&'.",
             HelpName = "DATA",
             AllowMultipleArgumentsPerToken = false,
+        };
+        var json = new Option<string[]>("--json")
+        {
+            Description = "JSON request body (curl's --json): inline text, @FILE, or @- for stdin, sent as it is; repeats are joined "
+                + "with nothing between them. Sends Content-Type and Accept: application/json unless -H gives them, and POST unless -X.",
+            HelpName = "DATA",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var userAgent = new Option<string?>("--user-agent", "-A")
+        {
+            Description = "The User-Agent header (curl's -A); -A '' sends none. Default: Tether's own (see docs/cli.md).",
+            HelpName = "NAME",
         };
         var user = new Option<string?>("--user", "-u") { Description = "Basic authentication 'user:password' (curl's -u).", HelpName = "USER:PASSWORD" };
         Option<TimeSpan?> connectTimeout = CliSupport.OptionalDurationOption("--connect-timeout", "Connect timeout: seconds, or 250ms, 5s, 1m.");
@@ -137,13 +149,14 @@ public static class FetchCommand
         };
         var command = new Command("fetch", "Fetch a URL with Tether's AsyncHttpClient and write the body to stdout (curl habits: -o, -i, -I, -f, -s, -w, -u, --max-time).")
         {
-            url, method, header, data, dataBinary, user, connectTimeout, maxTime, location, maxRedirs, maxFilesize, insecure, cacert, proxy, output, include, head,
+            url, method, header, data, dataBinary, json, userAgent, user, connectTimeout, maxTime, location, maxRedirs, maxFilesize, insecure, cacert, proxy, output, include, head,
             compressed, fail, silent, showError, writeOut, verbose,
         };
         command.WithEpilog(
             "Examples:\n"
             + "  tether fetch http://127.0.0.1:8080/hello\n"
             + "  tether fetch -i -X PUT -H 'Content-Type: application/json' -d '{\"a\":1}' http://127.0.0.1:8080/echo\n"
+            + "  tether fetch --json '{\"a\":1}' -A my-probe/1.0 127.0.0.1:8080/echo   # POST JSON; no scheme means http://\n"
             + "  tether fetch --data-binary @body.bin http://127.0.0.1:8080/upload   # a file as is (-d @FILE drops newlines; @- reads stdin)\n"
             + "  tether fetch -L --max-redirs 3 --max-time 10 -o out.bin http://127.0.0.1:8080/bytes/50000000\n"
             + "  tether fetch -sf -o /dev/null -w '%{http_code} %{time_total}\\n' http://127.0.0.1:8080/health\n"
@@ -161,7 +174,7 @@ public static class FetchCommand
             TextWriter error = parseResult.InvocationConfiguration.Error;
             bool quiet = parseResult.GetValue(silent) && !parseResult.GetValue(showError);
             TextWriter errors = quiet ? TextWriter.Null : error;
-            var request = new FetchRequest(parseResult.GetValue(url)!);
+            var request = new FetchRequest(WithScheme(parseResult.GetValue(url)!));
             var options = new Settings(
                 parseResult.GetValue(verbose),
                 parseResult.GetValue(include) || parseResult.GetValue(head),
@@ -174,6 +187,9 @@ public static class FetchCommand
                 parseResult.GetValue(maxFilesize));
             string[] dataParts = parseResult.GetValue(data) ?? [];
             string[] binaryParts = parseResult.GetValue(dataBinary) ?? [];
+            string[] jsonParts = parseResult.GetValue(json) ?? [];
+            string[]? body = dataParts.Length > 0 ? dataParts : binaryParts.Length > 0 ? binaryParts : jsonParts.Length > 0 ? jsonParts : null;
+            int bodyForms = (dataParts.Length > 0 ? 1 : 0) + (binaryParts.Length > 0 ? 1 : 0) + (jsonParts.Length > 0 ? 1 : 0);
             string? usage;
             try
             {
@@ -181,9 +197,10 @@ public static class FetchCommand
                     request,
                     parseResult.GetValue(method) ?? (options.Head ? "HEAD" : null),
                     parseResult.GetValue(header) ?? [],
-                    dataParts.Length > 0 ? dataParts : binaryParts.Length > 0 ? binaryParts : null,
-                    binaryParts.Length > 0,
-                    dataParts.Length > 0 && binaryParts.Length > 0,
+                    body,
+                    dataParts.Length == 0 ? (jsonParts.Length > 0 ? BodyForm.Json : BodyForm.Binary) : BodyForm.Data,
+                    bodyForms > 1,
+                    parseResult.GetValue(userAgent),
                     parseResult.GetValue(user),
                     io,
                     parseResult.GetValue(connectTimeout),
@@ -308,7 +325,7 @@ public static class FetchCommand
 
     // Fills the request from the options; returns a usage message when something is wrong.
     private static string? Build(
-        FetchRequest request, string? method, string[] headers, string[]? data, bool binary, bool bothDataForms, string? user, FetchIo io,
+        FetchRequest request, string? method, string[] headers, string[]? data, BodyForm form, bool bothDataForms, string? userAgent, string? user, FetchIo io,
         TimeSpan? connectTimeout,
         bool location, int? maxRedirs, bool insecure, FileInfo? cacert, string? proxy)
     {
@@ -357,10 +374,16 @@ public static class FetchCommand
         {
             request.UserAgent = string.Empty; // the library sends no User-Agent for an empty one
         }
+        else if (userAgent is not null && !request.Headers.Contains("User-Agent"))
+        {
+            // -A NAME (curl): -H 'User-Agent: x' wins over it, as in curl; -A '' sends none.
+            request.UserAgent = userAgent;
+        }
 
         if (!request.Headers.Contains("Accept") && !removed.Contains("Accept"))
         {
-            request.Headers.Add("Accept", "*/*"); // as curl: some servers answer 406 to a request without Accept
+            // As curl: some servers answer 406 to a request without Accept. --json asks for JSON (curl 7.82).
+            request.Headers.Add("Accept", form == BodyForm.Json && data is not null ? "application/json" : "*/*");
         }
 
         request.Method = method ?? (data is null ? "GET" : "POST");
@@ -371,7 +394,7 @@ public static class FetchCommand
 
         if (bothDataForms)
         {
-            return "-d and --data-binary both give the body; use one of them.";
+            return "-d, --data-binary and --json each give the body; use one of them.";
         }
 
         if (data is not null)
@@ -392,14 +415,14 @@ public static class FetchCommand
                     _ when part.StartsWith('@') => File.ReadAllBytes(part[1..]),
                     _ => Encoding.UTF8.GetBytes(part),
                 };
-                if (!binary && part.StartsWith('@'))
+                if (form == BodyForm.Data && part.StartsWith('@'))
                 {
                     // curl's -d (--data-ascii) removes carriage returns and newlines from a file or stdin; --data-binary
                     // sends the bytes as they are.
                     bytes = Array.FindAll(bytes, b => b is not (byte)'\r' and not (byte)'\n');
                 }
 
-                if (joined.Length > 0)
+                if (joined.Length > 0 && form != BodyForm.Json)
                 {
                     joined.WriteByte((byte)'&');
                 }
@@ -418,7 +441,7 @@ public static class FetchCommand
 
             if (!request.Headers.Contains("Content-Type") && !removed.Contains("Content-Type"))
             {
-                request.Headers.Add("Content-Type", "application/x-www-form-urlencoded");
+                request.Headers.Add("Content-Type", form == BodyForm.Json ? "application/json" : "application/x-www-form-urlencoded");
             }
         }
         else if (request.Method is "POST" or "PUT" or "PATCH")
@@ -520,6 +543,23 @@ public static class FetchCommand
     }
 
     // The port of an http(s) URL when it is a number over 65535 (System.Uri then refuses the whole URL).
+    /// <summary>A URL given without a scheme (<c>127.0.0.1:8080/hello</c>) is taken as http://, as curl does; one with a
+    /// scheme is returned as it is (and refused later if that scheme is not http or https).</summary>
+    /// <param name="url">The URL argument.</param>
+    /// <returns>The URL to fetch.</returns>
+    public static string WithScheme(string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        return url.Contains("://", StringComparison.Ordinal) || url.Length == 0 ? url : "http://" + url;
+    }
+
+    private enum BodyForm
+    {
+        Data,
+        Binary,
+        Json,
+    }
+
     private static string? PortOutOfRange(string url)
     {
         System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(
@@ -569,6 +609,48 @@ public static class FetchCommand
             or TlsFailureKind.Revoked ? ExitCodes.TlsCertificate : ExitCodes.TlsHandshake,
         _ => ExitCodes.TransportError,
     };
+
+    /// <summary>The header lines <c>-v</c> prints for a request: those given with <c>-H</c> (and the CLI's own), then
+    /// the ones the library adds when it builds the request (RequestBuilder: User-Agent, Accept-Encoding, Basic
+    /// Authorization, Expect) and Content-Length for a body, as curl's <c>-v</c> shows every line it sends. The
+    /// handler's Host line is left out. Newcomer review (2026-12-01): <c>-v</c> showed only the <c>-H</c> headers, so a
+    /// user could not see the User-Agent or Accept-Encoding that went out.</summary>
+    /// <param name="request">The request as the CLI built it.</param>
+    /// <returns>Name and value of each line, in that order.</returns>
+    public static IEnumerable<(string Name, string Value)> RequestHead(FetchRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        foreach ((string name, string value) in request.Headers)
+        {
+            yield return (name, value);
+        }
+
+        string userAgent = request.UserAgent ?? ResolvedSettings.DefaultUserAgent;
+        if (!request.Headers.Contains("User-Agent") && userAgent.Length > 0)
+        {
+            yield return ("User-Agent", userAgent);
+        }
+
+        if (request.DecompressResponse != false && !request.Headers.Contains("Accept-Encoding"))
+        {
+            yield return ("Accept-Encoding", "gzip, deflate, br");
+        }
+
+        if (request.AuthUsername is not null && (request.AuthMode ?? AuthMode.Basic) == AuthMode.Basic && !request.Headers.Contains("Authorization"))
+        {
+            yield return ("Authorization", "Basic ***");
+        }
+
+        if (request.Body is { Bytes: { } bytes } && !request.Headers.Contains("Content-Length"))
+        {
+            yield return ("Content-Length", bytes.Length.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (request.ExpectContinue == true && request.Body is not null)
+        {
+            yield return ("Expect", "100-continue");
+        }
+    }
 
     private sealed record Settings(
         bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime, long? MaxFilesize);
@@ -629,7 +711,7 @@ public static class FetchCommand
             if (settings.Verbose)
             {
                 error.WriteLine($"> {request.Method} {Redaction.Url(request.Url)}");
-                foreach ((string name, string value) in request.Headers)
+                foreach ((string name, string value) in RequestHead(request))
                 {
                     error.WriteLine($"> {name}: {(IsSecretHeader(name) ? "***" : value)}");
                 }

@@ -101,6 +101,16 @@ internal static class FetchErrors
         // HttpRequestException whose own HttpRequestError is Unknown.
         if (ex is HttpRequestException outer)
         {
+            if (Find<HttpProtocolException>(ex) is { } reset)
+            {
+                // The server reset the stream (HTTP/2 RST_STREAM, RFC 9113 §6.4) or the connection (GOAWAY with an error):
+                // say so with its code, not "not valid HTTP" (coordinator's bug replay 2026-12-01). The handler has
+                // already re-sent what the protocol allows (REFUSED_STREAM before processing, RFC 9113 §8.7).
+                return Fail(op, FetchErrorKind.Protocol,
+                    $"Protocol error ({where}): the server reset the stream with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
+                    $"(0x{reset.ErrorCode:x}) before the response was complete.", ex);
+            }
+
             var request = FindSpecific(ex) ?? outer;
             return request.HttpRequestError switch
             {
@@ -124,6 +134,13 @@ internal static class FetchErrors
 
         if (FindSpecificIO(ex) is { } bodyError)
         {
+            if (Find<HttpProtocolException>(ex) is { } reset)
+            {
+                return Fail(op, FetchErrorKind.Protocol,
+                    $"Protocol error ({where}): the server reset the stream with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
+                    $"(0x{reset.ErrorCode:x}) while the body was being read.", ex);
+            }
+
             return bodyError.HttpRequestError switch
             {
                 HttpRequestError.ResponseEnded => Fail(op, FetchErrorKind.TruncatedBody,
@@ -141,6 +158,43 @@ internal static class FetchErrors
 
         return ex;
     }
+
+    /// <summary>The name RFC 9113 §7 gives an HTTP/2 error code (HTTP/3 codes, RFC 9114 §8.1, have their own names).</summary>
+    private static string Http2ErrorName(long code) => code switch
+    {
+        0x0 => "NO_ERROR",
+        0x1 => "PROTOCOL_ERROR",
+        0x2 => "INTERNAL_ERROR",
+        0x3 => "FLOW_CONTROL_ERROR",
+        0x4 => "SETTINGS_TIMEOUT",
+        0x5 => "STREAM_CLOSED",
+        0x6 => "FRAME_SIZE_ERROR",
+        0x7 => "REFUSED_STREAM",
+        0x8 => "CANCEL",
+        0x9 => "COMPRESSION_ERROR",
+        0xa => "CONNECT_ERROR",
+        0xb => "ENHANCE_YOUR_CALM",
+        0xc => "INADEQUATE_SECURITY",
+        0xd => "HTTP_1_1_REQUIRED",
+        0x100 => "H3_NO_ERROR",
+        0x101 => "H3_GENERAL_PROTOCOL_ERROR",
+        0x102 => "H3_INTERNAL_ERROR",
+        0x103 => "H3_STREAM_CREATION_ERROR",
+        0x104 => "H3_CLOSED_CRITICAL_STREAM",
+        0x105 => "H3_FRAME_UNEXPECTED",
+        0x106 => "H3_FRAME_ERROR",
+        0x107 => "H3_EXCESSIVE_LOAD",
+        0x108 => "H3_ID_ERROR",
+        0x109 => "H3_SETTINGS_ERROR",
+        0x10a => "H3_MISSING_SETTINGS",
+        0x10b => "H3_REQUEST_REJECTED",
+        0x10c => "H3_REQUEST_CANCELLED",
+        0x10d => "H3_REQUEST_INCOMPLETE",
+        0x10e => "H3_MESSAGE_ERROR",
+        0x10f => "H3_CONNECT_ERROR",
+        0x110 => "H3_VERSION_FALLBACK",
+        _ => "unknown code",
+    };
 
     /// <summary>RequestTimeout ran out: it covers the whole fetch, from the call (time queued counts) until the body
     /// is read, for buffered and streamed fetches alike.</summary>

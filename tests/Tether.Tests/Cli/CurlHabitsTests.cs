@@ -272,4 +272,105 @@ public sealed class CurlHabitsTests
             File.Delete(file);
         }
     }
+
+    // CLI-18 (coordinator's curl tour, 2026-12-01): curl's --json. The body goes as given, with Content-Type and Accept
+    // of application/json and POST; repeats are joined with nothing between (curl 7.82's rule).
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_json_posts_the_body_as_given_with_json_content_type_and_accept()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, output, err, body) = CliHarness.RunTether(["fetch", "-i", "--json", "{\"a\":", "--json", "1}", server.Url("/echo").ToString()]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.EndsWith("{\"a\":1}", CliHarness.Text(body), StringComparison.Ordinal);
+        string head = CliHarness.Text(body);
+        Assert.Contains("X-Method: POST", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Content-Type: application/json", head, StringComparison.OrdinalIgnoreCase); // the echo answers with the request's type
+
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "--json", "{}", server.Url("/echo/headers").ToString()]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        using var sent = System.Text.Json.JsonDocument.Parse(body);
+        Assert.Equal("application/json", sent.RootElement.GetProperty("Accept")[0].GetString());
+        Assert.Equal("application/json", sent.RootElement.GetProperty("Content-Type")[0].GetString());
+        _ = output;
+
+        // One body form per command, as with -d and --data-binary.
+        (code, _, err, _) = CliHarness.RunTether(["fetch", "--json", "{}", "-d", "a=1", server.Url("/echo").ToString()]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("use one of them", err, StringComparison.Ordinal);
+    }
+
+    // CLI-18 (coordinator's curl tour): -A sets the User-Agent, -A '' sends none, and an -H User-Agent wins over -A.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_user_agent_option_sets_or_removes_the_header()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string url = server.Url("/headers/user-agent").ToString();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-A", "probe/1.0", url]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Equal("probe/1.0", CliHarness.Text(body));
+
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "-A", "", url]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Equal(string.Empty, CliHarness.Text(body));
+
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "--user-agent", "probe/1.0", "-H", "User-Agent: header/2.0", url]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Equal("header/2.0", CliHarness.Text(body));
+    }
+
+    // CLI-18 (coordinator's curl tour): `curl 127.0.0.1:8080/x` guesses http://; tether did not (exit 2). A scheme other
+    // than http or https is still refused.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_a_url_without_a_scheme_is_fetched_over_http()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        Uri url = server.Url("/hello");
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", $"{url.Host}:{url.Port}/hello"]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Equal(KestrelTestServer.HelloText, CliHarness.Text(body));
+        Assert.Equal("http://127.0.0.1:8080/x", FetchCommand.WithScheme("127.0.0.1:8080/x"));
+        Assert.Equal("ftp://127.0.0.1/x", FetchCommand.WithScheme("ftp://127.0.0.1/x"));
+
+        (code, _, err, _) = CliHarness.RunTether(["fetch", "ftp://127.0.0.1:9/x"]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("is not an absolute http:// or https:// URL", err, StringComparison.Ordinal);
+    }
+
+    // CLI-18 (coordinator's curl tour, 2026-12-01): -v listed only the -H headers, not the User-Agent, Accept-Encoding,
+    // Authorization and Content-Length that went out. Differential: every request line -v prints was received by the
+    // server with that value (secrets masked), and every header the server received, apart from Host, is printed.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_verbose_prints_every_request_header_that_was_sent()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        var (code, _, err, body) = CliHarness.RunTether(
+            ["fetch", "-v", "-u", "alice:secret", "-H", "X-Probe: 1", "-d", "a=1", server.Url("/echo/headers").ToString()]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        using var received = System.Text.Json.JsonDocument.Parse(body);
+        var printed = CliHarness.Lines(err).Where(l => l.StartsWith("> ", StringComparison.Ordinal) && l.Contains(':', StringComparison.Ordinal)
+            && !l.StartsWith("> POST ", StringComparison.Ordinal))
+            .Select(l => (Name: l[2..l.IndexOf(':', StringComparison.Ordinal)], Value: l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()))
+            .ToList();
+        var sent = received.RootElement.EnumerateObject()
+            .Where(p => !p.NameEquals("Host"))
+            .ToDictionary(p => p.Name, p => p.Value[0].GetString()!, StringComparer.OrdinalIgnoreCase);
+
+        Assert.Equal(sent.Keys.Order(StringComparer.OrdinalIgnoreCase), printed.Select(p => p.Name).Order(StringComparer.OrdinalIgnoreCase),
+            StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in printed)
+        {
+            if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+            {
+                Assert.Equal("***", value); // SEC-12: the secret is masked
+                Assert.StartsWith("Basic ", sent[name], StringComparison.Ordinal);
+                continue;
+            }
+
+            Assert.Equal(sent[name], value);
+        }
+    }
 }

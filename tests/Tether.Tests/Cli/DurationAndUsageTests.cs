@@ -96,6 +96,14 @@ public sealed class DurationAndUsageTests
         (code, _, err, _) = CliHarness.RunTether(["fetch", "--locaton", "http://127.0.0.1:9/"]);
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("did you mean '--location'?", err, StringComparison.Ordinal);
+
+        // Coordinator's curl tour (2026-12-01): an unknown option with a value (`-Q value URL`) also blamed the URL,
+        // on a second line ("Unrecognized command or argument"): the value had become the URL.
+        (code, _, err, _) = CliHarness.RunTether(["fetch", "-Q", "some value", "http://127.0.0.1:9/"]);
+        Assert.Equal(ExitCodes.Usage, code);
+        line = Assert.Single(CliHarness.Lines(err));
+        Assert.Contains("unknown option '-Q' for 'tether fetch'", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("http://127.0.0.1:9/", line, StringComparison.Ordinal);
     }
 
     // CLI-19: every parser error is printed, each on its own line, each naming its token.

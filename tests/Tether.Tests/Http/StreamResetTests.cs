@@ -1,0 +1,63 @@
+using System.Security.Cryptography.X509Certificates;
+using Tether.TestServer;
+using Xunit;
+
+namespace Tether.Tests.Http;
+
+/// <summary>HTTP-13: an HTTP/2 stream the server resets is reported as a reset with its error code, not as "the
+/// response is not valid HTTP" (coordinator's bug replay, 2026-12-01).</summary>
+public sealed class StreamResetTests
+{
+    [Theory]
+    [Trait("Spec", "HTTP-13")]
+    [InlineData(0x2, "INTERNAL_ERROR")]
+    [InlineData(0x8, "CANCEL")]
+    [InlineData(0x7, "REFUSED_STREAM")]
+    [InlineData(0xb, "ENHANCE_YOUR_CALM")]
+    public async Task HTTP_13_a_stream_reset_by_the_server_names_the_reset_and_its_http2_error_code(int code, string name)
+    {
+        await using var server = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true });
+        await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = new ConnectionPool() });
+        var request = new FetchRequest(new Uri(server.HttpsBaseUri!, $"/reset/{code}"))
+        {
+            HttpVersion = new Version(2, 0),
+            CaCertificates = new X509Certificate2Collection(server.CaCertificate),
+            RequestTimeout = TimeSpan.FromSeconds(10),
+        };
+
+        var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request, TestContext.Current.CancellationToken));
+
+        Assert.Equal(FetchErrorKind.Protocol, error.Kind);
+        Assert.Contains("reset the stream", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"{name} (0x{code:x})", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("not valid HTTP", error.Message, StringComparison.Ordinal);
+
+        // The oracle: a plain HttpClient over a default handler sees the same reset, as an HttpProtocolException with
+        // that code, so Tether names what the handler saw.
+        using var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        using var plain = new HttpClient(handler) { DefaultRequestVersion = System.Net.HttpVersion.Version20 };
+        var raw = await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetAsync(request.Url, TestContext.Current.CancellationToken));
+        var protocol = Assert.IsType<HttpProtocolException>(raw.InnerException ?? raw, exactMatch: false);
+        Assert.Equal(code, protocol.ErrorCode);
+    }
+
+    // The same reset after the head and part of the body: a buffered fetch reports it as a reset while reading.
+    [Fact]
+    [Trait("Spec", "HTTP-13")]
+    public async Task HTTP_13_a_stream_reset_during_the_body_names_the_reset()
+    {
+        await using var server = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true });
+        await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = new ConnectionPool() });
+        var request = new FetchRequest(new Uri(server.HttpsBaseUri!, "/reset/2?after=100"))
+        {
+            HttpVersion = new Version(2, 0),
+            CaCertificates = new X509Certificate2Collection(server.CaCertificate),
+            RequestTimeout = TimeSpan.FromSeconds(10),
+        };
+
+        var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request, TestContext.Current.CancellationToken));
+        Assert.Equal(FetchErrorKind.Protocol, error.Kind);
+        Assert.Contains("reset the stream with HTTP/2 error INTERNAL_ERROR (0x2) while the body was being read", error.Message, StringComparison.Ordinal);
+    }
+}
