@@ -55,3 +55,18 @@ for s in scenarios:
         dal = med([a - b for a, b in zip(al, ral)])
         print(f"| {s} | {mode} | {fmt(med(cpu), 1)} | {fmt(med(rawcpu), 1)} | {fmt(med(cr))}× | {fmt(med(rr))}× | "
               f"{fmt(med(al), 0)} | {fmt(med(ral), 0)} | {fmt(dal, 0)} | {fmt(med(p50), 3)} ({fmt(med(rp50), 3)}) | {errs} |")
+
+# Counters that hold up under load (fourth hot-path pass): thread-pool work items and lock contentions per request,
+# and the JIT work inside the measured window (hot code still being tiered up; present only in newer driver output).
+if any("jit_ms" in r["result"] for r in rows):
+    print("\nInside the measured window (median over rounds): work items/req, lock contentions/req, methods JIT-compiled, JIT ms.\n")
+    print("| scenario | client | work items/req | lock contentions/req | JIT methods | JIT ms |")
+    print("|---|---|---:|---:|---:|---:|")
+    for s in scenarios:
+        for mode in (RAW,) + MODES:
+            got = [cells[(s, mode, rnd)] for rnd in rounds if (s, mode, rnd) in cells and "jit_ms" in cells[(s, mode, rnd)]]
+            if not got:
+                continue
+            col = lambda k: med([g[k] for g in got if g.get(k) is not None])
+            print(f"| {s} | {mode} | {fmt(col('work_items_per_req'))} | {fmt(col('lock_contentions_per_req'), 3)} | "
+                  f"{fmt(col('jit_methods'), 0)} | {fmt(col('jit_ms'), 0)} |")

@@ -66,6 +66,10 @@ internal static class LoadDriver
             .Add("alloc_bytes_per_req", ok + m.Errors > 0 ? (double)m.AllocatedBytes / (ok + m.Errors) : double.NaN)
             .Add("gc_gen0", m.Gen0)
             .Add("gc_gen2", m.Gen2)
+            .Add("work_items_per_req", ok + m.Errors > 0 ? (double)m.WorkItems / (ok + m.Errors) : double.NaN)
+            .Add("lock_contentions_per_req", ok + m.Errors > 0 ? (double)m.LockContentions / (ok + m.Errors) : double.NaN)
+            .Add("jit_methods", m.JitMethods)
+            .Add("jit_ms", m.JitMs)
             .Add("mode", mode)
             .Add("ledger", target.LedgerOn ? "on (no off switch in Tether yet)" : "n/a")
             .Add("first_error", s_firstError);
@@ -80,6 +84,12 @@ internal static class LoadDriver
         var lats = new List<long>[concurrency];
         var gen0 = GC.CollectionCount(0);
         var gen2 = GC.CollectionCount(2);
+        // Robust under load (unlike CPU and wall time): thread-pool dispatches, lock contentions, and the JIT work done
+        // inside the window (tier-up of hot code still running unoptimized; see docs/benchmarks.md, fourth pass).
+        var workItems0 = ThreadPool.CompletedWorkItemCount;
+        var contentions0 = Monitor.LockContentionCount;
+        var jitMethods0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var jitTime0 = System.Runtime.JitInfo.GetCompilationTime();
         var alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         var cpu0 = Environment.CpuUsage.TotalTime.TotalSeconds;
         var t0 = Stopwatch.GetTimestamp();
@@ -168,6 +178,10 @@ internal static class LoadDriver
         var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         var cpu = Environment.CpuUsage.TotalTime.TotalSeconds - cpu0;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        var workItems = ThreadPool.CompletedWorkItemCount - workItems0;
+        var contentions = Monitor.LockContentionCount - contentions0;
+        var jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethods0;
+        var jitMs = (System.Runtime.JitInfo.GetCompilationTime() - jitTime0).TotalMilliseconds;
         var all = new List<long>(lats.Sum(static l => l.Count));
         foreach (var l in lats)
         {
@@ -175,11 +189,11 @@ internal static class LoadDriver
         }
 
         return new PhaseResult(all, errors, bytes, elapsed, cpu, allocated,
-            GC.CollectionCount(0) - gen0, GC.CollectionCount(2) - gen2);
+            GC.CollectionCount(0) - gen0, GC.CollectionCount(2) - gen2, workItems, contentions, jitMethods, jitMs);
     }
 
     private sealed record PhaseResult(List<long> Latencies, long Errors, long Bytes, double Elapsed, double Cpu,
-        long AllocatedBytes, int Gen0, int Gen2);
+        long AllocatedBytes, int Gen0, int Gen2, long WorkItems, long LockContentions, long JitMethods, double JitMs);
 
     /// <summary>One client under test. Each fetch returns the body length for a 200, -1 otherwise.</summary>
     private abstract class Target : IAsyncDisposable
