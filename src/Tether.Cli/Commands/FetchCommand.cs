@@ -167,7 +167,7 @@ public static class FetchCommand
             + "No size limit unless --max-filesize (exit 63); a decoded body past 100 MiB must stay within 100:1 of the bytes received.\n"
             + "-H 'Name:' removes a header tether sends itself (User-Agent, Accept: */*, ...); -H 'Name;' sends it empty.\n"
             + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2;\n"
-            + "a write failure (stdout closed by | head) is exit 4 (curl: 23); -i -L shows the final head only (see docs/cli.md).");
+            + "a write failure (stdout closed by | head) is exit 4 (curl: 23).");
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -659,6 +659,7 @@ public static class FetchCommand
     private sealed class FetchRun(FetchIo io, TextWriter error, Settings settings)
     {
         private readonly System.Diagnostics.Stopwatch _clock = new();
+        private readonly StringBuilder _hopHeads = new(); // -i -L: the heads of the redirects followed, in order
         private FetchResponse? _response;
         private long _bytes;
         private int? _connections; // sockets the run's client holds once the response head arrived (curl's num_connects)
@@ -726,6 +727,13 @@ public static class FetchCommand
             {
                 // Timers tick in whole milliseconds and may fire up to one early; +2 ms keeps "never before T" true.
                 maxTime.CancelAfter(limit + TimeSpan.FromMilliseconds(2));
+            }
+
+            if (settings.Include && request.FollowRedirects == true)
+            {
+                // curl's -i -L prints the head of every hop, then the final one; the library reports each followed
+                // redirect's head as it leaves it.
+                request.RedirectHeaderCallback = line => _hopHeads.Append(line).Append("\r\n");
             }
 
             await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Name = "tether-fetch" });
@@ -888,6 +896,7 @@ public static class FetchCommand
                 if (settings.Include)
                 {
                     var head = new StringBuilder();
+                    head.Append(_hopHeads);
                     head.Append(CultureInfo.InvariantCulture, $"HTTP/{response.Version.ToString(2)} {response.Code} {response.Reason}\r\n");
                     foreach ((string name, string value) in response.Headers)
                     {

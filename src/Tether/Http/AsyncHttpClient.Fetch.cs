@@ -327,6 +327,9 @@ public sealed partial class AsyncHttpClient
                             op.Request, last);
                     }
 
+                    // The CLI's `-i -L` prints every hop's head, as curl does (HeaderCallback, as Tornado's
+                    // header_callback, sees only the final response).
+                    InvokeHeaderCallback(op.Request.RedirectHeaderCallback, "RedirectHeaderCallback", message);
                     var next = Redirects.Next(op, target, location, settings);
                     if (!headersCopied)
                     {
@@ -392,9 +395,12 @@ public sealed partial class AsyncHttpClient
         }
     }
 
-    private static void InvokeHeaderCallback(FetchOperation op, HttpResponseMessage message)
+    private static void InvokeHeaderCallback(FetchOperation op, HttpResponseMessage message) =>
+        InvokeHeaderCallback(op.Request.HeaderCallback, "HeaderCallback", message);
+
+    private static void InvokeHeaderCallback(Action<string>? callback, string callbackName, HttpResponseMessage message)
     {
-        if (op.Request.HeaderCallback is not { } callback)
+        if (callback is null)
         {
             return;
         }
@@ -422,7 +428,7 @@ public sealed partial class AsyncHttpClient
         }
         catch (Exception ex)
         {
-            throw new CallbackException("HeaderCallback", ex);
+            throw new CallbackException(callbackName, ex);
         }
     }
 

@@ -77,6 +77,11 @@ public sealed class FetchRequest : FetchSettings
     /// reported.</summary>
     public Action<string>? HeaderCallback { get; set; }
 
+    /// <summary>Receives the head of each redirect response that is followed, in the same lines as
+    /// <see cref="HeaderCallback"/> (status line, header lines, an empty string), before the next hop is sent. For the
+    /// CLI's <c>-i -L</c>, which prints every hop's head as curl does; not public (Tornado has no such callback).</summary>
+    internal Action<string>? RedirectHeaderCallback { get; set; }
+
     /// <inheritdoc />
     public override string ToString() => $"{Method} {Redaction.Url(Url)}";
 }

@@ -373,4 +373,40 @@ public sealed class CurlHabitsTests
             Assert.Equal(sent[name], value);
         }
     }
+
+    // CLI-18 (coordinator's curl tour, 2026-12-01): `-i -L` printed only the final head; curl prints every hop's head,
+    // then the final one. Oracle: the status lines curl itself prints for the same chain, when curl is installed.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_include_with_location_prints_the_head_of_every_hop_as_curl()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string url = server.Url("/redirect/2").ToString();
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-i", "-L", url]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        string text = CliHarness.Text(body);
+        var statusLines = text.Split("\r\n").Where(l => l.StartsWith("HTTP/", StringComparison.Ordinal)).Select(l => l.Split(' ')[1]).ToArray();
+        Assert.Equal(["302", "302", "200"], statusLines);
+        Assert.EndsWith("\r\n\r\nredirected", text, StringComparison.Ordinal); // one body, the final one
+        Assert.Equal(2, text.Split("\r\nLocation: ", StringSplitOptions.None).Length - 1);
+
+        // Without -L only the first head; without -i no head at all.
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "-i", url]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Single(CliHarness.Text(body).Split("\r\n"), l => l.StartsWith("HTTP/", StringComparison.Ordinal));
+
+        if (FindOnPath("curl") is { } curl)
+        {
+            var psi = new ProcessStartInfo(curl, ["-s", "-i", "-L", url]) { RedirectStandardOutput = true, UseShellExecute = false };
+            using var process = Process.Start(psi)!;
+            string curlOut = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+            var curlStatus = curlOut.Split("\r\n").Where(l => l.StartsWith("HTTP/", StringComparison.Ordinal)).Select(l => l.Split(' ')[1]).ToArray();
+            Assert.Equal(curlStatus, statusLines);
+        }
+    }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
 }
