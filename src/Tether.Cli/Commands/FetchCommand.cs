@@ -20,24 +20,10 @@ public sealed class FetchIo
     };
 
     // Newcomer review 2026-12-01: Console.OpenStandardOutput ignores EPIPE (ConsolePal.Unix drops the error), so
-    // `tether fetch URL | head -c 10` ran on to exit 0. A FileStream over fd 1 reports the write error instead (the
-    // runtime ignores SIGPIPE, so the write returns EPIPE). Unbuffered: the body is written as it arrives.
-    private static Stream OpenStdoutChecked()
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return System.Console.OpenStandardOutput();
-        }
-
-        try
-        {
-            return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
-        }
-        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
-        {
-            return System.Console.OpenStandardOutput(); // fd 1 closed or not writable: keep the old behaviour
-        }
-    }
+    // `tether fetch URL | head -c 10` ran on to exit 0; a FileStream over fd 1 then lost the body under `> f 2>&1`.
+    // StdoutStream writes with write(2): EPIPE is an error, and the file offset is shared with stderr.
+    private static Stream OpenStdoutChecked() =>
+        OperatingSystem.IsWindows() ? System.Console.OpenStandardOutput() : new StdoutStream();
 
     /// <summary>Gets or sets the function opening standard input (for <c>-d @-</c>).</summary>
     public required Func<Stream> OpenStdin { get; init; }
@@ -468,6 +454,16 @@ public static class FetchCommand
             request.AuthPassword = user[(colon + 1)..];
             request.AuthMode = AuthMode.Basic;
         }
+        else if (target.UserInfo.Length > 0)
+        {
+            // curl (and Tornado's fetch) use credentials in the URL as Basic auth when -u is not given; a plain
+            // HttpClient ignores them, and so did tether before (coordinator's curl tour, 2026-12-01). They are
+            // percent-decoded, as curl does; -u wins over them.
+            int colon = target.UserInfo.IndexOf(':', StringComparison.Ordinal);
+            request.AuthUsername = Uri.UnescapeDataString(colon < 0 ? target.UserInfo : target.UserInfo[..colon]);
+            request.AuthPassword = colon < 0 ? string.Empty : Uri.UnescapeDataString(target.UserInfo[(colon + 1)..]);
+            request.AuthMode = AuthMode.Basic;
+        }
 
         if (cacert is not null)
         {
@@ -660,6 +656,7 @@ public static class FetchCommand
     {
         private readonly System.Diagnostics.Stopwatch _clock = new();
         private readonly StringBuilder _hopHeads = new(); // -i -L: the heads of the redirects followed, in order
+        private Tether.Diagnostics.LedgerEntry? _served;   // the ledger's record of the connection of the final response
         private FetchResponse? _response;
         private long _bytes;
         private int? _connections; // sockets the run's client holds once the response head arrived (curl's num_connects)
@@ -695,9 +692,12 @@ public static class FetchCommand
             {
                 "http_code" or "response_code" => r is null ? "000" : r.Code.ToString("000", CultureInfo.InvariantCulture),
                 "time_total" => S(_clock.Elapsed),
-                // The handler owns connection attempts (CORE-04), so a fetch's connect and TLS phases are not measured:
-                // 0, as -v shows; the wait for a connection is part of time_starttransfer (docs/cli.md).
-                "time_connect" or "time_appconnect" => S(TimeSpan.Zero),
+                // The handler owns connection attempts (CORE-04), so the fetch itself does not time them; the pool's
+                // ledger does, per connection: the one that served the final response (docs/cli.md). As curl, counted
+                // from the start (queue time included); 0 for time_appconnect without TLS.
+                "time_connect" => S(r is not null && _served?.ConnectDuration is { } connect ? r.TimeInfo.Queue + connect : TimeSpan.Zero),
+                "time_appconnect" => S(r is not null && r.EffectiveUrl.Scheme == Uri.UriSchemeHttps && _served?.SetupDuration is { } setup
+                    ? r.TimeInfo.Queue + setup : TimeSpan.Zero),
                 "time_starttransfer" => r is null ? S(TimeSpan.Zero) : S(r.TimeInfo.Queue + r.TimeInfo.FirstByte),
                 "size_download" => _bytes.ToString(CultureInfo.InvariantCulture),
                 "url_effective" => r is null ? string.Empty : Redaction.Uri(r.EffectiveUrl),
@@ -742,6 +742,7 @@ public static class FetchCommand
                 await using FetchResponse response = await client.FetchStreamAsync(request, token).ConfigureAwait(false);
                 _response = response;
                 _connections = client.Pool?.Count;
+                _served = ServingConnection(client.Pool, response);
                 if (settings.Verbose)
                 {
                     ReportConnection(response, client.Pool);
@@ -853,6 +854,18 @@ public static class FetchCommand
 
         // The handler picks the connection for each request (CORE-03): the report lists the client's ledger entries, which
         // is exact, instead of claiming which one carried the response.
+        /// <summary>The ledger's record of the connection that served <paramref name="response"/>: the newest one to its
+        /// origin in the run's own pool (the CLI's client has a pool of its own, and keeps at most one connection per
+        /// origin for a single fetch).</summary>
+        private static Tether.Diagnostics.LedgerEntry? ServingConnection(ConnectionPool? pool, FetchResponse response)
+        {
+            string origin = Redaction.HostKey(response.EffectiveUrl);
+            return pool?.Snapshot()
+                .Where(e => string.Equals(e.HostKey, origin, StringComparison.Ordinal))
+                .OrderByDescending(e => e.CreatedAt)
+                .FirstOrDefault();
+        }
+
         private static string Ids(ConnectionPool? pool)
         {
             IReadOnlyList<Tether.Diagnostics.LedgerEntry> entries = pool?.Snapshot() ?? [];
@@ -867,9 +880,14 @@ public static class FetchCommand
             TimeInfo t = response.TimeInfo;
             int count = pool?.Count ?? 0;
             error.WriteLine($"* {Ids(pool)} (ledger id), {count} open, to {Redaction.Uri(response.EffectiveUrl)}");
+            // Connect and TLS times come from the ledger's record of the serving connection (the fetch does not own
+            // the attempt, CORE-04); "first byte" is from the send to the response head and includes them.
+            string connect = _served?.ConnectDuration is { } c ? Ms(c) : "n/a";
+            string tls = response.EffectiveUrl.Scheme != Uri.UriSchemeHttps ? "none"
+                : _served is { SetupDuration: { } setup, ConnectDuration: { } tcp } ? Ms(setup - tcp) : "n/a";
             error.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"* timings: queue {Ms(t.Queue)}, connect {Ms(t.Connect)}, tls {Ms(t.Tls)}, first byte {Ms(t.FirstByte)}, total {Ms(t.Total)}"));
+                $"* timings: queue {Ms(t.Queue)}, connect {connect}, tls {tls}, first byte {Ms(t.FirstByte)}, total {Ms(t.Total)}"));
             error.WriteLine($"< HTTP/{response.Version.ToString(2)} {response.Code} {response.Reason}");
             foreach ((string name, string value) in response.Headers)
             {

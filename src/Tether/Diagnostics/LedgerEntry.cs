@@ -45,4 +45,14 @@ public sealed record LedgerEntry(
     /// <summary>Bytes the handler wrote to the socket (TLS records included; what still waits in the send queue is
     /// counted). Same source as <see cref="BytesRead"/>.</summary>
     public long BytesWritten { get; init; }
+
+    /// <summary>How long the connect took: from <see cref="CreatedAt"/> (the attempt's start, name resolution
+    /// included) until the TCP connection to <see cref="RemoteEndPoint"/> was established; null while still connecting.
+    /// curl's <c>time_connect</c> for a new connection.</summary>
+    public TimeSpan? ConnectDuration { get; init; }
+
+    /// <summary>How long the whole setup took: from <see cref="CreatedAt"/> until the handler could send the first
+    /// request (TCP, and the TLS handshake when there is one); null until then. Equal to <see cref="ConnectDuration"/>
+    /// without TLS; curl's <c>time_appconnect</c> for a new TLS connection.</summary>
+    public TimeSpan? SetupDuration { get; init; }
 }

@@ -27,6 +27,7 @@ internal sealed class TrackedConnection
     private readonly long _createdTimestamp;
     private ConnectionState _state = ConnectionState.Connecting;
     private long _openedTimestamp;
+    private long _connectedTimestamp;
     private long _lastActivityTimestamp;
     private long _bytesRead;
     private long _bytesWritten;
@@ -153,6 +154,7 @@ internal sealed class TrackedConnection
     public void MarkConnected(Socket socket)
     {
         Socket = socket;
+        Interlocked.Exchange(ref _connectedTimestamp, Clock.Now(_time));
         KernelCounts = TcpInfo.CountsFor(socket, _time);
         LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
@@ -369,6 +371,9 @@ internal sealed class TrackedConnection
         {
             BytesRead = Interlocked.Read(ref _bytesRead),
             BytesWritten = Interlocked.Read(ref _bytesWritten),
+            ConnectDuration = Interlocked.Read(ref _connectedTimestamp) is var connected and not 0
+                ? Clock.Between(_time, _createdTimestamp, connected) : null,
+            SetupDuration = OpenedTimestamp is var opened and not 0 ? Clock.Between(_time, _createdTimestamp, opened) : null,
         };
     }
 }

@@ -409,4 +409,71 @@ public sealed class CurlHabitsTests
     private static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+
+    // CLI-18 (coordinator's curl tour, 2026-12-01): -w %{time_connect} and %{time_appconnect} printed 0 and -v said
+    // "connect 0.0 ms, tls 0.0 ms" for a new connection. They now come from the ledger's record of the connection that
+    // served the response (DIAG: LedgerEntry.ConnectDuration, SetupDuration), as curl's: counted from the start,
+    // connect <= appconnect (TLS) <= start of transfer <= total, and appconnect 0 without TLS.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_write_out_connect_and_tls_times_come_from_the_serving_connection()
+    {
+        const string Format = "%{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total}";
+        await using var tls = await KestrelTestServer.StartAsync(new KestrelTestServerOptions { Https = true });
+        string pem = Path.Combine(Path.GetTempPath(), $"tether-ca-{Guid.NewGuid():N}.pem");
+        try
+        {
+            File.WriteAllText(pem, tls.CaCertificate.ExportCertificatePem());
+            var (code, _, err, stdout) = CliHarness.RunTether(["fetch", "-v", "-o", "/dev/null", "--cacert", pem, "-w", Format, tls.HttpsUrl("/hello").ToString()]);
+            Assert.True(code == ExitCodes.Ok, err);
+            string output = CliHarness.Text(stdout);
+            double[] t = Times(output);
+            Assert.True(t[0] > 0 && t[0] <= t[1] && t[1] <= t[2] && t[2] <= t[3], $"times {output}");
+            string timings = Assert.Single(CliHarness.Lines(err), l => l.StartsWith("* timings:", StringComparison.Ordinal));
+            Assert.DoesNotContain("n/a", timings, StringComparison.Ordinal);
+            Assert.DoesNotContain("tls none", timings, StringComparison.Ordinal);
+
+            (code, _, err, stdout) = CliHarness.RunTether(["fetch", "-v", "-o", "/dev/null", "-w", Format, tls.Url("/hello").ToString()]);
+            Assert.True(code == ExitCodes.Ok, err);
+            output = CliHarness.Text(stdout);
+            t = Times(output);
+            Assert.True(t[0] > 0 && t[1] == 0 && t[0] <= t[2] && t[2] <= t[3], $"times {output}");
+            Assert.Contains("tls none", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(pem);
+        }
+
+        static double[] Times(string output) =>
+            output.Trim().Split(' ').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    // CLI-18 (coordinator's curl tour): `curl http://user:pass@host/` sends Basic auth from the URL; tether sent none.
+    // Percent-escapes are decoded, -u wins over the URL, and -v masks the header (SEC-12).
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_credentials_in_the_url_are_sent_as_basic_auth_as_curl()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        Uri url = server.Url("/echo/headers");
+        string Expected(string user, string password) => "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
+
+        var (code, _, err, body) = CliHarness.RunTether(["fetch", "-v", $"http://al%40ice:p%3Ass@{url.Host}:{url.Port}{url.AbsolutePath}"]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        using (var sent = System.Text.Json.JsonDocument.Parse(body))
+        {
+            Assert.Equal(Expected("al@ice", "p:ss"), sent.RootElement.GetProperty("Authorization")[0].GetString());
+        }
+
+        Assert.Contains("> Authorization: ***", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("p%3Ass", err, StringComparison.Ordinal);
+
+        (code, _, err, body) = CliHarness.RunTether(["fetch", "-u", "bob:pw", $"http://alice:secret@{url.Host}:{url.Port}{url.AbsolutePath}"]);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        using (var sent = System.Text.Json.JsonDocument.Parse(body))
+        {
+            Assert.Equal(Expected("bob", "pw"), sent.RootElement.GetProperty("Authorization")[0].GetString());
+        }
+    }
 }

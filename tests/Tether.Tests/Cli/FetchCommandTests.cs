@@ -215,7 +215,7 @@ public sealed class FetchCommandTests(ServerFixture server) : IClassFixture<Serv
         // Revised 2026-11-30 (issue 16, CORE-03): "new"/"reused" is no longer known per response (the handler picks the
         // connection); -v lists the run's ledger connections and how many are open, which is exact.
         Assert.Matches(new Regex(@"^\* connection #\d+ \(ledger id\), 1 open, to http://127\.0\.0\.1:\d+/hello$", RegexOptions.Multiline), err);
-        Assert.Matches(new Regex(@"^\* timings: queue [\d.]+ ms, connect [\d.]+ ms, tls [\d.]+ ms, first byte [\d.]+ ms, total [\d.]+ ms$", RegexOptions.Multiline), err);
+        Assert.Matches(new Regex(@"^\* timings: queue [\d.]+ ms, connect [\d.]+ ms, tls none, first byte [\d.]+ ms, total [\d.]+ ms$", RegexOptions.Multiline), err);
         Assert.Contains("< HTTP/1.1 200 OK", err, StringComparison.Ordinal);
         Assert.Matches(new Regex(@"^\* body 13 bytes in [\d.]+ ms; connection #\d+ closed with the client on exit$", RegexOptions.Multiline), err);
 

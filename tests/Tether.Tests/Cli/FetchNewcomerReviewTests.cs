@@ -168,6 +168,42 @@ public sealed class FetchNewcomerReviewTests
         }
     }
 
+    // Coordinator's curl tour (2026-12-01): `tether fetch -v URL > out.txt 2>&1` lost the body. Stdout was a FileStream
+    // over fd 1, which writes a regular file with pwrite at a position of its own, and the stderr lines, written at the
+    // offset both fds share, overwrote the body. The child's stdout and stderr are one file here, as a shell makes them;
+    // the body must be in it, whole, and so must every -v line.
+    [Fact]
+    [Trait("Spec", "CLI-03")]
+    public async Task CLI03_body_and_verbose_lines_both_survive_stdout_and_stderr_sharing_one_file()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string file = Path.Combine(Path.GetTempPath(), $"tether-both-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var info = new ProcessStartInfo("sh") { UseShellExecute = false, RedirectStandardError = true };
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add("exec dotnet \"$1\" fetch -v \"$2\" > \"$3\" 2>&1");
+            info.ArgumentList.Add("sh");
+            info.ArgumentList.Add(CliProcess.Dll);
+            info.ArgumentList.Add(server.Url("/bytes/3000").ToString());
+            info.ArgumentList.Add(file);
+            using var p = Process.Start(info)!;
+            Assert.True(p.WaitForExit(60_000), "tether did not exit within 60 s"); // hang guard only
+            Assert.True(p.ExitCode == ExitCodes.Ok, $"exit {p.ExitCode}: {await p.StandardError.ReadToEndAsync()}");
+
+            byte[] all = await File.ReadAllBytesAsync(file);
+            string text = System.Text.Encoding.Latin1.GetString(all);
+            Assert.Contains("> GET ", text, StringComparison.Ordinal);
+            Assert.Contains("* body 3000 bytes", text, StringComparison.Ordinal);
+            byte[] expected = TestPatterns.Create(3000);
+            Assert.True(all.AsSpan().IndexOf(expected) >= 0, $"the 3,000-byte body is not in the file whole ({all.Length} bytes in all)");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     // Newcomer review 2026-12-01 item 3: `-X POST` without -d was refused with a library message; curl sends it. Now an
     // empty body with Content-Length: 0 reaches the server for POST, PUT and PATCH.
     [Theory]
