@@ -140,7 +140,11 @@ public sealed class SoakHttp2Tests
             Assert.True(r.GetProperty("timeWaitAdded").GetInt32() >= 1, r.GetProperty("name").GetString() + ": no client TIME_WAIT after graceful closes");
         }
 
-        Assert.Equal(30, tether.Single(r => r.GetProperty("name").GetString() == "streamed-undisposed").GetProperty("serverResets").GetInt64());
+        // The abort path resets one connection per iteration. As over HTTP/1.1 (CORE-09 above), the last reset can reach
+        // the soak's server after its end sample (seen in a parallel CI run at load 12: 29 of 30), so at most one may be
+        // missing; a close path that stopped resetting would miss far more.
+        long h2Resets = tether.Single(r => r.GetProperty("name").GetString() == "streamed-undisposed").GetProperty("serverResets").GetInt64();
+        Assert.True(h2Resets is >= 29 and <= 30, $"streamed-undisposed over HTTP/2: {h2Resets} server resets, expected 30 (29 if the last one arrived after the end sample)");
 
         // The contrast still shows: a new HttpClient per iteration over HTTP/2 keeps one connection each.
         JsonElement naive = rows.Single(r => r.GetProperty("name").GetString() == "naive-httpclient");
