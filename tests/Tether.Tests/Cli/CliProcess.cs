@@ -48,7 +48,7 @@ internal static class CliProcess
     /// judges the whole process's fds and sockets (`tether soak`): in the child, that process is the soak's alone, so
     /// neither this test host's runtime (tier-1 recompiles map assemblies) nor tests running beside it move the count
     /// (issue 13). Tiered compilation at its default, as in a user's shell. Bounded by <paramref name="timeout"/>, a
-    /// hang guard only (a 200-iteration soak of every pattern takes about 10 s unloaded).
+    /// hang guard only (a 100-iteration soak of every pattern takes a few seconds unloaded).
     /// </summary>
     public static (int Code, string Out, string Err) RunChild(string[] args, TimeSpan timeout, string? dll = null)
     {

@@ -14,7 +14,9 @@ namespace Tether.Tests.Cli;
 // and the child is the soak's alone (issue 13), so this class runs in parallel with the rest.
 public sealed class SoakCloseModeAndHttp2Tests
 {
-    private const int Iterations = 40;
+    // 20 iterations (was 40; issue 13, CI time): every count below is per iteration and exact (a reset for each abortive
+    // or aborted close, none for a graceful one), so a single iteration closed the wrong way still fails its row.
+    private const int Iterations = 20;
 
     // A hang guard, not a speed bound: each soak here takes a few seconds unloaded.
     private static readonly TimeSpan SoakTimeout = TimeSpan.FromMinutes(3);
@@ -28,7 +30,7 @@ public sealed class SoakCloseModeAndHttp2Tests
     public void CORE_09_CLI_05_soak_reports_client_time_wait_and_server_resets_per_idle_close_mode()
     {
         var (code, output, err) = CliProcess.RunChild(
-            ["soak", "-n", $"{Iterations}", "--sample-every", "20", "--patterns", "seed,inside,streamed-undisposed", "--idle-close", "both", "--json", "--no-progress"], SoakTimeout);
+            ["soak", "-n", $"{Iterations}", "--sample-every", "10", "--patterns", "seed,inside,streamed-undisposed", "--idle-close", "both", "--json", "--no-progress"], SoakTimeout);
         Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
         using var json = JsonDocument.Parse(output);
         var rows = json.RootElement.GetProperty("patterns").EnumerateArray().ToList();
@@ -138,7 +140,11 @@ public sealed class SoakHttp2Tests
             Assert.True(r.GetProperty("timeWaitAdded").GetInt32() >= 1, r.GetProperty("name").GetString() + ": no client TIME_WAIT after graceful closes");
         }
 
-        Assert.Equal(30, tether.Single(r => r.GetProperty("name").GetString() == "streamed-undisposed").GetProperty("serverResets").GetInt64());
+        // The abort path resets one connection per iteration. As over HTTP/1.1 (CORE-09 above), the last reset can reach
+        // the soak's server after its end sample (seen in a parallel CI run at load 12: 29 of 30), so at most one may be
+        // missing; a close path that stopped resetting would miss far more.
+        long h2Resets = tether.Single(r => r.GetProperty("name").GetString() == "streamed-undisposed").GetProperty("serverResets").GetInt64();
+        Assert.True(h2Resets is >= 29 and <= 30, $"streamed-undisposed over HTTP/2: {h2Resets} server resets, expected 30 (29 if the last one arrived after the end sample)");
 
         // The contrast still shows: a new HttpClient per iteration over HTTP/2 keeps one connection each.
         JsonElement naive = rows.Single(r => r.GetProperty("name").GetString() == "naive-httpclient");

@@ -11,13 +11,15 @@ namespace Tether.Tests.Cli;
 // and sockets per pattern, and the child is the soak's alone (issue 13), so these tests run in parallel with the rest.
 public sealed class SoakCommandTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
-    // A hang guard, not a speed bound: the biggest soak here (9 patterns × 200 iterations) takes about 10 s unloaded.
+    // A hang guard, not a speed bound: the biggest soak here (9 patterns × 100 iterations) takes a few seconds unloaded.
     private static readonly TimeSpan SoakTimeout = TimeSpan.FromMinutes(3);
 
     private static readonly string[] TetherPatterns = ["seed", "inside", "shared", "never-closed", "process-pool", "streamed-undisposed", "server-idle-close"];
 
-    // CLI-05, CLI-06, CLI-07: one 200-iteration soak of every pattern; Tether flat (exit 0), naive shown growing;
-    // the report files exist and the CSV and JSON numbers are the table's.
+    // CLI-05, CLI-06, CLI-07: one 100-iteration soak of every pattern; Tether flat (exit 0), naive shown growing;
+    // the report files exist and the CSV and JSON numbers are the table's. 100 iterations (was 200; issue 13, CI wall
+    // time): a Tether pattern is flat only if its end sample is at or below its baseline, so one fd or socket left by
+    // any iteration still fails it, and a naive pattern still grows by about 100 connections.
     [Fact]
     [Trait("Spec", "CLI-05")]
     [Trait("Spec", "CLI-06")]
@@ -27,11 +29,11 @@ public sealed class SoakCommandTests(ServerFixture server) : IClassFixture<Serve
         string dir = Path.Combine(Path.GetTempPath(), $"tether-soak-{Guid.NewGuid():N}");
         try
         {
-            var (code, output, err) = CliProcess.RunChild(["soak", "--iterations", "200", "--sample-every", "50", "--report", dir], SoakTimeout);
+            var (code, output, err) = CliProcess.RunChild(["soak", "--iterations", "100", "--sample-every", "25", "--report", dir], SoakTimeout);
             Assert.True(code == ExitCodes.Ok, $"exit {code}\n{output}\n{err}");
 
             // CLI-05: progress lines (stdout is not a terminal) and one table row per pattern with a verdict.
-            Assert.Contains("seed 50/200: fds=", output, StringComparison.Ordinal);
+            Assert.Contains("seed 25/100: fds=", output, StringComparison.Ordinal);
             string[] lines = CliHarness.Lines(output);
             foreach (string name in TetherPatterns)
             {
@@ -81,12 +83,12 @@ public sealed class SoakCommandTests(ServerFixture server) : IClassFixture<Serve
                 Assert.Equal(int.Parse(c[7], CultureInfo.InvariantCulture), p.GetProperty("end").GetProperty("established").GetInt32());
                 Assert.Equal(double.Parse(c[12], CultureInfo.InvariantCulture), p.GetProperty("fdsPer1000").GetDouble());
                 Assert.Equal(c[14], p.GetProperty("verdict").GetString());
-                Assert.Equal(5, p.GetProperty("samples").GetArrayLength()); // baseline, 50, 100, 150, end (200)
+                Assert.Equal(5, p.GetProperty("samples").GetArrayLength()); // baseline, 25, 50, 75, end (100)
             }
 
-            // The naive rows really grew: at least 150 more ESTABLISHED client sockets after 200 iterations.
+            // The naive rows really grew: at least 75 more ESTABLISHED client sockets after 100 iterations.
             JsonElement naive = patterns.Single(x => x.GetProperty("name").GetString() == "naive-httpclient");
-            Assert.True(naive.GetProperty("end").GetProperty("established").GetInt32() - naive.GetProperty("start").GetProperty("established").GetInt32() >= 150);
+            Assert.True(naive.GetProperty("end").GetProperty("established").GetInt32() - naive.GetProperty("start").GetProperty("established").GetInt32() >= 75);
         }
         finally
         {

@@ -648,9 +648,11 @@ public static class DifferentialRunner
         var sw = Stopwatch.StartNew();
         while (true)
         {
-            var open = Tether.Diagnostics.SocketCensus.Take().TcpSockets
+            // This process's own sockets (Support/OwnTcpSockets: the census's kernel state without reading the whole TCP
+            // tables on every poll; issue 13, CI time).
+            var open = Tether.Tests.Support.OwnTcpSockets.Snapshot()
                 .Where(s => s.State is Tether.Diagnostics.TcpState.Established or Tether.Diagnostics.TcpState.CloseWait
-                    && ports.Contains(s.Remote.Port))
+                    && ports.Contains(s.RemotePort))
                 .ToList();
             if (open.Count == 0)
             {
@@ -658,7 +660,7 @@ public static class DifferentialRunner
             }
 
             Xunit.Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5),
-                $"{who} left {open.Count} socket(s) open towards the test server(s): {string.Join(", ", open.Select(s => $"{s.Local}->{s.Remote} {s.State}"))}");
+                $"{who} left {open.Count} socket(s) open towards the test server(s): {string.Join(", ", open)}");
             await Task.Delay(25);
         }
     }

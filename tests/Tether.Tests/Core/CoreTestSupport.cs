@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography.X509Certificates;
 using Tether.Diagnostics;
+using Tether.Tests.Support;
 using Tether.TestServer;
 using Xunit;
 
@@ -47,8 +48,9 @@ internal static class CoreTestSupport
         }
     }
 
-    public static int Towards(int port, TcpState state) =>
-        SocketCensus.Take().TcpSockets.Count(s => s.State == state && s.Remote.Port == port);
+    // This process's own sockets (Support/OwnTcpSockets: the census's kernel state without reading the whole TCP tables
+    // on every poll; issue 13, CI time).
+    public static int Towards(int port, TcpState state) => OwnTcpSockets.Towards(port, state);
 
     /// <summary>The pool owns no socket and the process has no ESTABLISHED or CLOSE_WAIT socket towards
     /// <paramref name="ports"/> (3 s for the closes in flight to land).</summary>

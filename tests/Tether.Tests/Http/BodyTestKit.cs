@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using Tether.Diagnostics;
+using Tether.Tests.Support;
 using Xunit;
 
 namespace Tether.Tests.Http;
@@ -63,8 +64,10 @@ internal static class BodyTestKit
         while (true)
         {
             var ledger = SocketLedger.Snapshot().Where(e => e.RemoteEndPoint?.Port == port || e.HostKey.EndsWith($":{port}", StringComparison.Ordinal)).ToList();
-            var census = SocketCensus.Take().TcpSockets
-                .Where(s => s.Remote.Port == port && s.State is TcpState.Established or TcpState.CloseWait).ToList();
+            // This process's own sockets (Support/OwnTcpSockets: the census's kernel state without reading the whole TCP
+            // tables on every poll; issue 13, CI time).
+            var census = OwnTcpSockets.Snapshot()
+                .Where(s => s.RemotePort == port && s.State is TcpState.Established or TcpState.CloseWait).ToList();
             if (ledger.Count == 0 && census.Count == 0)
             {
                 return;

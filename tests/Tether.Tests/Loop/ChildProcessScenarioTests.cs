@@ -185,6 +185,12 @@ public sealed class ChildProcessLoopAndPoolScenarioTests(ServerFixture server) :
 /// <summary>The soak patterns in child processes.</summary>
 public sealed class ChildProcessSoakScenarioTests(ServerFixture server) : ChildProcessScenarioTests(server)
 {
+    // 1,000 iterations, POOL-11's count (the checklist's 2,000 is LOOP-01 … LOOP-05's): the delta must be exactly 0, so
+    // one fd, socket or ledger entry left by any one iteration fails, whatever the count. Issue 13 (CI wall time):
+    // half of 2,000 halves this class's CPU (a new connection per iteration for streamed-undisposed, client and server
+    // in the one run).
+    private const int SoakIterations = 1000;
+
     [Fact]
     [Trait("Spec", "CLI-06")]
     [Trait("Spec", "POOL-11")]
@@ -193,7 +199,7 @@ public sealed class ChildProcessSoakScenarioTests(ServerFixture server) : ChildP
         // tether soak's "process-pool" pattern: loop-owned clients leasing ConnectionPool.Process, never closed.
         var check = LeakCheck.Start(Server);
         var accepted = Server.Server.AcceptedConnections;
-        AssertFlat(await RunAsync("process-pool", Iterations), ledger: 1);
+        AssertFlat(await RunAsync("process-pool", SoakIterations), ledger: 1);
         Assert.Equal(1, Server.Server.AcceptedConnections - accepted);
         await check.AssertCleanAsync();
     }
@@ -204,7 +210,7 @@ public sealed class ChildProcessSoakScenarioTests(ServerFixture server) : ChildP
     {
         // tether soak's "streamed-undisposed" pattern: FetchStreamAsync inside a loop, the response never disposed.
         var check = LeakCheck.Start(Server);
-        AssertFlat(await RunAsync("streamed-undisposed", Iterations));
+        AssertFlat(await RunAsync("streamed-undisposed", SoakIterations));
         await check.AssertCleanAsync();
     }
 }
