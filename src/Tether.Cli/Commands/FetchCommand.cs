@@ -538,7 +538,6 @@ public static class FetchCommand
         return null;
     }
 
-    // The port of an http(s) URL when it is a number over 65535 (System.Uri then refuses the whole URL).
     /// <summary>A URL given without a scheme (<c>127.0.0.1:8080/hello</c>) is taken as http://, as curl does; one with a
     /// scheme is returned as it is (and refused later if that scheme is not http or https).</summary>
     /// <param name="url">The URL argument.</param>
@@ -556,6 +555,7 @@ public static class FetchCommand
         Json,
     }
 
+    // The port of an http(s) URL when it is a number over 65535 (System.Uri then refuses the whole URL).
     private static string? PortOutOfRange(string url)
     {
         System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(
@@ -852,8 +852,6 @@ public static class FetchCommand
         }
 
 
-        // The handler picks the connection for each request (CORE-03): the report lists the client's ledger entries, which
-        // is exact, instead of claiming which one carried the response.
         /// <summary>The ledger's record of the connection that served <paramref name="response"/>: the newest one to its
         /// origin in the run's own pool (the CLI's client has a pool of its own, and keeps at most one connection per
         /// origin for a single fetch).</summary>
@@ -866,6 +864,8 @@ public static class FetchCommand
                 .FirstOrDefault();
         }
 
+        // The handler picks the connection for each request (CORE-03): the report lists the client's ledger entries, which
+        // is exact, instead of claiming which one carried the response.
         private static string Ids(ConnectionPool? pool)
         {
             IReadOnlyList<Tether.Diagnostics.LedgerEntry> entries = pool?.Snapshot() ?? [];

@@ -107,8 +107,8 @@ internal static class FetchErrors
                 // say so with its code, not "not valid HTTP" (coordinator's bug replay 2026-12-01). The handler has
                 // already re-sent what the protocol allows (REFUSED_STREAM before processing, RFC 9113 §8.7).
                 return Fail(op, FetchErrorKind.Protocol,
-                    $"Protocol error ({where}): the server reset the stream with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
-                    $"(0x{reset.ErrorCode:x}) before the response was complete.", ex);
+                    $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
+                    $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) before the response was complete.", ex);
             }
 
             var request = FindSpecific(ex) ?? outer;
@@ -137,8 +137,8 @@ internal static class FetchErrors
             if (Find<HttpProtocolException>(ex) is { } reset)
             {
                 return Fail(op, FetchErrorKind.Protocol,
-                    $"Protocol error ({where}): the server reset the stream with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
-                    $"(0x{reset.ErrorCode:x}) while the body was being read.", ex);
+                    $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
+                    $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) while the body was being read.", ex);
             }
 
             return bodyError.HttpRequestError switch
