@@ -629,7 +629,7 @@ public static class FetchCommand
 
         if (request.DecompressResponse != false && !request.Headers.Contains("Accept-Encoding"))
         {
-            yield return ("Accept-Encoding", "gzip, deflate, br");
+            yield return ("Accept-Encoding", RequestBuilder.AcceptEncoding);
         }
 
         if (request.AuthUsername is not null && (request.AuthMode ?? AuthMode.Basic) == AuthMode.Basic && !request.Headers.Contains("Authorization"))

@@ -106,9 +106,7 @@ internal static class FetchErrors
                 // The server reset the stream (HTTP/2 RST_STREAM, RFC 9113 §6.4) or the connection (GOAWAY with an error):
                 // say so with its code, not "not valid HTTP" (coordinator's bug replay 2026-12-01). The handler has
                 // already re-sent what the protocol allows (REFUSED_STREAM before processing, RFC 9113 §8.7).
-                return Fail(op, FetchErrorKind.Protocol,
-                    $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
-                    $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) before the response was complete.", ex);
+                return Aborted(op, where, reset, "before the response was complete", ex);
             }
 
             var request = FindSpecific(ex) ?? outer;
@@ -136,9 +134,7 @@ internal static class FetchErrors
         {
             if (Find<HttpProtocolException>(ex) is { } reset)
             {
-                return Fail(op, FetchErrorKind.Protocol,
-                    $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
-                    $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) while the body was being read.", ex);
+                return Aborted(op, where, reset, "while the body was being read", ex);
             }
 
             return bodyError.HttpRequestError switch
@@ -158,6 +154,12 @@ internal static class FetchErrors
 
         return ex;
     }
+
+    /// <summary>The server aborted the request with an HTTP/2 (or HTTP/3) error code: named, with when it happened.</summary>
+    private static FetchException Aborted(FetchOperation op, string where, HttpProtocolException reset, string when, Exception ex) =>
+        Fail(op, FetchErrorKind.Protocol,
+            $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
+            $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) {when}.", ex);
 
     /// <summary>The name RFC 9113 §7 gives an HTTP/2 error code (HTTP/3 codes, RFC 9114 §8.1, have their own names).</summary>
     private static string Http2ErrorName(long code) => code switch

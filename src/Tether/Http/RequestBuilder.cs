@@ -7,6 +7,9 @@ namespace Tether;
 /// here runs before any socket is opened.</summary>
 internal static class RequestBuilder
 {
+    /// <summary>The codings Tether asks for when it decodes responses (the CLI's <c>-v</c> prints the same value).</summary>
+    internal const string AcceptEncoding = "gzip, deflate, br";
+
     private static readonly HashSet<string> s_standardMethods = new(StringComparer.Ordinal)
     {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -213,7 +216,7 @@ internal static class RequestBuilder
 
         if (settings.DecompressResponse && !headers.Contains("Accept-Encoding"))
         {
-            message.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip, deflate, br");
+            message.Headers.TryAddWithoutValidation("Accept-Encoding", AcceptEncoding);
         }
 
         if (settings.ExpectContinue && content is not null)
