@@ -37,6 +37,15 @@ internal static class CliHarness
         return (code, output.ToString(), error.ToString(), body.ToArray());
     }
 
+    /// <summary>The request headers the test server's <c>/echo/headers</c> received, from a run that must have
+    /// succeeded (names case-insensitive; every value of each).</summary>
+    public static Dictionary<string, string[]> Received((int Code, string Out, string Err, byte[] Body) run)
+    {
+        Xunit.Assert.True(run.Code == ExitCodes.Ok, $"exit {run.Code}: {run.Err}");
+        return System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string[]>>(run.Body)!
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
+    }
+
     public static string Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
 
     public static string[] Lines(string text) =>

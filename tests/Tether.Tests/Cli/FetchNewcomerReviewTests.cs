@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Tether.Cli;
 using Tether.TestServer;
@@ -275,16 +274,16 @@ public sealed class FetchNewcomerReviewTests
         await using var server = await KestrelTestServer.StartAsync();
         string url = server.Url("/echo/headers").ToString();
 
-        Dictionary<string, string[]> seen = Received(CliHarness.RunTether(["fetch", url]));
+        Dictionary<string, string[]> seen = CliHarness.Received(CliHarness.RunTether(["fetch", url]));
         Assert.Equal(["*/*"], seen["Accept"]);
         Assert.StartsWith("Tether/", Assert.Single(seen["User-Agent"]), StringComparison.Ordinal);
 
-        seen = Received(CliHarness.RunTether(["fetch", "-H", "User-Agent:", "-H", "Accept:", "-H", "X-Empty;", url]));
+        seen = CliHarness.Received(CliHarness.RunTether(["fetch", "-H", "User-Agent:", "-H", "Accept:", "-H", "X-Empty;", url]));
         Assert.False(seen.ContainsKey("User-Agent"), "User-Agent was sent after -H 'User-Agent:'");
         Assert.False(seen.ContainsKey("Accept"), "Accept was sent after -H 'Accept:'");
         Assert.Equal([string.Empty], seen["X-Empty"]);
 
-        seen = Received(CliHarness.RunTether(["fetch", "-H", "User-Agent;", "-H", "Accept: text/plain", url]));
+        seen = CliHarness.Received(CliHarness.RunTether(["fetch", "-H", "User-Agent;", "-H", "Accept: text/plain", url]));
         Assert.Equal([string.Empty], seen["User-Agent"]);
         Assert.Equal(["text/plain"], seen["Accept"]);
     }
@@ -336,9 +335,9 @@ public sealed class FetchNewcomerReviewTests
             await File.WriteAllBytesAsync(small, new byte[FetchCommandThreshold], TestContext.Current.CancellationToken);
             await File.WriteAllBytesAsync(large, new byte[FetchCommandThreshold + 1], TestContext.Current.CancellationToken);
 
-            Assert.False(Received(CliHarness.RunTether(["fetch", "--data-binary", "@" + small, url])).ContainsKey("Expect"));
-            Assert.Equal(["100-continue"], Received(CliHarness.RunTether(["fetch", "--data-binary", "@" + large, url]))["Expect"]);
-            Assert.False(Received(CliHarness.RunTether(["fetch", "-H", "Expect:", "--data-binary", "@" + large, url])).ContainsKey("Expect"));
+            Assert.False(CliHarness.Received(CliHarness.RunTether(["fetch", "--data-binary", "@" + small, url])).ContainsKey("Expect"));
+            Assert.Equal(["100-continue"], CliHarness.Received(CliHarness.RunTether(["fetch", "--data-binary", "@" + large, url]))["Expect"]);
+            Assert.False(CliHarness.Received(CliHarness.RunTether(["fetch", "-H", "Expect:", "--data-binary", "@" + large, url])).ContainsKey("Expect"));
 
             // The refusal is what the caller sees: the status, not a write error.
             var (code, _, err, head) = CliHarness.RunTether(["fetch", "-i", "--data-binary", "@" + large, server.Url("/status/413").ToString()]);
@@ -353,10 +352,4 @@ public sealed class FetchNewcomerReviewTests
 
     private const int FetchCommandThreshold = Tether.Cli.Commands.FetchCommand.ExpectContinueThreshold;
 
-    private static Dictionary<string, string[]> Received((int Code, string Out, string Err, byte[] Body) run)
-    {
-        Assert.True(run.Code == ExitCodes.Ok, $"exit {run.Code}: {run.Err}");
-        return JsonSerializer.Deserialize<Dictionary<string, string[]>>(run.Body)!
-            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
-    }
 }
