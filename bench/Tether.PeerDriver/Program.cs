@@ -6,6 +6,12 @@
 //          loop-per-call  the seed pattern: per request EventLoop.Run + a new AsyncHttpClient leasing
 //                         ConnectionPool.Process; one dedicated thread per concurrency slot
 //          raw            one plain HttpClient over SocketsHttpHandler (the same-binary baseline)
+//   TETHER_JIT_TIMELINE=1 adds a JIT timeline to stderr (JitTimeline.cs).
+//
+// In-process A/B (no harness; docs/benchmarks.md, fifth pass):
+//   Tether.PeerDriver ab <url> <concurrency> <rounds> <secs> [warmup_s=8]   -> one line per round, then the medians
+//   `raw` and `shared` in one process, warmed up in turn, then rounds interleaved (order alternating): the JIT state
+//   of the framework's code is shared, so the ratio is the per-fetch cost of Tether's own code and objects.
 //
 // Loop-leak contract (run-loop-leak.sh):
 //   Tether.PeerDriver <leak-mode> <url> <iters> <every> <settle_s> <max_secs>   -> JSON lines
@@ -40,6 +46,7 @@ if (mode is null || rest.Length < 4)
         "usage: Tether.PeerDriver <shared|loop-per-call|raw> <url> <concurrency> <secs> <warmup_s>\n" +
         "       Tether.PeerDriver <leak-process|leak-private> <url> <iters> <every> <settle_s> [max_secs]\n" +
         "       Tether.PeerDriver idle-close [connections] [rounds]\n" +
+        "       Tether.PeerDriver ab <url> <concurrency> <rounds> <secs> [warmup_s]\n" +
         "       (or set TETHER_DRIVER_MODE and pass the URL first)");
     return 2;
 }
@@ -59,11 +66,14 @@ switch (mode)
     case "raw":
         return await LoadDriver.RunAsync(mode, url, int.Parse(rest[1], inv), double.Parse(rest[2], inv),
             double.Parse(rest[3], inv));
+    case "ab":
+        return await LoadDriver.RunAbAsync(url, int.Parse(rest[1], inv), int.Parse(rest[2], inv), double.Parse(rest[3], inv),
+            rest.Length > 4 ? double.Parse(rest[4], inv) : 8);
     case "leak-process":
     case "leak-private":
         return LeakDriver.Run(mode, url, int.Parse(rest[1], inv), int.Parse(rest[2], inv), double.Parse(rest[3], inv),
             rest.Length > 4 ? double.Parse(rest[4], inv) : 120);
     default:
-        Console.Error.WriteLine($"unknown mode '{mode}': use shared, loop-per-call, raw, leak-process or leak-private");
+        Console.Error.WriteLine($"unknown mode '{mode}': use shared, loop-per-call, raw, ab, leak-process or leak-private");
         return 2;
 }
