@@ -79,25 +79,31 @@ public sealed class AsyncHttpClientOptions
 
     internal void Freeze() => _frozen = true;
 
-    internal IEnumerable<string> Validate()
+    /// <summary>Every invalid value; an empty list, allocated nowhere, when the options are valid (a loop per call
+    /// validates a client's options per call).</summary>
+    internal IReadOnlyList<string> Validate()
     {
+        List<string>? problems = null;
         if (MaxClients <= 0)
         {
-            yield return $"MaxClients = {MaxClients}: must be 1 or more (default 10).";
+            (problems ??= []).Add($"MaxClients = {MaxClients}: must be 1 or more (default 10).");
         }
 
-        foreach (var problem in SettingsValidation.Validate(Defaults, "Defaults."))
+        var settings = SettingsValidation.Validate(Defaults, "Defaults.");
+        if (settings.Count > 0)
         {
-            yield return problem;
+            (problems ??= []).AddRange(settings);
         }
 
-        if (PoolOptions is not null)
+        if (PoolOptions is { IsFrozen: false })
         {
             foreach (var problem in PoolOptions.Validate())
             {
-                yield return "PoolOptions." + problem;
+                (problems ??= []).Add("PoolOptions." + problem);
             }
         }
+
+        return (IReadOnlyList<string>?)problems ?? [];
     }
 
     private void Set<T>(ref T field, T value)

@@ -50,8 +50,13 @@ public sealed partial class EventLoop
     // a loop per call reuses its grown array instead of growing a new one.
     [ThreadStatic]
     private static Queue<(SendOrPostCallback Callback, object? State)>? t_readyCache;
-    private readonly PriorityQueue<LoopTimer, long> _timers = new();
-    private readonly List<ILoopResource> _resources = new();
+    // Allocated at the first CallLater / PeriodicCallback: a loop per call usually schedules none.
+    private PriorityQueue<LoopTimer, long>? _timers;
+
+    // The resources the loop closes when it ends, in the order they were added: the first in a field (a loop per call
+    // owns one client), any others in a list made for them.
+    private ILoopResource? _resource;
+    private List<ILoopResource>? _moreResources;
     private readonly string _allocationSite;
     private LoopState _state = LoopState.Running;
     private readonly TimeProvider _time;
@@ -71,13 +76,20 @@ public sealed partial class EventLoop
     // The pump sleeps on this signal, set by a waker outside the loop's lock (a Monitor.Pulse under the lock woke the
     // pump straight into that lock: two context switches per wake instead of one). Never disposed: it holds no OS
     // handle unless its WaitHandle is asked for, and a late waker may still set it.
-    private readonly ManualResetEventSlim _signal = new(initialState: false);
+    // Reused by the next loop on this thread (t_signalCache): a late Set from a waker of an ended loop is at worst one
+    // spurious wake of the next one, whose pump re-checks its state before sleeping again.
+    private readonly ManualResetEventSlim _signal;
+
+    [ThreadStatic]
+    private static ManualResetEventSlim? t_signalCache;
     private bool _sleeping; // guarded by _gate: the pump is (about to be) waiting on _signal
 
     private EventLoop(string allocationSite, TimeProvider timeProvider)
     {
         _ready = t_readyCache ?? new();
         t_readyCache = null;
+        _signal = t_signalCache ?? new(initialState: false);
+        t_signalCache = null;
         Id = Interlocked.Increment(ref s_nextId);
         ThreadId = Environment.CurrentManagedThreadId;
         _allocationSite = allocationSite;
@@ -120,7 +132,7 @@ public sealed partial class EventLoop
     /// <summary>The number of timers (<see cref="CallLater"/>, <see cref="PeriodicCallback"/>) still scheduled.</summary>
     public int PendingTimers
     {
-        get { lock (_gate) { return _timers.Count; } }
+        get { lock (_gate) { return _timers?.Count ?? 0; } }
     }
 
     internal LoopSynchronizationContext Context { get; }
@@ -314,7 +326,7 @@ public sealed partial class EventLoop
             }
 
             timer.Due = due;
-            _timers.Enqueue(timer, due);
+            (_timers ??= new()).Enqueue(timer, due);
         }
     }
 
@@ -336,7 +348,15 @@ public sealed partial class EventLoop
                 return false;
             }
 
-            _resources.Add(resource);
+            if (_resource is null && _moreResources is not { Count: > 0 })
+            {
+                _resource = resource;
+            }
+            else
+            {
+                (_moreResources ??= []).Add(resource);
+            }
+
             return true;
         }
     }
@@ -345,7 +365,14 @@ public sealed partial class EventLoop
     {
         lock (_gate)
         {
-            _resources.Remove(resource);
+            if (ReferenceEquals(_resource, resource))
+            {
+                _resource = null;
+            }
+            else
+            {
+                _moreResources?.Remove(resource);
+            }
         }
     }
 
@@ -443,7 +470,8 @@ public sealed partial class EventLoop
                     }
 
                     wait = Timeout.Infinite;
-                    if (_timers.TryPeek(out _, out var due))
+                    long due = 0;
+                    if (_timers is not null && _timers.TryPeek(out _, out due))
                     {
                         var ms = (due - _time.GetTimestamp()) * 1000.0 / _time.TimestampFrequency;
                         wait = (int)Math.Clamp(Math.Ceiling(ms), 0, int.MaxValue);
@@ -480,6 +508,11 @@ public sealed partial class EventLoop
 
     private void MoveDueTimers()
     {
+        if (_timers is not { Count: > 0 })
+        {
+            return;
+        }
+
         var now = _time.GetTimestamp();
         while (_timers.TryPeek(out var timer, out var due) && due <= now)
         {
@@ -495,7 +528,7 @@ public sealed partial class EventLoop
     {
         lock (_gate)
         {
-            _timers.Remove(timer, out _, out _);
+            _timers?.Remove(timer, out _, out _);
         }
     }
 
@@ -512,22 +545,18 @@ public sealed partial class EventLoop
         lock (_gate)
         {
             _state = LoopState.Closing;
-            foreach (var (timer, _) in _timers.UnorderedItems)
+            DropTimers();
+            if (_moreResources is not { Count: > 0 })
             {
-                timer.Cancelled = true;
+                single = _resource;
+            }
+            else
+            {
+                several = _resource is null ? _moreResources.ToArray() : [_resource, .. _moreResources];
             }
 
-            _timers.Clear();
-            if (_resources.Count == 1)
-            {
-                single = _resources[0];
-            }
-            else if (_resources.Count > 1)
-            {
-                several = _resources.ToArray();
-            }
-
-            _resources.Clear();
+            _resource = null;
+            _moreResources = null;
         }
 
         Task all;
@@ -561,12 +590,7 @@ public sealed partial class EventLoop
         lock (_gate)
         {
             _state = LoopState.Closed;
-            foreach (var (timer, _) in _timers.UnorderedItems)
-            {
-                timer.Cancelled = true;
-            }
-
-            _timers.Clear();
+            DropTimers();
             _wake?.Dispose();
             _wake = null;
             while (_ready.TryDequeue(out var orphan))
@@ -576,10 +600,27 @@ public sealed partial class EventLoop
         }
 
         t_readyCache = _ready;
+        t_signalCache = _signal;
 
         // Closing owned resources never throws into the caller: failures there are reported by the resources'
         // own diagnostics; the loop must still end.
         _ = all.Exception;
+    }
+
+    /// <summary>Cancels and forgets every scheduled timer (under <see cref="_gate"/>).</summary>
+    private void DropTimers()
+    {
+        if (_timers is not { Count: > 0 })
+        {
+            return;
+        }
+
+        foreach (var (timer, _) in _timers.UnorderedItems)
+        {
+            timer.Cancelled = true;
+        }
+
+        _timers.Clear();
     }
 
     private Task CloseResource(ILoopResource resource)

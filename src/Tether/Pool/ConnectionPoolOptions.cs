@@ -119,6 +119,9 @@ public sealed class ConnectionPoolOptions
         return options;
     }
 
+    /// <summary>Frozen by a pool's first use, after they were validated: a frozen set cannot be invalid.</summary>
+    internal bool IsFrozen => Volatile.Read(ref _frozen);
+
     /// <summary>Validates and freezes the options at a pool's first use; options already frozen were validated when
     /// they froze (only this method freezes them) and cannot have changed since.</summary>
     /// <exception cref="OptionsValidationException">A value is invalid (every problem listed).</exception>
