@@ -20,27 +20,37 @@ public sealed class TimeoutTests(ServerFixture server) : IClassFixture<ServerFix
     private static readonly TimeSpan T = TimeSpan.FromSeconds(1);
     private string Url(string path) => server.Url(path).ToString();
 
-    /// <summary>Fills the accept queue of a never-accepting listener so the next connect hangs in SYN_SENT.</summary>
-    internal static async Task<List<Socket>> FillAcceptQueueAsync(int port)
-    {
-        var fillers = new List<Socket>();
-        for (var i = 0; i < 4; i++)
+    /// <summary>Fills the accept queue of a never-accepting listener (backlog 1) so the next connect hangs in SYN_SENT,
+    /// and fails if it cannot show that the queue is full.</summary>
+    /// <remarks>Each filler connects with a blocking <c>connect(2)</c> bounded by <c>SO_SNDTIMEO</c> (Linux honours it
+    /// for connect): on loopback the handshake completes inside that call while the queue has room, so "full" is the
+    /// kernel's answer, not a thread-pool continuation that missed a 200 ms cancellation on a loaded machine. That earlier
+    /// form stopped filling too soon under load; the client's connect then succeeded and the test waited for its one-hour
+    /// request timeout. The filler that times out stays in SYN_SENT and is disposed with the others. Runs on a thread of its
+    /// own so the blocking waits (at most one 500 ms timeout) do not hold a thread-pool thread.</remarks>
+    internal static Task<List<Socket>> FillAcceptQueueAsync(int port) => Task.Factory.StartNew(
+        () =>
         {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            fillers.Add(s);
-            using var cts = new CancellationTokenSource(200);
-            try
+            var fillers = new List<Socket>();
+            for (var i = 0; i < 16; i++)
             {
-                await s.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), cts.Token);
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendTimeout = 500 };
+                fillers.Add(s);
+                try
+                {
+                    s.Connect(new IPEndPoint(IPAddress.Loopback, port));
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.InProgress or SocketError.WouldBlock)
+                {
+                    return fillers;
+                }
             }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
 
-        return fillers;
-    }
+            fillers.ForEach(f => f.Dispose());
+            throw new InvalidOperationException(
+                $"16 connects to the never-accepting listener on port {port} all completed: its accept queue never filled, so a connect to it would not hang");
+        },
+        CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     [Fact]
     [Trait("Category", "Timing")]
