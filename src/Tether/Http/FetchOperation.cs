@@ -77,6 +77,7 @@ internal sealed class FetchOperation
         Settings = settings;
         CurrentUrl = request.Url;
         _start = Clock.Now(client.Time); // every timestamp here is on the client's clock (issue 13)
+        _stampForSlots = _start;
     }
 
     // The client's list of its fetches in flight (guarded by the client's lock).
@@ -176,9 +177,6 @@ internal sealed class FetchOperation
     /// <summary>The streamed response is now the caller's: forget the task (see <see cref="Task"/>).</summary>
     public void MarkHandedOff() => Volatile.Write(ref _task, s_handedOff);
 
-    /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
-    public string? DigestAuthorization { get; set; }
-
     /// <summary>Set when the response forbids reuse (HTTP/1.0 without keep-alive) or broke a framing rule, which the
     /// handler may otherwise reuse: on completion the origin's idle connections are closed, if the origin is then idle
     /// (exact: the connection that carried this response is among them; nothing else of that origin is in
@@ -200,7 +198,23 @@ internal sealed class FetchOperation
     public void MarkDequeued(bool holdsSlot, bool waited = true)
     {
         _dequeued = waited ? Clock.Now(Client.Time) : _start;
+        _stampForSlots = _dequeued;
         _holdsClientSlot = holdsSlot;
+    }
+
+    // The client-clock timestamp of the last step before the first hop asks the pool for slots (the fetch's start, or
+    // its dequeue): the fetch goes from there to the pool's fast path without awaiting anything, so a pool on the same
+    // clock can use it as the slots' acquisition time instead of reading the clock again (issue 16, sixth pass).
+    // Cleared when slots are taken: a later hop's slots read the clock.
+    private long _stampForSlots;
+
+    /// <summary>A timestamp of <paramref name="poolTime"/> for slots taken now, without awaiting since the fetch
+    /// started or left the client's queue: that moment's timestamp when the pool's clock is the client's, else a new
+    /// reading.</summary>
+    internal long SlotsTakenNow(TimeProvider poolTime)
+    {
+        var stamp = _stampForSlots;
+        return stamp != 0 && ReferenceEquals(poolTime, Client.Time) ? stamp : Clock.Now(poolTime);
     }
 
     // The pool slots of the current hop: one per-host and one total slot of a ConnectionPool, held by the fetch itself
@@ -233,6 +247,7 @@ internal sealed class FetchOperation
     internal void TakeSlots(ConnectionPool pool, string hostKey, AsyncFifoSemaphore host, AsyncFifoSemaphore total, long acquiredAt)
     {
         ReleaseSlots();
+        _stampForSlots = 0;
         SlotPool = pool;
         SlotHostKey = hostKey;
         SlotsAcquiredAt = acquiredAt;
