@@ -77,7 +77,6 @@ internal sealed class FetchOperation
         Settings = settings;
         CurrentUrl = request.Url;
         _start = Clock.Now(client.Time); // every timestamp here is on the client's clock (issue 13)
-        _stampForSlots = _start;
     }
 
     // The client's list of its fetches in flight (guarded by the client's lock).
@@ -198,23 +197,22 @@ internal sealed class FetchOperation
     public void MarkDequeued(bool holdsSlot, bool waited = true)
     {
         _dequeued = waited ? Clock.Now(Client.Time) : _start;
-        _stampForSlots = _dequeued;
         _holdsClientSlot = holdsSlot;
     }
 
-    // The client-clock timestamp of the last step before the first hop asks the pool for slots (the fetch's start, or
-    // its dequeue): the fetch goes from there to the pool's fast path without awaiting anything, so a pool on the same
-    // clock can use it as the slots' acquisition time instead of reading the clock again (issue 16, sixth pass).
-    // Cleared when slots are taken: a later hop's slots read the clock.
-    private long _stampForSlots;
+    // Set once the fetch has taken pool slots: until then its dequeue timestamp is the last clock reading before the
+    // first hop asks the pool for slots, and the fetch gets from there to the pool's fast path without awaiting, so a
+    // pool on the same clock uses that timestamp as the slots' acquisition time instead of reading the clock again
+    // (issue 16, sixth pass). A later hop's slots read the clock.
+    private bool _tookSlots;
 
     /// <summary>A timestamp of <paramref name="poolTime"/> for slots taken now, without awaiting since the fetch
     /// started or left the client's queue: that moment's timestamp when the pool's clock is the client's, else a new
     /// reading.</summary>
     internal long SlotsTakenNow(TimeProvider poolTime)
     {
-        var stamp = _stampForSlots;
-        return stamp != 0 && ReferenceEquals(poolTime, Client.Time) ? stamp : Clock.Now(poolTime);
+        var stamp = _dequeued;
+        return !_tookSlots && stamp != 0 && ReferenceEquals(poolTime, Client.Time) ? stamp : Clock.Now(poolTime);
     }
 
     // The pool slots of the current hop: one per-host and one total slot of a ConnectionPool, held by the fetch itself
@@ -247,7 +245,7 @@ internal sealed class FetchOperation
     internal void TakeSlots(ConnectionPool pool, string hostKey, AsyncFifoSemaphore host, AsyncFifoSemaphore total, long acquiredAt)
     {
         ReleaseSlots();
-        _stampForSlots = 0;
+        _tookSlots = true;
         SlotPool = pool;
         SlotHostKey = hostKey;
         SlotsAcquiredAt = acquiredAt;
@@ -275,7 +273,12 @@ internal sealed class FetchOperation
 
     /// <summary>Gives the pool slots back (and unlists the fetch as their holder). Idempotent; true if this call
     /// released them.</summary>
-    public bool ReleaseSlots()
+    public bool ReleaseSlots() => ReleaseSlots(0);
+
+    /// <summary>As <see cref="ReleaseSlots()"/>; <paramref name="clientNow"/> is a timestamp of the client's clock
+    /// taken just before (the fetch's end) that the pool reuses when it runs on the same clock, instead of reading the
+    /// clock again for the handler's and the origin's idle times (issue 16, sixth pass); 0 to read the clock.</summary>
+    private bool ReleaseSlots(long clientNow)
     {
         if (Interlocked.Exchange(ref _slotTotal, null) is not { } total)
         {
@@ -283,11 +286,12 @@ internal sealed class FetchOperation
         }
 
         var pool = SlotPool!;
+        var now = clientNow != 0 && ReferenceEquals(pool.Time, Client.Time) ? clientNow : 0;
         pool.Unlist(this);
-        Interlocked.Exchange(ref _transport, null)?.Release();
-        total.Release();
+        Interlocked.Exchange(ref _transport, null)?.Release(now);
+        total.Release(now);
         var host = Interlocked.Exchange(ref _slotHost, null)!;
-        host.Release();
+        host.Release(now);
         pool.OnLeaseReleased(host);
         return true;
     }
@@ -397,7 +401,7 @@ internal sealed class FetchOperation
         }
 
         Volatile.Write(ref _response, null);
-        if (ReleaseSlots() && DiscardOnComplete)
+        if (ReleaseSlots(_end) && DiscardOnComplete)
         {
             SlotPool!.CloseIdleOf(SlotHostKey!);
         }
