@@ -10,7 +10,7 @@ namespace Tether;
 public sealed partial class ConnectionPool
 {
     private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = NewTable<string, AsyncFifoSemaphore>();
-    private readonly object _leaseGate = new();
+    private readonly Lock _leaseGate = new(); // System.Threading.Lock: cheaper than a Monitor on an object (issue 16, sixth pass)
     private FetchOperation? _holders; // the fetches holding slots (intrusive list, guarded by _leaseGate)
     private AsyncFifoSemaphore? _totalSlots;
 
