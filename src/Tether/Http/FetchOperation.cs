@@ -60,8 +60,9 @@ internal sealed class FetchOperation
     private long _headers;
     private long _end;
     private int _completed;
-    private FetchErrorKind? _abortKind;
-    private string? _abortMessage;
+    // Why the fetch was aborted (the first abort wins), allocated only by an abort: one field instead of a kind and a
+    // message in every fetch (issue 16, sixth pass).
+    private AbortReason? _aborted;
     // What aborting or discarding the fetch disposes: the handler's response, or for a bridged response handed to the
     // caller a handle that reaches the caller's message only weakly (see ReplaceResponse).
     private IDisposable? _response;
@@ -112,7 +113,7 @@ internal sealed class FetchOperation
             {
                 created.Dispose();
             }
-            else if (_abortKind is not null)
+            else if (Volatile.Read(ref _aborted) is not null)
             {
                 // Aborted before the source existed: AbortWith found nothing to cancel.
                 source.Cancel();
@@ -138,7 +139,7 @@ internal sealed class FetchOperation
     public void LinkAbort(CancellationTokenSource fetchSource)
     {
         Interlocked.Exchange(ref _fetchSource, fetchSource);
-        if (_abortKind is not null || Volatile.Read(ref _abort)?.IsCancellationRequested == true)
+        if (Volatile.Read(ref _aborted) is not null || Volatile.Read(ref _abort)?.IsCancellationRequested == true)
         {
             CancelFetchSource();
         }
@@ -156,9 +157,9 @@ internal sealed class FetchOperation
         }
     }
 
-    public FetchErrorKind? AbortKind => _abortKind;
+    public FetchErrorKind? AbortKind => Volatile.Read(ref _aborted)?.Kind;
 
-    public string? AbortMessage => _abortMessage;
+    public string? AbortMessage => Volatile.Read(ref _aborted)?.Message;
 
     /// <summary>The fetch's task, kept to observe an abandoned failure. Dropped once a streamed response is handed
     /// to the caller, so that the in-flight set never keeps an undisposed response reachable (its leak sentinel must
@@ -305,7 +306,7 @@ internal sealed class FetchOperation
     {
         _headers = Clock.Now(Client.Time);
         Volatile.Write(ref _response, response);
-        if (_abortKind is not null)
+        if (Volatile.Read(ref _aborted) is not null)
         {
             DisposeResponse();
         }
@@ -317,7 +318,7 @@ internal sealed class FetchOperation
     public void ReplaceResponse(IDisposable handle)
     {
         Volatile.Write(ref _response, handle);
-        if (_abortKind is not null || IsCompleted)
+        if (Volatile.Read(ref _aborted) is not null || IsCompleted)
         {
             DisposeResponse();
         }
@@ -346,8 +347,7 @@ internal sealed class FetchOperation
             return;
         }
 
-        _abortMessage ??= message;
-        _abortKind ??= kind;
+        Interlocked.CompareExchange(ref _aborted, new AbortReason(kind, message), null);
 
         // Full fence: the kind must be visible before the source is read. AbortToken publishes a new source (CAS) and
         // then reads the kind; without the fence this store and that load may pass each other, and neither side
@@ -432,6 +432,9 @@ internal sealed class FetchOperation
     private TimeSpan Between(long from, long to) =>
         from == 0 || to == 0 || to < from ? TimeSpan.Zero : Clock.Between(Client.Time, from, to);
 }
+
+/// <summary>Why a fetch was aborted (<see cref="FetchOperation.AbortWith"/>).</summary>
+internal sealed record AbortReason(FetchErrorKind Kind, string Message);
 
 /// <summary>The link from a request message to its fetch, cut when the fetch completes (the handler may keep a
 /// request message after the fetch is over, and that must not keep the client alive).</summary>
