@@ -103,7 +103,6 @@ public sealed partial class AsyncHttpClient
             op.LinkAbort(fetchSource);
         }
 
-        using var ownedSource = fetchSource;
         op.FetchToken = token;
         HttpResponseMessage? message = null;
         var handedOff = false;
@@ -214,9 +213,18 @@ public sealed partial class AsyncHttpClient
         }
         finally
         {
-            if (!handedOff)
+            try
             {
-                op.Complete();
+                if (!handedOff)
+                {
+                    op.Complete();
+                }
+            }
+            finally
+            {
+                // Disposed here rather than by a `using` copy of it, which the state machine (allocated per fetch)
+                // would keep as a second field (issue 16, sixth pass).
+                fetchSource?.Dispose();
             }
         }
     }
@@ -227,7 +235,8 @@ public sealed partial class AsyncHttpClient
     /// (QueueTimeout = min(ConnectTimeout, RequestTimeout)) and the request timer, armed first, won the tie, reporting
     /// a RequestTimeout with the advice to raise it (newcomer review 2026-12-01). A request timeout shorter than the
     /// queue timeout stays a RequestTimeout: time queued counts against it (TIMEOUT-05).</summary>
-    private async Task<bool> QueueWaitAsync(ValueTask<bool> slotWait, FetchOperation op, CancellationTokenSource? fetchSource,
+    // A ValueTask, as the slot wait itself: RunAsync then keeps one awaiter field for both (issue 16, sixth pass).
+    private async ValueTask<bool> QueueWaitAsync(ValueTask<bool> slotWait, FetchOperation op, CancellationTokenSource? fetchSource,
         CancellationToken cancellationToken)
     {
         try

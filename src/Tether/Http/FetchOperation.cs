@@ -60,8 +60,9 @@ internal sealed class FetchOperation
     private long _headers;
     private long _end;
     private int _completed;
-    private FetchErrorKind? _abortKind;
-    private string? _abortMessage;
+    // Why the fetch was aborted (the first abort wins), allocated only by an abort: one field instead of a kind and a
+    // message in every fetch (issue 16, sixth pass).
+    private AbortReason? _aborted;
     // What aborting or discarding the fetch disposes: the handler's response, or for a bridged response handed to the
     // caller a handle that reaches the caller's message only weakly (see ReplaceResponse).
     private IDisposable? _response;
@@ -112,7 +113,7 @@ internal sealed class FetchOperation
             {
                 created.Dispose();
             }
-            else if (_abortKind is not null)
+            else if (Volatile.Read(ref _aborted) is not null)
             {
                 // Aborted before the source existed: AbortWith found nothing to cancel.
                 source.Cancel();
@@ -138,7 +139,7 @@ internal sealed class FetchOperation
     public void LinkAbort(CancellationTokenSource fetchSource)
     {
         Interlocked.Exchange(ref _fetchSource, fetchSource);
-        if (_abortKind is not null || Volatile.Read(ref _abort)?.IsCancellationRequested == true)
+        if (Volatile.Read(ref _aborted) is not null || Volatile.Read(ref _abort)?.IsCancellationRequested == true)
         {
             CancelFetchSource();
         }
@@ -156,9 +157,9 @@ internal sealed class FetchOperation
         }
     }
 
-    public FetchErrorKind? AbortKind => _abortKind;
+    public FetchErrorKind? AbortKind => Volatile.Read(ref _aborted)?.Kind;
 
-    public string? AbortMessage => _abortMessage;
+    public string? AbortMessage => Volatile.Read(ref _aborted)?.Message;
 
     /// <summary>The fetch's task, kept to observe an abandoned failure. Dropped once a streamed response is handed
     /// to the caller, so that the in-flight set never keeps an undisposed response reachable (its leak sentinel must
@@ -175,9 +176,6 @@ internal sealed class FetchOperation
 
     /// <summary>The streamed response is now the caller's: forget the task (see <see cref="Task"/>).</summary>
     public void MarkHandedOff() => Volatile.Write(ref _task, s_handedOff);
-
-    /// <summary>The digest Authorization value computed from the server's challenge, for the one retry.</summary>
-    public string? DigestAuthorization { get; set; }
 
     /// <summary>Set when the response forbids reuse (HTTP/1.0 without keep-alive) or broke a framing rule, which the
     /// handler may otherwise reuse: on completion the origin's idle connections are closed, if the origin is then idle
@@ -201,6 +199,21 @@ internal sealed class FetchOperation
     {
         _dequeued = waited ? Clock.Now(Client.Time) : _start;
         _holdsClientSlot = holdsSlot;
+    }
+
+    // Set once the fetch has taken pool slots: until then its dequeue timestamp is the last clock reading before the
+    // first hop asks the pool for slots, and the fetch gets from there to the pool's fast path without awaiting, so a
+    // pool on the same clock uses that timestamp as the slots' acquisition time instead of reading the clock again
+    // (issue 16, sixth pass). A later hop's slots read the clock.
+    private bool _tookSlots;
+
+    /// <summary>A timestamp of <paramref name="poolTime"/> for slots taken now, without awaiting since the fetch
+    /// started or left the client's queue: that moment's timestamp when the pool's clock is the client's, else a new
+    /// reading.</summary>
+    internal long SlotsTakenNow(TimeProvider poolTime)
+    {
+        var stamp = _dequeued;
+        return !_tookSlots && stamp != 0 && ReferenceEquals(poolTime, Client.Time) ? stamp : Clock.Now(poolTime);
     }
 
     // The pool slots of the current hop: one per-host and one total slot of a ConnectionPool, held by the fetch itself
@@ -233,6 +246,7 @@ internal sealed class FetchOperation
     internal void TakeSlots(ConnectionPool pool, string hostKey, AsyncFifoSemaphore host, AsyncFifoSemaphore total, long acquiredAt)
     {
         ReleaseSlots();
+        _tookSlots = true;
         SlotPool = pool;
         SlotHostKey = hostKey;
         SlotsAcquiredAt = acquiredAt;
@@ -260,7 +274,12 @@ internal sealed class FetchOperation
 
     /// <summary>Gives the pool slots back (and unlists the fetch as their holder). Idempotent; true if this call
     /// released them.</summary>
-    public bool ReleaseSlots()
+    public bool ReleaseSlots() => ReleaseSlots(0);
+
+    /// <summary>As <see cref="ReleaseSlots()"/>; <paramref name="clientNow"/> is a timestamp of the client's clock
+    /// taken just before (the fetch's end) that the pool reuses when it runs on the same clock, instead of reading the
+    /// clock again for the handler's and the origin's idle times (issue 16, sixth pass); 0 to read the clock.</summary>
+    private bool ReleaseSlots(long clientNow)
     {
         if (Interlocked.Exchange(ref _slotTotal, null) is not { } total)
         {
@@ -268,11 +287,12 @@ internal sealed class FetchOperation
         }
 
         var pool = SlotPool!;
+        var now = clientNow != 0 && ReferenceEquals(pool.Time, Client.Time) ? clientNow : 0;
         pool.Unlist(this);
-        Interlocked.Exchange(ref _transport, null)?.Release();
-        total.Release();
+        Interlocked.Exchange(ref _transport, null)?.Release(now);
+        total.Release(now);
         var host = Interlocked.Exchange(ref _slotHost, null)!;
-        host.Release();
+        host.Release(now);
         pool.OnLeaseReleased(host);
         return true;
     }
@@ -286,7 +306,7 @@ internal sealed class FetchOperation
     {
         _headers = Clock.Now(Client.Time);
         Volatile.Write(ref _response, response);
-        if (_abortKind is not null)
+        if (Volatile.Read(ref _aborted) is not null)
         {
             DisposeResponse();
         }
@@ -298,7 +318,7 @@ internal sealed class FetchOperation
     public void ReplaceResponse(IDisposable handle)
     {
         Volatile.Write(ref _response, handle);
-        if (_abortKind is not null || IsCompleted)
+        if (Volatile.Read(ref _aborted) is not null || IsCompleted)
         {
             DisposeResponse();
         }
@@ -327,8 +347,7 @@ internal sealed class FetchOperation
             return;
         }
 
-        _abortMessage ??= message;
-        _abortKind ??= kind;
+        Interlocked.CompareExchange(ref _aborted, new AbortReason(kind, message), null);
 
         // Full fence: the kind must be visible before the source is read. AbortToken publishes a new source (CAS) and
         // then reads the kind; without the fence this store and that load may pass each other, and neither side
@@ -382,7 +401,7 @@ internal sealed class FetchOperation
         }
 
         Volatile.Write(ref _response, null);
-        if (ReleaseSlots() && DiscardOnComplete)
+        if (ReleaseSlots(_end) && DiscardOnComplete)
         {
             SlotPool!.CloseIdleOf(SlotHostKey!);
         }
@@ -413,6 +432,9 @@ internal sealed class FetchOperation
     private TimeSpan Between(long from, long to) =>
         from == 0 || to == 0 || to < from ? TimeSpan.Zero : Clock.Between(Client.Time, from, to);
 }
+
+/// <summary>Why a fetch was aborted (<see cref="FetchOperation.AbortWith"/>).</summary>
+internal sealed record AbortReason(FetchErrorKind Kind, string Message);
 
 /// <summary>The link from a request message to its fetch, cut when the fetch completes (the handler may keep a
 /// request message after the fetch is over, and that must not keep the client alive).</summary>

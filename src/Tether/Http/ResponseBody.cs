@@ -21,9 +21,10 @@ internal sealed class ResponseBody : Stream
     private readonly HttpResponseMessage _message;
     private readonly Stream _raw;
     private readonly Stream _decoded;
-    private readonly long _maxBody;
-    private readonly TimeSpan _bodyTimeout;
-    private readonly TimeSpan _requestTimeout;
+    // The fetch's settings are read where needed, not copied into every body (issue 16, sixth pass: a smaller object).
+    private long MaxBody => _op.Settings.MaxBodySize;
+    private TimeSpan BodyTimeout => _op.Settings.BodyTimeout;
+    private TimeSpan RequestTimeout => _op.Settings.RequestTimeout;
     private FetchException? _failure;
     private long _read;
     private bool _eof;
@@ -39,10 +40,7 @@ internal sealed class ResponseBody : Stream
         _message = message;
         _raw = raw;
         _decoded = decoded;
-        _maxBody = op.Settings.MaxBodySize;
-        _bodyTimeout = op.Settings.BodyTimeout;
-        _requestTimeout = op.Settings.RequestTimeout;
-        _announcedTooLarge = ReferenceEquals(decoded, raw) && message.Content.Headers.ContentLength is { } announced && announced > _maxBody;
+        _announcedTooLarge = ReferenceEquals(decoded, raw) && message.Content.Headers.ContentLength is { } announced && announced > MaxBody;
     }
 
     public bool ReachedEnd => _eof;
@@ -91,11 +89,13 @@ internal sealed class ResponseBody : Stream
         return new ResponseBody(op, message, raw, decoded);
     }
 
-    public async Task<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback,
+    // A ValueTask: the usual small body is already buffered by the handler, so this completes synchronously and then
+    // allocates no Task (issue 16, sixth pass).
+    public async ValueTask<byte[]> ReadAllAsync(Action<ReadOnlyMemory<byte>>? streamingCallback,
         Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask>? streamingCallbackAsync, CancellationToken cancellationToken)
     {
         var length = _message.Content.Headers.ContentLength;
-        if (streamingCallback is null && streamingCallbackAsync is null && length is > 0 && length <= _maxBody && length <= Array.MaxLength)
+        if (streamingCallback is null && streamingCallbackAsync is null && length is > 0 && length <= MaxBody && length <= Array.MaxLength)
         {
             // Announced length (never set for a body we decode): read into one array of that length, with no copy when
             // the body is at most MaxUpFrontAllocation (measured in docs/benchmarks.md). A larger announcement is not
@@ -226,7 +226,7 @@ internal sealed class ResponseBody : Stream
         // A buffered fetch's read (the fetch's own token, which an abort and RequestTimeout already cancel) with no
         // per-read deadline: when the bytes are already here (a small body arrives with its head) it completes with
         // no state machine at all; anything else takes the full path below.
-        if (_bodyTimeout == Timeout.InfiniteTimeSpan && !_eof && _failure is null && _op.AbortKind is null
+        if (BodyTimeout == Timeout.InfiniteTimeSpan && !_eof && _failure is null && _op.AbortKind is null
             && (_read != 0 || !_announcedTooLarge) && cancellationToken.CanBeCanceled && cancellationToken == _op.FetchToken)
         {
             var pending = StartRead(buffer, cancellationToken);
@@ -273,11 +273,11 @@ internal sealed class ResponseBody : Stream
         // already. Any other token is a streamed body's reader: RequestTimeout still runs from the call (HTTP-06), so
         // each read is bounded by the smaller of BodyTimeout and what is left of RequestTimeout.
         var includesAbort = cancellationToken.CanBeCanceled && cancellationToken == _op.FetchToken;
-        var deadline = _bodyTimeout;
+        var deadline = BodyTimeout;
         var requestBinds = false;
-        if (!includesAbort && _requestTimeout != Timeout.InfiniteTimeSpan)
+        if (!includesAbort && RequestTimeout != Timeout.InfiniteTimeSpan)
         {
-            var left = _requestTimeout - _op.Elapsed;
+            var left = RequestTimeout - _op.Elapsed;
             if (left <= TimeSpan.Zero)
             {
                 throw Fail(FetchErrors.RequestTimedOut(_op, null));
@@ -397,7 +397,7 @@ internal sealed class ResponseBody : Stream
         }
 
         _read += n;
-        if (_read > _maxBody)
+        if (_read > MaxBody)
         {
             throw Fail(TooLarge());
         }
@@ -407,7 +407,7 @@ internal sealed class ResponseBody : Stream
 
     private FetchException TooLarge()
     {
-        var inner = new BodyTooLargeException(_maxBody);
+        var inner = new BodyTooLargeException(MaxBody);
         var where = Uri.TryCreate(_op.CurrentUrl, UriKind.Absolute, out var uri) ? $"{uri.Host}:{uri.Port}" : "?";
         return new FetchException(FetchException.NoResponse, FetchErrorKind.BodyTooLarge, $"Body too large ({where}): {inner.Message}",
             _op.Request, inner: inner);

@@ -10,7 +10,7 @@ namespace Tether;
 public sealed partial class ConnectionPool
 {
     private readonly ConcurrentDictionary<string, AsyncFifoSemaphore> _hostSlots = NewTable<string, AsyncFifoSemaphore>();
-    private readonly object _leaseGate = new();
+    private readonly Lock _leaseGate = new(); // System.Threading.Lock: cheaper than a Monitor on an object (issue 16, sixth pass)
     private FetchOperation? _holders; // the fetches holding slots (intrusive list, guarded by _leaseGate)
     private AsyncFifoSemaphore? _totalSlots;
 
@@ -31,7 +31,8 @@ public sealed partial class ConnectionPool
         {
             if (!host.Retired && _totalSlots!.TryTake())
             {
-                Lease(hostKey, host, operation, waitedSeconds: 0.0);
+                // Reached from the fetch's start or dequeue without an await: that timestamp is the slots' own.
+                Lease(hostKey, host, operation, waitedSeconds: 0.0, operation.SlotsTakenNow(Time));
                 return default;
             }
 
@@ -122,18 +123,19 @@ public sealed partial class ConnectionPool
             TetherMetrics.PoolWaits.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
-        Lease(hostKey, host, operation, Clock.Since(Time, started).TotalSeconds);
+        var now = Clock.Now(Time);
+        Lease(hostKey, host, operation, Clock.Between(Time, started, now).TotalSeconds, now);
     }
 
     /// <summary>Both slots are held: records the wait and lists the fetch as their holder.</summary>
-    private void Lease(string hostKey, AsyncFifoSemaphore host, FetchOperation operation, double waitedSeconds)
+    private void Lease(string hostKey, AsyncFifoSemaphore host, FetchOperation operation, double waitedSeconds, long now)
     {
         if (TetherMetrics.PoolWaitDuration.Enabled)
         {
             TetherMetrics.PoolWaitDuration.Record(waitedSeconds, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
-        operation.TakeSlots(this, hostKey, host, _totalSlots!, Clock.Now(Time));
+        operation.TakeSlots(this, hostKey, host, _totalSlots!, now);
         List(operation);
     }
 

@@ -70,11 +70,15 @@ internal sealed class Transport
         }
     }
 
-    public void Release()
+    public void Release() => Release(0);
+
+    /// <summary>Ends one use. <paramref name="now"/>: a timestamp of this transport's clock taken just before (the
+    /// releasing fetch's end), used as the unused-since time instead of a new clock read; 0 to read the clock.</summary>
+    public void Release(long now)
     {
         if (Interlocked.Decrement(ref _users) == 0)
         {
-            Volatile.Write(ref _unusedSince, Clock.Now(_time));
+            Volatile.Write(ref _unusedSince, now != 0 ? now : Clock.Now(_time));
         }
     }
 
