@@ -4,8 +4,8 @@
 #
 #   scripts/stress-tests.sh [N]        N runs (default 5); exit 0 only if every run passed
 #
-# Environment: HOGS (default: the number of cores) busy loops; CONFIG (default Release); FILTER (optional, passed as
-# --filter to dotnet test, e.g. "Category=Timing"). The hogs are this script's own children and are killed on exit.
+# Environment: HOGS (default: the number of cores) busy loops; CONFIG (default Release); FILTER (optional, an xunit
+# trait filter passed as --filter-trait to dotnet test, e.g. "Category=Timing"). The hogs are this script's own children and are killed on exit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,25 +37,27 @@ done
 echo "stress: $hogs CPU hog(s) running (pids ${hog_pids[*]}); $runs run(s) of the suite"
 
 filter_args=()
-if [ -n "${FILTER:-}" ]; then filter_args=(--filter "$FILTER"); fi
+if [ -n "${FILTER:-}" ]; then filter_args=(--filter-trait "$FILTER"); fi
 
 passed_runs=0
 logdir="$(mktemp -d)"
 for i in $(seq 1 "$runs"); do
   start=$(date +%s)
   log="$logdir/run-$i.log"
-  dotnet test tests/Tests.slnf -c "$config" -m:3 --no-build --nologo "${filter_args[@]}" \
-    --blame-hang --blame-hang-timeout 5m >"$log" 2>&1
+  # The README's test command without the build (global.json selects the Microsoft Testing Platform runner), with the
+  # same hang guard as .ci/run.
+  dotnet test --solution tests/Tests.slnf -c "$config" --max-parallel-test-modules 3 --no-build "${filter_args[@]}" \
+    --timeout 15m >"$log" 2>&1
   status=$?
   secs=$(( $(date +%s) - start ))
-  # One summary line per test assembly: "Passed!  - Failed: 0, Passed: 341, ..." or "Failed!  - ...".
-  summary="$(grep -E '^(Passed|Failed)!' "$log" | sed -E 's/ - [^ ]+\.dll.*//' | tr '\n' ';')"
+  # The runner's closing counts: "total: 853", "failed: 0", "succeeded: 849", "skipped: 4".
+  summary="$(grep -E '^\s+(total|failed|succeeded|skipped): [0-9]+' "$log" | sed -E 's/^\s+//' | tr '\n' ' ')"
   if [ "$status" -eq 0 ]; then
     passed_runs=$((passed_runs + 1))
     echo "run $i/$runs: PASS in ${secs}s  $summary"
   else
     echo "run $i/$runs: FAIL in ${secs}s  $summary"
-    grep -E '^\s+Failed [A-Za-z]' "$log" | sed 's/^/    /' | head -n 20
+    grep -E '^failed [A-Za-z]|failed with|Exit code' "$log" | sed 's/^/    /' | head -n 20
     echo "    log: $log"
   fi
 done
