@@ -75,11 +75,21 @@ public sealed class BridgeResponseLeakTests
 
         // The warning is written by the leak tracker's timer (TetherDiagnostics.LeakReportDelay, 1 s by default) to
         // the client's logger; bounded wait (30 s, a wide margin on a loaded machine).
+        // A site's warning repeats at most once a minute (docs/observability.md, "reported at most once a minute"), and
+        // under load a collection during the first round can find some of its responses early: the handler then records
+        // callers for the rest of that round, so the requesting method's site is reported in round 1 and round 2's count
+        // for it is held back for a minute (one loaded run saw 22 of 40). After the usual report delay has passed, the
+        // held-back counts are flushed as an application would at shutdown (TetherDiagnostics.FlushLeakReports); the total
+        // still has to be all 40.
         var named = $"{nameof(BridgeResponseLeakTests)}.{nameof(DropStreamedResponsesAsync)}";
         var sw = Stopwatch.StartNew();
         while (Warned(log) < 2 * Dropped && sw.Elapsed < s_gcWait)
         {
             await Task.Delay(50, ct);
+            if (sw.Elapsed > 2 * TetherDiagnostics.LeakReportDelay)
+            {
+                TetherDiagnostics.FlushLeakReports();
+            }
         }
 
         Assert.Equal(2 * Dropped, Warned(log));
