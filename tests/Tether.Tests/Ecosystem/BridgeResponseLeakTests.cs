@@ -96,7 +96,9 @@ public sealed class BridgeResponseLeakTests
         var warnings = log.Entries.Where(e => e.Id.Name == "ResponseNotDisposed").ToArray();
         Assert.Contains(warnings, w => w.Message.Contains("where the handler was created", StringComparison.Ordinal)
             && w.Message.Contains(nameof(HTTP_11_DIAG_09_dropped_streamed_bridge_responses_are_freed_by_the_GC_and_warned_like_a_plain_HttpClient), StringComparison.Ordinal));
-        var warning = Assert.Single(warnings, w => w.Message.Contains(named, StringComparison.Ordinal));
+        // One warning for the requesting method, or two when the repeat limit held part of it back (above).
+        Assert.Contains(warnings, w => w.Message.Contains(named, StringComparison.Ordinal));
+        var warning = warnings.First(w => w.Message.Contains(named, StringComparison.Ordinal));
         Assert.Contains("HttpResponseMessage (streamed) was garbage-collected", warning.Message, StringComparison.Ordinal);
         Assert.Contains("using var response = await http.GetAsync", warning.Message, StringComparison.Ordinal);
 
