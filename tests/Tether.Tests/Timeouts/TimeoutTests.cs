@@ -227,7 +227,7 @@ public sealed class TimeoutQueueTests(ServerFixture server) : IClassFixture<Serv
         await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 2 }))
         {
             var started = new List<int>();
-            var tasks = Enumerable.Range(0, 4).Select(i => client.FetchAsync(new FetchRequest(Url($"/delay/{(i < 2 ? 300 + (i * 150) : 50)}"))
+            var tasks = Enumerable.Range(0, 4).Select(i => client.FetchAsync(new FetchRequest(Url($"/delay/{(i < 2 ? 300 + (i * 700) : 50)}"))
             {
                 HeaderCallback = line =>
                 {
@@ -251,11 +251,13 @@ public sealed class TimeoutQueueTests(ServerFixture server) : IClassFixture<Serv
             Assert.Equal(4, client.InFlight);
             Assert.True(client.Pool!.Count <= 2, $"{client.Pool.Count} connections for MaxClients = 2");
             var responses = await Task.WhenAll(tasks);
-            // The queued two wait for the 300 ms and 450 ms responses (a delay never ends early): at least 290 ms. The
+            // The queued two wait for the 300 ms and 1,000 ms responses (a delay never ends early): at least 290 ms. The
             // running two queue for about 1 ms unloaded; under 290 ms is the margin for a loaded 2-core machine.
             Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue < TimeSpan.FromMilliseconds(290)));
             Assert.Equal(2, responses.Count(r => r.TimeInfo.Queue >= TimeSpan.FromMilliseconds(290)));
-            // #2 takes the slot #0 frees (at 300 ms), #3 the one #1 frees (at 450 ms): FIFO.
+            // #2 takes the slot #0 frees (at 300 ms), #3 the one #1 frees (at 1,000 ms): FIFO. The start order is when
+            // each response head arrived, so #2 has 700 ms to get its 50 ms response before #3 even leaves the queue
+            // (with 150 ms, one stress run with two CPU hogs saw 0,1,3,2 while the queue times were in FIFO order).
             Assert.True(responses[2].TimeInfo.Queue < responses[3].TimeInfo.Queue);
             Assert.True(started.IndexOf(2) < started.IndexOf(3), $"start order {string.Join(",", started)}");
         }
