@@ -333,7 +333,12 @@ internal sealed class TrackedConnection
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
-            // The second close: the pool's and the handler's (its stream's Dispose) have both happened.
+            // The second close: the pool's and the handler's (its stream's Dispose) have both happened. The first caller
+            // may still be between its exchange above and leaving the ledger (a stress run caught one preempted there:
+            // the pool's abort returned, its loop's Run ended, and the record was still listed, "Closing"), so this
+            // caller leaves it too: each closed the fd before calling, and leaving is idempotent (the slot is released
+            // once, by whichever removal wins).
+            Pool.OnConnectionClosed(this);
             Volatile.Read(ref _handlerReleased)?.TrySetResult();
             return;
         }
