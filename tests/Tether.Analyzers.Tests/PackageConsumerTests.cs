@@ -30,7 +30,7 @@ public class PackageConsumerTests
         var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromMinutes(5));
+        timeout.CancelAfter(TimeSpan.FromMinutes(5)); // a hang guard for the nested pack, restore and build, spent only when it hangs
         try
         {
             await process.WaitForExitAsync(timeout.Token);

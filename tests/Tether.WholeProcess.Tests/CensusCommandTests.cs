@@ -7,6 +7,9 @@ using Xunit;
 
 namespace Tether.Tests.Cli;
 
+/// <summary>CLI-09: <c>tether census</c> of this process against the API.</summary>
+/// <remarks>Process alone (issue 13): the command's whole-process numbers (total fds, every bucket) must equal the
+/// API's for the same process exactly, which any fd a parallel test opened or closed meanwhile would move.</remarks>
 [Collection(CensusCollection.Name)]
 public sealed class CensusCommandTests
 {

@@ -35,6 +35,8 @@ public sealed class ErrorAfterCancelTests(ServerFixture server) : IClassFixture<
                 // 300 ms reset delay). Not "accepted 5": under load a 100 ms cancel can land before a fetch has
                 // connected at all (a run at load 45 saw 4 accepted); such a fetch has no late error to swallow.
                 var hostilePort = new HashSet<int> { hostile.Port };
+                // The server resets each connection 300 ms after accepting it; 10 s is the margin for a loaded 2-core
+                // machine.
                 var waited = Stopwatch.StartNew();
                 while (hostile.AcceptedConnections < 1 || hostile.OpenConnections > 0 || OwnTcpSockets.AnyOpenTowards(hostilePort))
                 {

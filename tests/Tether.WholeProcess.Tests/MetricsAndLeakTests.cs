@@ -227,6 +227,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
             await Task.Delay(100); // gives a wrong early completion (the slot not held by the dropped response) a chance
             Assert.False(waiter.IsCompleted); // to show; the waiter's real completion below waits for the GC, bounded
             await Collect();
+            // The collection frees the slot at once (milliseconds unloaded); 5 s is the margin for a loaded machine.
             var response = await waiter.WaitAsync(TimeSpan.FromSeconds(5));
             Assert.Equal(200, response.Code);
         }
@@ -389,6 +390,8 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
         await using (var client = new AsyncHttpClient())
         {
             var response = await client.FetchStreamAsync(hostile.Url("/").ToString());
+            // The server closes right after the short body, and the kernel moves our end to CLOSE_WAIT as the FIN
+            // arrives (milliseconds unloaded); 3 s is the margin for a loaded 2-core machine.
             var sw = Stopwatch.StartNew();
             CensusSocket? closeWait = null;
             while (closeWait is null && sw.Elapsed < TimeSpan.FromSeconds(3))
@@ -397,7 +400,7 @@ public sealed class MetricsAndLeakTests(ServerFixture server) : IClassFixture<Se
                 await Task.Delay(10);
             }
 
-            Assert.NotNull(closeWait);
+            Assert.True(closeWait is not null, $"waited {sw.Elapsed} for our socket towards port {hostile.Port} to be in CLOSE_WAIT");
             var owned = Assert.Single(SocketLedger.Reconcile(SocketCensus.Take()).Owned, o => o.Socket.State == TcpState.CloseWait && o.Socket.Remote.Port == hostile.Port);
             // Revised 2026-11-30 (issue 16, CORE-03): a connection whose origin has a request in flight is Open (the
             // ledger no longer guesses which connection carries it), never Active.

@@ -145,6 +145,7 @@ public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixtu
                     }));
                 }
 
+                // A hang guard: the storm takes seconds unloaded, and each fetch is bounded by its 10 s timeouts.
                 await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
         }
     }
@@ -171,7 +172,9 @@ public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixtu
                     inFlight.Add(client.FetchAsync(slow));
                 }
 
-                // Let them reach the server (connected, waiting for headers), then end the coroutine.
+                // Part of the scenario: let them reach the server (connected, waiting for headers), then end the
+                // coroutine. The assertions below hold in whatever phase a fetch is (every one must fail LoopClosed),
+                // so a slow machine cannot make them pass vacuously.
                 await Task.Delay(15);
             });
             run.Stop();
@@ -181,6 +184,8 @@ public sealed class StormTests(ServerFixture server) : IClassFixture<ServerFixtu
             Assert.True(run.Elapsed < TimeSpan.FromSeconds(1.5), $"Run took {run.Elapsed} with fetches in flight");
             foreach (var task in inFlight)
             {
+                // Run has returned, so each fetch has already failed or fails at once; 2 s is the margin for a loaded
+                // 2-core machine (the server would answer after 10 s).
                 var error = await Assert.ThrowsAsync<FetchException>(() => task.WaitAsync(TimeSpan.FromSeconds(2)));
                 Assert.Equal(FetchException.NoResponse, error.Code);
                 Assert.Equal(FetchErrorKind.LoopClosed, error.Kind);
@@ -230,7 +235,9 @@ public sealed class FloodTests(ServerFixture server) : IClassFixture<ServerFixtu
                 }
             }).ToArray();
 
-            // None hung: all done well within the queue timeout plus the time to serve what got a slot.
+            // None hung: all done well within the queue timeout plus the time to serve what got a slot (well under a
+            // second unloaded; 30 s is the margin for a loaded 2-core machine, against the 10 s request timeout a hung
+            // fetch would wait for).
             await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
             Assert.Equal(0, client.InFlight);
         }

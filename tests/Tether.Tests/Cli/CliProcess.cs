@@ -33,7 +33,7 @@ internal static class CliProcess
         using var stdout = new MemoryStream();
         var copy = p.StandardOutput.BaseStream.CopyToAsync(stdout);
         var err = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000))
+        if (!p.WaitForExit(60_000)) // a hang guard: one CLI command takes about a second unloaded
         {
             p.Kill(entireProcessTree: true);
             throw new TimeoutException("tether did not exit within 60 s");
@@ -88,7 +88,7 @@ internal static class CliProcess
         using var p = Process.Start(info)!;
         var output = p.StandardOutput.ReadToEndAsync();
         _ = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000))
+        if (!p.WaitForExit(60_000)) // a hang guard: one CLI command takes about a second unloaded
         {
             p.Kill(entireProcessTree: true);
             throw new TimeoutException("script did not exit within 60 s");

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -143,24 +142,12 @@ public sealed class FetchCommandTests(ServerFixture server) : IClassFixture<Serv
     public async Task CLI01_connect_timeout_reaches_the_connect()
     {
         await using var hostile = HostileServer.Start(HostileBehavior.NeverAccept);
-        var fillers = new List<Socket>();
+        // The queue is filled as the timeout tests fill it (issue 13's audit): a blocking connect bounded by SO_SNDTIMEO,
+        // so "full" is the kernel's answer. The earlier form cancelled async connects after 300 ms, which on a loaded
+        // machine could call the queue full while it was not, and the CLI's connect then succeeded.
+        var fillers = await Tether.Tests.Timeouts.TimeoutTests.FillAcceptQueueAsync(hostile.Port);
         try
         {
-            for (int i = 0; i < 3; i++)
-            {
-                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                fillers.Add(s);
-                using var cts = new CancellationTokenSource(300);
-                try
-                {
-                    await s.ConnectAsync("127.0.0.1", hostile.Port, cts.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    // The queue is full: exactly the state we want.
-                }
-            }
-
             var (code, _, err, _) = CliHarness.RunTether(["fetch", "--connect-timeout", "0.3", hostile.Url("/").ToString()]);
             Assert.Equal(ExitCodes.Timeout, code); // curl 28
             Assert.Contains("ConnectTimeout", err, StringComparison.Ordinal);

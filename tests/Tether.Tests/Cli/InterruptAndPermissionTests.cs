@@ -28,8 +28,10 @@ public sealed class InterruptAndPermissionTests
         using var tether = ChildProcess.InterruptibleTether(["watch", "--pid", leaker.Pid.ToString(CultureInfo.InvariantCulture), "--duration", "60", "--interval", "250ms", "--fail-on-growth", "10"]);
         // The first sample is the first "t=" line whatever its time: the clock starts before the first census, which
         // took 1.19 s on a loaded machine once (stress run: "t=1.19s" was the first line, and a wait for "t=0." saw
-        // every later line go by and timed out).
+        // every later line go by and timed out). 30 s covers the CLI child's start-up and that first census (about a
+        // second unloaded) on a loaded 2-core machine.
         tether.WaitForLine(l => l.StartsWith("t=", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "watch's first sample");
+        // The second sample comes one interval after the first (well under a second unloaded; 10 s: load margin).
         tether.WaitForLine(l => l.StartsWith("t=", StringComparison.Ordinal), TimeSpan.FromSeconds(10), "watch's second sample");
 
         tether.Interrupt();
@@ -48,6 +50,7 @@ public sealed class InterruptAndPermissionTests
     public void CLI15_ctrl_c_during_soak_stops_prints_what_ran_and_exits_130()
     {
         using var tether = ChildProcess.InterruptibleTether(["soak", "-n", "1000000", "--sample-every", "20", "--patterns", "seed,inside"]);
+        // CLI start-up, warm-up and 20 iterations: a few seconds unloaded; 60 s only bounds a hang on a loaded machine.
         tether.WaitForLine(l => l.StartsWith("seed 20/1000000", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "soak's progress past iteration 20");
 
         tether.Interrupt();
@@ -68,6 +71,7 @@ public sealed class InterruptAndPermissionTests
         listener.Start();
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         using var tether = ChildProcess.InterruptibleTether(["fetch", "-o", "/dev/null", $"http://127.0.0.1:{port}/slow"]);
+        // The CLI child starts and connects in about a second unloaded; 30 s only bounds a hang on a loaded machine.
         using var accept = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using Socket server = await listener.AcceptSocketAsync(accept.Token);
         byte[] request = new byte[4096];
@@ -79,6 +83,7 @@ public sealed class InterruptAndPermissionTests
 
         Assert.True(code == ExitCodes.Interrupted, $"exit {code}\n{error}");
         Assert.Contains("interrupted (Ctrl-C)", error, StringComparison.Ordinal);
+        // The child has exited (WaitForExit above), so its socket is closed already; 10 s only bounds a failure.
         using var eof = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         int n;
         try
@@ -104,13 +109,13 @@ public sealed class InterruptAndPermissionTests
     {
         Assert.SkipUnless(Environment.UserName == "root" && File.Exists("/usr/bin/setpriv"), "needs root and setpriv to run the target as another user");
         using var target = ChildProcess.Python(PythonScripts.Idle, ["60"], asNobody: true);
-        target.WaitForLine(l => l == "ready", TimeSpan.FromSeconds(10), "the target's 'ready'");
+        target.WaitForLine(l => l == "ready", TimeSpan.FromSeconds(10), "the target's 'ready'"); // python start-up: < 1 s unloaded
         Assert.NotEmpty(Directory.GetFiles($"/proc/{target.Pid}/fd")); // listing works (as root with every capability)
 
         string pid = target.Pid.ToString(CultureInfo.InvariantCulture);
         string[] args = command == "watch" ? ["watch", "--pid", pid, "--duration", "1"] : ["census", "--pid", pid];
         using var tether = ChildProcess.Tether(args, wrapper: ["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"]);
-        (int code, string output, string error) = tether.WaitForExit(TimeSpan.FromSeconds(60));
+        (int code, string output, string error) = tether.WaitForExit(TimeSpan.FromSeconds(60)); // a hang guard: the command takes 1-2 s
 
         Assert.True(code == ExitCodes.ProcUnreadable, $"exit {code}\n{output}\n{error}");
         string line = Assert.Single(CliHarness.Lines(error));

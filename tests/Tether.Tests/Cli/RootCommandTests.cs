@@ -91,7 +91,7 @@ public sealed class RootCommandTests
         using var p = Process.Start(info)!;
         var output = p.StandardOutput.ReadToEndAsync();
         var error = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(180_000))
+        if (!p.WaitForExit(180_000)) // a hang guard only, spent when the child hangs
         {
             p.Kill(entireProcessTree: true);
             throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in 180 s");

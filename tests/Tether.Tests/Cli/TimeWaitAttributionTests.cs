@@ -142,6 +142,7 @@ public sealed class TimeWaitAttributionTests
     // The client's TIME_WAIT count: one per distinct local port (a reused port replaced its earlier TIME_WAIT entry).
     private static int Done(ChildProcess client)
     {
+        // The python client's connections take well under a second unloaded; 30 s only bounds a hang on a loaded machine.
         string line = client.WaitForLine(l => l.StartsWith("done", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the client's 'done'");
         int made = int.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture);
         Assert.InRange(made, Connections * 9 / 10, Connections);
@@ -278,12 +279,14 @@ public sealed class TimeWaitAttributionTests
 
     private static int Port(ChildProcess server)
     {
+        // A python start-up: well under a second unloaded; 10 s is the margin for a loaded 2-core machine.
         string line = server.WaitForLine(l => l.StartsWith("port ", StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the server's port");
         return int.Parse(line.AsSpan(5), CultureInfo.InvariantCulture);
     }
 
     // The server closes each connection after the client's FIN arrives; the client's side then enters TIME_WAIT. Waits
-    // (bounded) until the namespace shows them all.
+    // (bounded) until the namespace shows them all: the client has printed "done" after its closes, so they are there
+    // within milliseconds unloaded; 10 s is the margin for a loaded 2-core machine (and far below the 60 s an entry lasts).
     private static void WaitForTimeWait(IPEndPoint endpoint, int expected)
     {
         var clock = Stopwatch.StartNew();

@@ -450,7 +450,9 @@ public sealed record DiffCase(string Name, string Method, string Url)
     /// <summary>User name and password: <c>SocketsHttpHandler.Credentials</c>, and Tether's Auth settings.</summary>
     public (string User, string Password, AuthMode Mode)? Credentials { get; init; }
 
-    /// <summary>Every side must have answered (or failed) within this bound; a side still waiting reports "timeout".</summary>
+    /// <summary>Every side must have answered (or failed) within this bound; a side still waiting reports "timeout".
+    /// A loopback case takes milliseconds unloaded; the default 10 s is the margin for a loaded 2-core machine, and
+    /// cases that expect a side to wait (a stalled server) set their own bound.</summary>
     public TimeSpan Bound { get; init; } = TimeSpan.FromSeconds(10);
 
     public override string ToString() => Name;

@@ -184,20 +184,28 @@ public sealed class CoreNetConnectTests
             {
                 listener.Bind(new IPEndPoint(address, port));
                 listener.Listen(0);
-                // Fill the queue: connect until a connect no longer completes (bounded: 4 tries of 300 ms).
+                // Fill the queue: connect until a connect no longer completes (bounded: 4 tries of at most 500 ms).
+                // Each try is a blocking connect(2) bounded by SO_SNDTIMEO, as TimeoutTests.FillAcceptQueueAsync does
+                // (issue 13's audit): on loopback the handshake completes inside that call while the queue has room,
+                // so "full" is the kernel's answer. The earlier form cancelled an async connect after 300 ms, and on a
+                // loaded machine a completed connect whose continuation ran late read as "full" too early.
                 for (var i = 0; i < 4; i++)
                 {
-                    var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                    var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendTimeout = 500 };
                     try
                     {
-                        filler.ConnectAsync(new IPEndPoint(address, port), wait.Token).AsTask().GetAwaiter().GetResult();
+                        filler.Connect(new IPEndPoint(address, port));
                         result._fillers.Add(filler);
                     }
-                    catch (OperationCanceledException)
+                    catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.InProgress or SocketError.WouldBlock)
                     {
                         filler.Dispose();
                         return result; // this SYN was dropped: the queue is full
+                    }
+                    catch
+                    {
+                        filler.Dispose();
+                        throw;
                     }
                 }
 

@@ -51,6 +51,7 @@ public sealed class CoreNetHealthCheckTests
                 () => $"the silent connection {dead.Id} to be retired; ledger: {string.Join("; ", pool.Snapshot())}");
             var retiredAfter = Stopwatch.GetElapsedTime(silenced);
             Assert.True(retiredAfter >= TimeSpan.FromSeconds(1), $"retired after {retiredAfter}, before a PING could even be due");
+            // The socket closes as the connection is retired (milliseconds unloaded); 5 s for a loaded 2-core machine.
             await WaitUntil(() => relay.ClosedByClient == 1, TimeSpan.FromSeconds(5), () => "the client to close the silent connection's socket");
 
             var started = Stopwatch.GetTimestamp();

@@ -54,6 +54,9 @@ internal static class CoreTestSupport
 
     /// <summary>The pool owns no socket and the process has no ESTABLISHED or CLOSE_WAIT socket towards
     /// <paramref name="ports"/> (3 s for the closes in flight to land).</summary>
+    /// <remarks>Both waits are on this process's client ends, closed by the pool itself (not by the server's reads on
+    /// the thread pool, for which <c>LeakCheck</c> allows 15 s): milliseconds unloaded, so 3 s is the margin for a
+    /// loaded 2-core machine.</remarks>
     public static async Task AssertCleanAsync(ConnectionPool pool, params int[] ports)
     {
         await WaitForAsync(() => pool.Count == 0, TimeSpan.FromSeconds(3), $"{pool.Name} to own no socket");

@@ -35,10 +35,21 @@ public sealed class OwnershipByScopeTests
         Assert.Equal(1, server.AcceptedConnections);
 
         using var cancelA = new CancellationTokenSource();
-        var a = client.FetchAsync(Url(server, "h2", "/stream/12?delayMs=100"), cancelA.Token);
-        var b = client.FetchAsync(Url(server, "h2", "/stream/8?delayMs=100"), TestContext.Current.CancellationToken);
-        await WaitForAsync(() => server.OpenConnections >= 1, TimeSpan.FromSeconds(5), "the h2 connection");
-        await Task.Delay(250, TestContext.Current.CancellationToken); // both streams are mid-body (they last 0.7 s and 1.1 s)
+        var chunksOfA = 0;
+        var a = client.FetchAsync(new FetchRequest(Url(server, "h2", "/stream/12?delayMs=100"))
+        {
+            StreamingCallback = _ => Interlocked.Increment(ref chunksOfA),
+        }, cancelA.Token);
+        var b = client.FetchAsync(Url(server, "h2", "/stream/8?delayMs=200"), TestContext.Current.CancellationToken);
+        // Issue 13: this was a 250 ms sleep, meant to put both streams mid-body. Wait for it instead: A has its first
+        // chunk (its body has begun) and neither has ended. The first chunk takes milliseconds unloaded; 10 s bounds a
+        // failure on a loaded 2-core machine.
+        await WaitForAsync(() => Volatile.Read(ref chunksOfA) >= 1 || a.IsCompleted, TimeSpan.FromSeconds(10), "A's first body chunk");
+        // Both must still be running when A is cancelled, or B's full body below proves nothing about the shared
+        // connection. Between A's first chunk and this check is one 10 ms poll unloaded; A's body lasts 1.1 s (12
+        // chunks 100 ms apart) and B's 1.4 s (8 chunks 200 ms apart; 0.7 s before, widened for a loaded machine).
+        Assert.False(a.IsCompleted, $"A ended before it could be cancelled: {a.Status}");
+        Assert.False(b.IsCompleted, "B ended before A was cancelled: the test would not show that A's cancel spares B");
         cancelA.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => a);
@@ -78,6 +89,8 @@ public sealed class OwnershipByScopeTests
 
         a.Close();
 
+        // A's stream is stalled by the server, so only the close can end this read: at once (milliseconds) unloaded;
+        // 5 s is the margin for a loaded 2-core machine (a read the close missed would wait for ever).
         var error = await Assert.ThrowsAsync<FetchException>(
             () => fromA.BodyStream.ReadAsync(new byte[64], TestContext.Current.CancellationToken).AsTask()
                 .WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
@@ -116,6 +129,7 @@ public sealed class OwnershipByScopeTests
             await aEnded.Task;
             bodyOfB = await ReadToEndAsync(fromB);
         }));
+        // Two loopback fetches: milliseconds unloaded; 10 s bounds a failure on a loaded 2-core machine.
         await bOpened.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
         FetchResponse? fromA = null;
@@ -126,10 +140,12 @@ public sealed class OwnershipByScopeTests
         }));
         aEnded.SetResult();
 
+        // As in the test above: the stalled read can only end by A's loop having ended, at once (5 s: load margin).
         var error = await Assert.ThrowsAnyAsync<Exception>(
             () => fromA!.BodyStream.ReadAsync(new byte[64], TestContext.Current.CancellationToken).AsTask()
                 .WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
         Assert.True(error is FetchException { Kind: FetchErrorKind.LoopClosed } or LoopMisuseException, error.ToString());
+        // B's last three chunks come 150 ms apart: under 0.5 s unloaded; 10 s is the margin for a loaded machine.
         await loopB.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         Assert.Equal("chunk 0\nchunk 1\nchunk 2\nchunk 3\n", bodyOfB);
 
@@ -235,9 +251,12 @@ public sealed class OwnershipByScopeTests
         Assert.Equal(FetchException.NoResponse, error.Code);
         Assert.Equal(FetchErrorKind.ConnectTimeout, error.Kind);
         Assert.InRange(sw.Elapsed, connectTimeout - TimeSpan.FromMilliseconds(50), connectTimeout + TimeSpan.FromMilliseconds(2500));
+        // The attempt's socket closes as its deadline fires (the fetch above already failed by it): milliseconds
+        // unloaded, 5 s for a loaded 2-core machine.
         await WaitForAsync(() => pool.Count == 0, TimeSpan.FromSeconds(5), "the timed-out attempt to close its socket");
 
-        // The single socket slot is free again: a good server is reachable at once.
+        // The single socket slot is free again: a good server is reachable at once (milliseconds unloaded; its 5 s
+        // connect timeout is the margin for a loaded 2-core machine).
         var ok = await client.FetchAsync(new FetchRequest(good.Url("/hello").ToString()) { ConnectTimeout = TimeSpan.FromSeconds(5) },
             TestContext.Current.CancellationToken);
         Assert.Equal(200, ok.Code);

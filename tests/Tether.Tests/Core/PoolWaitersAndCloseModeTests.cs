@@ -45,6 +45,8 @@ public sealed class PoolWaitersAndCloseModeTests
         Assert.All(waiters, w => Assert.False(w.IsCompleted));
 
         await holder.DisposeAsync(); // the release wakes the first waiter; each completion wakes the next
+        // 50 loopback /hello fetches one after another: well under a second unloaded; 30 s is the margin for a loaded
+        // 2-core machine (a lost wake-up leaves a waiter queued for ever, so this fails instead of hanging).
         await Task.WhenAll(waiters).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         Assert.Equal(Enumerable.Range(0, 50), served.ToArray());
 
@@ -71,6 +73,7 @@ public sealed class PoolWaitersAndCloseModeTests
         {
             Assert.Equal(i, waits.Count(w => w.IsCompleted));
             slots.Release();
+            // The release completes the first waiter's task (microseconds); 5 s only bounds a lost wake-up.
             await waits[i].WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
             Assert.True(await waits[i]);
         }
@@ -130,20 +133,23 @@ public sealed class PoolWaitersAndCloseModeTests
         {
             // A FIN: the server's end is half-closed (CLOSE_WAIT until Kestrel closes it), or the client's end is in
             // FIN_WAIT2/TIME_WAIT, which only an orderly close produces.
-            // TIME_WAIT entries have no fd: CountTimeWait reads them from the namespace's table.
+            // TIME_WAIT entries have no fd: CountTimeWait reads them from the namespace's table. Kernel state, set as
+            // the FIN arrives (milliseconds unloaded): 3 s is the margin for a loaded 2-core machine.
             await WaitForAsync(() => ServerEnds().Any(s => s.State == TcpState.CloseWait)
                     || SocketCensus.Take().CountTimeWait(server.Port) > 0,
                 TimeSpan.FromSeconds(3), "the server to see a FIN (client TIME_WAIT or server CLOSE_WAIT)");
         }
         else
         {
-            // An RST: the server's end is gone at once and nothing is left in TIME_WAIT on the client.
+            // An RST: the server's end is gone at once (kernel state; 3 s is the margin for a loaded 2-core machine)
+            // and nothing is left in TIME_WAIT on the client.
             await WaitForAsync(() => !ServerEnds().Any(), TimeSpan.FromSeconds(3), "the reset to remove the server's end; census: " + Census());
             Assert.Equal(0, TimeWaitRows.Count(local, remote));
         }
 
         // Closing the pool: its idle connection takes the idle-close path too (issue 16, CORE-09; PoolCloseModeTests
-        // counts the server's resets exactly), an in-flight one is aborted; either way no server end stays open.
+        // counts the server's resets exactly), an in-flight one is aborted; either way no server end stays open
+        // (kernel state, changed as the FIN or RST arrives: 3 s is the margin for a loaded 2-core machine).
         await client.FetchAsync(server.Url("/hello").ToString(), TestContext.Current.CancellationToken);
         client.Close();
         await pool.CloseAsync(TestContext.Current.CancellationToken);

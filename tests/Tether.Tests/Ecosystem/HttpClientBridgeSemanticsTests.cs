@@ -255,7 +255,9 @@ public sealed class HttpClientBridgeSemanticsTests
         () => !SocketLedger.Snapshot().Any(e => e.HostKey.EndsWith($":{port}", StringComparison.Ordinal)),
         $"no ledger entry towards 127.0.0.1:{port}");
 
-    /// <summary>Waits up to 10 s for <paramref name="condition"/>; fails naming what it waited for.</summary>
+    /// <summary>Waits up to 10 s for <paramref name="condition"/>; fails naming what it waited for. What it waits for
+    /// (a request reaching the server, a connection leaving the ledger) takes milliseconds on loopback unloaded; 10 s
+    /// is the margin for a loaded 2-core machine.</summary>
     private static async Task WaitAsync(Func<bool> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -54,7 +54,9 @@ internal static class HostileAssert
         }
     }
 
-    /// <summary>Waits (bounded) until <paramref name="condition"/> holds; fails with <paramref name="what"/> otherwise.</summary>
+    /// <summary>Waits (bounded) until <paramref name="condition"/> holds; fails with <paramref name="what"/> otherwise.
+    /// The default 3 s: what the fault tests wait for (a close noticed by the pool's reaper, every 250 ms by default)
+    /// takes at most a reaper tick unloaded, so 3 s is the margin for a loaded 2-core machine.</summary>
     public static async Task WaitUntil(Func<bool> condition, string what, int timeoutMs = 3000)
     {
         var sw = Stopwatch.StartNew();

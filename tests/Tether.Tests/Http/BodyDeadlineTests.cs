@@ -171,6 +171,8 @@ public sealed class BodyDeadlineTests
         await using var server = await KestrelTestServer.StartAsync();
         await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Defaults = { BodyTimeout = TimeSpan.FromSeconds(30) } });
         await using var response = await client.FetchStreamAsync(server.Url("/stream/5?stallAfter=1").ToString());
+        // The cancel fires at 300 ms and the 30 s BodyTimeout long after: a 29.7 s margin on a loaded machine before
+        // the timeout could end the read instead.
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         var buffer = new byte[64];
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>

@@ -83,7 +83,9 @@ internal static class BodyTestKit
         }
     }
 
-    /// <summary>Waits (bounded) for <paramref name="condition"/>, failing with <paramref name="what"/>.</summary>
+    /// <summary>Waits (bounded) for <paramref name="condition"/>, failing with <paramref name="what"/>. The default 5 s:
+    /// what the body tests wait for (a connection leaving the ledger, a server seeing a close) takes milliseconds on
+    /// loopback unloaded, so 5 s is the margin for a loaded 2-core machine.</summary>
     public static async Task WaitForAsync(Func<bool> condition, string what, double seconds = 5)
     {
         var sw = Stopwatch.StartNew();

@@ -146,11 +146,16 @@ public sealed class ClientApiTests(ServerFixture server) : IClassFixture<ServerF
         var client = new AsyncHttpClient(new AsyncHttpClientOptions { MaxClients = 1 });
         var inflight = client.FetchAsync(Url("/delay/10000"));
         var queued = client.FetchAsync(new FetchRequest(Url("/delay/10000")) { QueueTimeout = TimeSpan.FromSeconds(30) });
+        // The in-flight fetch's connection: one loopback connect, milliseconds unloaded; 5 s is the margin for a loaded
+        // 2-core machine. Asserted (issue 13's audit: the wait used to end silently), so the close below meets a fetch
+        // that really is in flight.
         var deadline = Stopwatch.StartNew();
         while (client.Pool?.Count is null or 0 && deadline.Elapsed < TimeSpan.FromSeconds(5))
         {
             await Task.Delay(10);
         }
+
+        Assert.True(client.Pool?.Count > 0, $"waited {deadline.Elapsed} for the in-flight fetch's connection");
 
         var sw = Stopwatch.StartNew();
         client.Close();

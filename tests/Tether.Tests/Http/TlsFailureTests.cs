@@ -68,7 +68,7 @@ public sealed class TlsFailureTests
         await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Defaults = { RequestTimeout = TimeSpan.FromSeconds(10) } });
         var url = $"https://127.0.0.1:{port}/";
         var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(url));
-        await serve.WaitAsync(TimeSpan.FromSeconds(5));
+        await serve.WaitAsync(TimeSpan.FromSeconds(5)); // the server's one exchange is over (ms); 5 s: load margin
         Assert.Equal(FetchErrorKind.Tls, error.Kind);
         Assert.Equal(TlsFailureKind.Handshake, error.TlsFailure);
         Assert.Contains($"127.0.0.1:{port}", error.Message);

@@ -57,6 +57,8 @@ public abstract class ChildProcessScenarioTests(ServerFixture server) : IClassFi
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        // A hang guard, spent only when the child hangs: a scenario takes seconds unloaded; 4 minutes is the margin for
+        // a loaded 2-core machine running the suite in parallel.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         try
         {

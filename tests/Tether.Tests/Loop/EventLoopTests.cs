@@ -116,7 +116,8 @@ public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerF
             });
         })).ToList();
         threads.ForEach(t => t.Start());
-        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(30))));
+        // 20 fetches of /delay/2 per loop take about 0.1 s unloaded; 30 s is the margin for a loaded 2-core machine.
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(30)), "waited 30 s for the four loops to end"));
 
         Assert.Equal(4, ids.Distinct().Count());
         check.AssertClean();
@@ -170,7 +171,8 @@ public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerF
             cancelled.Cancel();
             Assert.True(cancelled.IsCancelled);
             // The loop fires due timers in due order, so once the 200 ms one ran the 100 ms one would have run
-            // before it: no extra wait is needed for the "never" below. Bounded: a lost timer fails here.
+            // before it: no extra wait is needed for the "never" below. Bounded: a lost timer fails here (it fires
+            // at 200 ms unloaded; 10 s is the margin for a loaded 2-core machine).
             await fired.Task.WaitAsync(TimeSpan.FromSeconds(10));
         });
 
@@ -193,6 +195,7 @@ public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerF
             var periodic = loop.PeriodicCallback(TimeSpan.FromMilliseconds(20), () => ticks++);
             periodic.Start();
             Assert.True(periodic.IsRunning);
+            // Five 20 ms ticks take 0.1 s unloaded; 10 s is the margin for a loaded 2-core machine.
             var waited = Stopwatch.StartNew();
             while (ticks < 5)
             {
@@ -246,6 +249,9 @@ public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerF
             var client = new AsyncHttpClient();
             await client.FetchAsync(Url("/hello"));
             EventLoop.Current!.CallLater(TimeSpan.FromMilliseconds(10), () => throw new InvalidDataException("from a timer"));
+            // Part of the scenario, not a wait for a result: the main coroutine is still running when the timer
+            // throws, and Run must end with the timer's exception (asserted below) rather than the main's outcome. The
+            // exception stops the loop, so Run does not wait these 10 s out.
             await Task.Delay(TimeSpan.FromSeconds(10));
         }));
 

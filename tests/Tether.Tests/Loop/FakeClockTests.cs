@@ -66,7 +66,8 @@ public sealed class FakeClockTests
             });
             var advancer = new Thread(() => clock.Advance(TimeSpan.FromSeconds(30)));
             advancer.Start();
-            // Bounded in real time: 30 fake seconds must not take 30 real ones.
+            // Bounded in real time: 30 fake seconds must not take 30 real ones. Advancing fires it in milliseconds
+            // unloaded; 10 s is the margin for a loaded 2-core machine and still a third of the fake delay.
             await fired.Task.WaitAsync(TimeSpan.FromSeconds(10));
             advancer.Join();
         }, clock);
@@ -121,7 +122,8 @@ public sealed class FakeClockTests
             Assert.Equal(2, loop.PendingTimers);
 
             // Let the pump go to sleep on the clock's timer for the earliest loop timer, so that a timer of the
-            // clock is live when the coroutine ends (bounded in real time).
+            // clock is live when the coroutine ends (bounded in real time: the pump arms it within milliseconds
+            // unloaded; 10 s is the margin for a loaded 2-core machine).
             await Task.Run(async () =>
             {
                 var waited = System.Diagnostics.Stopwatch.StartNew();

@@ -76,8 +76,12 @@ public sealed class OwnershipTests(ServerFixture server) : IClassFixture<ServerF
                 }
             });
             other.Start();
+            // Bounded (issue 13: this wait had no bound, so a hung second loop hung the test run): the other loop's one
+            // fetch fails at once, in milliseconds unloaded; 30 s is the margin for a loaded 2-core machine.
+            var waited = System.Diagnostics.Stopwatch.StartNew();
             while (other.IsAlive)
             {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), "waited 30 s for the other thread's loop to end");
                 await Task.Delay(5);
             }
 
@@ -162,7 +166,8 @@ public sealed class OwnershipTests(ServerFixture server) : IClassFixture<ServerF
                 tasks.Add(client.FetchAsync(new FetchRequest(Url("/delay/5000")) { RequestTimeout = TimeSpan.FromSeconds(30) }));
             }
 
-            // Wait (bounded) until the server has all five connections, so the fetches are really in flight.
+            // Wait (bounded) until the server has all five connections, so the fetches are really in flight. Five
+            // loopback connects take milliseconds unloaded; 10 s is the margin for a loaded 2-core machine.
             var waited = System.Diagnostics.Stopwatch.StartNew();
             while (server.Server.AcceptedConnections < accepted + 5)
             {

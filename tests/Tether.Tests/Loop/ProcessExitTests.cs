@@ -26,6 +26,8 @@ public sealed class ProcessExitTests(ServerFixture server) : IClassFixture<Serve
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        // A hang guard, spent only when the probe hangs: it starts, runs its short scenario and exits in seconds
+        // unloaded; 60 s is the margin for a loaded 2-core machine.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {

@@ -54,6 +54,8 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
         var entry = Assert.Single(Ledger.Towards(Port));
         Assert.Equal(ConnectionState.Idle, entry.State);
         Assert.Equal(1, Towards(server.Server.Port, TcpState.Established));
+        // The reaper closes it about 1 s after the fetch (its 20 ms tick after the 1 s idle timeout); 5 s leaves 4 s
+        // for a loaded 2-core machine.
         await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(5));
         var waited = idleSince.Elapsed;
         Assert.Empty(Ledger.Towards(Port));
@@ -84,7 +86,7 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             var accepted = server.Server.AcceptedConnections;
             var response = await client.FetchAsync(Url("/delay/800"));
             Assert.Equal("done", response.Text);
-            // ...and is closed as soon as the request completed.
+            // ...and is closed as soon as the request completed (milliseconds unloaded; 5 s for a loaded machine).
             await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(5));
             Assert.Empty(Ledger.Towards(Port));
             await client.FetchAsync(Url("/hello"));
@@ -126,6 +128,8 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => client.FetchAsync(Url("/delay/50"))));
             var ours = Ledger.Towards(Port).Select(e => e.Id).ToHashSet(); // the hook is process-wide: keep our ids
             Assert.Equal(8, ours.Count);
+            // All are gone by 1 s after opening unloaded (the longest lifetime); the 5 s wait is only a bound, the
+            // ages are asserted below.
             await WaitLedgerEmptyAsync(TimeSpan.FromSeconds(5));
             Assert.Equal(8, gone.Keys.Count(ours.Contains));
             var ages = gone.Where(g => ours.Contains(g.Key)).Select(g => g.Value).Select(t => Stopwatch.GetElapsedTime(opened, t).TotalMilliseconds).Order().ToArray();
@@ -205,6 +209,8 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
             await pool.CloseAsync(TestContext.Current.CancellationToken);
             var buffer = new byte[64];
             var read = response.BodyStream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask();
+            // The body is stalled by the server, so only the closed pool can end this read: at once unloaded; 5 s is
+            // the margin for a loaded 2-core machine (a read the close missed would wait for ever).
             var error = await Assert.ThrowsAsync<FetchException>(() => read.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
             Assert.Equal(FetchErrorKind.PoolClosed, error.Kind);
             Assert.StartsWith("Pool closed", error.Message, StringComparison.Ordinal);

@@ -9,7 +9,7 @@ namespace Tether.Tests.Support;
 /// left open: without these, a reader that saw nothing would make every Clean check pass.</summary>
 public sealed class OwnTcpSocketsTests
 {
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10); // a close on loopback takes milliseconds
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10); // a close on loopback takes milliseconds; 10 s: load margin
 
     [Fact]
     public async Task Own_sockets_show_both_ends_of_a_connection_with_the_census_states_and_ports()

@@ -62,7 +62,8 @@ public sealed class PythonChild : IDisposable
 
     public int Pid => _process.Id;
 
-    /// <summary>Reads the next stdout line, failing after 10 s.</summary>
+    /// <summary>Reads the next stdout line, failing after 10 s (a python start-up or one step prints within a second
+    /// unloaded; 10 s is the margin for a loaded 2-core machine).</summary>
     public string ReadLine()
     {
         Task<string?> line = _process.StandardOutput.ReadLineAsync();

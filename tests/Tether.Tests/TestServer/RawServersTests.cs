@@ -67,7 +67,7 @@ public sealed class RawServersTests
         var silent = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
         using var socket = await ConnectAsync(silent.Port);
         await socket.SendAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), Ct);
-        await WaitUntilAsync(() => silent.RequestHeads.Count == 1);
+        await WaitUntilAsync(() => silent.RequestHeads.Count == 1, "the silent server to read the request head");
         Assert.Equal(1, silent.OpenConnections);
 
         await silent.DisposeAsync();
@@ -200,7 +200,7 @@ public sealed class RawServersTests
     public async Task Leaker_process_reports_its_socketpairs_and_is_killed_on_dispose()
     {
         var leaker = await LeakerProcess.StartAsync(intervalMs: 20, maxPairs: 3, TimeSpan.FromSeconds(30));
-        await leaker.WaitForPairsAsync(3, TimeSpan.FromSeconds(10));
+        await leaker.WaitForPairsAsync(3, TimeSpan.FromSeconds(10)); // 3 pairs 20 ms apart after start-up: < 1 s unloaded
         var unixSockets = Directory.GetFiles($"/proc/{leaker.Pid}/fd")
             .Count(fd => new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true);
 
@@ -243,13 +243,16 @@ public sealed class RawServersTests
         return Encoding.ASCII.GetString(all.ToArray());
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    /// <summary>Waits until <paramref name="condition"/> holds, at most 500 polls 10 ms apart (5 s or more), and fails
+    /// naming <paramref name="what"/>. What it waits for happens within milliseconds on loopback; 5 s is the margin for
+    /// a loaded 2-core machine.</summary>
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
         for (var i = 0; i < 500 && !condition(); i++)
         {
             await Task.Delay(10, Ct);
         }
 
-        Assert.True(condition());
+        Assert.True(condition(), $"waited 500 polls (5 s or more) for {what}");
     }
 }
