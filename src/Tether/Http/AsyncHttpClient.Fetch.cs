@@ -353,6 +353,12 @@ public sealed partial class AsyncHttpClient
                         // HTTP-03: no credential of any kind reaches another origin, and the user's credentials are
                         // forgotten, so the new origin's challenge is not answered either (curl, Go).
                         Redirects.StripCredentials(headers);
+
+                        // A Host the caller set names the first origin's virtual host; sent to another server it
+                        // misroutes the request (psf/requests#3941). The next hop gets its own URL's Host, as curl (which
+                        // keeps a custom Host only for the same host), Go (only for a relative Location) and Tornado
+                        // (never across a redirect) do; within the origin it stays.
+                        headers.Remove("Host");
                         user = null;
                         password = null;
                     }
