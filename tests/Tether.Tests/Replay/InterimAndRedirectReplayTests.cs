@@ -17,13 +17,7 @@ public sealed class InterimAndRedirectReplayTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static AsyncHttpClient NewClient()
-    {
-        var options = new AsyncHttpClientOptions { Ownership = ClientOwnership.Caller };
-        options.Defaults.RequestTimeout = TimeSpan.FromSeconds(5);
-        options.Defaults.ConnectTimeout = TimeSpan.FromSeconds(2);
-        return new AsyncHttpClient(options);
-    }
+    private static AsyncHttpClient NewClient() => ScriptServer.NewClient();
 
     // /upload with Expect: 100-continue is refused at once with a final 401 (no 100), keep-alive; every other request is
     // answered with its method and target, so a desynchronised connection shows as a garbled method.

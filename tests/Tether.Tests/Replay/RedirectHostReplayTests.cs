@@ -11,13 +11,7 @@ public sealed class RedirectHostReplayTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static AsyncHttpClient NewClient()
-    {
-        var options = new AsyncHttpClientOptions { Ownership = ClientOwnership.Caller };
-        options.Defaults.RequestTimeout = TimeSpan.FromSeconds(5);
-        options.Defaults.ConnectTimeout = TimeSpan.FromSeconds(2);
-        return new AsyncHttpClient(options);
-    }
+    private static AsyncHttpClient NewClient() => ScriptServer.NewClient();
 
     // Answers every request with 200 "landed".
     private static ScriptServer Landing() => ScriptServer.Start(async (c, ct) =>

@@ -43,6 +43,16 @@ internal sealed class ScriptServer : IAsyncDisposable
 
     public string Url(string path = "/") => $"http://127.0.0.1:{Port}{path}";
 
+    /// <summary>The replays' client: owned by the caller, 5 s request timeout (a client that misreads the stream
+    /// fails by it instead of hanging), 2 s connect timeout.</summary>
+    public static AsyncHttpClient NewClient()
+    {
+        var options = new AsyncHttpClientOptions { Ownership = ClientOwnership.Caller };
+        options.Defaults.RequestTimeout = TimeSpan.FromSeconds(5);
+        options.Defaults.ConnectTimeout = TimeSpan.FromSeconds(2);
+        return new AsyncHttpClient(options);
+    }
+
     /// <summary>Starts a server running <paramref name="script"/> on each accepted connection (ids 0, 1, 2… in accept
     /// order). The script must not dispose the socket; the server closes it when the script returns.</summary>
     public static ScriptServer Start(Func<ScriptConnection, CancellationToken, Task> script) => new(script);
