@@ -197,7 +197,10 @@ public sealed class CoreNetConnectTests
                         filler.Connect(new IPEndPoint(address, port));
                         result._fillers.Add(filler);
                     }
-                    catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.InProgress or SocketError.WouldBlock)
+                    // AlreadyInProgress (EALREADY): a signal (the runtime suspends threads with one) interrupted connect(2) and the
+                    // runtime's retry found the first handshake still pending, which on loopback also means no answer came.
+                    catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.InProgress or SocketError.WouldBlock
+                        or SocketError.AlreadyInProgress)
                     {
                         filler.Dispose();
                         return result; // this SYN was dropped: the queue is full
