@@ -437,7 +437,7 @@ public static class SoakCommand
         }
         foreach (SoakResult r in results.Where(r => r.Pattern.IsTether && !r.IsFlat && r.NewFiles.Count > 0))
         {
-            console.MarkupLine($"[yellow]{Markup.Escape(r.Label)}[/]: files opened since the baseline: {Markup.Escape(string.Join(", ", r.NewFiles))}");
+            console.MarkupLine($"[yellow]{Markup.Escape(r.Label)}[/]: files opened since the baseline: {Markup.Escape(string.Join(", ", r.NewFiles.CountBy(f => f).Select(g => g.Value > 1 ? $"{g.Key} ({g.Value} fds)" : g.Key)))}");
         }
 
         foreach (SoakResult r in results.Where(r => r.Pattern.IsTether && r.IsFlat && r.IsOneTimeStep))

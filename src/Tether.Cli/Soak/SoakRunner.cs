@@ -91,7 +91,9 @@ public sealed class SoakResult
     /// <summary>Gets the growth of the client's TIME_WAIT entries towards the server port from baseline to end.</summary>
     public int TimeWaitAdded => End.TimeWait - Start.TimeWait;
 
-    /// <summary>Gets the file paths open at the end that were not open at the baseline (explains file-fd growth).</summary>
+    /// <summary>Gets the file paths of the fds open at the end that were not open at the baseline (explains file-fd
+    /// growth): one entry per added fd, so a path appears twice when two more fds name it (the runtime holds some
+    /// assemblies open through two fds).</summary>
     public IReadOnlyList<string> NewFiles { get; init; } = [];
 
     /// <summary>Gets the wall time of the iterations, in seconds.</summary>
@@ -111,7 +113,8 @@ public sealed class SoakResult
 
     /// <summary>Gets how many of <see cref="NewFiles"/> are assemblies or native libraries (<c>.dll</c>, <c>.so</c>): the
     /// runtime maps each once, lazily, for the life of the process (a tier-1 recompile or a late code path can map one
-    /// mid-soak), so they cannot grow with iterations and are not counted against a pattern.</summary>
+    /// mid-soak, through one fd or two), so they cannot grow with iterations and are not counted against a pattern.
+    /// </summary>
     public int RuntimeFilesAdded => NewFiles.Count(static f => f.EndsWith(".dll", StringComparison.Ordinal) || f.EndsWith(".so", StringComparison.Ordinal));
 
     /// <summary>Gets the growth of the fds that are not sockets (pipes, eventfds, epoll, files) from the baseline to the
@@ -205,7 +208,7 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             SoakServer? server = instance.Url.Port == target.Url.Port ? target.Server : null;
             long resetsAtBaseline = server?.ResetConnections ?? 0;
             int openAtBaseline = server?.OpenConnections ?? 0;
-            HashSet<string> baselineFiles = FileTargets();
+            List<string> baselineFiles = FileTargets();
             var samples = new List<SoakSample> { baseline };
             onSample(baseline);
             var clock = Stopwatch.StartNew();
@@ -241,7 +244,7 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             onSample(end);
             return new SoakResult
             {
-                NewFiles = [.. FileTargets().Except(baselineFiles)], Pattern = pattern, Iterations = done, Samples = samples, Errors = errors,
+                NewFiles = AddedSince(baselineFiles, FileTargets()), Pattern = pattern, Iterations = done, Samples = samples, Errors = errors,
                 FirstError = firstError, Seconds = seconds, Protocol = target.Protocol,
                 CloseMode = pattern.TakesCloseMode ? Label(target.CloseMode) : pattern.IsTether ? "graceful (fixed)" : "n/a (HttpClient)",
                 ServerResets = server is null ? null : server.ResetConnections - resetsAtBaseline,
@@ -281,16 +284,17 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
         }
     }
 
-    private static HashSet<string> FileTargets()
+    // The target of every fd of this process that names a file, one entry per fd.
+    private static List<string> FileTargets()
     {
-        var set = new HashSet<string>();
+        var targets = new List<string>();
         foreach (string fd in Directory.GetFiles("/proc/self/fd"))
         {
             try
             {
                 if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith('/'))
                 {
-                    set.Add(target);
+                    targets.Add(target);
                 }
             }
             catch (IOException)
@@ -298,7 +302,36 @@ public sealed class SoakRunner(int iterations, int sampleEvery)
             }
         }
 
-        return set;
+        return targets;
+    }
+
+    /// <summary>Gets the entries of <paramref name="end"/> beyond those of <paramref name="baseline"/>, counting
+    /// repeats: a path held by one fd at the baseline and three at the end is returned twice.</summary>
+    /// <param name="baseline">The fd targets at the baseline, one entry per fd.</param>
+    /// <param name="end">The fd targets at the end, one entry per fd.</param>
+    /// <returns>The added entries, in the order of <paramref name="end"/>.</returns>
+    public static List<string> AddedSince(IEnumerable<string> baseline, IEnumerable<string> end)
+    {
+        var remaining = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (string path in baseline)
+        {
+            remaining[path] = remaining.GetValueOrDefault(path) + 1;
+        }
+
+        var added = new List<string>();
+        foreach (string path in end)
+        {
+            if (remaining.GetValueOrDefault(path) is > 0 and var left)
+            {
+                remaining[path] = left - 1;
+            }
+            else
+            {
+                added.Add(path);
+            }
+        }
+
+        return added;
     }
 
     // In-process servers close their ends a moment after the client does; wait (≤ 2 s) until the count is stable:

@@ -30,6 +30,25 @@ public sealed class SoakVerdictTests
         Assert.Equal("flat", result.Verdict);
     }
 
+    // A full CI-shaped run saw "inside" end at +2 fds (30 iterations) with one new file named: the runtime had mapped
+    // System.Runtime.Intrinsics.dll through two fds (it holds some assemblies open twice), and the verdict counted the
+    // path once.
+    [Fact]
+    [Trait("Spec", "CLI-06")]
+    public void CLI_06_a_runtime_assembly_held_through_two_new_fds_counts_as_two_runtime_fds()
+    {
+        const string Intrinsics = "/usr/share/dotnet/shared/Microsoft.NETCore.App/10.0.12/System.Runtime.Intrinsics.dll";
+        string[] added = [.. SoakRunner.AddedSince(["/dev/null", "/tmp/a.dll"], ["/dev/null", Intrinsics, "/tmp/a.dll", Intrinsics])];
+        Assert.Equal([Intrinsics, Intrinsics], added);
+        Assert.Equal(["/tmp/a.dll"], SoakRunner.AddedSince(["/tmp/a.dll"], ["/tmp/a.dll", "/tmp/a.dll"]));
+        Assert.Empty(SoakRunner.AddedSince(["/tmp/a.dll", "/tmp/a.dll"], ["/tmp/a.dll"]));
+
+        var result = Result(306, added);
+        Assert.Equal(2, result.RuntimeFilesAdded);
+        Assert.Equal("flat", result.Verdict);
+        Assert.Equal("grows", Result(307, added).Verdict); // a third fd with no file to explain it
+    }
+
     [Fact]
     [Trait("Spec", "CLI-06")]
     public void CLI_06_any_other_new_fd_is_growth()
