@@ -11,6 +11,13 @@ public sealed partial class ConnectionPool
 {
     private AsyncFifoSemaphore? _socketSlots;
 
+    /// <summary>Whether a connection attempt is waiting for a socket slot under
+    /// <see cref="ConnectionPoolOptions.MaxConnectionsTotal"/> (for tests).</summary>
+    internal bool HasSocketSlotWaiters => _socketSlots is { HasWaiters: true };
+
+    /// <summary>Called with each connection record as it is added to the ledger (for tests).</summary>
+    internal Action<TrackedConnection>? RecordAdded { get; set; }
+
     /// <summary>Makes every socket the handler uses: takes a socket slot (making room under the total limit by
     /// closing an idle connection), records it in the ledger, and bounds the attempt (DNS, TCP, then TLS) by its own
     /// connect deadline (CORE-04).</summary>
@@ -18,155 +25,183 @@ public sealed partial class ConnectionPool
     {
         // The handler starts an attempt for a request that may be over by the time the attempt runs (on a loaded
         // machine, after the loop that owned the pool closed it). Such an attempt makes no socket and no ledger record:
-        // a stress run saw one listed, "Connecting", for a moment after FAULT-14's loop had closed its pool. A close
-        // that races this check is still caught by the check after the record is added, below.
-        if (IsClosed)
-        {
-            throw ClosedError();
-        }
-
-        // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
-        // reference to that fetch (it may be over already, and must stay collectable).
-        var operation = OperationOf(context.InitialRequestMessage);
-        var settings = operation?.Settings;
-        var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
-        var allowIPv6 = settings?.AllowIPv6 ?? true;
-        var site = operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown";
-        var openedBy = operation?.Client.Name;
-        var openedByLoop = operation?.Loop?.Name;
-        operation = null;
-
-        var uri = context.InitialRequestMessage.RequestUri!;
-        var hostKey = Redaction.HostKey(uri);
-        var lifetime = Options.MaxLifetime;
-        if (lifetime != Timeout.InfiniteTimeSpan && Options.LifetimeJitter > 0)
-        {
-            lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
-        }
-
-        // The attempt's deadline runs on the pool's clock (issue 13); with the system clock these are the same sources
-        // as new CancellationTokenSource() / new CancellationTokenSource(connectTimeout).
-        var started = Clock.Now(Time);
-        using var deadline = connectTimeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(connectTimeout, Time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        // a stress run saw one listed, "Connecting", for a moment after FAULT-14's loop had closed its pool. Until its
+        // record is added the attempt is counted (_unrecordedAttempts), so a close that races this check does not
+        // report the pool drained before the attempt has added its record and seen the close (the check after it).
+        Interlocked.Increment(ref _unrecordedAttempts);
+        var unrecorded = true;
         try
         {
-            await TakeSocketSlotAsync(hostKey, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ConnectTimeoutException(connectTimeout, hostKey, new TimeoutException(
-                $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}.", ex));
-        }
-
-        // The record exists (and holds the socket slot) from here; its socket is the race's winner, taken below.
-        var connection = new TrackedConnection(this, hostKey, site, openedBy, openedByLoop, lifetime);
-        // The socket keeps its handler in use until its fd closes. A retired handler is being disposed: its attempt
-        // still gets a record (the cleanup below releases it), and fails at the closed check or with the handler.
-        connection.Transport = transport.TryUse() ? transport : null;
-        _connections[connection.Id] = connection;
-        SocketLedger.Add(connection);
-        if (IsClosed)
-        {
-            connection.Abort();
-            throw ClosedError();
-        }
-
-        // Whatever the connect is doing when the attempt gives up (its deadline, the handler's cancel) or the pool
-        // aborts the record, cancelling the race closes every attempt's socket: a connect never outlives its deadline
-        // holding an fd and a socket slot.
-        connection.ConnectAttempts = linked;
-        using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
-        Socket socket;
-        try
-        {
-            var host = context.DnsEndPoint.Host;
-            var port = context.DnsEndPoint.Port;
-            IPAddress[] addresses;
-            if (IPAddress.TryParse(host, out var literal))
+            if (IsClosed)
             {
-                if (literal.AddressFamily == AddressFamily.InterNetworkV6 && !allowIPv6)
+                throw ClosedError();
+            }
+
+            // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
+            // reference to that fetch (it may be over already, and must stay collectable).
+            var operation = OperationOf(context.InitialRequestMessage);
+            var settings = operation?.Settings;
+            var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
+            var allowIPv6 = settings?.AllowIPv6 ?? true;
+            var site = operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown";
+            var openedBy = operation?.Client.Name;
+            var openedByLoop = operation?.Loop?.Name;
+            operation = null;
+
+            var uri = context.InitialRequestMessage.RequestUri!;
+            var hostKey = Redaction.HostKey(uri);
+            var lifetime = Options.MaxLifetime;
+            if (lifetime != Timeout.InfiniteTimeSpan && Options.LifetimeJitter > 0)
+            {
+                lifetime -= lifetime * (Random.Shared.NextDouble() * Options.LifetimeJitter);
+            }
+
+            // The attempt's deadline runs on the pool's clock (issue 13); with the system clock these are the same sources
+            // as new CancellationTokenSource() / new CancellationTokenSource(connectTimeout).
+            var started = Clock.Now(Time);
+            using var deadline = connectTimeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(connectTimeout, Time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+            try
+            {
+                await TakeSocketSlotAsync(hostKey, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectTimeoutException(connectTimeout, hostKey, new TimeoutException(
+                    $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}.", ex));
+            }
+            catch (OperationCanceledException) when (IsClosed)
+            {
+                throw ClosedError();
+            }
+
+            // The record exists (and holds the socket slot) from here; its socket is the race's winner, taken below.
+            var connection = new TrackedConnection(this, hostKey, site, openedBy, openedByLoop, lifetime);
+            // The socket keeps its handler in use until its fd closes. A retired handler is being disposed: its attempt
+            // still gets a record (the cleanup below releases it), and fails at the closed check or with the handler.
+            connection.Transport = transport.TryUse() ? transport : null;
+            _connections[connection.Id] = connection;
+            SocketLedger.Add(connection);
+            RecordAdded?.Invoke(connection);
+            unrecorded = false;
+            AttemptRecorded();
+            if (IsClosed)
+            {
+                connection.Abort();
+                throw ClosedError();
+            }
+
+            // Whatever the connect is doing when the attempt gives up (its deadline, the handler's cancel) or the pool
+            // aborts the record, cancelling the race closes every attempt's socket: a connect never outlives its deadline
+            // holding an fd and a socket slot.
+            connection.ConnectAttempts = linked;
+            using var closeOnCancel = linked.Token.UnsafeRegister(static s => ((TrackedConnection)s!).Abort(), connection);
+            Socket socket;
+            try
+            {
+                var host = context.DnsEndPoint.Host;
+                var port = context.DnsEndPoint.Port;
+                IPAddress[] addresses;
+                if (IPAddress.TryParse(host, out var literal))
                 {
-                    throw new SocketException((int)SocketError.AddressFamilyNotSupported);
+                    if (literal.AddressFamily == AddressFamily.InterNetworkV6 && !allowIPv6)
+                    {
+                        throw new SocketException((int)SocketError.AddressFamilyNotSupported);
+                    }
+
+                    addresses = [literal];
+                }
+                else
+                {
+                    var family = !allowIPv6 ? AddressFamily.InterNetwork : AddressFamily.Unspecified;
+                    addresses = Options.HostResolver is { } resolve
+                        ? await resolve(host, family, linked.Token).ConfigureAwait(false)
+                        : await Dns.GetHostAddressesAsync(host, family, linked.Token).ConfigureAwait(false);
+                    if (addresses.Length == 0)
+                    {
+                        throw new SocketException((int)SocketError.HostNotFound);
+                    }
                 }
 
-                addresses = [literal];
+                // CORE-12: several addresses are raced (RFC 8305), so one that drops SYNs costs ConnectAttemptDelay, not
+                // the whole ConnectTimeout.
+                socket = await AddressConnector.ConnectAsync(addresses, port, Options.ConnectAttemptDelay, linked.Token, Time)
+                    .ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                connection.ConnectAttempts = null;
+                connection.Abort();
+                if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", ex);
+                }
+
+                throw;
+            }
+
+            connection.ConnectAttempts = null;
+            connection.Socket = socket;
+            if (connection.Stage == ConnectionState.Closing)
+            {
+                // Aborted between the race's end and the line above (Abort saw no socket yet): close the winner here.
+                socket.Dispose();
+                connection.Abort();
+                if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}",
+                        new OperationCanceledException(linked.Token));
+                }
+
+                linked.Token.ThrowIfCancellationRequested();
+                throw ClosedError();
+            }
+
+            connection.MarkConnected(socket);
+            if (IsClosed)
+            {
+                connection.Abort();
+                throw ClosedError();
+            }
+
+            var viaProxy = !string.Equals(context.DnsEndPoint.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)
+                || context.DnsEndPoint.Port != uri.Port;
+            connection.SharedAcrossOrigins = viaProxy && uri.Scheme == Uri.UriSchemeHttp;
+            if (uri.Scheme == Uri.UriSchemeHttps && !viaProxy)
+            {
+                // ConnectTimeout covers the TLS handshake too, as in Tornado. The handler runs it after this callback
+                // returns, so the attempt arms its own deadline for it; the PlaintextStreamFilter disarms it when the
+                // handshake is done (MarkOpen). Through a proxy tunnel the TLS stream does not sit on this stream
+                // directly, so the handshake is not bounded here (the request's own timeouts still apply to the fetch).
+                if (connectTimeout != Timeout.InfiniteTimeSpan)
+                {
+                    var remaining = connectTimeout - Clock.Since(Time, started);
+                    connection.ArmHandshakeDeadline(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1));
+                }
             }
             else
             {
-                var family = !allowIPv6 ? AddressFamily.InterNetwork : AddressFamily.Unspecified;
-                addresses = Options.HostResolver is { } resolve
-                    ? await resolve(host, family, linked.Token).ConfigureAwait(false)
-                    : await Dns.GetHostAddressesAsync(host, family, linked.Token).ConfigureAwait(false);
-                if (addresses.Length == 0)
-                {
-                    throw new SocketException((int)SocketError.HostNotFound);
-                }
+                connection.MarkOpen();
             }
 
-            // CORE-12: several addresses are raced (RFC 8305), so one that drops SYNs costs ConnectAttemptDelay, not
-            // the whole ConnectTimeout.
-            socket = await AddressConnector.ConnectAsync(addresses, port, Options.ConnectAttemptDelay, linked.Token, Time)
-                .ConfigureAwait(false);
+            StartReaper();
+            return new LedgerStream(socket, connection, connectTimeout);
         }
-        catch (Exception ex)
+        finally
         {
-            connection.ConnectAttempts = null;
-            connection.Abort();
-            if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            if (unrecorded)
             {
-                throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}", ex);
-            }
-
-            throw;
-        }
-
-        connection.ConnectAttempts = null;
-        connection.Socket = socket;
-        if (connection.Stage == ConnectionState.Closing)
-        {
-            // Aborted between the race's end and the line above (Abort saw no socket yet): close the winner here.
-            socket.Dispose();
-            connection.Abort();
-            if (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                throw new ConnectTimeoutException(connectTimeout, $"{context.DnsEndPoint.Host}:{context.DnsEndPoint.Port}",
-                    new OperationCanceledException(linked.Token));
-            }
-
-            linked.Token.ThrowIfCancellationRequested();
-            throw ClosedError();
-        }
-
-        connection.MarkConnected(socket);
-        if (IsClosed)
-        {
-            connection.Abort();
-            throw ClosedError();
-        }
-
-        var viaProxy = !string.Equals(context.DnsEndPoint.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)
-            || context.DnsEndPoint.Port != uri.Port;
-        connection.SharedAcrossOrigins = viaProxy && uri.Scheme == Uri.UriSchemeHttp;
-        if (uri.Scheme == Uri.UriSchemeHttps && !viaProxy)
-        {
-            // ConnectTimeout covers the TLS handshake too, as in Tornado. The handler runs it after this callback
-            // returns, so the attempt arms its own deadline for it; the PlaintextStreamFilter disarms it when the
-            // handshake is done (MarkOpen). Through a proxy tunnel the TLS stream does not sit on this stream
-            // directly, so the handshake is not bounded here (the request's own timeouts still apply to the fetch).
-            if (connectTimeout != Timeout.InfiniteTimeSpan)
-            {
-                var remaining = connectTimeout - Clock.Since(Time, started);
-                connection.ArmHandshakeDeadline(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1));
+                AttemptRecorded();
             }
         }
-        else
-        {
-            connection.MarkOpen();
-        }
+    }
 
-        StartReaper();
-        return new LedgerStream(socket, connection, connectTimeout);
+    // The attempt's record is in the ledger and in _connections (or the attempt gave up before making one): the close
+    // sees it from here.
+    private void AttemptRecorded()
+    {
+        Interlocked.Decrement(ref _unrecordedAttempts);
+        CheckDrained();
     }
 
     /// <summary>
@@ -185,7 +220,10 @@ public sealed partial class ConnectionPool
         }
 
         MakeRoom(hostKey);
-        await slots.WaitAsync(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+        // The close wakes the waiters (_closing) rather than leaving them to their connect deadline: the pool is not
+        // drained while an attempt waits here (_unrecordedAttempts).
+        using var waitOrClose = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        await slots.WaitAsync(Timeout.InfiniteTimeSpan, waitOrClose.Token).ConfigureAwait(false);
     }
 
     /// <summary>Closes one exactly-idle connection (no request to its origin in flight), another origin's first and

@@ -50,6 +50,15 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     private int _state; // 0 new, 1 started, 2 closed
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    // Cancelled by the close: wakes the connection attempts still waiting for a socket slot, so they give up at once
+    // instead of at their connect deadline (ConnectionPool.Connect.cs).
+    private readonly CancellationTokenSource _closing = new();
+
+    // Connection attempts between their first closed check and the ledger record that makes them visible to the close
+    // (ConnectionPool.Connect.cs). The pool is drained only when this is 0 as well: a stress run saw an attempt that had
+    // waited for a socket slot add its record a moment after CloseAsync had returned.
+    private int _unrecordedAttempts;
+
     /// <summary>A per-pool table, sized for the usual pool (a few origins, handlers and sockets): the default size
     /// (31 buckets) made each of a private pool's three tables cost ~0.4 KB, and a loop per call makes a pool per fetch.
     /// It grows as needed.</summary>
@@ -156,6 +165,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         }
 
         StopReaper();
+        _closing.Cancel();
 
         // CORE-09: the connections that are exactly idle now (open, no request to their origin in flight) take the
         // idle-close path with IdleCloseMode; decided before any fetch is failed below, whose slot release would
@@ -234,9 +244,12 @@ public sealed partial class ConnectionPool : IAsyncDisposable
         CheckDrained();
     }
 
+    /// <summary>Whether the pool is closed and drained: the task of <see cref="CloseAsync"/> has completed (for tests).</summary>
+    internal bool IsDrained => _drained.Task.IsCompleted;
+
     private void CheckDrained()
     {
-        if (IsClosed && _connections.IsEmpty)
+        if (IsClosed && _connections.IsEmpty && Volatile.Read(ref _unrecordedAttempts) == 0)
         {
             _drained.TrySetResult();
         }

@@ -197,6 +197,61 @@ public sealed class PoolLifecycleTests(ServerFixture server) : IClassFixture<Ser
         GC.KeepAlive(streams);
     }
 
+    // A full run saw POOL-02's check find a ledger entry (Closing, no endpoints, 40 µs old) after its client had been
+    // disposed: a connection attempt that was waiting for a socket slot was woken by the close's own releases and added
+    // its record after CloseAsync had reported the pool drained. The close now wakes such waiters itself and counts
+    // them until they have given up, so "the ledger is empty by the time its task completes" holds for them too.
+    [Fact]
+    [Trait("Spec", "POOL-08")]
+    public async Task POOL_08_close_while_an_attempt_waits_for_a_socket_slot_leaves_nothing_and_fails_it_at_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var tls = TlsHostileServer.Start(TlsHostileBehavior.NeverHandshake);
+        var check = LeakCheck.Start(server, tls.Port);
+        var pool = new ConnectionPool(new ConnectionPoolOptions { MaxConnectionsTotal = 1 });
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool }))
+        {
+            // The one socket slot is held by an attempt whose fetch is gone: the attempt is the pool's (CORE-04) and
+            // waits for a TLS handshake that never comes, up to its one-minute connect timeout. It is not idle, so it
+            // cannot be closed to make room.
+            using (var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                var first = client.FetchAsync(new FetchRequest(tls.Url("/")) { ValidateCertificate = false, ConnectTimeout = TimeSpan.FromMinutes(1) }, cancel.Token);
+                await Timeouts.FakeClockAssert.WaitUntil(() => pool.Count == 1, "the handshake attempt to take the socket slot");
+                await cancel.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+            }
+
+            var waiting = client.FetchAsync(new FetchRequest(Url("/hello"))
+            {
+                ConnectTimeout = TimeSpan.FromMinutes(1), RequestTimeout = TimeSpan.FromMinutes(1),
+            }, ct);
+            await Timeouts.FakeClockAssert.WaitUntil(() => pool.HasSocketSlotWaiters, "the second attempt to wait for the socket slot");
+
+            // Every record added after the close reported the pool drained is counted (the defect added one when the
+            // waiter's continuation ran after the close's own, which is the usual order).
+            var addedAfterDrain = 0;
+            pool.RecordAdded = _ =>
+            {
+                if (pool.IsDrained)
+                {
+                    Interlocked.Increment(ref addedAfterDrain);
+                }
+            };
+            var closing = Stopwatch.StartNew();
+            // Milliseconds unloaded; 10 s is the margin for a loaded 2-core machine, far below the one-minute connect
+            // timeouts a close that did not end the attempts would wait for.
+            await pool.CloseAsync(ct).WaitAsync(TimeSpan.FromSeconds(10), ct);
+            Assert.Empty(Ledger.Towards(Port, tls.Port));
+            var error = await Assert.ThrowsAsync<FetchException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10), ct));
+            Assert.Equal(FetchErrorKind.PoolClosed, error.Kind);
+            Assert.True(closing.Elapsed < TimeSpan.FromSeconds(10), $"the waiting fetch failed {closing.Elapsed} after the close");
+            Assert.Equal(0, Volatile.Read(ref addedAfterDrain));
+        }
+
+        await check.AssertCleanAsync();
+    }
+
     [Fact]
     [Trait("Spec", "POOL-09")]
     public async Task POOL_09_reading_after_the_pool_closed_fails_with_pool_closed()
