@@ -39,6 +39,7 @@ internal sealed class FetchOperation
     /// fetch and its client reachable).</summary>
     internal void Name(TetherRequestMessage request)
     {
+        request.Attempt = AttemptSettings;
         request.Operation = this;
         if (Interlocked.Exchange(ref _named, request) is { } previous && !ReferenceEquals(previous, request))
         {
@@ -169,6 +170,10 @@ internal sealed class FetchOperation
         get { var task = Volatile.Read(ref _task); return ReferenceEquals(task, s_handedOff) ? null : task; }
         set => Interlocked.CompareExchange(ref _task, value, null);
     }
+
+    /// <summary>What a connection attempt this fetch causes takes from it, as values: the attempt may start after the
+    /// fetch is over (the handler runs it for the pool, not for the request), and still keeps this fetch's deadline.</summary>
+    public AttemptSettings AttemptSettings => new(Settings.ConnectTimeout, Settings.AllowIPv6, AllocationSite ?? Client.AllocationSite);
 
     /// <summary>For a streamed fetch, the user code that called FetchStreamAsync (null for buffered fetches: the
     /// client's allocation site is used, so the hot path walks no stack).</summary>
@@ -441,4 +446,13 @@ internal sealed record AbortReason(FetchErrorKind Kind, string Message);
 internal sealed class OperationRef(FetchOperation operation)
 {
     public volatile FetchOperation? Operation = operation;
+
+    /// <summary>What a connection attempt takes from the fetch, kept after the fetch is over (see
+    /// <see cref="FetchOperation.AttemptSettings"/>).</summary>
+    public readonly AttemptSettings Attempt = operation.AttemptSettings;
 }
+
+/// <summary>What a connection attempt takes from the request that caused it: its connect deadline
+/// (<see cref="ResolvedSettings.ConnectTimeout"/>, covering DNS, TCP and TLS), whether IPv6 addresses may be used, and
+/// the call site shown in the ledger. Values only, so the request message keeps no fetch or client reachable.</summary>
+internal readonly record struct AttemptSettings(TimeSpan ConnectTimeout, bool AllowIPv6, string Site);

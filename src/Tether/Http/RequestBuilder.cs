@@ -261,6 +261,10 @@ internal sealed class TetherRequestMessage(HttpMethod method, Uri uri) : HttpReq
 
     /// <summary>The fetch sending this request, until it completes (see <see cref="FetchOperation.Name"/>).</summary>
     public FetchOperation? Operation { get => _operation; set => _operation = value; }
+
+    /// <summary>What a connection attempt for this request takes from its fetch; set before the request is sent and kept
+    /// after the fetch is over (default: never sent by a fetch).</summary>
+    public AttemptSettings? Attempt { get; set; }
 }
 
 /// <summary>URLs already parsed and checked, with their <see cref="Uri"/> (immutable, so shared by every fetch and

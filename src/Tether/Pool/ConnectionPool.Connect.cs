@@ -18,6 +18,10 @@ public sealed partial class ConnectionPool
     /// <summary>Called with each connection record as it is added to the ledger (for tests).</summary>
     internal Action<TrackedConnection>? RecordAdded { get; set; }
 
+    /// <summary>Awaited as each connection attempt begins, before it reads anything from the request that caused it
+    /// (for tests: the handler can start an attempt after that request's fetch is over, as a loaded machine shows).</summary>
+    internal Func<ValueTask>? AttemptStarting { get; set; }
+
     /// <summary>Makes every socket the handler uses: takes a socket slot (making room under the total limit by
     /// closing an idle connection), records it in the ledger, and bounds the attempt (DNS, TCP, then TLS) by its own
     /// connect deadline (CORE-04).</summary>
@@ -32,18 +36,26 @@ public sealed partial class ConnectionPool
         var unrecorded = true;
         try
         {
+            if (AttemptStarting is { } starting)
+            {
+                await starting().ConfigureAwait(false);
+            }
+
             if (IsClosed)
             {
                 throw ClosedError();
             }
 
             // What the request that caused the attempt says about it is read once, as values: the attempt keeps no
-            // reference to that fetch (it may be over already, and must stay collectable).
+            // reference to that fetch (it may be over already, and must stay collectable). Its deadline and address
+            // rules were copied onto the request when it was sent, so an attempt the handler starts after the fetch was
+            // cancelled still ends at that fetch's ConnectTimeout (a CI run saw one take the 20 s default, ended only
+            // by the handler's own 5 s cancel of attempts whose request is gone).
+            var attempt = AttemptOf(context.InitialRequestMessage);
+            var connectTimeout = attempt?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
+            var allowIPv6 = attempt?.AllowIPv6 ?? true;
+            var site = attempt?.Site ?? "unknown";
             var operation = OperationOf(context.InitialRequestMessage);
-            var settings = operation?.Settings;
-            var connectTimeout = settings?.ConnectTimeout ?? ResolvedSettings.DefaultConnectTimeout;
-            var allowIPv6 = settings?.AllowIPv6 ?? true;
-            var site = operation?.AllocationSite ?? operation?.Client.AllocationSite ?? "unknown";
             var openedBy = operation?.Client.Name;
             var openedByLoop = operation?.Loop?.Name;
             operation = null;

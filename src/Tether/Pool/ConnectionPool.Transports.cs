@@ -130,6 +130,12 @@ public sealed partial class ConnectionPool
         request is TetherRequestMessage own ? own.Operation
         : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Operation : null;
 
+    /// <summary>What the fetch that sent <paramref name="request"/> gives a connection attempt, even once that fetch
+    /// is over; null for a request no fetch sent.</summary>
+    private static AttemptSettings? AttemptOf(HttpRequestMessage request) =>
+        request is TetherRequestMessage own ? own.Attempt
+        : request.Options.TryGetValue(s_operationKey, out var handle) ? handle.Attempt : null;
+
     private SocketsHttpHandler CreateHandler(TransportKey key, ResolvedSettings settings, Transport transport)
     {
         var handler = new SocketsHttpHandler

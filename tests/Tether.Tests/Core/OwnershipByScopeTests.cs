@@ -226,13 +226,22 @@ public sealed class OwnershipByScopeTests
         var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
         var connectTimeout = TimeSpan.FromSeconds(1);
 
-        // The triggering fetch is cancelled long before the deadline.
-        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.FetchAsync(
-            new FetchRequest(tls.Url("/")) { ValidateCertificate = false, ConnectTimeout = connectTimeout }, cancel.Token));
+        // The triggering fetch is cancelled long before the deadline, once its connection attempt has begun (has a
+        // ledger record): cancelled earlier, the handler may never start the attempt (the fetch is gone before the
+        // request reaches it) or start it after the checks below, and a CI run saw the second fetch below wait behind
+        // such a late attempt.
+        var recorded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        pool.RecordAdded = _ => recorded.TrySetResult();
+        using var cancel = new CancellationTokenSource();
+        var first = client.FetchAsync(
+            new FetchRequest(tls.Url("/")) { ValidateCertificate = false, ConnectTimeout = connectTimeout }, cancel.Token);
+        // Milliseconds unloaded; 10 s bounds a failure on a loaded 2-core machine.
+        await recorded.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        pool.RecordAdded = null;
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
 
         // The connection attempt belongs to the handler, not to the fetch: it goes on after the fetch is cancelled.
-        // (Under load the 100 ms cancel can come before the attempt connects; the checks below hold either way.)
         // The attempt ends by its own deadline (or earlier, if the handler gives it up): fd closed, slot free.
         // Bound: the 1 s deadline + 4 s for a loaded 2-core machine running the suite in parallel (the bug this
         // guards against kept the socket for ever).
@@ -261,6 +270,55 @@ public sealed class OwnershipByScopeTests
         client.Close();
         await pool.CloseAsync(TestContext.Current.CancellationToken);
         await AssertCleanAsync(pool, tls.Port, good.Port);
+    }
+
+    // Regression (CI run of 2026-12-01): the handler started a connection attempt after the fetch that caused it had
+    // been cancelled (its thread-pool hop ran late on a loaded machine). The attempt read its deadline from that fetch,
+    // found the fetch gone and took the 20 s default; only the handler's own cancel of attempts whose request is gone
+    // (5 s after the cancel) ended it, and the next fetch waited behind it.
+    [Fact]
+    [Trait("Spec", "CORE-04")]
+    public async Task CORE_04_an_attempt_the_handler_starts_after_its_fetch_was_cancelled_keeps_that_fetchs_connect_timeout()
+    {
+        await using var tls = TlsHostileServer.Start(TlsHostileBehavior.NeverHandshake);
+        var pool = new ConnectionPool();
+        var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+
+        // The attempt is held at its start until its fetch is over, as a late thread-pool hop does.
+        var attemptBegun = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fetchOver = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        pool.AttemptStarting = async () =>
+        {
+            attemptBegun.TrySetResult();
+            await fetchOver.Task.ConfigureAwait(false);
+        };
+        TrackedConnection? record = null;
+        pool.RecordAdded = c => Volatile.Write(ref record, c);
+
+        using var cancel = new CancellationTokenSource();
+        var fetch = client.FetchAsync(new FetchRequest(tls.Url("/"))
+        {
+            ValidateCertificate = false,
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+        }, cancel.Token);
+        // Milliseconds unloaded; 10 s bounds a failure on a loaded 2-core machine.
+        await attemptBegun.Task.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fetch);
+        fetchOver.TrySetResult();
+
+        // The attempt connects, stalls in the handshake and is ended by the fetch's 1 s ConnectTimeout (Tether's own
+        // deadline: HandshakeTimedOut), not by the handler's cancel 5 s after the fetch's (what the defect left).
+        // 1 s unloaded; 10 s bounds a failure on a loaded 2-core machine.
+        await WaitForAsync(() => Volatile.Read(ref record) is not null && pool.Count == 0, TimeSpan.FromSeconds(10),
+            "the attempt to connect and then close at its deadline");
+        Assert.True(record!.HandshakeTimedOut, "the attempt was not ended by the 1 s ConnectTimeout of the fetch that caused it");
+
+        pool.AttemptStarting = null;
+        pool.RecordAdded = null;
+        client.Close();
+        await pool.CloseAsync(TestContext.Current.CancellationToken);
+        await AssertCleanAsync(pool, tls.Port);
     }
 
     // Regression for issue 16: with one concurrent stream allowed, Tether's retry guard refused the handler's safe
