@@ -48,10 +48,13 @@ internal static class Redirects
             return null;
         }
 
+        // Several Location lines: the first, as HttpClient (its Location property) and Go's Header.Get read them. A line
+        // injected after the real one (response splitting) then never decides where the request goes next.
         string? raw = null;
         foreach (var value in values)
         {
-            raw = value; // several Location lines: the last one, as HttpClient's parser keeps one value
+            raw = value;
+            break;
         }
 
         raw = raw?.Trim();

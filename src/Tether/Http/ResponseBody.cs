@@ -52,10 +52,11 @@ internal sealed class ResponseBody : Stream
 
     internal static ResponseBody Open(HttpResponseMessage message, FetchOperation op, ResolvedSettings settings)
     {
-        if (message.Headers.TransferEncodingChunked == true && message.Content.Headers.NonValidated.Contains("Content-Length"))
+        if (message.Headers.TransferEncodingChunked == true && message.Content.Headers.NonValidated.Contains("Content-Length")
+            && !ProtocolChecks.IsBodiless(message))
         {
             // RFC 9112 §6.3: a sender must not send both; a client that picks one of them is how responses get
-            // smuggled. Refuse it; the fetch's failure path discards the connection (the handler may already have
+            // smuggled (a HEAD response or a 304 has no body, so neither header frames anything there). Refuse it; the fetch's failure path discards the connection (the handler may already have
             // read the whole body and pooled it, so the origin's idle connections are closed too).
             op.DiscardOnComplete = true;
             throw new HttpIOException(HttpRequestError.InvalidResponse,
