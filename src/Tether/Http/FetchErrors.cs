@@ -79,6 +79,16 @@ internal static class FetchErrors
             return Fail(op, FetchErrorKind.BodyTooLarge, $"Body too large ({where}): {tooLarge.Message}", tooLarge);
         }
 
+        if (!op.ResponseStarted && Find<RequestBodyWriteException>(ex) is { } write && Find<HttpProtocolException>(ex) is null)
+        {
+            // Checked before the socket error: a reset under the body's writes is a failed upload, not a reset met while
+            // waiting for the response (newcomer review 2026-12-01). An HTTP/2 stream the server aborted keeps its
+            // named error code (below).
+            return Fail(op, FetchErrorKind.RequestWrite,
+                $"Request write failed ({where}): the connection broke while sending the request body, before a response " +
+                $"was received ({write.InnerException!.Message}).", ex);
+        }
+
         if (Find<SocketException>(ex) is { } socket)
         {
             switch (socket.SocketErrorCode)
@@ -123,8 +133,8 @@ internal static class FetchErrors
                     $"Protocol error ({where}): the response is not valid HTTP ({request.Message}).", ex),
                 _ when !op.ResponseStarted && Find<IOException>(ex) is not null
                     && (op.Request.Body is not null || op.Request.BodyProducer is not null) => Fail(op, FetchErrorKind.RequestWrite,
-                    $"Request write failed ({where}): the connection broke while sending the request body, before any response " +
-                    $"arrived ({Find<IOException>(ex)!.Message}).", ex),
+                    $"Request write failed ({where}): the connection broke while sending the request body, before a response " +
+                    $"was received ({Find<IOException>(ex)!.Message}).", ex),
                 _ when Find<System.Security.Authentication.AuthenticationException>(ex) is not null => Tls(op, where, ex),
                 _ => Fail(op, FetchErrorKind.Other, $"Transport failure ({where}): {ex.Message}", ex),
             };

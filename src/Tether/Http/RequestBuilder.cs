@@ -190,8 +190,9 @@ internal static class RequestBuilder
 
         HttpContent? content = body switch
         {
-            { Bytes: { } bytes } => new ReadOnlyMemoryContent(bytes),
-            { Stream: { } stream } => new StreamContent(new NonDisposingStream(stream)),
+            // Watched, so a connection that fails under the body's writes is a RequestWrite (RequestBodyWriteException).
+            { Bytes: { } bytes } => new WriteWatchedContent(new ReadOnlyMemoryContent(bytes)),
+            { Stream: { } stream } => new WriteWatchedContent(new StreamContent(new NonDisposingStream(stream))),
             _ => producer is null ? null : new ProducerContent(producer),
         };
 

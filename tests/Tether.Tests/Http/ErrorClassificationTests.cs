@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Tether.TestServer;
 using Xunit;
 using static Tether.Tests.Http.BodyTestKit;
@@ -64,10 +66,81 @@ public sealed class ErrorClassificationTests
             },
         };
         var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request));
+        // The handler may see the server's close on its read side first (ConnectionClosed); what matters here is that a
+        // transport failure is never Callback. RequestWrite itself: the test below.
         Assert.True(error.Kind is FetchErrorKind.ConnectionReset or FetchErrorKind.RequestWrite or FetchErrorKind.ConnectionClosed,
             $"kind {error.Kind}: {error.Message}");
         client.Close();
         await AssertCleanAsync(server.Port);
+    }
+
+    /// <summary>Newcomer review 2026-12-01: a reset while a 50 MB body was uploading was reported as ConnectionReset, not
+    /// the documented RequestWrite. The server reads the request head and the first 64 KiB of the body, so the client is
+    /// still writing (32 MiB is far more than the socket buffers hold), then resets the connection (RST, linger 0); the
+    /// client's next write fails with ECONNRESET. Bytes, a stream and a body producer alike.</summary>
+    [Theory]
+    [InlineData("bytes")]
+    [InlineData("stream")]
+    [InlineData("producer")]
+    [Trait("Spec", "HTTP-13")]
+    public async Task Item12_a_connection_reset_while_a_body_is_written_is_RequestWrite(string body)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var server = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptAsync();
+            var buffer = new byte[64 * 1024];
+            var received = 0;
+            while (received < 2 * buffer.Length) // the head, then at least 64 KiB of body: the upload is under way
+            {
+                var n = await socket.ReceiveAsync(buffer);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                received += n;
+            }
+
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        });
+
+        var bytes = new byte[32 * 1024 * 1024];
+        await using var stream = new MemoryStream(bytes, writable: false);
+        await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { Defaults = { RequestTimeout = TimeSpan.FromSeconds(10) } }))
+        {
+            var request = new FetchRequest($"http://127.0.0.1:{port}/upload") { Method = "POST" };
+            switch (body)
+            {
+                case "bytes":
+                    request.Body = FetchBody.FromBytes(bytes);
+                    break;
+                case "stream":
+                    request.Body = FetchBody.FromStream(stream);
+                    break;
+                default:
+                    request.BodyProducer = async (to, token) =>
+                    {
+                        for (var i = 0; i < 512; i++) // 32 MiB in 64 KiB writes
+                        {
+                            await to.WriteAsync(bytes.AsMemory(0, 64 * 1024), token);
+                        }
+                    };
+                    break;
+            }
+
+            var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request));
+            Assert.Equal(FetchException.NoResponse, error.Code);
+            Assert.True(error.Kind is FetchErrorKind.RequestWrite, $"kind {error.Kind}: {error.Message}");
+            Assert.Contains("while sending the request body", error.Message, StringComparison.Ordinal);
+        }
+
+        await server.WaitAsync(TimeSpan.FromSeconds(10)); // the server ends once it has reset (bound: a stuck test fails)
+        await AssertCleanAsync(port);
     }
 
     [Fact]
