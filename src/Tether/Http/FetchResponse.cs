@@ -20,7 +20,10 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     {
         Request = op.Request;
         Code = (int)message.StatusCode;
-        Reason = message.ReasonPhrase ?? ReasonPhrases.For(Code);
+        // HTTP/1.1 allows an empty reason phrase ("HTTP/1.1 200 "), which the handler reports as ""; HTTP/2 has none
+        // and the handler reports .NET's standard phrase, or null for a code it has none for. Tornado's HTTPResponse
+        // does the same: `reason or httputil.responses.get(code, "Unknown")`.
+        Reason = message.ReasonPhrase is { Length: > 0 } phrase ? phrase : ReasonPhrases.For(Code);
         Version = message.Version;
         _headerSource = message; // copied when first asked for: most callers read the body, not the headers
 
@@ -49,7 +52,9 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// <summary>The HTTP status code.</summary>
     public int Code { get; }
 
-    /// <summary>The reason phrase from the status line (or the standard one when the server sent none).</summary>
+    /// <summary>The reason phrase from the status line; when the server sent none (an empty phrase, or HTTP/2), the
+    /// standard phrase for <see cref="Code"/> (<c>OK</c>, <c>Not Found</c>, as .NET's <see cref="HttpResponseMessage.ReasonPhrase"/>
+    /// reports it), or <c>Unknown</c> for a code with no standard phrase (e.g. 599), as Tornado's <c>HTTPResponse.reason</c>.</summary>
     public string Reason { get; }
 
     /// <summary>The HTTP version of the response.</summary>
@@ -124,7 +129,18 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// <summary>The body as a stream: the live connection for a streamed response, else a stream over <see cref="Body"/>.</summary>
     public Stream BodyStream => _stream ?? (Stream)new MemoryStream(Body, writable: false);
 
-    /// <summary>The body decoded with the charset named in Content-Type, or UTF-8 when none is named.</summary>
+    /// <summary>The body decoded as text, by the rules of <see cref="HttpContent.ReadAsStringAsync()"/>: with the
+    /// charset named in Content-Type (quoted or not), skipping that encoding's byte order mark if the body starts with
+    /// it; with no charset, by the body's byte order mark (UTF-8, UTF-32 LE, UTF-16 LE, UTF-16 BE or UTF-32 BE; the
+    /// mark is not part of the text); otherwise as UTF-8. Invalid bytes become U+FFFD. Empty for a streamed response.</summary>
+    /// <remarks>One addition to HttpContent's rules: it does not detect the UTF-32 BE mark (<c>00 00 FE FF</c>) and
+    /// decodes such a body as UTF-8 (NULs and U+FFFD); those bytes are never valid UTF-8, so nothing that decodes
+    /// correctly there decodes differently here. Decoded at the first read and kept; a read that throws keeps
+    /// nothing, so the next read throws again. Legacy code pages (windows-1252, shift_jis…) are known to .NET only
+    /// once <c>Encoding.RegisterProvider(CodePagesEncodingProvider.Instance)</c> has run in the process.</remarks>
+    /// <exception cref="InvalidOperationException">Content-Type names a charset .NET cannot decode (unknown, or a
+    /// legacy code page without <see cref="CodePagesEncodingProvider"/> registered). The message names the charset;
+    /// the bytes are still in <see cref="Body"/>. Tether never guesses another encoding.</exception>
     public string Text => _text ??= DecodeText();
 
     /// <summary>Total time of the fetch (same as <see cref="TimeInfo"/>.Total).</summary>
@@ -164,32 +180,75 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// <inheritdoc />
     public override string ToString() => $"{Code} {Reason} ({Body.Length} bytes from {Redaction.Uri(EffectiveUrl)})";
 
+    // UTF-32 BE has no cached instance on Encoding.
+    private static readonly UTF32Encoding Utf32BigEndian = new(bigEndian: true, byteOrderMark: true);
+
+    // HttpContent.ReadBufferAsString (dotnet/runtime), plus the UTF-32 BE mark, on the body array itself: no copy of
+    // the body is made.
     private string DecodeText()
     {
+        var body = Body;
         var charset = Headers.Get("Content-Type") is { } contentType
             && System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
-            ? media.CharSet?.Trim('"')
+            ? media.CharSet
             : null;
         Encoding encoding;
-        try
+        int bom;
+        if (charset is not null)
         {
-            encoding = charset is null ? Encoding.UTF8 : Encoding.GetEncoding(charset);
+            // At most one pair of quotes is removed, as HttpContent does.
+            var name = charset is ['"', _, _, ..] && charset[^1] == '"' ? charset[1..^1] : charset;
+            try
+            {
+                encoding = Encoding.GetEncoding(name);
+            }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException)
+            {
+                throw new InvalidOperationException(
+                    $"The response's Content-Type names charset '{name}', which .NET cannot decode, so Text has no value " +
+                    "(Tether does not guess another encoding). Read the bytes from Body and decode them yourself, or, for a " +
+                    "legacy code page such as windows-1252, call Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance) " +
+                    "once at startup.",
+                    e);
+            }
+
+            bom = StartsWith(body, encoding.Preamble) ? encoding.Preamble.Length : 0;
         }
-        catch (ArgumentException)
+        else
         {
-            encoding = Encoding.UTF8;
+            (encoding, bom) = body switch
+            {
+                [0xEF, 0xBB, 0xBF, ..] => (Encoding.UTF8, 3),
+                [0xFF, 0xFE, 0x00, 0x00, ..] => (Encoding.UTF32, 4), // before UTF-16 LE, whose mark it starts with
+                [0xFF, 0xFE, ..] => (Encoding.Unicode, 2),
+                [0xFE, 0xFF, ..] => (Encoding.BigEndianUnicode, 2),
+                [0x00, 0x00, 0xFE, 0xFF, ..] => (Utf32BigEndian, 4),
+                _ => (Encoding.UTF8, 0),
+            };
         }
 
-        return encoding.GetString(Body);
+        return encoding.GetString(body, bom, body.Length - bom);
     }
+
+    private static bool StartsWith(byte[] body, ReadOnlySpan<byte> preamble) =>
+        !preamble.IsEmpty && body.AsSpan().StartsWith(preamble);
 }
 
 /// <summary>Standard reason phrases for servers that send none.</summary>
 internal static class ReasonPhrases
 {
-    public static string For(int code) => code switch
+    /// <summary>The phrase .NET's <see cref="HttpResponseMessage"/> reports for <paramref name="code"/> ("Not Found",
+    /// the same one an HTTP/2 response gets), or "Unknown" when it has none (599, 999), as Tornado's
+    /// <c>httputil.responses.get(code, "Unknown")</c>. Not the enum name: <c>HttpStatusCode.NotFound</c> has no space,
+    /// and undefined codes would print as numbers.</summary>
+    public static string For(int code)
     {
-        200 => "OK",
-        _ => ((HttpStatusCode)code).ToString(),
-    };
+        if (code is < 0 or > 999)
+        {
+            return "Unknown"; // HttpResponseMessage refuses these; the handler never reports one
+        }
+
+        using var standard = new HttpResponseMessage((HttpStatusCode)code);
+        return standard.ReasonPhrase is { Length: > 0 } phrase ? phrase : "Unknown";
+    }
 }
