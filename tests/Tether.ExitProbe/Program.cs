@@ -12,6 +12,13 @@
 //       entries) and one line "new-fds …" naming any fd opened since the baseline. Nothing else runs in this process,
 //       so an exact delta is about Tether and the runtime alone; tiered compilation is at its default.
 //
+//   Tether.ExitProbe proxy-env <loopback url>
+//       HTTP-11 / PROTOCOL-26: run with http_proxy (and maybe no_proxy) set by the test, which the test process
+//       itself must never set (it is process-wide, and HttpClient.DefaultProxy reads it once). Sends one GET each
+//       through a plain HttpClient, the bridge, the bridge with UseProxy = false, FetchAsync (Tornado's default) and
+//       FetchAsync with UseDefaultProxy = true, marking each with ?via=NAME, and prints one line per request:
+//       "NAME status=CODE remote=PORT" (the ledger's remote port for Tether's connection: the proxy's or the server's).
+//
 //   Tether.ExitProbe soak-leaky <tether soak arguments>
 //       CLI-06: the tether CLI whose soak catalogue is one pattern, "leaky", marked as Tether, that keeps one raw
 //       connection per iteration. The soak judges this process's fds, which nothing else shares here.
@@ -31,6 +38,11 @@ if (args.Length >= 1 && args[0] == "soak-leaky")
     root.Subcommands.Remove(root.Subcommands.Single(c => c.Name == "soak"));
     root.Subcommands.Add(SoakCommand.Create([leaky]));
     return CliSupport.Run(root, ["soak", .. args[1..]], Console.Out, Console.Error);
+}
+
+if (args.Length == 2 && args[0] == "proxy-env")
+{
+    return await ProxyEnvironment.RunAsync(args[1]);
 }
 
 if (args.Length >= 3 && args[0] == "scenario")
@@ -343,4 +355,53 @@ internal sealed class Leaky(Uri url) : SoakPatternInstance
         _sockets.ForEach(s => s.Dispose());
         await base.DisposeAsync();
     }
+}
+
+/// <summary>The proxy-env mode: what each way of sending does with the environment's proxy.</summary>
+internal static class ProxyEnvironment
+{
+    public static async Task<int> RunAsync(string url)
+    {
+        using (var plain = new HttpClient())
+        {
+            using var r = await plain.GetAsync(url + "?via=plain");
+            Console.WriteLine($"plain status={(int)r.StatusCode} remote=n/a");
+        }
+
+        await Bridge(url, "bridge", useProxy: null);
+        await Bridge(url, "bridge-noproxy", useProxy: false);
+        await Fetch(url, "fetch", useDefaultProxy: null);
+        await Fetch(url, "fetch-env", useDefaultProxy: true);
+        return 0;
+    }
+
+    private static async Task Bridge(string url, string name, bool? useProxy)
+    {
+        // A pool per request: its ledger then holds this request's connection only, read while the response is open.
+        await using var pool = new ConnectionPool();
+        var handler = new TetherHttpMessageHandler(pool);
+        if (useProxy is { } use)
+        {
+            handler.UseProxy = use;
+        }
+
+        using var http = new HttpClient(handler);
+        using var r = await http.GetAsync(url + "?via=" + name, HttpCompletionOption.ResponseHeadersRead);
+        var remote = Remote(pool);
+        await r.Content.ReadAsByteArrayAsync();
+        Console.WriteLine($"{name} status={(int)r.StatusCode} remote={remote}");
+    }
+
+    private static async Task Fetch(string url, string name, bool? useDefaultProxy)
+    {
+        await using var pool = new ConnectionPool();
+        await using var client = new AsyncHttpClient(new AsyncHttpClientOptions { Pool = pool });
+        await using var r = await client.FetchStreamAsync(new FetchRequest(url + "?via=" + name) { UseDefaultProxy = useDefaultProxy });
+        var remote = Remote(pool);
+        await r.BodyStream.CopyToAsync(Stream.Null);
+        Console.WriteLine($"{name} status={r.Code} remote={remote}");
+    }
+
+    private static string Remote(ConnectionPool pool) =>
+        string.Join(",", pool.Snapshot().Select(e => e.RemoteEndPoint?.Port.ToString(CultureInfo.InvariantCulture) ?? "none"));
 }

@@ -136,6 +136,24 @@ public class FetchSettings
     /// Never logged or shown.</summary>
     public string? ProxyPassword { get => _values?.ProxyPassword; set => Set(ref Values.ProxyPassword, value); }
 
+    /// <summary>When <see cref="Proxy"/> is not set, send through <see cref="HttpClient.DefaultProxy"/>, as a default
+    /// <see cref="SocketsHttpHandler"/> does: on Linux and macOS the <c>http_proxy</c>, <c>https_proxy</c>,
+    /// <c>all_proxy</c> and <c>no_proxy</c> environment variables (upper case too), read once per process; on Windows
+    /// the system proxy settings.</summary>
+    /// <remarks>
+    /// <para><see cref="AsyncHttpClient"/> keeps Tornado's behaviour by default and ignores the environment (Tornado's
+    /// simple and curl clients both connect directly unless <c>proxy_host</c> is given): set this to
+    /// <see langword="true"/> to honour it, as httpx's and aiohttp's <c>trust_env</c> do. An explicit
+    /// <see cref="Proxy"/> always wins. Requests the environment exempts (<c>no_proxy</c>) connect directly. The
+    /// proxy's own connections are recorded in the ledger like an explicit proxy's.</para>
+    /// <para><see cref="TetherHttpMessageHandler"/> defaults it to <see langword="true"/> (HTTP-11: it behaves like a
+    /// default SocketsHttpHandler); turn it off with <see cref="TetherHttpMessageHandler.UseProxy"/> = false or by
+    /// setting it to <see langword="false"/> in the handler's <c>configure</c>.</para>
+    /// </remarks>
+    /// <value>Built-in default <see langword="false"/> for <see cref="AsyncHttpClient"/> (Tornado);
+    /// <see langword="true"/> in a <see cref="TetherHttpMessageHandler"/>'s client.</value>
+    public bool? UseDefaultProxy { get => _values?.UseDefaultProxy; set => Set(ref Values.UseDefaultProxy, value); }
+
     /// <summary>Validate the server's certificate chain and name.</summary>
     /// <value>Built-in default <see langword="true"/>.</value>
     public bool? ValidateCertificate { get => _values?.ValidateCertificate; set => Set(ref Values.ValidateCertificate, value); }
@@ -234,6 +252,7 @@ public class FetchSettings
         public Uri? Proxy;
         public string? ProxyUsername;
         public string? ProxyPassword;
+        public bool? UseDefaultProxy;
         public bool? ValidateCertificate;
         public X509Certificate2Collection? CaCertificates;
         public X509Certificate2? ClientCertificate;

@@ -36,6 +36,9 @@ internal sealed class ResolvedSettings
         Proxy = ProxyUrl.WithoutCredentials(r.Proxy ?? d.Proxy);
         ProxyUsername = r.ProxyUsername ?? requestUser ?? d.ProxyUsername ?? defaultUser;
         ProxyPassword = r.ProxyPassword ?? requestPassword ?? d.ProxyPassword ?? defaultPassword;
+        // HttpClient.DefaultProxy only stands in for a missing Proxy: with an explicit one it changes nothing, so it is
+        // false then and such settings share the explicit proxy's handler.
+        UseDefaultProxy = Proxy is null && (r.UseDefaultProxy ?? d.UseDefaultProxy ?? false);
         ValidateCertificate = r.ValidateCertificate ?? d.ValidateCertificate ?? true;
         CaCertificates = r.CaCertificates ?? d.CaCertificates;
         ClientCertificate = r.ClientCertificate ?? d.ClientCertificate;
@@ -50,6 +53,7 @@ internal sealed class ResolvedSettings
             ClientCertificate?.Thumbprint,
             Proxy?.GetLeftPart(UriPartial.Authority),
             ProxyUsername,
+            UseDefaultProxy,
             AllowIPv6,
             TransportKey.HeaderLimitKiB(MaxHeaderSize));
     }
@@ -71,6 +75,10 @@ internal sealed class ResolvedSettings
     public Uri? Proxy { get; }
     public string? ProxyUsername { get; }
     public string? ProxyPassword { get; }
+
+    /// <summary>No <see cref="Proxy"/>, and the handler sends through <see cref="HttpClient.DefaultProxy"/>
+    /// (environment proxy variables, <c>no_proxy</c> included).</summary>
+    public bool UseDefaultProxy { get; }
     public bool ValidateCertificate { get; }
     public X509Certificate2Collection? CaCertificates { get; }
     public X509Certificate2? ClientCertificate { get; }
@@ -207,6 +215,9 @@ internal sealed class ResolvedSettingsCache
 /// requests); the proxy password is not: the handler asks <see cref="ProxyCredentialLookup"/> for it each time the
 /// proxy challenges, and that answers with the password of the fetch being sent. A rotated password reuses the
 /// handler.</item>
+/// <item>Whether the handler uses <see cref="HttpClient.DefaultProxy"/> (the environment's proxy) is in the key: a
+/// request that asked for a direct connection never rides a connection made through the environment's proxy, nor the
+/// reverse. It is false whenever an explicit proxy is set.</item>
 /// <item>The header-size limit is in the key as a bucket, <see cref="HeaderLimitKiB"/>: the next power of two of
 /// <c>MaxHeaderSize</c> in KiB (at most 2x the setting), so every possible value maps to one of at most 22
 /// handlers, not one per value.</item>
@@ -218,6 +229,7 @@ internal sealed record TransportKey(
     string? ClientCertificateThumbprint,
     string? Proxy,
     string? ProxyUsername,
+    bool DefaultProxy,
     bool AllowIPv6,
     int MaxResponseHeadersKiB)
 {
@@ -231,7 +243,7 @@ internal sealed record TransportKey(
 
     public override string ToString() =>
         $"validate={ValidateCertificate} ca={CaThumbprints ?? "system"} clientCert={ClientCertificateThumbprint ?? "none"} " +
-        $"proxy={Proxy ?? "none"} ipv6={AllowIPv6} maxHeaderKiB={MaxResponseHeadersKiB}";
+        $"proxy={Proxy ?? (DefaultProxy ? "default" : "none")} ipv6={AllowIPv6} maxHeaderKiB={MaxResponseHeadersKiB}";
 }
 
 /// <summary>The handler a <see cref="ResolvedSettings"/> was last sent through, in which pool. Kept on the settings,

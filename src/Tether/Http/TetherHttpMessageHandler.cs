@@ -24,11 +24,14 @@ namespace Tether;
 /// HEAD into GET; 307/308 re-send method and content; https to http is not followed and the 3xx is returned; a
 /// Location without a fragment keeps the request's fragment; over the limit the last 3xx is returned);
 /// cookies stored and sent back (<see cref="UseCookies"/>, <see cref="CookieContainer"/>); and
-/// <see cref="AutomaticDecompression"/>. The differences, each deliberate (HTTP-03, docs/client-guide.md
+/// <see cref="AutomaticDecompression"/>; and the proxy of the environment (<see cref="UseProxy"/>: with no proxy
+/// configured, requests go through <see cref="HttpClient.DefaultProxy"/>, so <c>http_proxy</c>, <c>https_proxy</c>,
+/// <c>all_proxy</c> and <c>no_proxy</c> apply on Linux exactly as for a plain HttpClient). The differences, each deliberate (HTTP-03, docs/client-guide.md
 /// "HttpClient bridge"): on a redirect to another origin (scheme, host or port) a <c>Cookie</c> or
 /// <c>Proxy-Authorization</c> header set on the request is dropped (a default SocketsHttpHandler keeps them;
-/// <c>Authorization</c> is dropped on every redirect by both); <c>Credentials</c>, proxies and certificates are not
-/// properties of this handler (set them on the pool or the client's <see cref="AsyncHttpClientOptions.Defaults"/>);
+/// <c>Authorization</c> is dropped on every redirect by both); <c>Credentials</c>, an explicit proxy and certificates
+/// are not properties of this handler (set them on the pool or the client's <see cref="AsyncHttpClientOptions.Defaults"/>,
+/// e.g. <see cref="FetchSettings.Proxy"/>);
 /// and the synchronous <c>Send</c> is not supported.
 /// </para>
 /// <para>
@@ -81,6 +84,9 @@ public sealed class TetherHttpMessageHandler : HttpMessageHandler
         var options = new AsyncHttpClientOptions { Name = "TetherHttpMessageHandler", MaxClients = int.MaxValue };
         configure?.Invoke(options);
         options.Ownership = ClientOwnership.Caller;
+        // HTTP-11: a default SocketsHttpHandler sends through HttpClient.DefaultProxy (the environment's proxy) when no
+        // proxy is given; configure may have turned that off (UseDefaultProxy = false) or set an explicit Proxy.
+        options.Defaults.UseDefaultProxy ??= true;
         if (pool is not null)
         {
             options.Pool = pool;
@@ -158,6 +164,34 @@ public sealed class TetherHttpMessageHandler : HttpMessageHandler
             ArgumentNullException.ThrowIfNull(value);
             CheckNotStarted();
             _cookieContainer = value;
+        }
+    }
+
+    /// <summary>Whether requests may go through a proxy (same name and default as
+    /// <see cref="SocketsHttpHandler.UseProxy"/>). When true: the client's <see cref="FetchSettings.Proxy"/> if set,
+    /// else <see cref="HttpClient.DefaultProxy"/> (on Linux the <c>http_proxy</c>, <c>https_proxy</c>,
+    /// <c>all_proxy</c> and <c>no_proxy</c> environment variables), as a default SocketsHttpHandler. When false:
+    /// every request connects directly, whatever the environment says.</summary>
+    /// <remarks>A view of the internal client's <see cref="AsyncHttpClientOptions.Defaults"/>: reads true when
+    /// <see cref="FetchSettings.Proxy"/> is set or <see cref="FetchSettings.UseDefaultProxy"/> is not false (the
+    /// handler makes it true unless <c>configure</c> set it). Setting false clears <see cref="FetchSettings.Proxy"/>
+    /// and sets <see cref="FetchSettings.UseDefaultProxy"/> to false; setting true sets
+    /// <see cref="FetchSettings.UseDefaultProxy"/> to true (an explicit proxy, if still set, wins).</remarks>
+    /// <value>Default <see langword="true"/>.</value>
+    /// <exception cref="InvalidOperationException">Set after the first request.</exception>
+    public bool UseProxy
+    {
+        get => _client.Options.Defaults.Proxy is not null || _client.Options.Defaults.UseDefaultProxy != false;
+        set
+        {
+            CheckNotStarted();
+            var defaults = _client.Options.Defaults;
+            if (!value)
+            {
+                defaults.Proxy = null;
+            }
+
+            defaults.UseDefaultProxy = value;
         }
     }
 

@@ -197,6 +197,14 @@ public sealed partial class ConnectionPool
             handler.Proxy = proxy;
             handler.UseProxy = true;
         }
+        else if (settings.UseDefaultProxy)
+        {
+            // As a default SocketsHttpHandler: Proxy null means HttpClient.DefaultProxy (http_proxy, https_proxy,
+            // all_proxy, no_proxy on Linux), credentials from the variable's user info included. Connections to that
+            // proxy go through ConnectCallback like any other, so the ledger records them (remote = the proxy).
+            handler.Proxy = null;
+            handler.UseProxy = true;
+        }
         else
         {
             handler.UseProxy = false;
