@@ -111,7 +111,7 @@ public static class FetchCommand
         var maxRedirs = new Option<int?>("--max-redirs") { Description = "Most redirects to follow with -L (default 5).", HelpName = "N" };
         var insecure = new Option<bool>("--insecure", "-k") { Description = "Do not verify the server's TLS certificate (testing only)." };
         var cacert = new Option<FileInfo?>("--cacert") { Description = "Trust the CA certificate(s) in this PEM file for the server's certificate.", HelpName = "FILE" };
-        var proxy = new Option<string?>("--proxy", "-x") { Description = "HTTP proxy URL, e.g. http://user:pass@127.0.0.1:3128.", HelpName = "URL" };
+        var proxy = new Option<string?>("--proxy", "-x") { Description = "HTTP proxy URL, e.g. http://user:pass@127.0.0.1:3128. Without it, http_proxy, https_proxy, all_proxy and no_proxy apply, as in curl.", HelpName = "URL" };
         var output = new Option<string?>("--output", "-o") { Description = "Write the body to FILE instead of stdout ('-' is stdout).", HelpName = "FILE" };
         var include = new Option<bool>("--include", "-i") { Description = "Write the status line and response headers before the body." };
         var head = new Option<bool>("--head", "-I") { Description = "Send HEAD and write the status line and headers only." };
@@ -533,6 +533,12 @@ public static class FetchCommand
             }
 
             request.Proxy = new UriBuilder(p) { UserName = string.Empty, Password = string.Empty }.Uri;
+        }
+        else
+        {
+            // Like curl: without -x, the environment's proxy applies (http_proxy, https_proxy, all_proxy, no_proxy;
+            // read by HttpClient.DefaultProxy). The library's FetchAsync keeps Tornado's default and ignores it.
+            request.UseDefaultProxy = true;
         }
 
         return null;

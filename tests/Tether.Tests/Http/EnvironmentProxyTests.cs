@@ -11,10 +11,10 @@ namespace Tether.Tests.Http;
 /// The environment's proxy (wandb/weave#5849, request/request#1347 replayed on loopback): with <c>http_proxy</c> set,
 /// a plain <see cref="HttpClient"/> sends through the proxy, and so must the bridge (HTTP-11); <c>no_proxy</c>
 /// covering the host sends both direct. FetchAsync keeps Tornado's default (no environment proxy) unless
-/// <see cref="FetchSettings.UseDefaultProxy"/> is set.
+/// <see cref="FetchSettings.UseDefaultProxy"/> is set; <c>tether fetch</c> honours the environment as curl does.
 /// </summary>
 /// <remarks>The variables are process-wide and <see cref="HttpClient.DefaultProxy"/> reads them once, so this
-/// process never sets them: each scenario runs in a child (Tether.ExitProbe proxy-env) given its
+/// process never sets them: each scenario runs in a child (Tether.ExitProbe proxy-env, or the tether CLI) given its
 /// own environment. Targets and proxy are real servers on 127.0.0.1.</remarks>
 public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<ServerFixture>
 {
@@ -122,6 +122,23 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
         await check.AssertCleanAsync();
     }
 
+    [Fact]
+    [Trait("Spec", "PROTOCOL-26")]
+    [Trait("Spec", "CLI-01")]
+    public async Task tether_fetch_honours_http_proxy_and_no_proxy_from_the_environment_as_curl_does()
+    {
+        await using var proxy = ProxyServer.Start();
+        var check = LeakCheck.Start(server, proxy.Port);
+        var (code, _, err) = await RunCliAsync([Target + "?via=cli"], ("http_proxy", proxy.BaseUri.ToString()));
+        Assert.True(code == 0, err);
+        Assert.True(ReachedProxy(proxy, Target + "?via=cli"), Heads(proxy));
+
+        (code, _, err) = await RunCliAsync([Target + "?via=cli-no-proxy"], ("http_proxy", proxy.BaseUri.ToString()), ("no_proxy", "127.0.0.1"));
+        Assert.True(code == 0, err);
+        Assert.False(ReachedProxy(proxy, Target + "?via=cli-no-proxy"), Heads(proxy));
+        await check.AssertCleanAsync();
+    }
+
     private static string Port(int port) => port.ToString(CultureInfo.InvariantCulture);
 
     private static string Heads(ProxyServer proxy) => "proxy saw: " + string.Join(" | ", proxy.RequestHeads.Select(h => h.Split("\r\n")[0]));
@@ -138,6 +155,9 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
             .Select(l => l.Split(' '))
             .ToDictionary(p => p[0], p => new Line(p[1]["status=".Length..], p[2]["remote=".Length..]));
     }
+
+    private static Task<(int Code, string Out, string Err)> RunCliAsync(string[] args, params (string Name, string Value)[] environment) =>
+        RunAsync([CliProcess.Dll, "fetch", .. args], environment);
 
     /// <summary>`dotnet args` with exactly the given proxy variables (any inherited ones removed), bounded at 2 minutes
     /// (a hang guard: each takes about a second unloaded).</summary>
