@@ -209,6 +209,14 @@ internal static class RequestBuilder
             }
         }
 
+        if (content is not null && string.Equals(method, "POST", StringComparison.Ordinal) && !headers.Contains("Content-Type"))
+        {
+            // Tornado's rule (simple_httpclient, curl_httpclient): a POST without a Content-Type is sent as a form, which
+            // is also what curl -d sends. RFC 9110 §8.3 asks a sender of content for a Content-Type; servers that parse
+            // forms (ASP.NET [FromForm], PHP $_POST) read nothing without one. Other methods send none, as Tornado.
+            content.Headers.TryAddWithoutValidation("Content-Type", "application/x-www-form-urlencoded");
+        }
+
         message.Content = content;
         if (!headers.Contains("User-Agent") && settings.UserAgent.Length > 0)
         {

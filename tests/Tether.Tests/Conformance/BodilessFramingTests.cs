@@ -111,4 +111,36 @@ public sealed class BodilessFramingTests(ITestOutputHelper output)
         Assert.Equal(client.CallerView, tether.CallerView);
         Assert.Equal(client.ServerView, tether.ServerView);
     }
+
+    /// <summary>Newcomer review 2026-12-01: a POST body sent with no Content-Type. Tether follows Tornado (and curl -d):
+    /// a POST without one is sent as <c>application/x-www-form-urlencoded</c>; a Content-Type the caller set is kept;
+    /// other methods send none. A plain HttpClient with ByteArrayContent sends none (the documented difference).</summary>
+    [Fact]
+    [Trait("Spec", "PROTOCOL-22")]
+    public async Task PROTOCOL_22_a_post_without_content_type_is_sent_as_a_form_as_tornado_does()
+    {
+        var log = new RequestLog();
+        await using var server = RecordingServer.Start("A", log, r => Reply.Text("ok"));
+        var client = new AsyncHttpClient();
+        await using (client)
+        {
+            await client.FetchAsync(new FetchRequest(server.Url("/post")) { Method = "POST", Body = "a=1&b=2" });
+            await client.FetchAsync(new FetchRequest(server.Url("/json")) { Method = "POST", Body = "{}", Headers = { { "Content-Type", "application/json" } } });
+            await client.FetchAsync(new FetchRequest(server.Url("/put")) { Method = "PUT", Body = "x" });
+        }
+
+        var received = log.Take();
+        Assert.Equal(["application/x-www-form-urlencoded", "application/json", null], received.Select(r => r.Header("Content-Type")));
+        Assert.Equal("a=1&b=2", Encoding.UTF8.GetString(received[0].Body));
+
+        // The oracle's side of the difference: HttpClient with bytes sends no Content-Type at all.
+        using (var http = new HttpClient())
+        {
+            using var response = await http.PostAsync(server.Url("/post"), new ByteArrayContent("a=1"u8.ToArray()));
+        }
+
+        Assert.Null(Assert.Single(log.Take()).Header("Content-Type"));
+        Assert.Empty(client.Pool?.Snapshot() ?? []);
+        await DifferentialRunner.AssertNothingOpenTowardsAsync(log.Ports, "both");
+    }
 }
