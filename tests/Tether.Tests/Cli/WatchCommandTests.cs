@@ -34,6 +34,25 @@ public sealed class WatchCommandTests
         Assert.Contains("growth 0.0 fds/min (limit 10.0): ok", output, StringComparison.Ordinal);
     }
 
+    // CLI-11 (newcomer review 2026-12-01): a process that exits during the watch is said to have exited, not "not
+    // found", and the samples taken are still summarised; exit 5 as before.
+    [Fact]
+    [Trait("Spec", "CLI-11")]
+    public void CLI11_a_process_that_exits_during_the_watch_is_reported_as_exited_with_its_summary()
+    {
+        // Lives 2 s: the first sample comes well before that (the watch starts at once; 2 s is the margin for a loaded
+        // machine), and the watch's 20 s would outlast it by far.
+        using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "2") { UseShellExecute = false })!;
+        (int code, string output, string error) = CliHarness.Run(
+            "watch", "--pid", child.Id.ToString(CultureInfo.InvariantCulture), "--duration", "20s", "--interval", "100ms");
+
+        Assert.True(code == ExitCodes.ProcessNotFound, $"exit {code}\n{output}\n{error}");
+        Assert.Contains($"process {child.Id} exited during the watch", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("not found", error, StringComparison.Ordinal);
+        Assert.Contains($"pid {child.Id}: ", output, StringComparison.Ordinal);
+        Assert.Contains(" samples over ", output, StringComparison.Ordinal);
+    }
+
     // CLI-11
     [Theory]
     [InlineData("census")]
