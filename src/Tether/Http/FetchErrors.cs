@@ -166,10 +166,32 @@ internal static class FetchErrors
     }
 
     /// <summary>The server aborted the request with an HTTP/2 (or HTTP/3) error code: named, with when it happened.</summary>
-    private static FetchException Aborted(FetchOperation op, string where, HttpProtocolException reset, string when, Exception ex) =>
-        Fail(op, FetchErrorKind.Protocol,
+    private static FetchException Aborted(FetchOperation op, string where, HttpProtocolException reset, string when, Exception ex)
+    {
+        if (reset.ErrorCode is 0x1 or 0x3 or 0x6 or 0x9)
+        {
+            // PROTOCOL_ERROR, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR and COMPRESSION_ERROR are also what the handler
+            // raises itself when the server's bytes are not valid HTTP/2 (newcomer review 2026-12-01: an HTTP/1.1-only
+            // server answering an h2c request was reported as "the server aborted the request"). Say both, with the
+            // handler's own words.
+            var h2c = op.CurrentUrl.StartsWith("http:", StringComparison.OrdinalIgnoreCase)
+                ? " An http:// URL sent as HTTP/2 (no TLS, prior knowledge) needs a server that speaks HTTP/2 in clear text (h2c); " +
+                  "most servers speak HTTP/2 only over https, so send HTTP/1.1 there or use https."
+                : string.Empty;
+            return Fail(op, FetchErrorKind.Protocol,
+                $"Protocol error ({where}): HTTP/2 error {Http2ErrorName(reset.ErrorCode)} (0x{reset.ErrorCode:x}) {when}: either the " +
+                $"server sent it (RST_STREAM, or GOAWAY for the connection) or what the server sent is not valid HTTP/2 " +
+                $"({reset.Message}).{h2c}", ex);
+        }
+
+        var hint = reset.ErrorCode == 0xd
+            ? " The server requires HTTP/1.1 for this request: send it as HTTP/1.1, or with HttpVersionPolicy.RequestVersionOrLower " +
+              "so the handler can fall back."
+            : string.Empty;
+        return Fail(op, FetchErrorKind.Protocol,
             $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
-            $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) {when}.", ex);
+            $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) {when}.{hint}", ex);
+    }
 
     /// <summary>The name RFC 9113 §7 gives an HTTP/2 error code (HTTP/3 codes, RFC 9114 §8.1, have their own names).</summary>
     private static string Http2ErrorName(long code) => code switch

@@ -61,4 +61,39 @@ public sealed class StreamResetTests
         Assert.Contains("aborted the request with HTTP/2 error INTERNAL_ERROR (0x2;", error.Message, StringComparison.Ordinal);
         Assert.Contains("while the body was being read", error.Message, StringComparison.Ordinal);
     }
+
+    // Newcomer review 2026-12-01: through the bridge, an HTTP/2-only request (RequestVersionExact) over http:// to a
+    // server that speaks only HTTP/1.1 failed with "the server aborted the request with HTTP/2 error PROTOCOL_ERROR":
+    // that server never spoke HTTP/2 (it answered "HTTP/1.1 400", which the handler refused as HTTP/2 frames). The
+    // message now says so and how to fix it. Kestrel, on an HTTP/1.1-only endpoint, really does send a GOAWAY
+    // (HTTP_1_1_REQUIRED): that message says the server aborted, and what to send instead. A plain HttpClient fails
+    // both requests too.
+    [Theory]
+    [InlineData("raw-http11", "not valid HTTP/2", "h2c")]
+    [InlineData("kestrel-http11", "the server aborted the request with HTTP/2 error HTTP_1_1_REQUIRED", "send it as HTTP/1.1")]
+    [Trait("Spec", "HTTP-13")]
+    public async Task HTTP_13_an_h2c_request_to_an_http11_server_says_what_happened_and_what_to_send(string serverKind, string what, string fix)
+    {
+        await using var raw = serverKind == "raw-http11"
+            ? HostileServer.StartRaw("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray())
+            : null;
+        await using var kestrel = serverKind == "kestrel-http11" ? await KestrelTestServer.StartAsync() : null; // plain http: HTTP/1.1
+        var url = raw is not null ? raw.Url("/hello") : new Uri(kestrel!.BaseUri, "/hello");
+        HttpRequestMessage Request() => new(HttpMethod.Get, url) { Version = System.Net.HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        using (var plain = new HttpClient())
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => plain.SendAsync(Request(), TestContext.Current.CancellationToken));
+        }
+
+        await using var pool = new ConnectionPool();
+        var handler = new TetherHttpMessageHandler(pool);
+        using (var bridged = new HttpClient(handler))
+        {
+            var error = await Assert.ThrowsAsync<HttpRequestException>(() => bridged.SendAsync(Request(), TestContext.Current.CancellationToken));
+            Assert.True(error.Message.Contains(what, StringComparison.Ordinal) && error.Message.Contains(fix, StringComparison.Ordinal), error.Message);
+        }
+
+        Assert.Empty(pool.Snapshot());
+    }
 }
