@@ -822,7 +822,7 @@ public static class FetchCommand
             {
                 // Newcomer review 2026-12-01: `tether fetch URL | head -c 10` exited 0 (Console's stdout ignores EPIPE).
                 error.WriteLine(ex.BrokenPipe
-                    ? $"tether: stdout closed (broken pipe) after {_bytes} body bytes; the transfer was stopped."
+                    ? $"tether: stdout closed (broken pipe) after {_bytes + ex.PartialBytes} body bytes; the transfer was stopped."
                     : $"tether: cannot write the body to {(ToStdout ? "stdout" : $"'{settings.Output}'")} after {_bytes} bytes: {ex.InnerException?.Message}");
                 Verbose(ex);
                 return ExitCodes.TransportError;

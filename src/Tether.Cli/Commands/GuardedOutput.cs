@@ -109,6 +109,9 @@ internal sealed class OutputException(IOException inner) : IOException(inner.Mes
 {
     private const int Epipe = 32; // Linux and macOS errno; .NET puts the errno in HResult for a failed write
 
+    /// <summary>Gets how many bytes of the failed write reached the destination before it failed (0 if not known).</summary>
+    public long PartialBytes => inner is PartialWriteException partial ? partial.Written : 0;
+
     /// <summary>Gets whether the write failed with EPIPE (the pipe's reader closed it, e.g. <c>| head -c 10</c>).</summary>
     public bool BrokenPipe => inner.HResult == Epipe || inner.Message.Contains("Broken pipe", StringComparison.OrdinalIgnoreCase);
 }

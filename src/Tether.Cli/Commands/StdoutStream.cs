@@ -36,12 +36,14 @@ internal sealed partial class StdoutStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        long written = 0;
         while (!buffer.IsEmpty)
         {
             nint n = WriteFd(1, ref MemoryMarshal.GetReference(buffer), buffer.Length);
             if (n >= 0)
             {
                 buffer = buffer[(int)n..];
+                written += n;
                 continue;
             }
 
@@ -58,9 +60,11 @@ internal sealed partial class StdoutStream : Stream
                 continue;
             }
 
-            throw new IOException(
+            // The bytes of this call that did reach stdout are counted (newcomer review 2026-12-01: `| head -c 10` was
+            // told "after 0 body bytes" when a partial write had delivered thousands before the EPIPE).
+            throw new PartialWriteException(
                 errno == EPIPE ? "Broken pipe: the reader of stdout went away." : $"write to stdout failed ({Marshal.GetPInvokeErrorMessage(errno)}).",
-                errno);
+                errno, written);
         }
     }
 
@@ -89,4 +93,14 @@ internal sealed partial class StdoutStream : Stream
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     private static partial nint WriteFd(int fd, ref byte buffer, nint count);
+}
+
+/// <summary>A write to stdout that failed after part of its buffer was written.</summary>
+/// <param name="message">What failed.</param>
+/// <param name="errno">The errno, also the exception's <see cref="Exception.HResult"/>.</param>
+/// <param name="written">How many bytes of the failed call reached stdout first.</param>
+internal sealed class PartialWriteException(string message, int errno, long written) : IOException(message, errno)
+{
+    /// <summary>Gets how many bytes of the failed call reached stdout before it failed.</summary>
+    public long Written { get; } = written;
 }

@@ -157,6 +157,10 @@ public sealed class FetchNewcomerReviewTests
             Assert.True(p.ExitCode == ExitCodes.TransportError, $"exit {p.ExitCode}: {stderr}");
             string line = Assert.Single(CliHarness.Lines(stderr));
             Assert.Contains("stdout closed (broken pipe)", line, StringComparison.Ordinal);
+            // The count is of bytes that reached stdout, a partly written last buffer included: at least the 10 this reader
+            // took (the newcomer was once told "after 0 body bytes" when a partial write had delivered them).
+            var count = long.Parse(Regex.Match(line, @"after (\d+) body bytes").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(count >= 10, line);
         }
         finally
         {
