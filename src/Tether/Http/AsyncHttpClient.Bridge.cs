@@ -74,6 +74,23 @@ public sealed partial class AsyncHttpClient
         var token = linked.Token;
         op.FetchToken = token;
         HttpResponseMessage? message = null;
+
+        // The caller's content is sent through a watch on its writes, so a connection that breaks under them is
+        // RequestWrite here too, as in FetchAsync (tour 2026-12-01: a failed upload through the bridge was Other). The
+        // caller's message gets its own content back afterwards (unless a redirect removed it, as HttpClient's does).
+        var callerContent = request.Content;
+        WriteWatchedContent? watchedContent = null;
+        if (callerContent is not null)
+        {
+            watchedContent = new WriteWatchedContent(callerContent);
+            foreach (var (name, values) in callerContent.Headers.NonValidated)
+            {
+                watchedContent.Headers.TryAddWithoutValidation(name, values);
+            }
+
+            request.Content = watchedContent;
+        }
+
         try
         {
             if (!await _slots!.WaitAsync(settings.QueueTimeout, token).ConfigureAwait(false))
@@ -196,6 +213,13 @@ public sealed partial class AsyncHttpClient
             }
 
             throw mapped;
+        }
+        finally
+        {
+            if (watchedContent is not null && ReferenceEquals(request.Content, watchedContent))
+            {
+                request.Content = callerContent;
+            }
         }
     }
 

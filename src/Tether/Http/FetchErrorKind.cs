@@ -55,7 +55,8 @@ public enum FetchErrorKind
     /// <summary>A redirect was refused (non-http scheme, or https to http without permission).</summary>
     RedirectRefused,
 
-    /// <summary>The proxy refused or failed the request or tunnel.</summary>
+    /// <summary>The proxy refused or failed the request or tunnel, or refused the connection itself (the message then
+    /// names the proxy, not the target).</summary>
     Proxy,
 
     /// <summary>The connection broke while the request body was being written (including while a body producer

@@ -20,7 +20,9 @@ internal static class FetchErrors
         {
             return ex is OperationCanceledException oce && oce.CancellationToken == caller
                 ? ex
-                : new OperationCanceledException($"The fetch of {op.Describe()} was cancelled by the caller.", ex, caller);
+                : new OperationCanceledException(
+                    $"The fetch of {op.Describe()} was cancelled through the caller's CancellationToken (through a bridge " +
+                    "HttpClient, also when its Timeout ran out).", ex, caller);
         }
 
         if (op.AbortKind is { } abortKind)
@@ -93,6 +95,13 @@ internal static class FetchErrors
         {
             switch (socket.SocketErrorCode)
             {
+                case SocketError.ConnectionRefused when ProxyOf(op) is { } proxy:
+                    // Through a proxy the client connects only to the proxy, so the refusal is the proxy's: name it, not
+                    // the target (tour 2026-12-01: "check the URL" sent users to a target that was up).
+                    return Fail(op, FetchErrorKind.Proxy,
+                        $"Proxy unreachable ({proxy.Host}:{proxy.Port}, the proxy for {where}): connection refused, nothing is " +
+                        $"listening there; check {(op.Settings.Proxy is not null ? "the Proxy setting" : "http_proxy, https_proxy and all_proxy in the environment (or turn UseDefaultProxy off)")}.",
+                        socket);
                 case SocketError.ConnectionRefused:
                     return Fail(op, FetchErrorKind.ConnectionRefused,
                         $"Connection refused ({where}): nothing is listening there; check the URL and that the server runs.", socket);
@@ -276,6 +285,25 @@ internal static class FetchErrors
 
     private static FetchException Fail(FetchOperation op, FetchErrorKind kind, string message, Exception? inner) =>
         new(FetchException.NoResponse, kind, message, op.Request, inner: inner);
+
+    /// <summary>The proxy the fetch's current hop goes through: the explicit <see cref="FetchSettings.Proxy"/>, or, with
+    /// <see cref="FetchSettings.UseDefaultProxy"/>, what <see cref="HttpClient.DefaultProxy"/> gives for the URL (null
+    /// when it bypasses it). Null without one.</summary>
+    private static Uri? ProxyOf(FetchOperation op)
+    {
+        if (op.Settings.Proxy is { } configured)
+        {
+            return configured;
+        }
+
+        if (!op.Settings.UseDefaultProxy || !Uri.TryCreate(op.CurrentUrl, UriKind.Absolute, out var target))
+        {
+            return null;
+        }
+
+        var environment = HttpClient.DefaultProxy;
+        return environment.IsBypassed(target) ? null : environment.GetProxy(target);
+    }
 
     private static string HostPort(FetchOperation op) =>
         Uri.TryCreate(op.CurrentUrl, UriKind.Absolute, out var uri) ? $"{uri.Host}:{uri.Port}" : "?";

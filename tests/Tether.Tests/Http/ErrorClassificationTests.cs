@@ -86,29 +86,7 @@ public sealed class ErrorClassificationTests
     public async Task Item12_a_connection_reset_while_a_body_is_written_is_RequestWrite(string body)
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        var server = Task.Run(async () =>
-        {
-            using var socket = await listener.AcceptAsync();
-            var buffer = new byte[64 * 1024];
-            var received = 0;
-            while (received < 2 * buffer.Length) // the head, then at least 64 KiB of body: the upload is under way
-            {
-                var n = await socket.ReceiveAsync(buffer);
-                if (n == 0)
-                {
-                    return;
-                }
-
-                received += n;
-            }
-
-            socket.LingerState = new LingerOption(true, 0);
-            socket.Close();
-        });
-
+        var (port, server) = ResetMidUpload(listener);
         var bytes = new byte[32 * 1024 * 1024];
         await using var stream = new MemoryStream(bytes, writable: false);
         await using (var client = new AsyncHttpClient(new AsyncHttpClientOptions { Defaults = { RequestTimeout = TimeSpan.FromSeconds(10) } }))
@@ -141,6 +119,82 @@ public sealed class ErrorClassificationTests
 
         await server.WaitAsync(TimeSpan.FromSeconds(10)); // the server ends once it has reset (bound: a stuck test fails)
         await AssertCleanAsync(port);
+    }
+
+    /// <summary>The same reset through the HttpClient bridge (tour 2026-12-01: it was Other there): the
+    /// HttpRequestException carries the FetchException of kind RequestWrite, and the caller's message keeps its own
+    /// content.</summary>
+    [Fact]
+    [Trait("Spec", "HTTP-13")]
+    public async Task Item12_a_connection_reset_while_a_bridged_body_is_written_is_RequestWrite()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var (port, server) = ResetMidUpload(listener);
+        await using var pool = new ConnectionPool();
+        using (var http = new HttpClient(new TetherHttpMessageHandler(pool)))
+        {
+            using var content = new ByteArrayContent(new byte[32 * 1024 * 1024]);
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{port}/upload") { Content = content };
+            var error = await Assert.ThrowsAsync<HttpRequestException>(() => http.SendAsync(request));
+            var inner = Assert.IsType<FetchException>(error.InnerException);
+            Assert.True(inner.Kind is FetchErrorKind.RequestWrite, $"kind {inner.Kind}: {inner.Message}");
+            Assert.Same(content, request.Content);
+        }
+
+        await server.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Empty(pool.Snapshot());
+        await AssertCleanAsync(port);
+    }
+
+    /// <summary>Tour 2026-12-01: through a proxy that refuses the connection, the error named the target ("check the
+    /// URL") although the client never connects to it. It is kind Proxy and names the proxy.</summary>
+    [Fact]
+    [Trait("Spec", "PROTOCOL-26")]
+    public async Task Item12_a_proxy_that_refuses_the_connection_is_named_not_the_target()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        int deadPort;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0)); // bound, never listening: a connect is refused
+            deadPort = ((IPEndPoint)probe.LocalEndPoint!).Port;
+            await using var client = new AsyncHttpClient();
+            var error = await Assert.ThrowsAsync<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(server.Url("/hello")) { Proxy = new Uri($"http://127.0.0.1:{deadPort}") }));
+            Assert.Equal(FetchErrorKind.Proxy, error.Kind);
+            Assert.Contains($"Proxy unreachable (127.0.0.1:{deadPort}, the proxy for 127.0.0.1:{server.Port})", error.Message, StringComparison.Ordinal);
+            Assert.Contains("the Proxy setting", error.Message, StringComparison.Ordinal);
+        }
+
+        await AssertCleanAsync(server.Port);
+    }
+
+    /// <summary>A server that reads the request head and the first 64 KiB of the body, so the client is still writing,
+    /// then resets the connection (RST, linger 0).</summary>
+    private static (int Port, Task Server) ResetMidUpload(Socket listener)
+    {
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var server = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptAsync();
+            var buffer = new byte[64 * 1024];
+            var received = 0;
+            while (received < 2 * buffer.Length) // the head, then at least 64 KiB of body: the upload is under way
+            {
+                var n = await socket.ReceiveAsync(buffer);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                received += n;
+            }
+
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        });
+        return (((IPEndPoint)listener.LocalEndPoint!).Port, server);
     }
 
     [Fact]
