@@ -125,7 +125,7 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
     [Fact]
     [Trait("Spec", "PROTOCOL-26")]
     [Trait("Spec", "CLI-01")]
-    public async Task tether_fetch_honours_http_proxy_and_no_proxy_from_the_environment_as_curl_does()
+    public async Task CLI_01_tether_fetch_honours_http_proxy_and_no_proxy_from_the_environment_as_curl_does()
     {
         await using var proxy = ProxyServer.Start();
         var check = LeakCheck.Start(server, proxy.Port);
