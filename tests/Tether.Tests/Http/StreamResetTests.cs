@@ -91,7 +91,11 @@ public sealed class StreamResetTests
         using (var bridged = new HttpClient(handler))
         {
             var error = await Assert.ThrowsAsync<HttpRequestException>(() => bridged.SendAsync(Request(), TestContext.Current.CancellationToken));
-            Assert.True(error.Message.Contains(what, StringComparison.Ordinal) && error.Message.Contains(fix, StringComparison.Ordinal), error.Message);
+            // Kestrel sends its GOAWAY and closes; under load the handler can see the close before the GOAWAY and then
+            // reports, in its own words, that the server did not complete the HTTP/2 handshake (a stress run saw
+            // it). Both are true; neither blames a server reset it did not send.
+            var handshake = serverKind == "kestrel-http11" && error.Message.Contains("did not complete the HTTP/2 handshake", StringComparison.Ordinal);
+            Assert.True(handshake || (error.Message.Contains(what, StringComparison.Ordinal) && error.Message.Contains(fix, StringComparison.Ordinal)), error.Message);
         }
 
         Assert.Empty(pool.Snapshot());
