@@ -702,7 +702,9 @@ public sealed partial class AsyncHttpClient
         FetchErrorKind.Protocol => HttpRequestError.InvalidResponse,
         FetchErrorKind.NameResolution => HttpRequestError.NameResolutionError,
         FetchErrorKind.HeadersTooLarge => HttpRequestError.ConfigurationLimitExceeded,
-        FetchErrorKind.Proxy => HttpRequestError.ProxyTunnelError,
+        // The handler's own error when it has one: a proxy that refuses the connection is ConnectionError for a plain
+        // HttpClient (HTTP-11), a failed tunnel ProxyTunnelError.
+        FetchErrorKind.Proxy => fallback != HttpRequestError.Unknown ? fallback : HttpRequestError.ProxyTunnelError,
         _ => fallback,
     };
 }

@@ -164,6 +164,15 @@ public sealed class ErrorClassificationTests
             Assert.Equal(FetchErrorKind.Proxy, error.Kind);
             Assert.Contains($"Proxy unreachable (127.0.0.1:{deadPort}, the proxy for 127.0.0.1:{server.Port})", error.Message, StringComparison.Ordinal);
             Assert.Contains("the Proxy setting", error.Message, StringComparison.Ordinal);
+
+            // Through the bridge: the same message, and the HttpRequestError a plain HttpClient reports (HTTP-11).
+            using var plain = new HttpClient(new SocketsHttpHandler { Proxy = new System.Net.WebProxy($"http://127.0.0.1:{deadPort}"), UseProxy = true });
+            var expected = await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetAsync(server.Url("/hello")));
+            await using var pool = new ConnectionPool();
+            using var bridged = new HttpClient(new TetherHttpMessageHandler(pool, o => o.Defaults.Proxy = new Uri($"http://127.0.0.1:{deadPort}")));
+            var actual = await Assert.ThrowsAsync<HttpRequestException>(() => bridged.GetAsync(server.Url("/hello")));
+            Assert.Equal(expected.HttpRequestError, actual.HttpRequestError);
+            Assert.Contains($"Proxy unreachable (127.0.0.1:{deadPort}", actual.Message, StringComparison.Ordinal);
         }
 
         await AssertCleanAsync(server.Port);
