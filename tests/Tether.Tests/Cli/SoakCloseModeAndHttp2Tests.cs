@@ -52,22 +52,28 @@ public sealed class SoakCloseModeAndHttp2Tests
                 // parallel CI run: 39 of 40, the last iteration's reset reaching the soak's server after the end sample
                 // (the soak waits at most 3 s for it); so at most one may be missing.
                 Assert.True(resets is >= Iterations - 1 and <= Iterations, what);
-                Assert.True(timeWait == 0, what);
+                Assert.True(timeWait <= 0, what); // none added (below zero: older entries were taken over, see below)
             }
             else if (mode == "graceful")
             {
-                // A FIN per iteration: the server sees no reset; the client keeps TIME_WAIT (Linux may reuse a loopback
-                // TIME_WAIT port for a later connection, so at most one per iteration, at least one in all).
+                // A FIN per iteration: the server sees no reset; the client keeps TIME_WAIT, at most one per iteration.
+                // Linux (net.ipv4.tcp_tw_reuse = 2, loopback) lets a new connection take over a TIME_WAIT entry older
+                // than 1 s, so under port pressure one row's count can fall to zero: "at least one" is checked over
+                // both graceful rows below.
                 Assert.True(resets == 0, what);
-                Assert.True(timeWait is >= 1 and <= Iterations, what);
+                Assert.True(timeWait <= Iterations, what);
             }
             else
             {
                 Assert.Equal("abortive", mode);
                 Assert.True(resets == Iterations, what);
-                Assert.True(timeWait == 0, what);
+                Assert.True(timeWait <= 0, what);
             }
         }
+
+        var gracefulTimeWait = rows.Where(r => r.GetProperty("closeMode").GetString() == "graceful" && r.GetProperty("name").GetString() != "streamed-undisposed")
+            .Sum(r => r.GetProperty("timeWaitAdded").GetInt32());
+        Assert.True(gracefulTimeWait >= 1, $"no client TIME_WAIT after the graceful closes of seed and inside ({gracefulTimeWait})");
 
         Assert.Equal(new[] { "graceful", "abortive", "graceful", "abortive", "graceful", "abortive" }, rows.Select(r => r.GetProperty("closeMode").GetString()).ToArray());
     }
@@ -134,11 +140,20 @@ public sealed class SoakHttp2Tests
 
         // CORE-09 over HTTP/2: the graceful idle close is a FIN here too (regression: it was an RST, because .NET makes
         // a close that cancels the HTTP/2 reader's pending receive abortive); only the abort path resets.
-        foreach (JsonElement r in tether.Where(r => r.GetProperty("name").GetString() is "seed" or "inside" or "never-closed"))
+        var graceful = tether.Where(r => r.GetProperty("name").GetString() is "seed" or "inside" or "never-closed").ToList();
+        foreach (JsonElement r in graceful)
         {
             Assert.True(r.GetProperty("serverResets").GetInt64() == 0, r.GetProperty("name").GetString() + ": " + r.GetProperty("serverResets"));
-            Assert.True(r.GetProperty("timeWaitAdded").GetInt32() >= 1, r.GetProperty("name").GetString() + ": no client TIME_WAIT after graceful closes");
         }
+
+        // The exact check is the one above (no reset reached the server). The client's TIME_WAIT entries confirm that the
+        // client closed first, but only in total: with net.ipv4.tcp_tw_reuse = 2 (the default, loopback only) a new
+        // connection to the same server port may take over a TIME_WAIT entry older than 1 s, so under port pressure (a
+        // stress run with the whole suite's TIME_WAITs) one pattern's count can even come out at zero while its closes
+        // were graceful (seen once in a stress run: never-closed at zero or below, seed and inside passing).
+        Assert.True(graceful.Sum(r => r.GetProperty("timeWaitAdded").GetInt32()) >= 1,
+            "no client TIME_WAIT after the graceful closes of seed, inside and never-closed: " +
+            string.Join(", ", graceful.Select(r => $"{r.GetProperty("name").GetString()} {r.GetProperty("timeWaitAdded").GetInt32()}")));
 
         // The abort path resets one connection per iteration. As over HTTP/1.1 (CORE-09 above), the last reset can reach
         // the soak's server after its end sample (seen in a parallel CI run at load 12: 29 of 30), so at most one may be
