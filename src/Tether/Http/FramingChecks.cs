@@ -24,7 +24,7 @@ internal static class FramingChecks
         System.Net.Http.Headers.HeaderStringValues lengths)
     {
         var code = (int)message.StatusCode;
-        if (message.Version.Major != 1 || code is < 200 or 204 or 304 || message.RequestMessage?.Method == HttpMethod.Head)
+        if (message.Version.Major != 1 || code is < 200 or 204 || ProtocolChecks.IsBodiless(message))
         {
             return;
         }

@@ -25,10 +25,10 @@ internal sealed class ProducerContent : HttpContent
         {
             await _producer(watched, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (watched.Failure is { } failure && Contains(ex, failure))
+        catch (Exception ex) when (watched.Caused(ex))
         {
             // The connection failed under the producer's write: a transport error, not the producer's.
-            throw new RequestBodyWriteException(failure);
+            throw new RequestBodyWriteException(watched.Failure!);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -39,19 +39,6 @@ internal sealed class ProducerContent : HttpContent
     protected override bool TryComputeLength(out long length)
     {
         length = 0;
-        return false;
-    }
-
-    internal static bool Contains(Exception? ex, Exception failure)
-    {
-        for (; ex is not null; ex = ex.InnerException)
-        {
-            if (ReferenceEquals(ex, failure))
-            {
-                return true;
-            }
-        }
-
         return false;
     }
 }

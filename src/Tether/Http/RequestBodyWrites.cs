@@ -23,9 +23,9 @@ internal sealed class WriteWatchedContent(HttpContent inner) : HttpContent
         {
             await inner.CopyToAsync(watched, context, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (watched.Failure is { } failure && ProducerContent.Contains(ex, failure))
+        catch (Exception ex) when (watched.Caused(ex))
         {
-            throw new RequestBodyWriteException(failure);
+            throw new RequestBodyWriteException(watched.Failure!);
         }
     }
 
@@ -56,6 +56,20 @@ internal sealed class WriteWatchedContent(HttpContent inner) : HttpContent
 internal sealed class WriteWatchStream(Stream inner) : Stream
 {
     public Exception? Failure { get; private set; }
+
+    /// <summary>Whether <paramref name="ex"/> is, or wraps, the failure of a write or flush to this stream.</summary>
+    public bool Caused(Exception? ex)
+    {
+        for (; ex is not null && Failure is not null; ex = ex.InnerException)
+        {
+            if (ReferenceEquals(ex, Failure))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {

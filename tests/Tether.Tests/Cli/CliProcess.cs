@@ -48,12 +48,26 @@ internal static class CliProcess
     /// judges the whole process's fds and sockets (`tether soak`): in the child, that process is the soak's alone, so
     /// neither this test host's runtime (tier-1 recompiles map assemblies) nor tests running beside it move the count
     /// (issue 13). Tiered compilation at its default, as in a user's shell. Bounded by <paramref name="timeout"/>, a
-    /// hang guard only (a 100-iteration soak of every pattern takes a few seconds unloaded).
+    /// hang guard only (a 100-iteration soak of every pattern takes a few seconds unloaded). <paramref name="environment"/>
+    /// is applied in order: a value sets the variable in the child, null removes it.
     /// </summary>
-    public static (int Code, string Out, string Err) RunChild(string[] args, TimeSpan timeout, string? dll = null)
+    public static (int Code, string Out, string Err) RunChild(string[] args, TimeSpan timeout, string? dll = null,
+        IEnumerable<KeyValuePair<string, string?>>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.Environment.Remove("DOTNET_TieredCompilation");
+        foreach (var (name, value) in environment ?? [])
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(name);
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
+        }
+
         info.ArgumentList.Add(dll ?? Dll);
         foreach (var a in args)
         {

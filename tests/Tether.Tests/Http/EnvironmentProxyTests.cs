@@ -33,7 +33,7 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
     {
         await using var proxy = ProxyServer.Start();
         var check = LeakCheck.Start(server, proxy.Port);
-        var lines = await RunProbeAsync(("http_proxy", proxy.BaseUri.ToString()));
+        var lines = RunProbe(("http_proxy", proxy.BaseUri.ToString()));
 
         // Differential: the plain HttpClient and the bridge both reach the proxy, in absolute form.
         Assert.True(ReachedProxy(proxy, Target + "?via=plain"), Heads(proxy));
@@ -65,7 +65,7 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
         await using var proxy = ProxyServer.Start();
         var check = LeakCheck.Start(server, proxy.Port);
         var accepted = server.Server.AcceptedConnections;
-        var lines = await RunProbeAsync(("http_proxy", proxy.BaseUri.ToString()), ("no_proxy", "127.0.0.1"));
+        var lines = RunProbe(("http_proxy", proxy.BaseUri.ToString()), ("no_proxy", "127.0.0.1"));
 
         Assert.Empty(proxy.RequestHeads);
         Assert.Equal(0, proxy.AcceptedConnections);
@@ -129,11 +129,11 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
     {
         await using var proxy = ProxyServer.Start();
         var check = LeakCheck.Start(server, proxy.Port);
-        var (code, _, err) = await RunCliAsync([Target + "?via=cli"], ("http_proxy", proxy.BaseUri.ToString()));
+        var (code, _, err) = RunCli([Target + "?via=cli"], ("http_proxy", proxy.BaseUri.ToString()));
         Assert.True(code == 0, err);
         Assert.True(ReachedProxy(proxy, Target + "?via=cli"), Heads(proxy));
 
-        (code, _, err) = await RunCliAsync([Target + "?via=cli-no-proxy"], ("http_proxy", proxy.BaseUri.ToString()), ("no_proxy", "127.0.0.1"));
+        (code, _, err) = RunCli([Target + "?via=cli-no-proxy"], ("http_proxy", proxy.BaseUri.ToString()), ("no_proxy", "127.0.0.1"));
         Assert.True(code == 0, err);
         Assert.False(ReachedProxy(proxy, Target + "?via=cli-no-proxy"), Heads(proxy));
         await check.AssertCleanAsync();
@@ -145,56 +145,26 @@ public sealed class EnvironmentProxyTests(ServerFixture server) : IClassFixture<
 
     private sealed record Line(string Status, string Remote);
 
-    private async Task<Dictionary<string, Line>> RunProbeAsync(params (string Name, string Value)[] environment)
+    private Dictionary<string, Line> RunProbe(params (string Name, string Value)[] environment)
     {
         var probe = CliProcess.ExitProbeDll;
         Assert.True(File.Exists(probe), $"missing {probe}");
-        var (code, output, errors) = await RunAsync([probe, "proxy-env", Target], environment);
+        var (code, output, errors) = Run(probe, ["proxy-env", Target], environment);
         Assert.True(code == 0, $"probe exited {code}; stdout: {output}; stderr: {errors}");
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(l => l.Split(' '))
             .ToDictionary(p => p[0], p => new Line(p[1]["status=".Length..], p[2]["remote=".Length..]));
     }
 
-    private static Task<(int Code, string Out, string Err)> RunCliAsync(string[] args, params (string Name, string Value)[] environment) =>
-        RunAsync([CliProcess.Dll, "fetch", .. args], environment);
+    private static (int Code, string Out, string Err) RunCli(string[] args, params (string Name, string Value)[] environment) =>
+        Run(CliProcess.Dll, ["fetch", .. args], environment);
 
-    /// <summary>`dotnet args` with exactly the given proxy variables (any inherited ones removed), bounded at 2 minutes
-    /// (a hang guard: each takes about a second unloaded).</summary>
-    private static async Task<(int Code, string Out, string Err)> RunAsync(string[] args, (string Name, string Value)[] environment)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        foreach (var name in s_proxyVariables)
-        {
-            start.Environment.Remove(name);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    /// <summary>`dotnet dll args` with exactly the given proxy variables (any inherited ones removed), bounded at 2
+    /// minutes (a hang guard: each takes about a second unloaded).</summary>
+    private static (int Code, string Out, string Err) Run(string dll, string[] args, (string Name, string Value)[] environment) =>
+        CliProcess.RunChild(args, TimeSpan.FromMinutes(2), dll,
+        [
+            .. s_proxyVariables.Select(static name => new KeyValuePair<string, string?>(name, null)),
+            .. environment.Select(static e => new KeyValuePair<string, string?>(e.Name, e.Value)),
+        ]);
 }
