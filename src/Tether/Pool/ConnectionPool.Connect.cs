@@ -176,6 +176,21 @@ public sealed partial class ConnectionPool
                 throw ClosedError();
             }
 
+            // The stream is made before the handshake deadline is armed: a deadline (or a close) that aborts the socket
+            // first would make the NetworkStream constructor throw "not allowed on non-connected sockets", a transport
+            // failure, where the caller is owed a connect timeout or the closed error (a fake clock advanced as soon as
+            // the timer was armed found this).
+            LedgerStream stream;
+            try
+            {
+                stream = new LedgerStream(socket, connection, connectTimeout);
+            }
+            catch (IOException) when (connection.Stage == ConnectionState.Closing)
+            {
+                connection.Abort();
+                throw ClosedError();
+            }
+
             var viaProxy = !string.Equals(context.DnsEndPoint.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)
                 || context.DnsEndPoint.Port != uri.Port;
             connection.SharedAcrossOrigins = viaProxy && uri.Scheme == Uri.UriSchemeHttp;
@@ -197,7 +212,7 @@ public sealed partial class ConnectionPool
             }
 
             StartReaper();
-            return new LedgerStream(socket, connection, connectTimeout);
+            return stream;
         }
         finally
         {
