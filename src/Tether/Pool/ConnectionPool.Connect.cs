@@ -185,9 +185,9 @@ public sealed partial class ConnectionPool
             {
                 stream = new LedgerStream(socket, connection, connectTimeout);
             }
-            catch (IOException) when (connection.Stage == ConnectionState.Closing)
+            catch (IOException) when (connection.Stage == ConnectionState.Closing && IsClosed)
             {
-                connection.Abort();
+                // The pool's close aborted the socket between MarkConnected and here.
                 throw ClosedError();
             }
 
