@@ -63,7 +63,8 @@ public enum FetchErrorKind
     /// wrote), before any response arrived.</summary>
     RequestWrite,
 
-    /// <summary>A streaming callback, header callback or body producer threw (see the inner exception).</summary>
+    /// <summary>A streaming callback, header callback or body producer threw, or reading the request's body stream
+    /// failed (see the inner exception).</summary>
     Callback,
 
     /// <summary>The owning <see cref="EventLoop"/> ended while the fetch was in flight.</summary>
