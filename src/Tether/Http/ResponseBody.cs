@@ -65,7 +65,12 @@ internal sealed class ResponseBody : Stream
 
         var raw = message.Content.ReadAsStream();
         var decoded = raw;
-        if (settings.DecompressResponse && message.Content.Headers.NonValidated.Contains("Content-Encoding"))
+        // A response without content (HEAD, 304, 204) has nothing to decode: its Content-Encoding and Content-Length
+        // describe the representation a GET would get (RFC 9110 §9.3.2, §15.4.5), which is what a HEAD is sent to learn
+        // (curl -I shows them; nodejs/undici#5564, mizosoft/methanol#34). They stay, and nothing is reported as decoded.
+        // A plain HttpClient (AutomaticDecompression) strips both here as if it had decoded a body.
+        if (settings.DecompressResponse && message.Content.Headers.NonValidated.Contains("Content-Encoding")
+            && !ProtocolChecks.IsBodiless(message) && message.StatusCode != System.Net.HttpStatusCode.NoContent)
         {
             var codings = ContentDecoding.Codings(message);
             var undo = ContentDecoding.DecodableSuffix(codings);
