@@ -635,7 +635,7 @@ public static class FetchCommand
 
         if (request.DecompressResponse != false && !request.Headers.Contains("Accept-Encoding"))
         {
-            yield return ("Accept-Encoding", RequestBuilder.AcceptEncoding);
+            yield return ("Accept-Encoding", RequestBuilder.AcceptEncodingFor(request.Headers));
         }
 
         if (request.AuthUsername is not null && (request.AuthMode ?? AuthMode.Basic) == AuthMode.Basic && !request.Headers.Contains("Authorization"))

@@ -10,6 +10,14 @@ internal static class RequestBuilder
     /// <summary>The codings Tether asks for when it decodes responses (the CLI's <c>-v</c> prints the same value).</summary>
     internal const string AcceptEncoding = "gzip, deflate, br";
 
+    /// <summary>The Accept-Encoding Tether sends for a request whose headers are <paramref name="headers"/> (none set by
+    /// the caller): <see cref="AcceptEncoding"/>, or <c>identity</c> when the caller asks for a Range. A range of a coded
+    /// representation is a slice of the compressed bytes, which cannot be decoded from the middle (psf/requests#2632,
+    /// r-lib/httr#405: a resumed download failed with a decoding error); Go's Transport asks for no coding when Range is
+    /// set, and the Fetch standard sends <c>Accept-Encoding: identity</c> (denoland/deno#16197). A caller's own
+    /// Accept-Encoding is sent as given.</summary>
+    internal static string AcceptEncodingFor(FetchHeaders headers) => headers.Contains("Range") ? "identity" : AcceptEncoding;
+
     private static readonly HashSet<string> s_standardMethods = new(StringComparer.Ordinal)
     {
         "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -225,7 +233,7 @@ internal static class RequestBuilder
 
         if (settings.DecompressResponse && !headers.Contains("Accept-Encoding"))
         {
-            message.Headers.TryAddWithoutValidation("Accept-Encoding", AcceptEncoding);
+            message.Headers.TryAddWithoutValidation("Accept-Encoding", AcceptEncodingFor(headers));
         }
 
         if (settings.ExpectContinue && content is not null)

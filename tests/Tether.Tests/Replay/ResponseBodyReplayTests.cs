@@ -150,4 +150,76 @@ public sealed class ResponseBodyReplayTests
         Assert.All(server.Requests.Skip(2), r => Assert.Equal(1, r.Connection));
         await check.AssertCleanAsync();
     }
+
+    [Fact]
+    [Trait("Spec", "PROTOCOL-08")]
+    public async Task PROTOCOL_08_a_range_request_asks_for_the_identity_coding_so_a_resumed_download_is_not_a_decode_error()
+    {
+        // Replays psf/requests#2632 and r-lib/httr#405: a client that asks for gzip by default sends `Range: bytes=N-`; the
+        // server (nginx gzip_static, Apache with precompressed files) answers 206 with that range of the gzip file and
+        // Content-Encoding: gzip, and the client's decoder fails on bytes cut from the middle of a gzip stream. A plain
+        // HttpClient (no AutomaticDecompression by default) asks for no coding and gets the plain range; Go's Transport asks
+        // for none when Range is set, and the Fetch standard sends Accept-Encoding: identity (denoland/deno#16197). Tether
+        // asked for "gzip, deflate, br" and failed with a 599 Protocol; now it asks for identity and gets the range.
+        var plain = System.Text.Encoding.ASCII.GetBytes(string.Join(",", Enumerable.Range(0, 2000)));
+        byte[] gzip;
+        using (var buffer = new MemoryStream())
+        {
+            using (var gz = new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+            {
+                gz.Write(plain);
+            }
+
+            gzip = buffer.ToArray();
+        }
+
+        const int From = 1000;
+        await using var server = ScriptServer.Start(async (c, ct) =>
+        {
+            while (await c.ReadRequestAsync(ct) is { } request)
+            {
+                // As a server with a precompressed copy does: the gzip file when the client accepts gzip, else the plain one.
+                var coded = request.Header("Accept-Encoding") is { } accept && accept.Contains("gzip", StringComparison.OrdinalIgnoreCase);
+                var file = coded ? gzip : plain;
+                var from = request.Header("Range") is null ? 0 : From;
+                var head = (from == 0 ? "HTTP/1.1 200 OK\r\n" : $"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{file.Length - 1}/{file.Length}\r\n") +
+                    (coded ? "Content-Encoding: gzip\r\n" : "") + $"Content-Length: {file.Length - from}\r\n\r\n";
+                await c.SendAsync([.. System.Text.Encoding.ASCII.GetBytes(head), .. file[from..]], ct);
+            }
+        });
+        var check = LeakCheck.Start(server.Port);
+        var expected = plain[From..];
+
+        // The oracle: a default HttpClient gets the plain range.
+        using (var http = new HttpClient(new SocketsHttpHandler()))
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Get, server.Url("/data.csv"));
+            message.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(From, null);
+            using var response = await http.SendAsync(message, Ct);
+            Assert.Equal(expected, await response.Content.ReadAsByteArrayAsync(Ct));
+        }
+
+        await using (var client = ScriptServer.NewClient())
+        {
+            var request = new FetchRequest(server.Url("/data.csv"));
+            request.Headers.Add("Range", $"bytes={From}-");
+            var response = await client.FetchAsync(request, Ct);
+            Assert.Equal(206, response.Code);
+            Assert.Equal(expected, response.Body);
+            Assert.Equal("identity", server.Requests[^1].Header("Accept-Encoding"));
+
+            // A caller who names the codings gets what they asked for.
+            var own = new FetchRequest(server.Url("/data.csv"));
+            own.Headers.Add("Range", $"bytes={From}-");
+            own.Headers.Add("Accept-Encoding", "br");
+            Assert.Equal(expected, (await client.FetchAsync(own, Ct)).Body);
+            Assert.Equal("br", server.Requests[^1].Header("Accept-Encoding"));
+
+            // Without a Range nothing changes: gzip, deflate and br are asked for, and the whole gzip body is decoded.
+            Assert.Equal(plain, (await client.FetchAsync(server.Url("/data.csv"), Ct)).Body);
+            Assert.Equal("gzip, deflate, br", server.Requests[^1].Header("Accept-Encoding"));
+        }
+
+        await check.AssertCleanAsync();
+    }
 }
