@@ -51,7 +51,7 @@ public static class CensusCommand
             CensusSnapshot snapshot;
             try
             {
-                snapshot = SocketCensus.Take(target, filter.Options());
+                snapshot = CliSupport.TakeCensus(target, filter.Options());
             }
             catch (CensusException ex)
             {
