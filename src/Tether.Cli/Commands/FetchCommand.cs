@@ -152,6 +152,7 @@ public static class FetchCommand
             + "-o FILE on a terminal for bodies of 1 MiB or more (or of unknown length); never when piped or with -s.\n"
             + "No size limit unless --max-filesize (exit 63); a decoded body past 100 MiB must stay within 100:1 of the bytes received.\n"
             + "-H 'Name:' removes a header tether sends itself (User-Agent, Accept: */*, ...); -H 'Name;' sends it empty.\n"
+            + "As curl, a binary body (NUL bytes) is not written to a terminal unless -o - is given.\n"
             + "Differences from curl: an HTTP error without -f is exit 1 (curl: 0); -o into a missing directory is exit 2;\n"
             + "a write failure (stdout closed by | head) is exit 4 (curl: 23).");
 
@@ -812,6 +813,14 @@ public static class FetchCommand
                 Verbose(ex);
                 return ExitCodes.Usage;
             }
+            catch (BinaryOutputException)
+            {
+                // Newcomer tour 2026-12-02: curl refuses (exit 23, its write error; tether's is 4); tether printed the bytes.
+                error.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"tether: the body is binary (it holds NUL bytes) and stdout is a terminal, which it could garble; stopped after {_bytes} body bytes. Save it with -o FILE, pipe it, or give -o - to print it anyway."));
+                return ExitCodes.TransportError;
+            }
             catch (BodyTooLargeException ex)
             {
                 error.WriteLine($"tether: {ex.Message} [63 max file size]");
@@ -911,7 +920,9 @@ public static class FetchCommand
                     CultureInfo.InvariantCulture, $"the body is {length} bytes (Content-Length), over --max-filesize {max}; nothing was written."));
             }
 
-            var output = new GuardedOutput(response, pool, settings.MaxFilesize, read => _bytes += read);
+            // As curl: a body with a NUL byte is not written onto a terminal (it would garble it) unless `-o -` asks for it.
+            bool refuseBinary = settings.Output is null && !settings.Head && io.StdoutIsTerminal();
+            var output = new GuardedOutput(response, pool, settings.MaxFilesize, read => _bytes += read) { RefuseBinary = refuseBinary };
             Stream destination = ToStdout
                 ? io.OpenStdout()
                 : new FileStream(settings.Output!, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);

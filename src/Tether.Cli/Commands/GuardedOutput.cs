@@ -26,6 +26,10 @@ internal sealed class GuardedOutput(FetchResponse response, ConnectionPool? pool
 
     private const long CheckEvery = 4L * 1024 * 1024;
 
+    /// <summary>Gets a value indicating whether a chunk holding a NUL byte stops the copy before it is written
+    /// (<see cref="BinaryOutputException"/>): stdout is a terminal and <c>-o -</c> was not given, as curl's rule.</summary>
+    public bool RefuseBinary { get; init; }
+
     /// <summary>Copies the body; returns the bytes written.</summary>
     public async Task<long> CopyAsync(Stream destination, Action<int> progress, CancellationToken cancellationToken)
     {
@@ -46,6 +50,11 @@ internal sealed class GuardedOutput(FetchResponse response, ConnectionPool? pool
             {
                 CheckRatio(total + read);
                 nextCheck += CheckEvery;
+            }
+
+            if (RefuseBinary && buffer.AsSpan(0, read).Contains((byte)0))
+            {
+                throw new BinaryOutputException();
             }
 
             await WriteAsync(destination, buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
@@ -100,6 +109,9 @@ internal sealed class GuardedOutput(FetchResponse response, ConnectionPool? pool
         }
     }
 }
+
+/// <summary>A binary body (a NUL byte) was about to be written to a terminal.</summary>
+internal sealed class BinaryOutputException() : IOException("binary output to a terminal");
 
 /// <summary>The body is over <c>--max-filesize</c>, or a decoded body tripped the decompression-bomb guard (exit 63).</summary>
 internal sealed class BodyTooLargeException(string message) : IOException(message);
