@@ -171,7 +171,8 @@ public static class FetchCommand
                 parseResult.GetValue(silent),
                 parseResult.GetValue(writeOut),
                 parseResult.GetValue(maxTime),
-                parseResult.GetValue(maxFilesize));
+                parseResult.GetValue(maxFilesize),
+                parseResult.GetValue(cacert) is not null);
             string[] dataParts = parseResult.GetValue(data) ?? [];
             string[] binaryParts = parseResult.GetValue(dataBinary) ?? [];
             string[] jsonParts = parseResult.GetValue(json) ?? [];
@@ -656,7 +657,8 @@ public static class FetchCommand
     }
 
     private sealed record Settings(
-        bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime, long? MaxFilesize);
+        bool Verbose, bool Include, bool Head, string? Output, bool Fail, bool Silent, string? WriteOut, TimeSpan? MaxTime, long? MaxFilesize,
+        bool CaCert);
 
     // One fetch: stream the body to its destination, report, map the outcome to an exit code.
     private sealed class FetchRun(FetchIo io, TextWriter error, Settings settings)
@@ -795,7 +797,7 @@ public static class FetchCommand
             {
                 string message = ex.Kind switch
                 {
-                    FetchErrorKind.Tls => TlsMessage(ex.Message),
+                    FetchErrorKind.Tls => TlsMessage(ex.Message, ex.TlsFailure, settings.CaCert),
                     FetchErrorKind.TooManyRedirects => RedirectMessage(ex.Message),
                     _ => ex.Message,
                 };
@@ -850,12 +852,23 @@ public static class FetchCommand
             System.Text.RegularExpressions.Regex.Replace(
                 message.Replace("Raise MaxRedirects", "Raise --max-redirs", StringComparison.Ordinal), "MaxRedirects = ([0-9]+)", "--max-redirs $1");
 
-        // The library speaks to programmers (CaCertificates); a CLI user needs the flags.
-        private static string TlsMessage(string message)
+        // The library speaks to programmers (CaCertificates); a CLI user needs the flags, and only those that can help
+        // (newcomer tour 2026-12-02): a handshake that failed before any certificate was judged (exit 35: a plain-HTTP
+        // port, no common protocol) is not fixed by --cacert or -k, and was told to use them even with -k given; a
+        // certificate refused although --cacert was given was told to pass --cacert.
+        private static string TlsMessage(string message, TlsFailureKind failure, bool caCertGiven)
         {
-            const string Hint = "pass --cacert FILE (the CA certificate, PEM) to trust the server, or -k/--insecure to skip verification (testing only)";
-            string text = message.Replace("trust its CA with CaCertificates, or fix the server's chain", Hint + ", or fix the server's chain", StringComparison.Ordinal);
-            return text.Contains("--cacert", StringComparison.Ordinal) ? text : text.TrimEnd('.') + "; " + Hint + ".";
+            const string TrustHint = "pass --cacert FILE (the CA certificate, PEM) to trust the server, or -k/--insecure to skip verification (testing only)";
+            const string InsecureHint = "-k/--insecure skips verification (testing only)";
+            if (ExitCodeFor(FetchErrorKind.Tls, failure) != ExitCodes.TlsCertificate)
+            {
+                // The failing host may be a redirect's target, so the hint names the scheme, not a URL.
+                return message.TrimEnd('.') + "; if that port speaks plain HTTP, use an http:// URL.";
+            }
+
+            string hint = caCertGiven ? InsecureHint : TrustHint;
+            string replaced = message.Replace("trust its CA with CaCertificates, or fix the server's chain", hint + ", or fix the server's chain", StringComparison.Ordinal);
+            return replaced.Contains("--cacert", StringComparison.Ordinal) ? replaced : replaced.TrimEnd('.') + "; " + hint + ".";
         }
 
         private void Verbose(Exception ex)

@@ -58,6 +58,26 @@ public sealed class FetchTerminalAndTlsHintTests
         Assert.Equal(text, body);
     }
 
+    // `tether fetch https://host:port/` against a plain-HTTP port is a handshake failure (35); the hint told the user to
+    // pass --cacert or -k, which cannot help (the server does not speak TLS), and said so even when -k was given.
+    [Theory]
+    [Trait("Spec", "CLI-18")]
+    [InlineData]
+    [InlineData("-k")]
+    public async Task CLI18_tls_to_a_plain_port_does_not_suggest_cacert_or_insecure(params string[] flags)
+    {
+        await using var server = await KestrelTestServer.StartAsync(); // plain HTTP/1.1: answers a ClientHello with a 400
+        string url = $"https://127.0.0.1:{server.Url("/hello").Port}/hello";
+
+        var run = CliHarness.RunTether(["fetch", "--max-time", "20", .. flags, url]);
+
+        Assert.True(run.Code == ExitCodes.TlsHandshake, $"exit {run.Code}: {run.Err}");
+        string line = Assert.Single(CliHarness.Lines(run.Err));
+        Assert.DoesNotContain("--cacert", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("--insecure", line, StringComparison.Ordinal);
+        Assert.Contains("use an http:// URL", line, StringComparison.Ordinal); // what to try instead
+    }
+
     // The body goes to a memory stream that the command is told is a terminal (stdout and stderr).
     private static (int Code, string Err, byte[] Body) RunOnTerminal(string[] args)
     {
