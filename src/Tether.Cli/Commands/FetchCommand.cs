@@ -120,7 +120,7 @@ public static class FetchCommand
             Description = "Ask for a compressed response and decode it (tether always does both; accepted for curl habits).",
         };
         var fail = new Option<bool>("--fail", "-f") { Description = "On HTTP 400 or above, write no body and exit 22 (curl's -f)." };
-        var silent = new Option<bool>("--silent", "-s") { Description = "No progress bar and no error message (exit code only); see -S." };
+        var silent = new Option<bool>("--silent", "-s") { Description = "No progress bar and no error message (exit code only; -v's trace still shows, as curl); see -S." };
         var showError = new Option<bool>("--show-error", "-S") { Description = "With -s, still print the error message." };
         var writeOut = new Option<string?>("--write-out", "-w")
         {
@@ -211,7 +211,8 @@ public static class FetchCommand
                 return ExitCodes.Usage;
             }
 
-            var run = new FetchRun(io, errors, options);
+            // As curl, -s silences the error message and the progress bar, not -v's trace (`curl -sv` is a habit).
+            var run = new FetchRun(io, errors, error, options);
             return await run.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
         });
         return command;
@@ -661,7 +662,7 @@ public static class FetchCommand
         bool CaCert);
 
     // One fetch: stream the body to its destination, report, map the outcome to an exit code.
-    private sealed class FetchRun(FetchIo io, TextWriter error, Settings settings)
+    private sealed class FetchRun(FetchIo io, TextWriter error, TextWriter trace, Settings settings)
     {
         private readonly System.Diagnostics.Stopwatch _clock = new();
         private readonly StringBuilder _hopHeads = new(); // -i -L: the heads of the redirects followed, in order
@@ -720,10 +721,10 @@ public static class FetchCommand
         {
             if (settings.Verbose)
             {
-                error.WriteLine($"> {request.Method} {Redaction.Url(request.Url)}");
+                trace.WriteLine($"> {request.Method} {Redaction.Url(request.Url)}");
                 foreach ((string name, string value) in RequestHead(request))
                 {
-                    error.WriteLine($"> {name}: {(IsSecretHeader(name) ? "***" : value)}");
+                    trace.WriteLine($"> {name}: {(IsSecretHeader(name) ? "***" : value)}");
                 }
             }
 
@@ -769,7 +770,7 @@ public static class FetchCommand
                     string left = client.Pool is { Count: > 0 }
                         ? $"{Ids(client.Pool)} closed with the client on exit"
                         : "no connection left open (the server closed it)";
-                    error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"* body {_bytes} bytes in {Ms(bodyClock.Elapsed)}; {left}"));
+                    trace.WriteLine(string.Create(CultureInfo.InvariantCulture, $"* body {_bytes} bytes in {Ms(bodyClock.Elapsed)}; {left}"));
                 }
 
                 if (failed)
@@ -907,19 +908,19 @@ public static class FetchCommand
         {
             TimeInfo t = response.TimeInfo;
             int count = pool?.Count ?? 0;
-            error.WriteLine($"* {Ids(pool)} (ledger id), {count} open, to {Redaction.Uri(response.EffectiveUrl)}");
+            trace.WriteLine($"* {Ids(pool)} (ledger id), {count} open, to {Redaction.Uri(response.EffectiveUrl)}");
             // Connect and TLS times come from the ledger's record of the serving connection (the fetch does not own
             // the attempt, CORE-04); "first byte" is from the send to the response head and includes them.
             string connect = _served?.ConnectDuration is { } c ? Ms(c) : "n/a";
             string tls = response.EffectiveUrl.Scheme != Uri.UriSchemeHttps ? "none"
                 : _served is { SetupDuration: { } setup, ConnectDuration: { } tcp } ? Ms(setup - tcp) : "n/a";
-            error.WriteLine(string.Create(
+            trace.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
                 $"* timings: queue {Ms(t.Queue)}, connect {connect}, tls {tls}, first byte {Ms(t.FirstByte)}, total {Ms(t.Total)}"));
-            error.WriteLine($"< HTTP/{response.Version.ToString(2)} {response.Code} {response.Reason}");
+            trace.WriteLine($"< HTTP/{response.Version.ToString(2)} {response.Code} {response.Reason}");
             foreach ((string name, string value) in response.Headers)
             {
-                error.WriteLine($"< {name}: {value}");
+                trace.WriteLine($"< {name}: {value}");
             }
         }
 
