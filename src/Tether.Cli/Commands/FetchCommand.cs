@@ -113,6 +113,10 @@ public static class FetchCommand
         var cacert = new Option<FileInfo?>("--cacert") { Description = "Trust the CA certificate(s) in this PEM file for the server's certificate.", HelpName = "FILE" };
         var proxy = new Option<string?>("--proxy", "-x") { Description = "HTTP proxy URL, e.g. http://user:pass@127.0.0.1:3128. Without it, http_proxy, https_proxy, all_proxy and no_proxy apply, as in curl.", HelpName = "URL" };
         var output = new Option<string?>("--output", "-o") { Description = "Write the body to FILE instead of stdout ('-' is stdout).", HelpName = "FILE" };
+        var remoteName = new Option<bool>("--remote-name", "-O")
+        {
+            Description = "Write the body to a file in the current directory named as the URL's last path segment (curl's -O).",
+        };
         var include = new Option<bool>("--include", "-i") { Description = "Write the status line and response headers before the body." };
         var head = new Option<bool>("--head", "-I") { Description = "Send HEAD and write the status line and headers only." };
         var compressed = new Option<bool>("--compressed")
@@ -135,7 +139,7 @@ public static class FetchCommand
         };
         var command = new Command("fetch", "Fetch a URL with Tether's AsyncHttpClient and write the body to stdout (curl habits: -o, -i, -I, -f, -s, -w, -u, --max-time).")
         {
-            url, method, header, data, dataBinary, json, userAgent, user, connectTimeout, maxTime, location, maxRedirs, maxFilesize, insecure, cacert, proxy, output, include, head,
+            url, method, header, data, dataBinary, json, userAgent, user, connectTimeout, maxTime, location, maxRedirs, maxFilesize, insecure, cacert, proxy, output, remoteName, include, head,
             compressed, fail, silent, showError, writeOut, verbose,
         };
         command.WithEpilog(
@@ -162,11 +166,21 @@ public static class FetchCommand
             bool quiet = parseResult.GetValue(silent) && !parseResult.GetValue(showError);
             TextWriter errors = quiet ? TextWriter.Null : error;
             var request = new FetchRequest(WithScheme(parseResult.GetValue(url)!));
+            string? outputFile = parseResult.GetValue(output);
+            string? remoteNameError = null;
+            if (parseResult.GetValue(remoteName))
+            {
+                // curl's -O (newcomer tour 2026-12-02: it was an unknown option whose hint, '-o', needs a file name).
+                (outputFile, remoteNameError) = outputFile is not null
+                    ? (outputFile, "-o and -O both name the output file; use one of them.")
+                    : RemoteName(request.Url);
+            }
+
             var options = new Settings(
                 parseResult.GetValue(verbose),
                 parseResult.GetValue(include) || parseResult.GetValue(head),
                 parseResult.GetValue(head),
-                parseResult.GetValue(output),
+                outputFile,
                 parseResult.GetValue(fail),
                 parseResult.GetValue(silent),
                 parseResult.GetValue(writeOut),
@@ -197,6 +211,7 @@ public static class FetchCommand
                     parseResult.GetValue(insecure),
                     parseResult.GetValue(cacert),
                     parseResult.GetValue(proxy))
+                    ?? remoteNameError
                     ?? CheckOutput(options.Output)
                     ?? CheckWriteOut(options.WriteOut);
             }
@@ -545,6 +560,24 @@ public static class FetchCommand
         }
 
         return null;
+    }
+
+    /// <summary>The file name curl's <c>-O</c> gives a download: the last segment of the URL's path, as it is written in
+    /// the URL (no query, not percent-decoded, as curl 7.88), in the current directory.</summary>
+    /// <param name="url">The URL, with its scheme.</param>
+    /// <returns>The file name, or the usage message when the path has none.</returns>
+    public static (string? Name, string? Error) RemoteName(string url)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? target))
+        {
+            return (null, null); // Build names the bad URL
+        }
+
+        string name = target.AbsolutePath[(target.AbsolutePath.LastIndexOf('/') + 1)..];
+        return name is "" or "." or ".."
+            ? (null, $"-O takes the file name from the end of the URL's path, and '{Redaction.Url(url)}' has none; give -o FILE.")
+            : (name, null);
     }
 
     /// <summary>A URL given without a scheme (<c>127.0.0.1:8080/hello</c>) is taken as http://, as curl does; one with a

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Tether.Cli;
+using Tether.Cli.Commands;
 using Tether.TestServer;
 using Xunit;
 
@@ -36,5 +38,53 @@ public sealed class FetchCurlTourTests
         run = CliHarness.RunTether(["fetch", "-sSv", refused]);
         Assert.True(run.Code == ExitCodes.ConnectFailed, $"exit {run.Code}: {run.Err}");
         Assert.Contains("tether: Connection refused", run.Err, StringComparison.Ordinal);
+    }
+
+    // `curl -O URL` saves the body under the URL's last path segment; `tether fetch -O` was an unknown option whose
+    // hint ("did you mean '-o'?") needs a file name the user wanted taken from the URL. Run as a child process in a
+    // directory of its own, since -O writes to the current directory.
+    [Fact]
+    [Trait("Spec", "CLI-01")]
+    public async Task CLI01_remote_name_saves_the_body_under_the_last_path_segment()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string dir = Directory.CreateTempSubdirectory("tether-remote-name-").FullName;
+        try
+        {
+            var info = new ProcessStartInfo("dotnet")
+            {
+                WorkingDirectory = dir,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (string a in new[] { CliProcess.Dll, "fetch", "-O", server.Url("/hello?x=1").ToString() })
+            {
+                info.ArgumentList.Add(a);
+            }
+
+            using var p = Process.Start(info)!;
+            Task<string> output = p.StandardOutput.ReadToEndAsync();
+            Task<string> error = p.StandardError.ReadToEndAsync();
+            Assert.True(p.WaitForExit(60_000), "tether did not exit within 60 s"); // a hang guard: it takes about a second
+            p.WaitForExit();
+            Assert.True(p.ExitCode == ExitCodes.Ok, $"exit {p.ExitCode}: {await error}");
+            Assert.Empty(await output);
+            var expected = CliHarness.RunTether(["fetch", server.Url("/hello").ToString()]).Body;
+            Assert.Equal(expected, await File.ReadAllBytesAsync(Path.Combine(dir, "hello")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        // No file name in the URL, or both -o and -O: a usage error before the request, as curl refuses the first.
+        var run = CliHarness.RunTether(["fetch", "-O", server.Url("/").ToString()]);
+        Assert.True(run.Code == ExitCodes.Usage, $"exit {run.Code}: {run.Err}");
+        Assert.Contains("-O takes the file name", run.Err, StringComparison.Ordinal);
+        run = CliHarness.RunTether(["fetch", "-O", "-o", "x.bin", server.Url("/hello").ToString()]);
+        Assert.True(run.Code == ExitCodes.Usage, $"exit {run.Code}: {run.Err}");
+        Assert.Contains("-o and -O", run.Err, StringComparison.Ordinal);
+        Assert.Equal(("a%20b.txt", (string?)null), FetchCommand.RemoteName("http://127.0.0.1:1/dir/a%20b.txt?q=1#f"));
     }
 }
