@@ -54,6 +54,8 @@ public static class FetchCommand
     /// <summary>Bodies at least this large (by Content-Length) get a progress bar on a terminal.</summary>
     public const long ProgressThreshold = 1024 * 1024;
 
+    private static readonly string[] StandardMethods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"];
+
     private static readonly string[] WriteOutVariables =
         ["http_code", "response_code", "time_total", "time_connect", "time_appconnect", "time_starttransfer", "size_download", "url_effective", "exitcode", "num_connects"];
 
@@ -391,6 +393,13 @@ public static class FetchCommand
         }
 
         request.Method = method ?? (data is null ? "GET" : "POST");
+        if (Array.Find(StandardMethods, m => m.Equals(request.Method, StringComparison.OrdinalIgnoreCase)) is { } standard)
+        {
+            // .NET's HttpMethod sends the standard names upper-case in any case (`-X get` goes out as GET); the checks
+            // below and -v's request line use what is sent (newcomer tour 2026-12-02: `-X get -d x` sent a GET body).
+            request.Method = standard;
+        }
+
         if (request.Method.Length == 0 || request.Method.Any(c => c <= ' ' || c >= 127))
         {
             return $"-X '{request.Method}' is not an HTTP method token; write e.g. -X PUT.";

@@ -87,4 +87,26 @@ public sealed class FetchCurlTourTests
         Assert.Contains("-o and -O", run.Err, StringComparison.Ordinal);
         Assert.Equal(("a%20b.txt", (string?)null), FetchCommand.RemoteName("http://127.0.0.1:1/dir/a%20b.txt?q=1#f"));
     }
+
+    // `-X get` went out as GET (.NET's HttpMethod upper-cases the standard names), but the CLI's checks compared the
+    // method as typed, so `-X get -d x` sent a GET with a body that `-X GET -d x` refuses (docs/cli.md: refused, exit 2),
+    // and -v showed "> get" for a request line that said GET.
+    [Fact]
+    [Trait("Spec", "CLI-01")]
+    public async Task CLI01_a_standard_method_in_lower_case_is_checked_and_shown_as_it_is_sent()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+        string url = server.Url("/echo").ToString();
+
+        var run = CliHarness.RunTether(["fetch", "-X", "get", "-d", "x", url]);
+        Assert.True(run.Code == ExitCodes.Usage, $"exit {run.Code}: {run.Err}");
+        Assert.Contains("with GET", run.Err, StringComparison.Ordinal);
+
+        run = CliHarness.RunTether(["fetch", "-v", "-X", "get", server.Url("/hello").ToString()]);
+        Assert.True(run.Code == ExitCodes.Ok, $"exit {run.Code}: {run.Err}");
+        Assert.Contains("> GET ", run.Err, StringComparison.Ordinal);
+
+        run = CliHarness.RunTether(["fetch", "-v", "-X", "Purge", server.Url("/hello").ToString()]);
+        Assert.Contains("> Purge ", run.Err, StringComparison.Ordinal); // a non-standard method is sent as given
+    }
 }
