@@ -471,8 +471,9 @@ public static class FetchCommand
 
         if (user is not null)
         {
+            // An empty user name (`-u :token`) is sent as curl sends it (newcomer tour 2026-12-02); no colon is refused.
             int colon = user.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0)
+            if (colon < 0)
             {
                 return "-u needs 'user:password' (tether does not prompt for the password).";
             }

@@ -109,4 +109,18 @@ public sealed class FetchCurlTourTests
         run = CliHarness.RunTether(["fetch", "-v", "-X", "Purge", server.Url("/hello").ToString()]);
         Assert.Contains("> Purge ", run.Err, StringComparison.Ordinal); // a non-standard method is sent as given
     }
+
+    // curl sends `-u :token` as Basic with an empty user name (some APIs take a token as the password); tether refused
+    // it as "-u needs 'user:password'", which it was.
+    [Fact]
+    [Trait("Spec", "CLI-18")]
+    public async Task CLI18_user_with_an_empty_name_is_sent_as_curl_does()
+    {
+        await using var server = await KestrelTestServer.StartAsync();
+
+        var run = CliHarness.RunTether(["fetch", "-u", ":t0ken", server.Url("/auth/basic").ToString()]);
+
+        Assert.True(run.Code == ExitCodes.Ok, $"exit {run.Code}: {run.Err}");
+        Assert.Equal(":t0ken", CliHarness.Text(run.Body));
+    }
 }
