@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+
 namespace Tether.Extensions.DependencyInjection;
 
 /// <summary>
@@ -16,9 +18,12 @@ public sealed class TetherPool : IDisposable, IAsyncDisposable
     /// <param name="options">The pool's options.</param>
     /// <param name="timeProvider">The container's clock, if one is registered: the pool's clock unless
     /// <paramref name="options"/> set one (issue 16 review finding).</param>
-    internal TetherPool(ConnectionPoolOptions options, TimeProvider? timeProvider = null)
+    /// <param name="meterFactory">The container's meter factory, if one is registered (IHttpClientFactory registers one):
+    /// the <c>System.Net.Http</c> instruments of the pool's requests are created by it, as they are for a default
+    /// IHttpClientFactory primary handler.</param>
+    internal TetherPool(ConnectionPoolOptions options, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null)
     {
-        Pool = new ConnectionPool(options) { InheritedTime = timeProvider };
+        Pool = new ConnectionPool(options) { InheritedTime = timeProvider, MeterFactory = meterFactory };
     }
 
     /// <summary>The container's pool.</summary>

@@ -144,7 +144,8 @@ public static class TetherServiceCollectionExtensions
         // Issue 16 review finding: a TimeProvider registered in the container is the clock of the pool and of every
         // client the container makes (unless their options set one), so a test host's fake clock drives their timeouts.
         services.AddSingleton(static sp => new TetherPool(
-            sp.GetRequiredService<IOptions<TetherOptions>>().Value.Pool, sp.GetService<TimeProvider>()));
+            sp.GetRequiredService<IOptions<TetherOptions>>().Value.Pool, sp.GetService<TimeProvider>(),
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton(static sp => new TetherRoot(sp));
         services.AddSingleton<ITetherClientFactory>(static sp => new TetherClientFactory(
             sp.GetRequiredService<IOptionsMonitor<TetherClientOptions>>(), sp.GetRequiredService<TetherPool>(),

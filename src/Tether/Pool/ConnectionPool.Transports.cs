@@ -144,6 +144,9 @@ public sealed partial class ConnectionPool
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
+            // The container's meter factory for the DI pool (null: the shared System.Net.Http meter), so an app's
+            // meter-factory listeners see requests sent through UseTether() as they see a default handler's (CORE-08).
+            MeterFactory = MeterFactory,
             MaxConnectionsPerServer = Options.MaxConnectionsPerHost,
             PooledConnectionIdleTimeout = Options.IdleTimeout,
             PooledConnectionLifetime = Options.MaxLifetime,

@@ -89,6 +89,11 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     /// pool gets the client's.</summary>
     internal TimeProvider? InheritedTime { get; init; }
 
+    /// <summary>The meter factory of the pool's <see cref="SocketsHttpHandler"/>s (their <c>System.Net.Http</c>
+    /// instruments), as IHttpClientFactory gives a default primary handler the container's (dotnet/runtime#86888): the DI
+    /// pool gets the container's <see cref="System.Diagnostics.Metrics.IMeterFactory"/>. Null: the handler's shared meter.</summary>
+    internal System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
     /// <summary>The clock of the pool's timers (resolved at first use; <see cref="TimeProvider.System"/> before).</summary>
     internal TimeProvider Time { get; private set; } = TimeProvider.System;
 
