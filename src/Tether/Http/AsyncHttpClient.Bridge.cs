@@ -207,6 +207,16 @@ public sealed partial class AsyncHttpClient
                 throw new HttpRequestException(error, fetch.Message, fetch);
             }
 
+            if (mapped is OperationCanceledException && ex is OperationCanceledException cancelled)
+            {
+                // As SocketsHttpHandler: a cancellation is a TaskCanceledException for the token the handler was given,
+                // with the cause the handler saw (IOException, ...) inside. HttpClient passes it on as it is when neither
+                // the caller's token nor its Timeout caused it (CancelPendingRequests, a DelegatingHandler's own token),
+                // so anything else would reach the caller as another type or another inner exception than with a plain
+                // HttpClient (review 2026-12-02).
+                throw new TaskCanceledException(cancelled.Message, cancelled.InnerException, cancellationToken);
+            }
+
             if (ReferenceEquals(mapped, ex))
             {
                 throw;
