@@ -63,11 +63,16 @@ public sealed partial class AsyncHttpClient
         var decompression = handler.AutomaticDecompression;
         AddAcceptEncoding(request, decompression);
 
-        // The user's own Cookie header (sent first, before the container's cookies, as SocketsHttpHandler does).
+        // The user's own Cookie header (sent first, before the container's cookies, as SocketsHttpHandler does). The
+        // container's cookies are in the request only while a hop is sent: SocketsHttpHandler writes them on the wire and
+        // never into the caller's message, and a delegating handler that sends the message again would otherwise send
+        // each of them twice (review 2026-12-02).
         string? userCookie = null;
+        string[]? userCookieValues = null;
         if (cookies is not null && request.Headers.NonValidated.TryGetValues("Cookie", out var userCookies))
         {
-            userCookie = string.Join("; ", userCookies);
+            userCookieValues = [.. userCookies];
+            userCookie = string.Join("; ", userCookieValues);
         }
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, op.AbortToken);
@@ -111,7 +116,17 @@ public sealed partial class AsyncHttpClient
                     SetCookieHeader(request, userCookie, cookies.GetCookieHeader(uri));
                 }
 
-                message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                try
+                {
+                    message = await _pool.SendAsync(request, op, token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (cookies is not null)
+                    {
+                        RestoreCookieHeader(request, userCookie is null ? null : userCookieValues);
+                    }
+                }
                 op.OnResponse(message);
 
                 if (ProtocolChecks.ForbidsReuse(message))
@@ -292,6 +307,17 @@ public sealed partial class AsyncHttpClient
 
         request.Headers.Remove("Cookie");
         request.Headers.TryAddWithoutValidation("Cookie", userCookie is null ? fromContainer : userCookie + "; " + fromContainer);
+    }
+
+    /// <summary>Puts the caller's own Cookie header back (none when it had none, or when a redirect to another origin
+    /// dropped it) once a hop's request is sent: the container's cookies never stay in the caller's message.</summary>
+    private static void RestoreCookieHeader(HttpRequestMessage request, string[]? userCookieValues)
+    {
+        request.Headers.Remove("Cookie");
+        if (userCookieValues is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Cookie", userCookieValues);
+        }
     }
 
     /// <summary>Stores every Set-Cookie of a response (redirects included) for the URL that answered; a malformed or
