@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http;
 
 namespace Tether.Extensions.DependencyInjection;
 
@@ -27,19 +28,24 @@ public static class TetherHttpClientBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddTether();
-        var name = builder.Name;
-        builder.ConfigurePrimaryHttpMessageHandler(sp =>
-        {
-            var time = sp.GetService<TimeProvider>();
-            return new TetherHttpMessageHandler(
-                sp.GetRequiredService<TetherPool>().Pool,
-                options =>
-                {
-                    options.Name = $"HttpClient({name})";
-                    options.TimeProvider = time; // the container's clock, if any (issue 16 review finding)
-                    configure?.Invoke(options);
-                });
-        });
+        // What ConfigurePrimaryHttpMessageHandler(Func<IServiceProvider, HttpMessageHandler>) registers, with the name of
+        // the client being built: under ConfigureHttpClientDefaults the builder has no name, and every handler was
+        // "HttpClient()" in the ledger and leak warnings (review 2026-12-02).
+        builder.Services.Configure<HttpClientFactoryOptions>(builder.Name, factoryOptions =>
+            factoryOptions.HttpMessageHandlerBuilderActions.Add(handlerBuilder =>
+            {
+                var sp = handlerBuilder.Services;
+                var name = handlerBuilder.Name ?? builder.Name;
+                var time = sp.GetService<TimeProvider>();
+                handlerBuilder.PrimaryHandler = new TetherHttpMessageHandler(
+                    sp.GetRequiredService<TetherPool>().Pool,
+                    options =>
+                    {
+                        options.Name = $"HttpClient({name})";
+                        options.TimeProvider = time; // the container's clock, if any (issue 16 review finding)
+                        configure?.Invoke(options);
+                    });
+            }));
         return builder;
     }
 }

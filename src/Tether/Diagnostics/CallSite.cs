@@ -152,8 +152,11 @@ public static class CallSite
     private static bool IsRuntimePlumbing(Type type)
     {
         var ns = type.Namespace ?? string.Empty;
+        // Lazy<T>: IHttpClientFactory builds a UseTether() handler inside Lazy<T>.Value, called from CreateClient; the
+        // site is the code that called CreateClient, not "System.Lazy`1.ViaFactory" (review 2026-12-02).
         return ns.StartsWith("System.Runtime.CompilerServices", StringComparison.Ordinal)
-            || ns.StartsWith("System.Threading", StringComparison.Ordinal);
+            || ns.StartsWith("System.Threading", StringComparison.Ordinal)
+            || (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(Lazy<>));
     }
 
     private static string UserMethodName(Type type, string method)
