@@ -51,7 +51,7 @@ public static class CensusCommand
             CensusSnapshot snapshot;
             try
             {
-                snapshot = CliSupport.TakeCensus(target, filter.Options());
+                snapshot = SocketCensus.Take(target, filter.Options());
             }
             catch (CensusException ex)
             {

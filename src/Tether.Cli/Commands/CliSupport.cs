@@ -391,56 +391,6 @@ public static partial class CliSupport
     internal static bool IsTerminal(TextWriter writer) =>
         ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected;
 
-    /// <summary>
-    /// Takes a census of <paramref name="pid"/> as <see cref="SocketCensus.Take(int, CensusOptions)"/> does, but refuses a
-    /// process that has exited. A dead process that its parent has not reaped yet (a zombie, state Z or X in
-    /// <c>/proc/PID/stat</c>) keeps its /proc directory with an empty fd table, so the library counts 0 fds (newcomer
-    /// tour 2026-12-02: `census` printed that with exit 0, and `watch --fail-on-growth` passed the gate for a leaking
-    /// service that had crashed under a script which had not waited for it yet). The state is read after the census, so
-    /// a process that died while it was taken is refused too.
-    /// </summary>
-    /// <exception cref="CensusException"><see cref="CensusErrorReason.ProcessNotFound"/> for a zombie, or what the
-    /// library throws.</exception>
-    internal static CensusSnapshot TakeCensus(int pid, CensusOptions options)
-    {
-        CensusSnapshot snapshot = SocketCensus.Take(pid, options);
-        if (ExitedState(pid) is { } exited)
-        {
-            throw new CensusException(pid, CensusErrorReason.ProcessNotFound, exited);
-        }
-
-        return snapshot;
-    }
-
-    // Why pid is no longer running although /proc/pid exists (a zombie), or null when it runs. Fields of
-    // /proc/PID/stat after the command name, which is in parentheses and may hold spaces or ')': state, then ppid.
-    private static string? ExitedState(int pid)
-    {
-        string stat;
-        try
-        {
-            stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-        }
-        catch (FileNotFoundException)
-        {
-            return $"process {pid} has exited: /proc/{pid} is gone.";
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return null; // the census itself read the process; nothing more to learn here
-        }
-
-        string[] fields = stat[(stat.LastIndexOf(')') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (fields.Length < 2 || fields[0] is not ("Z" or "X"))
-        {
-            return null;
-        }
-
-        return $"process {pid} has exited: it is a zombie (state {fields[0]} in /proc/{pid}/stat) that its parent (pid {fields[1]}) "
-            + "has not reaped yet, and a dead process has no fds to count. Check with `ps -o pid,stat,ppid -p "
-            + pid.ToString(CultureInfo.InvariantCulture) + "`; watch the service while it runs.";
-    }
-
     /// <summary>Maps a census failure to one stderr line (plus the stack with --verbose) and an exit code.</summary>
     internal static int Report(CensusException ex, TextWriter error, bool verbose)
     {

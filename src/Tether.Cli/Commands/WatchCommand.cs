@@ -208,7 +208,7 @@ public static class WatchCommand
             for (int k = 0; ; k++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                CensusSnapshot s = CliSupport.TakeCensus(pid, filter.Options(_seenRemotes));
+                CensusSnapshot s = SocketCensus.Take(pid, filter.Options(_seenRemotes));
                 foreach (CensusSocket socket in s.TcpSockets)
                 {
                     // Servers the process was connected to: their TIME_WAIT stays attributed after the sockets close.

@@ -30,6 +30,12 @@ public sealed class CensusException : Exception
         $"Process {pid} not found: /proc/{pid} does not exist. Is the process still running? Check with `ps -p {pid}`.",
         inner);
 
+    internal static CensusException Exited(int pid, string detail) => new(
+        pid,
+        CensusErrorReason.ProcessNotFound,
+        $"Process {pid} has exited: {detail}, and a dead process has no fds to count. Check with `ps -o pid,stat,ppid -p {pid}`; "
+        + "take the census while the process runs.");
+
     internal static CensusException Denied(int pid, string path, Exception? inner) => new(
         pid,
         CensusErrorReason.AccessDenied,

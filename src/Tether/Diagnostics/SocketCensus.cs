@@ -62,7 +62,8 @@ public static class SocketCensus
     /// <param name="pid">The process id.</param>
     /// <returns>The snapshot.</returns>
     /// <exception cref="CensusException">
-    /// The process does not exist (<see cref="CensusErrorReason.ProcessNotFound"/>), its fds cannot be read
+    /// The process does not exist or has exited (<see cref="CensusErrorReason.ProcessNotFound"/>; a zombie, dead but
+    /// not yet reaped by its parent, has exited), its fds cannot be read
     /// by this user (<see cref="CensusErrorReason.AccessDenied"/>), or procfs is missing
     /// (<see cref="CensusErrorReason.ProcUnavailable"/>).
     /// </exception>
@@ -157,12 +158,46 @@ public static class SocketCensus
 
             Volatile.Write(ref s_bufferHint, Math.Min(buffer.Length, 64 * 1024 * 1024));
             tcpSockets.Sort(static (a, b) => a.Fd.CompareTo(b.Fd));
+            // A dead process that its parent has not reaped yet (a zombie) keeps its /proc directory with an empty fd
+            // table, so its census reads 0 fds as if it held nothing: refused instead (newcomer tour 2026-12-02:
+            // `tether watch --fail-on-growth` passed for a leaking service that had crashed). Read after the census, so
+            // a process that died while it was taken is refused too; never for this process, which is running.
+            if (pid != Environment.ProcessId && ExitedState(pid, pidDir) is { } exited)
+            {
+                throw CensusException.Exited(pid, exited);
+            }
+
             return counts.Build(new TcpStateCounts(tcp), tcpSockets, listenPorts, options, timeWait);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    // Why pid is no longer running although its /proc directory exists, or null when it runs (or its state cannot be
+    // read, as in a fake procfs tree without a stat file). /proc/PID/stat: the command name is in parentheses and may
+    // hold spaces or ')', so the fields after the last ')' are state, then the parent's pid.
+    private static string? ExitedState(int pid, string pidDir)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText(Path.Join(pidDir, "stat"));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return Directory.Exists(pidDir) ? null : $"/proc/{pid} is gone";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // the fds were readable: nothing more to learn here
+        }
+
+        string[] fields = stat[(stat.LastIndexOf(')') + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length >= 2 && fields[0] is ("Z" or "X")
+            ? $"it is a zombie (state {fields[0]} in /proc/{pid}/stat) that its parent (pid {fields[1]}) has not reaped yet"
+            : null;
     }
 
     private static int[] ListFds(int pid, string pidDir, string fdDir)

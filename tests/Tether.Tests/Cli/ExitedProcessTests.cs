@@ -44,7 +44,7 @@ public sealed class ExitedProcessTests
         (int code, string output, string error) = CliHarness.Run("census", "--pid", zombie);
 
         Assert.True(code == ExitCodes.ProcessNotFound, $"exit {code}\n{output}\n{error}");
-        Assert.Contains($"process {zombie} has exited", error, StringComparison.Ordinal);
+        Assert.Contains($"Process {zombie} has exited", error, StringComparison.Ordinal);
         Assert.Contains("zombie", error, StringComparison.Ordinal);
         Assert.Contains($"parent (pid {parent.Pid.ToString(CultureInfo.InvariantCulture)})", error, StringComparison.Ordinal);
         Assert.DoesNotContain("fds (total)", output, StringComparison.Ordinal);
@@ -61,8 +61,26 @@ public sealed class ExitedProcessTests
             "watch", "--pid", zombie, "--fail-on-growth", "10", "--duration", "1s", "--interval", "250ms");
 
         Assert.True(code == ExitCodes.ProcessNotFound, $"exit {code}\n{output}\n{error}");
-        Assert.Contains($"process {zombie} has exited", error, StringComparison.Ordinal);
+        Assert.Contains($"Process {zombie} has exited", error, StringComparison.Ordinal);
         Assert.DoesNotContain(": ok", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    [Trait("Spec", "DIAG-04")]
+    public void DIAG04_census_of_a_zombie_is_a_typed_process_not_found_error_from_the_library()
+    {
+        // The check lives in SocketCensus, so a program that watches another process with the library gets the same
+        // answer as the CLI instead of a census of 0 fds.
+        using var parent = new PythonChild(ZombieMaker, limit: 0, maxSeconds: 30);
+        int zombie = int.Parse(ZombiePid(parent), CultureInfo.InvariantCulture);
+
+        var error = Assert.Throws<Tether.Diagnostics.CensusException>(() => Tether.Diagnostics.SocketCensus.Take(zombie));
+
+        Assert.Equal(Tether.Diagnostics.CensusErrorReason.ProcessNotFound, error.Reason);
+        Assert.Equal(zombie, error.Pid);
+        Assert.Contains("zombie", error.Message, StringComparison.Ordinal);
+        // The parent, which runs, is counted as before.
+        Assert.True(Tether.Diagnostics.SocketCensus.Take(parent.Pid).TotalFds > 0);
     }
 
     private static string ZombiePid(PythonChild parent)
