@@ -16,13 +16,6 @@ namespace Tether.Tests.Ecosystem;
 /// </summary>
 public sealed class BridgeHostReviewTests
 {
-    private static ServiceProvider Build(Action<IServiceCollection> configure)
-    {
-        var services = new ServiceCollection();
-        configure(services);
-        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
-    }
-
     [Fact]
     [Trait("Spec", "HTTP-11")]
     public async Task HTTP_11_HttpClient_Timeout_through_UseTether_and_a_delegating_handler_is_TaskCanceled_with_TimeoutException()
@@ -32,7 +25,7 @@ public sealed class BridgeHostReviewTests
         var ct = TestContext.Current.CancellationToken;
         await using var server = await KestrelTestServer.StartAsync(cancellationToken: ct);
         var check = LeakCheck.Start(server);
-        await using (var provider = Build(s =>
+        await using (var provider = TestContainer.Build(s =>
         {
             s.AddTransient<PassThrough>();
             s.AddHttpClient("plain", c => c.Timeout = TimeSpan.FromSeconds(2)).AddHttpMessageHandler<PassThrough>();
@@ -159,7 +152,7 @@ public sealed class BridgeHostReviewTests
         await using var serverA = await KestrelTestServer.StartAsync(cancellationToken: ct);
         await using var serverB = await KestrelTestServer.StartAsync(cancellationToken: ct);
         var check = LeakCheck.Start(serverA, serverB.Port);
-        await using (var provider = Build(s =>
+        await using (var provider = TestContainer.Build(s =>
         {
             s.AddHttpClient("a").UseTether().SetHandlerLifetime(TimeSpan.FromSeconds(1));
             s.AddHttpClient("b").UseTether();

@@ -12,13 +12,6 @@ namespace Tether.Tests.Ecosystem;
 /// the container's <see cref="IMeterFactory"/>, once, as a default IHttpClientFactory primary handler's are.</summary>
 public sealed class BridgeMeterFactoryTests
 {
-    private static ServiceProvider Build(Action<IServiceCollection> configure)
-    {
-        var services = new ServiceCollection();
-        configure(services);
-        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
-    }
-
     [Fact]
     [Trait("Spec", "CORE-08")]
     public async Task CORE_08_UseTether_requests_are_measured_once_by_the_containers_meter_factory_like_the_default_handler()
@@ -29,7 +22,7 @@ public sealed class BridgeMeterFactoryTests
         var ct = TestContext.Current.CancellationToken;
         await using var server = await KestrelTestServer.StartAsync(cancellationToken: ct);
         var check = LeakCheck.Start(server);
-        await using (var provider = Build(s =>
+        await using (var provider = TestContainer.Build(s =>
         {
             // Connection: close for the plain client: IHttpClientFactory does not dispose its handlers when the
             // container is disposed (dotnet/runtime#113494), so a keep-alive socket of it would outlive the test.

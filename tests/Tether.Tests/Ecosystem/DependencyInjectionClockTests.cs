@@ -22,13 +22,6 @@ public sealed class DependencyInjectionClockTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static ServiceProvider Build(Action<IServiceCollection> configure)
-    {
-        var services = new ServiceCollection();
-        configure(services);
-        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
-    }
-
     private static FetchRequest Hung(HostileServer server) =>
         new(server.Url("/").ToString()) { RequestTimeout = Timeout.InfiniteTimeSpan };
 
@@ -40,7 +33,7 @@ public sealed class DependencyInjectionClockTests
         await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
         var check = LeakCheck.Start(hostile.Port);
         var clock = new DeadlineClock();
-        await using (var provider = Build(s => s.AddSingleton<TimeProvider>(clock).AddTetherClient("api", o => o.MaxClients = 1)))
+        await using (var provider = TestContainer.Build(s => s.AddSingleton<TimeProvider>(clock).AddTetherClient("api", o => o.MaxClients = 1)))
         {
             Task<FetchResponse> hung;
             await using (var scope = provider.CreateAsyncScope())
@@ -76,7 +69,7 @@ public sealed class DependencyInjectionClockTests
         await using var hostile = HostileServer.Start(HostileBehavior.AcceptAndNeverAnswer);
         var check = LeakCheck.Start(hostile.Port);
         var clock = new DeadlineClock();
-        await using (var provider = Build(s => s.AddSingleton<TimeProvider>(clock).AddTether(o =>
+        await using (var provider = TestContainer.Build(s => s.AddSingleton<TimeProvider>(clock).AddTether(o =>
                      {
                          o.Pool.MaxConnectionsPerHost = 1;
                          o.Pool.PoolWaitTimeout = T;
@@ -115,7 +108,7 @@ public sealed class DependencyInjectionClockTests
         var check = LeakCheck.Start(hostile.Port);
         var clock = new DeadlineClock();
         Task<HttpResponseMessage> hung;
-        await using (var provider = Build(s =>
+        await using (var provider = TestContainer.Build(s =>
                      {
                          s.AddSingleton<TimeProvider>(clock);
                          s.AddHttpClient("bridge", c => c.Timeout = Timeout.InfiniteTimeSpan).UseTether(o =>

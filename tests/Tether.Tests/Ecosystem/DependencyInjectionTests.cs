@@ -17,13 +17,6 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
 {
     private string Hello => server.Url("/hello").ToString();
 
-    private static ServiceProvider Build(Action<IServiceCollection> configure)
-    {
-        var services = new ServiceCollection();
-        configure(services);
-        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
-    }
-
     [Fact]
     [Trait("Spec", "ECO-01")]
     public async Task ECO_01_scoped_client_is_closed_with_its_scope_and_scopes_share_one_pool_connection()
@@ -31,7 +24,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
         var check = LeakCheck.Start(server);
         var acceptedBefore = server.Server.AcceptedConnections;
         AsyncHttpClient? first = null;
-        await using (var provider = Build(s => s.AddTether().AddTetherClient("api")))
+        await using (var provider = TestContainer.Build(s => s.AddTether().AddTetherClient("api")))
         {
             for (var i = 0; i < 3; i++)
             {
@@ -60,7 +53,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
     public async Task ECO_02_scope_end_aborts_the_socket_of_an_unread_streamed_response()
     {
         var check = LeakCheck.Start(server);
-        await using (var provider = Build(s => s.AddTether()))
+        await using (var provider = TestContainer.Build(s => s.AddTether()))
         {
             FetchResponse streamed;
             await using (var scope = provider.CreateAsyncScope())
@@ -83,7 +76,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
     [Trait("Spec", "ECO-03")]
     public void ECO_03_resolving_a_scoped_client_from_the_root_is_a_named_error()
     {
-        using (var validating = Build(s => s.AddTether().AddTetherClient("api")))
+        using (var validating = TestContainer.Build(s => s.AddTether().AddTetherClient("api")))
         {
             var ex = Assert.Throws<InvalidOperationException>(() => validating.GetRequiredKeyedService<AsyncHttpClient>("api"));
             Assert.Contains("scoped", ex.Message, StringComparison.OrdinalIgnoreCase);
@@ -108,7 +101,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
     private static List<string> StartUpFailures(Dictionary<string, string?> settings)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        using var provider = Build(s => s
+        using var provider = TestContainer.Build(s => s
             .AddTether(configuration.GetSection("Tether"))
             .AddTetherClient("api", configuration.GetSection("Tether:Clients:api")));
         var ex = Assert.ThrowsAny<Exception>(() => provider.GetRequiredService<IStartupValidator>().Validate());
@@ -136,7 +129,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
             ["Tether:Pool:MaxConnectionsPerHost"] = "3",
             ["Tether:Clients:api:MaxClients"] = "2",
         }).Build();
-        using var ok = Build(s => s.AddTether(good.GetSection("Tether")).AddTetherClient("api", good.GetSection("Tether:Clients:api")));
+        using var ok = TestContainer.Build(s => s.AddTether(good.GetSection("Tether")).AddTetherClient("api", good.GetSection("Tether:Clients:api")));
         ok.GetRequiredService<IStartupValidator>().Validate();
         Assert.Equal(3, ok.GetRequiredService<TetherPool>().Pool.Options.MaxConnectionsPerHost);
         using var scope = ok.CreateScope();
@@ -169,7 +162,7 @@ public sealed class DependencyInjectionTests(ServerFixture server) : IClassFixtu
     public async Task ECO_05_typed_client_gets_its_scoped_named_client_with_configured_defaults()
     {
         var check = LeakCheck.Start(server);
-        await using (var provider = Build(s => s.AddTetherClient<GreetingClient>(o =>
+        await using (var provider = TestContainer.Build(s => s.AddTetherClient<GreetingClient>(o =>
         {
             o.MaxClients = 3;
             o.Defaults.UserAgent = "typed-client/1.0";
