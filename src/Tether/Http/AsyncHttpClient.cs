@@ -63,7 +63,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     /// see <see cref="ConnectionPool"/>'s send. A hint, checked on every use.</summary>
     internal volatile TransportHint? TransportHint;
 
-    private string ClosedAt => _closedAt ?? (_closedByLoop is { } loop ? $"the end of {loop.Name}" : "unknown");
+    internal string ClosedAt => _closedAt ?? (_closedByLoop is { } loop ? $"the end of {loop.Name}" : "unknown");
     private TimeProvider _time = TimeProvider.System;
 
     /// <summary>Creates a client. Nothing is opened until the first fetch.</summary>

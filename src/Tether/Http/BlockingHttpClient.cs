@@ -69,6 +69,13 @@ public sealed class BlockingHttpClient : IDisposable
             throw LoopMisuseException.BlockingInLoop(running, "BlockingHttpClient.Fetch");
         }
 
+        if (_client.IsClosed)
+        {
+            // Named for what the caller holds: its own AsyncHttpClient is an implementation detail they never created.
+            throw new ClientClosedException($"BlockingHttpClient over {_client.Name}", _client.ClosedAt, _client.AllocationSite,
+                "Create a new BlockingHttpClient, or dispose this one only after its last Fetch.");
+        }
+
         // No caller line of ours: the loop's site is the user's frame, walked (this line is shared by every caller).
         return EventLoop.Run(() => _client.FetchAsync(request, cancellationToken), cancellationToken,
             callerFilePath: string.Empty, callerLineNumber: 0);

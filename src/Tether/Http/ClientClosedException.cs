@@ -8,8 +8,13 @@ public sealed class ClientClosedException : ObjectDisposedException
     /// <param name="closedAt">Where <c>Close</c> was called (or which loop closed it).</param>
     /// <param name="createdAt">Where the client was created.</param>
     public ClientClosedException(string client, string closedAt, string createdAt)
-        : base(client, $"{client} is closed: it was closed at {closedAt} (created at {createdAt}). " +
-                       "Create a new AsyncHttpClient, or keep this one open for as long as it is used.")
+        : this(client, closedAt, createdAt, "Create a new AsyncHttpClient, or keep this one open for as long as it is used.")
+    {
+    }
+
+    /// <summary>Creates the exception with the fix that fits the type the caller holds (a wrapper of a client).</summary>
+    internal ClientClosedException(string client, string closedAt, string createdAt, string fix)
+        : base(client, $"{client} is closed: it was closed at {closedAt} (created at {createdAt}). {fix}")
     {
         ClosedAt = closedAt;
         CreatedAt = createdAt;

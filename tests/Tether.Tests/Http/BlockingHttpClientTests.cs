@@ -33,4 +33,23 @@ public sealed class BlockingHttpClientTests(ServerFixture server) : IClassFixtur
 
         check.AssertClean();
     }
+
+    [Fact]
+    [Trait("Spec", "CLIENT-06")]
+    public void CLIENT_06_blocking_client_fetch_after_dispose_names_the_blocking_client_where_it_was_disposed_and_its_fix()
+    {
+        var check = LeakCheck.Start(server);
+        var client = new BlockingHttpClient();
+        Assert.Equal(200, client.Fetch(server.Url("/hello").ToString()).Code);
+        client.Dispose();
+
+        // The caller made a BlockingHttpClient, not an AsyncHttpClient: the error names what they hold and its fix.
+        var closed = Assert.Throws<ClientClosedException>(() => client.Fetch(server.Url("/hello").ToString()));
+        Assert.StartsWith($"BlockingHttpClient over {client.Client.Name} is closed", closed.Message, StringComparison.Ordinal);
+        Assert.Contains("Create a new BlockingHttpClient", closed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Create a new AsyncHttpClient", closed.Message, StringComparison.Ordinal);
+        Assert.Contains(nameof(CLIENT_06_blocking_client_fetch_after_dispose_names_the_blocking_client_where_it_was_disposed_and_its_fix), closed.ClosedAt, StringComparison.Ordinal);
+        Assert.Contains(nameof(CLIENT_06_blocking_client_fetch_after_dispose_names_the_blocking_client_where_it_was_disposed_and_its_fix), closed.CreatedAt, StringComparison.Ordinal);
+        check.AssertClean();
+    }
 }
