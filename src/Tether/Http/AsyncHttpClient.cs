@@ -88,14 +88,26 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     {
     }
 
-    private AsyncHttpClient(AsyncHttpClientOptions options, bool isShared, EventLoop? sharedLoop = null, string? site = null)
+    /// <summary>A client whose allocation site the caller found, owned by its creator when <paramref name="callerOwned"/>.</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="allocationSite">The caller's site.</param>
+    /// <param name="callerOwned">Owned by the object that creates it (<see cref="BlockingHttpClient"/>) whatever
+    /// <see cref="AsyncHttpClientOptions.Ownership"/> says, without writing to the caller's options (which may be
+    /// frozen by another client, or be given next to a client created inside a loop).</param>
+    internal AsyncHttpClient(AsyncHttpClientOptions options, string allocationSite, bool callerOwned)
+        : this(options, isShared: false, site: allocationSite, callerOwned: callerOwned)
+    {
+    }
+
+    private AsyncHttpClient(AsyncHttpClientOptions options, bool isShared, EventLoop? sharedLoop = null, string? site = null,
+        bool callerOwned = false)
     {
         Options = options;
         _isShared = isShared;
         Id = Interlocked.Increment(ref s_nextId);
         _name = options.Name; // the default name is formatted when first asked for
         AllocationSite = isShared ? "AsyncHttpClient.Shared" : site ?? CallSite.Capture();
-        _creationLoop = options.Ownership == ClientOwnership.Auto ? sharedLoop ?? EventLoop.Current : null;
+        _creationLoop = !callerOwned && options.Ownership == ClientOwnership.Auto ? sharedLoop ?? EventLoop.Current : null;
         OnConstructed();
     }
 

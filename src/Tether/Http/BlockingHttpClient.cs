@@ -30,15 +30,16 @@ public sealed class BlockingHttpClient : IDisposable
     private readonly AsyncHttpClient _client;
 
     /// <summary>Creates the client. Nothing is opened until the first fetch.</summary>
-    /// <param name="options">Options of the underlying <see cref="AsyncHttpClient"/>; its
-    /// <see cref="AsyncHttpClientOptions.Ownership"/> is forced to <see cref="ClientOwnership.Caller"/> (this
-    /// object owns it).</param>
+    /// <param name="options">Options of the underlying <see cref="AsyncHttpClient"/>. This object owns that client
+    /// whatever <see cref="AsyncHttpClientOptions.Ownership"/> says (it is never bound to a loop); the options object
+    /// itself is not changed, so it can be shared with other clients.</param>
     public BlockingHttpClient(AsyncHttpClientOptions? options = null)
     {
         options ??= new AsyncHttpClientOptions();
-        options.Ownership = ClientOwnership.Caller;
         // Walked, not keyed by this file's line: every blocking client would otherwise carry the first one's site.
-        _client = new AsyncHttpClient(options, Diagnostics.CallSite.Capture());
+        // Caller-owned without writing Ownership into the caller's options: they may be frozen by another client's
+        // first fetch, and a client created inside a loop with them later must still be owned by that loop.
+        _client = new AsyncHttpClient(options, Diagnostics.CallSite.Capture(), callerOwned: true);
     }
 
     /// <summary>The underlying asynchronous client (its pool, ledger name, options).</summary>

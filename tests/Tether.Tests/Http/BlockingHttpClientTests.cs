@@ -52,4 +52,40 @@ public sealed class BlockingHttpClientTests(ServerFixture server) : IClassFixtur
         Assert.Contains(nameof(CLIENT_06_blocking_client_fetch_after_dispose_names_the_blocking_client_where_it_was_disposed_and_its_fix), closed.CreatedAt, StringComparison.Ordinal);
         check.AssertClean();
     }
+
+    [Fact]
+    [Trait("Spec", "LOOP-22")]
+    public void LOOP_22_blocking_client_leaves_the_callers_options_unchanged_so_they_can_be_shared()
+    {
+        var check = LeakCheck.Start(server);
+        var url = server.Url("/hello").ToString();
+
+        // Options already used by another client are frozen: the blocking client must not write to them.
+        var used = new AsyncHttpClientOptions { MaxClients = 3 };
+        using (var first = new BlockingHttpClient(used))
+        {
+            Assert.Equal(200, first.Fetch(url).Code);
+            using var second = new BlockingHttpClient(used);
+            Assert.Equal(200, second.Fetch(url).Code);
+        }
+
+        // The same options given to a client created inside a loop still make a loop-owned client, which the loop
+        // closes: a blocking client made with them first must not have turned them into caller-owned options.
+        var options = new AsyncHttpClientOptions();
+        using (var blocking = new BlockingHttpClient(options))
+        {
+            Assert.Equal(200, blocking.Fetch(url).Code);
+        }
+
+        Assert.Equal(ClientOwnership.Auto, options.Ownership);
+        var owned = EventLoop.Run(async () =>
+        {
+            var client = new AsyncHttpClient(options);
+            Assert.Equal(200, (await client.FetchAsync(url)).Code);
+            Assert.Same(EventLoop.Current, client.OwnerLoop);
+            return client;
+        });
+        Assert.True(owned.IsClosed);
+        check.AssertClean();
+    }
 }
