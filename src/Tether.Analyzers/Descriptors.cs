@@ -85,11 +85,11 @@ namespace Tether.Analyzers
         public static readonly DiagnosticDescriptor BlockingInLoop = new DiagnosticDescriptor(
             BlockingInLoopId,
             "Blocking on a fetch inside EventLoop.Run",
-            "'{0}' blocks the event loop thread while it waits for a fetch that needs that same loop to finish, which deadlocks; use 'await' instead",
+            "'{0}' blocks the event loop thread until the fetch is done, so the loop's timers, callbacks and other coroutines stall meanwhile (and blocking on an async method that awaits on this loop deadlocks); use 'await' instead",
             Reliability,
             DiagnosticSeverity.Error,
             isEnabledByDefault: true,
-            description: "Code inside EventLoop.Run runs on the loop's thread. Blocking that thread with .Result, .Wait() or GetAwaiter().GetResult() on a fetch that the loop itself has to drive never completes.",
+            description: "Code inside EventLoop.Run runs on the loop's thread. Blocking that thread with .Result, .Wait() or GetAwaiter().GetResult() on a fetch holds every timer, callback and coroutine of the loop until the fetch is done; blocking on an async method whose continuations run on the loop never completes.",
             helpLinkUri: Help(BlockingInLoopId));
 
         // TETHER006 has two severities: Error for AsyncHttpClient.Shared (always wrong),

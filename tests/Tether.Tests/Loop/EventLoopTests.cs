@@ -49,6 +49,33 @@ public sealed class EventLoopTests(ServerFixture server) : IClassFixture<ServerF
 
     [Fact]
     [Trait("Spec", "LOOP-15")]
+    public void LOOP_15_blocking_on_a_fetch_inside_the_loop_completes_but_holds_the_loops_timers_until_it_returns()
+    {
+        // docs/analyzers.md (TETHER005) says what blocking the loop's thread does: the fetch itself completes (its
+        // internals do not resume on the loop), while the loop's timers and continuations wait for the block to end.
+        var check = LeakCheck.Start(server);
+        var (blockedMs, timerMs) = EventLoop.Run(async () =>
+        {
+            var clock = Stopwatch.StartNew();
+            var timer = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            EventLoop.Current!.CallLater(TimeSpan.FromMilliseconds(10), () => timer.SetResult(clock.ElapsedMilliseconds));
+#pragma warning disable TETHER005 // blocking on purpose: the behaviour the rule warns about
+            var fetch = AsyncHttpClient.Shared.FetchAsync(Url("/delay/300"));
+            Assert.True(fetch.Wait(TimeSpan.FromSeconds(10)), "a blocked loop thread kept the fetch from completing");
+            var blocked = clock.ElapsedMilliseconds;
+            Assert.Equal(200, fetch.Result.Code);
+#pragma warning restore TETHER005
+            Assert.False(timer.Task.IsCompleted); // due after 10 ms, but its loop's thread was blocked for 300+
+            return (blocked, await timer.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        });
+
+        Assert.True(blockedMs >= 300, $"blocked {blockedMs} ms");
+        Assert.True(timerMs >= blockedMs, $"the 10 ms timer fired at {timerMs} ms, before the block ended at {blockedMs} ms");
+        check.AssertClean();
+    }
+
+    [Fact]
+    [Trait("Spec", "LOOP-15")]
     public void LOOP_15_Current_is_the_running_loop_and_continuations_resume_on_its_thread()
     {
         Assert.Null(EventLoop.Current);
