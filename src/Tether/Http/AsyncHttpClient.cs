@@ -179,7 +179,7 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
     {
         if (_isShared)
         {
-            throw LoopMisuseException.SharedClose(Name, "new AsyncHttpClient()");
+            throw LoopMisuseException.SharedClose(Name, "new AsyncHttpClient()", _creationLoop);
         }
 
         CloseCore(FetchErrorKind.ClientClosed, CallSite.Capture());

@@ -70,8 +70,13 @@ public sealed class LoopMisuseException : InvalidOperationException
 
     /// <param name="what">The shared instance's name, e.g. <c>AsyncHttpClient.Shared(process)</c>.</param>
     /// <param name="ownInstead">How to make one the caller owns, e.g. <c>new AsyncHttpClient()</c>.</param>
-    internal static LoopMisuseException SharedClose(string what, string ownInstead) => new(
+    /// <param name="owner">The loop that closes it (a loop's <c>Shared</c>), or null for a process-wide instance,
+    /// which nothing closes.</param>
+    internal static LoopMisuseException SharedClose(string what, string ownInstead, EventLoop? owner) => new(
         LoopMisuseKind.SharedClose,
         $"{what} is shared: it is borrowed, not owned, and other code is using it. Do not close it; " +
-        $"its loop (or the process) closes it. Create your own with {ownInstead} if you need to close one.");
+        (owner is null
+            ? "nothing closes it: it stays open as long as the process runs."
+            : $"{owner.Name} closes it when its EventLoop.Run returns.") +
+        $" Create your own with {ownInstead} if you need to close one.");
 }

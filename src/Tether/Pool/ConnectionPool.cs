@@ -140,7 +140,7 @@ public sealed partial class ConnectionPool : IAsyncDisposable
     {
         if (_isProcess)
         {
-            throw LoopMisuseException.SharedClose("ConnectionPool.Process", "new ConnectionPool()");
+            throw LoopMisuseException.SharedClose("ConnectionPool.Process", "new ConnectionPool()", owner: null);
         }
 
         CloseNow(FetchErrorKind.PoolClosed, $"{Name} was closed", closedBy: null);

@@ -238,12 +238,21 @@ public sealed class OwnershipTests(ServerFixture server) : IClassFixture<ServerF
             var pool = await Assert.ThrowsAsync<LoopMisuseException>(() => ConnectionPool.Process.CloseAsync(TestContext.Current.CancellationToken));
             Assert.StartsWith("ConnectionPool.Process is shared", pool.Message, StringComparison.Ordinal);
             Assert.Contains("Create your own with new ConnectionPool()", pool.Message, StringComparison.Ordinal);
+            // Says who does close each one (it read "its loop (or the process) closes it" for all three, and the process
+            // pool is never closed): the loop's Shared by its loop, the process-wide ones by nobody.
+            Assert.Contains($"{EventLoop.Current!.Name} closes it when its EventLoop.Run returns", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("nothing closes it: it stays open as long as the process runs", pool.Message, StringComparison.Ordinal);
             await Assert.ThrowsAsync<LoopMisuseException>(async () => await shared.DisposeAsync());
 #pragma warning restore TETHER006
             var response = await AsyncHttpClient.Shared.FetchAsync(Url("/hello"));
             Assert.Equal(200, response.Code);
         });
 
+#pragma warning disable TETHER006 // the run-time refusal outside a loop: the process-wide Shared
+        var process = Assert.Throws<LoopMisuseException>(() => AsyncHttpClient.Shared.Close());
+#pragma warning restore TETHER006
+        Assert.StartsWith("AsyncHttpClient.Shared(process) is shared", process.Message, StringComparison.Ordinal);
+        Assert.Contains("nothing closes it: it stays open as long as the process runs", process.Message, StringComparison.Ordinal);
         check.AssertClean();
     }
 }
