@@ -64,7 +64,9 @@ public sealed class FetchRequest : FetchSettings
     public Func<Stream, CancellationToken, Task>? BodyProducer { get; set; }
 
     /// <summary>Receives each body chunk as it arrives; the response's <see cref="FetchResponse.Body"/> is then empty.
-    /// An exception thrown here fails the fetch (as inner exception) and discards the connection.</summary>
+    /// The chunk's memory is the callback's: Tether never writes to it again, so it may be kept (as Tornado's
+    /// <c>streaming_callback=chunks.append</c>). An exception thrown here fails the fetch (as inner exception) and
+    /// discards the connection.</summary>
     public Action<ReadOnlyMemory<byte>>? StreamingCallback { get; set; }
 
     /// <summary>Like <see cref="StreamingCallback"/>, but asynchronous: each returned task is awaited before the next

@@ -200,11 +200,26 @@ internal sealed class ResponseBody : Stream
                         throw new CallbackException("StreamingCallback", ex);
                     }
 
-                    continue; // the callback owns the bytes; reuse the buffer
+                    // The callback owns those bytes and may keep them (Tornado's `streaming_callback=chunks.append`
+                    // ported as `chunks.Add`): they are never written again. The next read goes into the rest of the
+                    // buffer, or into a fresh one once it is full (one allocation per 16 KiB read, not per chunk).
+                    used += n;
+                    if (used == current.Length)
+                    {
+                        current = new byte[current.Length];
+                        used = 0;
+                    }
+
+                    continue;
                 }
 
                 used += n;
                 total += n;
+            }
+
+            if (streamingCallback is not null || streamingCallbackAsync is not null)
+            {
+                return []; // the callback had every byte
             }
 
             var result = new byte[total];
