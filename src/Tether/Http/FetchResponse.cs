@@ -143,7 +143,9 @@ public sealed class FetchResponse : IAsyncDisposable, IDisposable
     /// the bytes are still in <see cref="Body"/>. Tether never guesses another encoding.</exception>
     public string Text => _text ??= DecodeText();
 
-    /// <summary>Total time of the fetch (same as <see cref="TimeInfo"/>.Total).</summary>
+    /// <summary>Total time of the fetch, from the call, time queued for a <see cref="AsyncHttpClientOptions.MaxClients"/>
+    /// slot included (same as <see cref="TimeInfo"/>.Total). Tornado's <c>request_time</c> leaves the queue out: it is
+    /// this less <see cref="TimeInfo"/>.Queue.</summary>
     public TimeSpan RequestTime => _totalTime;
 
     /// <summary>Where the time went: queue, connect, TLS, first byte, total.</summary>
