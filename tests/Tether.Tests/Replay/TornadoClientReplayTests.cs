@@ -208,4 +208,191 @@ public sealed class TornadoClientReplayTests
         Assert.NotNull(response.Error);
         await check.AssertCleanAsync();
     }
+
+    [Theory]
+    [Trait("Spec", "CLIENT-03")]
+    [InlineData("/moved", false, 302, "moved")]
+    [InlineData("/not-modified", true, 304, "")]
+    [InlineData("/no-location", true, 302, "")]
+    public async Task CLIENT_03_a_3xx_that_is_not_followed_raises_with_its_response_as_in_Tornado(string path, bool follow, int code, string body)
+    {
+        // Replays tornadoweb/tornado#1004 ("follow_redirects=False raises HTTPError"): in Tornado a response that is not
+        // followed is the final response, and any code outside 2xx raises when raise_error is on (the default). Oracle,
+        // Tornado 6.2 on this script: follow_redirects=False → HTTPClientError 302 'HTTP 302: Found', response.body
+        // b'moved', effective_url the requested URL; a 304 → 'HTTP 304: Not Modified'; a 302 without Location → 302.
+        // RaiseOnError = false returns them (PROTOCOL-15).
+        await using var server = ScriptServer.Start(async (c, ct) =>
+        {
+            while (await c.ReadRequestAsync(ct) is { } r)
+            {
+                await c.SendAsync(r.Target switch
+                {
+                    "/moved" => "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 5\r\n\r\nmoved",
+                    "/not-modified" => "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n",
+                    "/no-location" => "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n",
+                    _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                }, ct);
+            }
+        });
+        var check = LeakCheck.Start(server.Port);
+        await using (var client = ScriptServer.NewClient())
+        {
+            var e = await Assert.ThrowsAsync<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(server.Url(path)) { FollowRedirects = follow }, Ct));
+            Assert.Equal((code, FetchErrorKind.HttpStatus), (e.Code, e.Kind));
+            Assert.StartsWith($"HTTP {code}: ", e.Message, StringComparison.Ordinal);
+            Assert.NotNull(e.Response);
+            Assert.Equal((body, new Uri(server.Url(path))), (e.Response.Text, e.Response.EffectiveUrl));
+        }
+
+        Assert.DoesNotContain(server.Requests, r => r.Target == "/ok");
+        await check.AssertCleanAsync();
+    }
+
+    [Fact]
+    [Trait("Spec", "PROTOCOL-24")]
+    public async Task PROTOCOL_24_MaxBodySize_bounds_a_body_given_to_a_streaming_callback_too()
+    {
+        // Replays tornadoweb/tornado#1419 (max_body_size added to simple_httpclient so a streamed download can pass
+        // max_buffer_size): in Tornado max_body_size bounds a streaming_callback body as well; a download past it must
+        // raise max_body_size. Oracle, Tornado 6.2, max_body_size=1000: a 5000-byte Content-Length body fails before the
+        // callback sees a byte, a chunked one after 1000 bytes, both as 599 "Connection closed" (HTTPStreamClosedError,
+        // which does not say why). Tether fails both with a 599 BodyTooLarge naming MaxBodySize, and the callback never
+        // sees more than MaxBodySize bytes.
+        await using var server = ScriptServer.Start(async (c, ct) =>
+        {
+            while (await c.ReadRequestAsync(ct) is { } r)
+            {
+                if (r.Target == "/length")
+                {
+                    await c.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + new string('a', 5000), ct);
+                    continue;
+                }
+
+                await c.SendAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", ct);
+                for (var i = 0; i < 10; i++)
+                {
+                    await c.SendAsync("1f4\r\n" + new string('b', 500) + "\r\n", ct);
+                }
+
+                await c.SendAsync("0\r\n\r\n", ct);
+            }
+        });
+        var check = LeakCheck.Start(server.Port);
+        await using (var client = ScriptServer.NewClient())
+        {
+            foreach (var path in new[] { "/length", "/chunked" })
+            {
+                long seen = 0;
+                var e = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(
+                    new FetchRequest(server.Url(path)) { MaxBodySize = 1000, StreamingCallback = m => seen += m.Length }, Ct));
+                Assert.Equal((599, FetchErrorKind.BodyTooLarge), (e.Code, e.Kind));
+                Assert.Contains("MaxBodySize = 1000", e.ToString(), StringComparison.Ordinal);
+                Assert.True(seen <= 1000, $"{path}: the callback saw {seen} bytes");
+            }
+
+            Assert.Equal(2, (await client.FetchAsync(server.Url("/small"), Ct)).Code / 100);
+        }
+
+        await check.AssertCleanAsync();
+    }
+
+    [Theory]
+    [Trait("Spec", "PROTOCOL-02")]
+    [InlineData("GET", false)]
+    [InlineData("POST", false)]
+    [InlineData("GET", true)]
+    [InlineData("POST", true)]
+    public async Task PROTOCOL_02_a_keep_alive_connection_the_server_closed_is_not_reused_and_a_POST_is_never_resent(string method, bool closesAfterReading)
+    {
+        // Replays aio-libs/aiohttp#3507 (and #3609): a server answers 204 with `Connection: keep-alive` and closes the
+        // connection right after; aiohttp took it from the pool for the next request and failed with
+        // ServerDisconnectedError. Tornado never meets this (simple_httpclient opens a connection per fetch,
+        // tornadoweb/tornado#324); Tether pools as SocketsHttpHandler does, so the oracle is a plain HttpClient on the same
+        // script: a connection closed while idle is never used again (GET and POST succeed on a new one). When the server
+        // reads the next request and then closes without answering, the GET is sent again on a new connection and the
+        // POST is not (RFC 9110 §9.2.2: not idempotent): HttpClient throws HttpRequestException, Tether a 599
+        // ConnectionClosed.
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ScriptServer Start() => ScriptServer.Start(async (c, ct) =>
+        {
+            if (c.Id == 0)
+            {
+                if (await c.ReadRequestAsync(ct) is null)
+                {
+                    return;
+                }
+
+                await c.SendAsync("HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n", ct);
+                if (closesAfterReading)
+                {
+                    await c.ReadRequestAsync(ct);
+                }
+
+                c.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both); // the FIN is in the client's queue on return
+                closed.TrySetResult();
+                return;
+            }
+
+            while (await c.ReadRequestAsync(ct) is not null)
+            {
+                await c.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ct);
+            }
+        });
+        var resent = method == "GET";
+
+        await using (var oracle = Start())
+        {
+            using var plain = new HttpClient();
+            HttpRequestMessage Message(string path) =>
+                new(new HttpMethod(method), oracle.Url(path)) { Content = method == "POST" ? new StringContent("x") : null };
+            using (await plain.SendAsync(Message("/first"), Ct))
+            {
+            }
+
+            if (!closesAfterReading)
+            {
+                await closed.Task.WaitAsync(Bound, Ct);
+            }
+
+            if (closesAfterReading && !resent)
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => plain.SendAsync(Message("/second"), Ct));
+            }
+            else
+            {
+                using var second = await plain.SendAsync(Message("/second"), Ct);
+                Assert.Equal(200, (int)second.StatusCode);
+            }
+
+            Assert.Equal(closesAfterReading && !resent ? 1 : 2, oracle.AcceptedConnections);
+        }
+
+        closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = Start();
+        var check = LeakCheck.Start(server.Port);
+        await using (var client = ScriptServer.NewClient())
+        {
+            FetchRequest Request(string path) => new(server.Url(path)) { Method = method, Body = method == "POST" ? (FetchBody)"x" : null };
+            Assert.Equal(204, (await client.FetchAsync(Request("/first"), Ct)).Code);
+            if (!closesAfterReading)
+            {
+                await closed.Task.WaitAsync(Bound, Ct);
+            }
+
+            if (closesAfterReading && !resent)
+            {
+                var e = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(Request("/second"), Ct));
+                Assert.Equal((599, FetchErrorKind.ConnectionClosed), (e.Code, e.Kind));
+                Assert.Equal(1, server.AcceptedConnections);
+            }
+            else
+            {
+                Assert.Equal("ok", (await client.FetchAsync(Request("/second"), Ct)).Text);
+                Assert.Equal(2, server.AcceptedConnections);
+            }
+        }
+
+        await check.AssertCleanAsync();
+    }
 }
