@@ -395,4 +395,65 @@ public sealed class TornadoClientReplayTests
 
         await check.AssertCleanAsync();
     }
+
+    [Fact]
+    [Trait("Spec", "HTTP-04")]
+    public async Task HTTP_04_a_decoded_body_drops_the_wire_Content_Length_and_the_callbacks_see_decoded_bytes_and_wire_headers()
+    {
+        // Replays tornadoweb/tornado#2743 (open; fix proposed in tornadoweb/tornado#3690): with decompress_response,
+        // Tornado hands back the decoded body but keeps the compressed Content-Length, so a proxy that copies headers
+        // fails or truncates (zulip/zulip#13221 turned decompression off for it). Oracle, Tornado 6.2, a 50,003-byte body
+        // sent gzipped in 88 bytes: streaming_callback gets the 50,003 decoded bytes; response.headers = {Content-Length:
+        // 88, X-Consumed-Content-Encoding: gzip}; header_callback sees those rewritten lines. A plain HttpClient
+        // (AutomaticDecompression) drops Content-Length and Content-Encoding. Tether: decoded bytes to the callback, both
+        // headers gone from the response (DecodedContentEncodings says gzip), and HeaderCallback sees the head as
+        // received, as curl_httpclient's header_callback does (docs/tornado.md).
+        var text = new string('x', 50_000) + "END";
+        var gzipped = new MemoryStream();
+        using (var gz = new System.IO.Compression.GZipStream(gzipped, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gz.Write(Encoding.ASCII.GetBytes(text));
+        }
+
+        var wire = gzipped.ToArray();
+        await using var server = ScriptServer.Start(async (c, ct) =>
+        {
+            while (await c.ReadRequestAsync(ct) is not null)
+            {
+                await c.SendAsync($"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {wire.Length}\r\n\r\n", ct);
+                await c.SendAsync(wire, ct);
+            }
+        });
+        var check = LeakCheck.Start(server.Port);
+        using (var plain = new HttpClient(new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.All }))
+        {
+            using var message = await plain.GetAsync(server.Url("/"), Ct);
+            Assert.Equal(text, await message.Content.ReadAsStringAsync(Ct));
+            Assert.Null(message.Content.Headers.ContentLength);
+            Assert.Empty(message.Content.Headers.ContentEncoding);
+        }
+
+        await using (var client = ScriptServer.NewClient())
+        {
+            var lines = new List<string>();
+            var received = new MemoryStream();
+            var response = await client.FetchAsync(new FetchRequest(server.Url("/"))
+            {
+                StreamingCallback = m => received.Write(m.Span),
+                HeaderCallback = lines.Add,
+            }, Ct);
+
+            Assert.Equal(text, Encoding.ASCII.GetString(received.ToArray()));
+            Assert.Null(response.Headers["Content-Length"]);
+            Assert.Null(response.Headers["Content-Encoding"]);
+            Assert.Equal(["gzip"], response.DecodedContentEncodings);
+            Assert.Equal(["HTTP/1.1 200 OK", "Content-Encoding: gzip", $"Content-Length: {wire.Length}", ""], lines);
+
+            var buffered = await client.FetchAsync(server.Url("/"), Ct);
+            Assert.Equal((text, null), (buffered.Text, buffered.Headers["Content-Length"]));
+        }
+
+        await check.AssertCleanAsync();
+    }
 }
+
