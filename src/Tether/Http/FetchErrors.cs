@@ -244,10 +244,22 @@ internal static class FetchErrors
     public static FetchException RequestTimedOut(FetchOperation op, Exception? cause)
     {
         var t = op.Settings.RequestTimeout;
+        var c = op.Settings.ConnectTimeout;
+        // Tornado arms min(connect_timeout, request_timeout) for the connect and says "Timeout while connecting"; here
+        // the handler owns connection attempts, so which stage stalled is unknown. What is known is said: no response
+        // head, and whether ConnectTimeout could have fired first (tornadoweb/tornado#1753: users could not tell the
+        // two timeouts apart).
+        var stage = !op.AwaitingResponseHead
+            ? " Raise RequestTimeout, or set it to Timeout.InfiniteTimeSpan and bound stalls with BodyTimeout for long streams."
+            : c == Timeout.InfiniteTimeSpan || c >= t
+                ? $" No response head had arrived (connecting, sending the request, or waiting for the server), and ConnectTimeout = {c} " +
+                  "is not shorter, so a connect that never completes ends here too: set ConnectTimeout below RequestTimeout to " +
+                  "tell an unreachable host from a slow server, or raise RequestTimeout."
+                : $" No response head had arrived: the server did not answer in time (ConnectTimeout = {c} bounds the " +
+                  "connect itself). Raise RequestTimeout if the server is slow.";
         return Fail(op, FetchErrorKind.RequestTimeout,
             $"Request timeout ({HostPort(op)}): {op.Describe()} was not complete within RequestTimeout = {t} (counted from " +
-            "the call, time queued included, until the body is read). Raise RequestTimeout, or set it to " +
-            "Timeout.InfiniteTimeSpan and bound stalls with BodyTimeout for long streams.",
+            "the call, time queued included, until the body is read)." + stage,
             new TimeoutException($"RequestTimeout = {t} expired.", cause));
     }
 

@@ -196,6 +196,10 @@ internal sealed class FetchOperation
     /// <summary>Whether the response head has arrived (tells a failed request write from a failed response).</summary>
     public bool ResponseStarted => Interlocked.Read(ref _headers) != 0;
 
+    /// <summary>The current hop's response head has not arrived (still queued, connecting, sending, or waiting for the
+    /// server).</summary>
+    public bool AwaitingResponseHead => Volatile.Read(ref _response) is null;
+
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
     /// <summary>The fetch has its <c>MaxClients</c> slot. <paramref name="waited"/>: it queued for it (a slot taken at

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text;
+using Tether.TestServer;
 using Tether.Tests.Support;
 using Xunit;
+using static Tether.Tests.Http.HttpTestHelpers;
 
 namespace Tether.Tests.Replay;
 
@@ -451,6 +453,55 @@ public sealed class TornadoClientReplayTests
 
             var buffered = await client.FetchAsync(server.Url("/"), Ct);
             Assert.Equal((text, null), (buffered.Text, buffered.Headers["Content-Length"]));
+        }
+
+        await check.AssertCleanAsync();
+    }
+
+    [Fact]
+    [Trait("Category", "Timing")]
+    [Trait("Spec", "TIMEOUT-02")]
+    public async Task TIMEOUT_02_a_request_timeout_before_any_response_head_says_whether_ConnectTimeout_could_have_fired()
+    {
+        // Replays tornadoweb/tornado#1753 ("request_timeout does not stop HTTP 599: Timeout": the reporter could not tell
+        // the connect deadline from the request deadline) and tornadoweb/tornado#1612 (which timeout a 599 was). Oracle,
+        // Tornado 6.2: connect_timeout=20, request_timeout=1 against a listener whose accept queue is full → after 1.00 s
+        // "HTTP 599: Timeout while connecting" (it arms min(connect, request) for the connect); connect_timeout=1,
+        // request_timeout=2 against a server that accepts and never answers → 2.00 s, "Timeout during request".
+        // Tether's kind is RequestTimeout in both (that deadline ran out; the handler, not the fetch, owns connection
+        // attempts, so the stalled stage is not known), and its message used to advise BodyTimeout "for long streams"
+        // in both. It now says no response head arrived and, in the first case, that ConnectTimeout was not shorter.
+        var t = TimeSpan.FromSeconds(1);
+        await using var hostile = HostileServer.Start(HostileBehavior.NeverAccept);
+        await using var silent = ScriptServer.Start(async (c, ct) =>
+        {
+            // Never answers: reads the request, then waits for the client to close (the script's end closes ours).
+            while (await c.ReadRequestAsync(ct) is not null)
+            {
+            }
+        });
+        var check = LeakCheck.Start(silent.Port, hostile.Port);
+        var fillers = await Tether.Tests.Timeouts.TimeoutTests.FillAcceptQueueAsync(hostile.Port);
+        try
+        {
+            await using var client = ScriptServer.NewClient();
+            var (stalled, elapsed) = await FailsWith<FetchException>(() => client.FetchAsync(
+                new FetchRequest(hostile.Url("/").ToString()) { ConnectTimeout = TimeSpan.FromSeconds(20), RequestTimeout = t }, Ct));
+            Assert.Equal((599, FetchErrorKind.RequestTimeout), (stalled.Code, stalled.Kind));
+            AssertWithin(t, elapsed, "request timeout during a stalled connect");
+            Assert.Contains("No response head had arrived", stalled.Message, StringComparison.Ordinal);
+            Assert.Contains("set ConnectTimeout below RequestTimeout", stalled.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("BodyTimeout", stalled.Message, StringComparison.Ordinal);
+
+            var (slow, _) = await FailsWith<FetchException>(() => client.FetchAsync(
+                new FetchRequest(silent.Url("/")) { ConnectTimeout = t, RequestTimeout = 2 * t }, Ct));
+            Assert.Equal((599, FetchErrorKind.RequestTimeout), (slow.Code, slow.Kind));
+            Assert.Contains("the server did not answer in time", slow.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("set ConnectTimeout below", slow.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            fillers.ForEach(s => s.Dispose());
         }
 
         await check.AssertCleanAsync();
