@@ -730,10 +730,14 @@ public sealed partial class AsyncHttpClient
             }
 
             if (!http11 || Volatile.Read(ref _done) != 0 || op.AbortKind is not null || op.IsCompleted
-                || original.Headers.ContentLength is not { } length || length - _read is < 0 or > BridgeDrainLimit
-                || Interlocked.CompareExchange(ref _draining, 1, 0) != 0)
+                || original.Headers.ContentLength is not { } length || length - _read is < 0 or > BridgeDrainLimit)
             {
-                return Volatile.Read(ref _draining) != 0;
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _draining, 1, 0) != 0)
+            {
+                return true; // a concurrent dispose started it
             }
 
             _sentinel?.Disarm(); // disposed by its owner: no leak to report

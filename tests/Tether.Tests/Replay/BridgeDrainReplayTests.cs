@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Tether.Tests.Support;
+using static Tether.Tests.Fault.HostileAssert;
 using Xunit;
 
 namespace Tether.Tests.Replay;
@@ -112,7 +113,7 @@ public sealed class BridgeDrainReplayTests
             await ReadPartAndDisposeAsync(bridged, server.Url("/stall"), static () => true);
             Assert.Equal(1, handler.Client.InFlight); // draining: the fetch holds its slots until the drain ends
             // 2 s of drain deadline; the other 8 s are the margin for a loaded 2-core machine.
-            await WaitUntil(() => handler.Client.InFlight == 0, "the stalled drain to give up", timeoutMs: 10_000);
+            await WaitUntil(() => handler.Client.InFlight == 0, "the stalled drain to give up", 10_000);
             Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(1900), $"the drain gave up after {sw.Elapsed.TotalMilliseconds:F0} ms, before its 2 s");
             await WaitUntil(() => Ledger.Towards(server.Port).Count == 0, "the stalled connection to leave the ledger");
 
@@ -124,18 +125,5 @@ public sealed class BridgeDrainReplayTests
 
         await pool.CloseAsync();
         await check.AssertCleanAsync();
-    }
-
-    /// <summary>Polls <paramref name="condition"/> every 10 ms; fails saying what it waited for after
-    /// <paramref name="timeoutMs"/> (3 s by default: each condition here holds within milliseconds on an idle machine,
-    /// so the rest is the margin for a loaded 2-core machine).</summary>
-    private static async Task WaitUntil(Func<bool> condition, string what, int timeoutMs = 3000)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(sw.ElapsedMilliseconds < timeoutMs, $"timed out after {timeoutMs} ms waiting for: {what}");
-            await Task.Delay(10, Ct);
-        }
     }
 }
