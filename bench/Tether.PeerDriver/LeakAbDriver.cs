@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+
+namespace Tether.PeerDriver;
+
+/// <summary>In-process A/B of the seed loop (`ab-loop`): Tether's seed-loop iteration (private or process pool) and
+/// the harness's raw iteration it is compared with (new HttpClient + Dispose, or one shared HttpClient), in one
+/// process, warmed up in turn, then rounds interleaved with alternating order. The JIT state of the framework's code is
+/// shared and the window is past tier-up, so the ratio is the steady-state cost per iteration (wall time and process
+/// CPU), not the 1,000-iteration window of a fresh process that run-loop-leak.sh measures.</summary>
+internal static class LeakAbDriver
+{
+    public static int Run(Uri url, string pool, int iters, int rounds, int warmupIters)
+    {
+        if (pool is not ("private" or "process") || iters < 1 || rounds < 1 || warmupIters < 0)
+        {
+            Console.Error.WriteLine("ab-loop <url> <private|process> <iters per round> <rounds> [warm-up iters]");
+            return 2;
+        }
+
+        var target = url.OriginalString;
+        var timeout = TimeSpan.FromSeconds(5);
+        using var shared = new HttpClient { Timeout = timeout };
+
+        async Task RawFetch(HttpClient c)
+        {
+            using var r = await c.GetAsync(url);
+            await r.Content.ReadAsByteArrayAsync();
+            if (r.StatusCode != HttpStatusCode.OK)
+            {
+                throw new HttpRequestException($"status {(int)r.StatusCode}");
+            }
+        }
+
+        void Raw()
+        {
+            if (pool == "private")
+            {
+                using var c = new HttpClient { Timeout = timeout };
+                RawFetch(c).GetAwaiter().GetResult();
+            }
+            else
+            {
+                RawFetch(shared).GetAwaiter().GetResult();
+            }
+        }
+
+        void Seed()
+        {
+            var code = EventLoop.Run(async () =>
+            {
+                var options = new AsyncHttpClientOptions();
+                if (pool == "process")
+                {
+                    options.Pool = ConnectionPool.Process;
+                }
+
+                options.Defaults.RequestTimeout = timeout;
+                var client = new AsyncHttpClient(options);
+                var r = await client.FetchAsync(target);
+                return r.Code;
+            });
+            if (code != 200)
+            {
+                throw new InvalidOperationException($"status {code}");
+            }
+        }
+
+        (double WallUs, double CpuUs, double AllocB) Measure(Action body, int n)
+        {
+            var proc = Process.GetCurrentProcess();
+            var cpu0 = proc.TotalProcessorTime;
+            var alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+            var t0 = Stopwatch.GetTimestamp();
+            for (var i = 0; i < n; i++)
+            {
+                body();
+            }
+
+            var wall = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / n;
+            proc.Refresh();
+            var cpu = (proc.TotalProcessorTime - cpu0).TotalMicroseconds / n;
+            var alloc = (GC.GetTotalAllocatedBytes(precise: true) - alloc0) / (double)n;
+            return (wall, cpu, alloc);
+        }
+
+        Measure(Raw, warmupIters);
+        Measure(Seed, warmupIters);
+        var wallRatios = new List<double>();
+        var cpuRatios = new List<double>();
+        var inv = CultureInfo.InvariantCulture;
+        for (var round = 1; round <= rounds; round++)
+        {
+            // Alternate the order so that drift (load, TIME_WAIT build-up on the server's port) hits both alike.
+            (double WallUs, double CpuUs, double AllocB) raw, seed;
+            if (round % 2 == 1)
+            {
+                raw = Measure(Raw, iters);
+                seed = Measure(Seed, iters);
+            }
+            else
+            {
+                seed = Measure(Seed, iters);
+                raw = Measure(Raw, iters);
+            }
+
+            wallRatios.Add(raw.WallUs / seed.WallUs);
+            cpuRatios.Add(seed.CpuUs / raw.CpuUs);
+            Console.WriteLine(string.Create(inv,
+                $"round {round}: raw {raw.WallUs:F1} us wall {raw.CpuUs:F1} us cpu {raw.AllocB:F0} B | seed {seed.WallUs:F1} us wall " +
+                $"{seed.CpuUs:F1} us cpu {seed.AllocB:F0} B | iterations/s x{raw.WallUs / seed.WallUs:F3} cpu x{seed.CpuUs / raw.CpuUs:F3}"));
+        }
+
+        static double Median(List<double> xs)
+        {
+            var s = xs.Order().ToArray();
+            return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+        }
+
+        Console.WriteLine(string.Create(inv,
+            $"median iterations/s x{Median(wallRatios):F3} cpu x{Median(cpuRatios):F3} ({pool} pool, {rounds} rounds of {iters})"));
+        return 0;
+    }
+}
