@@ -251,6 +251,8 @@ internal static class FetchErrors
         // two timeouts apart).
         var stage = !op.AwaitingResponseHead
             ? " Raise RequestTimeout, or set it to Timeout.InfiniteTimeSpan and bound stalls with BodyTimeout for long streams."
+            : op.SentBody is { Started: true, Sent: false } body
+                ? UnsentBody(body)
             : c == Timeout.InfiniteTimeSpan || c >= t
                 ? $" No response head had arrived (connecting, sending the request, or waiting for the server), and ConnectTimeout = {c} " +
                   "is not shorter, so a connect that never completes ends here too: set ConnectTimeout below RequestTimeout to " +
@@ -261,6 +263,26 @@ internal static class FetchErrors
             $"Request timeout ({HostPort(op)}): {op.Describe()} was not complete within RequestTimeout = {t} (counted from " +
             "the call, time queued included, until the body is read)." + stage,
             new TimeoutException($"RequestTimeout = {t} expired.", cause));
+    }
+
+    /// <summary>What a request timeout before any response head says when the request body was not all sent: a write
+    /// the connection did not take means the server stopped reading the upload, which is what a server that refused it
+    /// early does (413, 401: aio-libs/aiohttp#7599). Over HTTP/1.1 <see cref="SocketsHttpHandler"/> returns a response
+    /// only once the whole body is sent, so that early answer is never seen; <c>Expect: 100-continue</c> lets the
+    /// server refuse before the body goes out.</summary>
+    private static string UnsentBody(WatchedContent body)
+    {
+        var written = body.BytesWritten;
+        var of = body.Length is { } length ? $"{written} of {length}" : $"{written}";
+        return body.WritePending
+            ? $" No response head had arrived and the request body was still being sent: {of} bytes had gone to the " +
+              "connection, which took no more, so the server had stopped reading it. A server that refuses an upload " +
+              "(413, 401) may answer at once and stop reading; over HTTP/1.1 the answer is read only once the whole body " +
+              "is sent, so it was not seen. Set ExpectContinue = true to let the server refuse before the body is sent, " +
+              "or raise RequestTimeout if the server reads slowly."
+            : $" No response head had arrived and the request body was not finished: {of} bytes had been sent, and the " +
+              "body's stream or BodyProducer had not produced the rest. Raise RequestTimeout for a body that is slow to " +
+              "produce.";
     }
 
     /// <summary>BodyTimeout ran out: no body bytes arrived for that long.</summary>

@@ -202,6 +202,10 @@ internal sealed class FetchOperation
 
     public string Describe() => $"{CurrentMethod} {Redaction.Url(CurrentUrl)}";
 
+    /// <summary>The request body of the current hop while its response head is awaited (null without a body, once the
+    /// head arrived, and once the fetch completed): how far it got is said when the fetch fails before any answer.</summary>
+    public WatchedContent? SentBody { get; set; }
+
     /// <summary>The fetch has its <c>MaxClients</c> slot. <paramref name="waited"/>: it queued for it (a slot taken at
     /// once ends the queue time where the fetch started, with no clock read).</summary>
     public void MarkDequeued(bool holdsSlot, bool waited = true)
@@ -314,6 +318,7 @@ internal sealed class FetchOperation
     public void OnResponse(HttpResponseMessage response)
     {
         _headers = Clock.Now(Client.Time);
+        SentBody = null;
         Volatile.Write(ref _response, response);
         if (Volatile.Read(ref _aborted) is not null)
         {
@@ -409,6 +414,7 @@ internal sealed class FetchOperation
             DisposeResponse();
         }
 
+        SentBody = null;
         Volatile.Write(ref _response, null);
         if (ReleaseSlots(_end) && DiscardOnComplete)
         {

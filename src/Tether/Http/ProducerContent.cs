@@ -9,7 +9,7 @@ namespace Tether;
 /// <see cref="FetchErrorKind.RequestWrite"/> like any other failure to write a request body
 /// (<see cref="RequestBodyWriteException"/>); anything else the producer throws is its own failure
 /// (<see cref="FetchErrorKind.Callback"/>).</remarks>
-internal sealed class ProducerContent : HttpContent
+internal sealed class ProducerContent : WatchedContent
 {
     private readonly Func<Stream, CancellationToken, Task> _producer;
 
@@ -20,10 +20,11 @@ internal sealed class ProducerContent : HttpContent
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
-        var watched = new WriteWatchStream(stream);
+        var watched = new WriteWatchStream(stream, this);
         try
         {
             await _producer(watched, cancellationToken).ConfigureAwait(false);
+            MarkSent();
         }
         catch (Exception ex) when (watched.Caused(ex))
         {

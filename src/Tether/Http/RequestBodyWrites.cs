@@ -10,7 +10,7 @@ internal sealed class RequestBodyWriteException(Exception failure)
 /// <summary>A request body (bytes or a caller's stream) sent through a <see cref="WriteWatchStream"/>: a failure of
 /// the connection under its writes is thrown as a <see cref="RequestBodyWriteException"/>. Everything else (length,
 /// re-sending a replayable body, reading the caller's stream) is the inner content's.</summary>
-internal sealed class WriteWatchedContent(HttpContent inner) : HttpContent
+internal sealed class WriteWatchedContent(HttpContent inner) : WatchedContent
 {
     protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
         SerializeToStreamAsync(stream, context, CancellationToken.None);
@@ -18,10 +18,11 @@ internal sealed class WriteWatchedContent(HttpContent inner) : HttpContent
     protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context,
         CancellationToken cancellationToken)
     {
-        var watched = new WriteWatchStream(stream);
+        var watched = new WriteWatchStream(stream, this);
         try
         {
             await inner.CopyToAsync(watched, context, cancellationToken).ConfigureAwait(false);
+            MarkSent();
         }
         catch (Exception ex) when (watched.Caused(ex))
         {
@@ -52,9 +53,69 @@ internal sealed class WriteWatchedContent(HttpContent inner) : HttpContent
     }
 }
 
-/// <summary>The connection's request stream, remembering the exception a write or flush to it threw.</summary>
-internal sealed class WriteWatchStream(Stream inner) : Stream
+/// <summary>Request content whose writes to the connection are watched: how far the body got, for a fetch that ends
+/// before its response head (a request timeout met while the server had stopped reading an upload is told apart from
+/// a server that did not answer; aio-libs/aiohttp#7599). No allocation of its own: the counters are fields of the
+/// content, written by its <see cref="WriteWatchStream"/>.</summary>
+internal abstract class WatchedContent : HttpContent
 {
+    private long _written;
+    private int _writing;
+    private int _sent;
+
+    /// <summary>Body bytes the connection has accepted in this send (the handler re-sends a body from the start after a
+    /// connection that failed before any of it went out, which resets the count).</summary>
+    public long BytesWritten => Interlocked.Read(ref _written);
+
+    /// <summary>A write to the connection is waiting, or never completed (it was still waiting when the fetch timed out
+    /// or was cancelled, which fails it): the connection took no more bytes (the peer was not reading, or its window
+    /// was full). Cleared only by a write that completes.</summary>
+    public bool WritePending => Volatile.Read(ref _writing) != 0;
+
+    /// <summary>The whole body was handed to the connection.</summary>
+    public bool Sent => Volatile.Read(ref _sent) != 0;
+
+    /// <summary>Whether any of the body was being sent or sent (serialization began).</summary>
+    public bool Started { get; private set; }
+
+    /// <summary>The body's length as sent (its Content-Length), read when sending began: the fetch disposes the
+    /// request, and with it this content, as soon as the handler is done with it.</summary>
+    public long? Length { get; private set; }
+
+    internal void MarkStarted()
+    {
+        Interlocked.Exchange(ref _written, 0);
+        Volatile.Write(ref _writing, 0);
+        Volatile.Write(ref _sent, 0);
+        Length = Headers.ContentLength;
+        Started = true;
+    }
+
+    internal void MarkSent() => Volatile.Write(ref _sent, 1);
+
+    internal void BeginWrite() => Volatile.Write(ref _writing, 1);
+
+    internal void EndWrite(int bytes)
+    {
+        Interlocked.Add(ref _written, bytes);
+        Volatile.Write(ref _writing, 0);
+    }
+}
+
+/// <summary>The connection's request stream, remembering the exception a write or flush to it threw, and counting
+/// the bytes it accepted in its owner's counters (<see cref="WatchedContent"/>).</summary>
+internal sealed class WriteWatchStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly WatchedContent _owner;
+
+    public WriteWatchStream(Stream inner, WatchedContent owner)
+    {
+        _inner = inner;
+        _owner = owner;
+        owner.MarkStarted();
+    }
+
     public Exception? Failure { get; private set; }
 
     /// <summary>Whether <paramref name="ex"/> is, or wraps, the failure of a write or flush to this stream.</summary>
@@ -71,17 +132,36 @@ internal sealed class WriteWatchStream(Stream inner) : Stream
         return false;
     }
 
+    /// <summary>The largest piece handed to the connection at once, so <see cref="WatchedContent.BytesWritten"/> moves
+    /// while a large body (one write of megabytes from a byte-array body) goes out; the handler sends such a piece
+    /// straight to the socket, so this adds one call per 256 KiB and no copy.</summary>
+    private const int MaxPiece = 256 * 1024;
+
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        while (buffer.Length > MaxPiece)
+        {
+            await WritePieceAsync(buffer[..MaxPiece], cancellationToken).ConfigureAwait(false);
+            buffer = buffer[MaxPiece..];
+        }
+
+        await WritePieceAsync(buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask WritePieceAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        _owner.BeginWrite();
         try
         {
-            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            await _inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
             Failure = ex;
             throw;
         }
+
+        _owner.EndWrite(buffer.Length);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -89,35 +169,41 @@ internal sealed class WriteWatchStream(Stream inner) : Stream
 
     public override void Write(byte[] buffer, int offset, int count)
     {
+        _owner.BeginWrite();
         try
         {
-            inner.Write(buffer, offset, count);
+            _inner.Write(buffer, offset, count);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
             Failure = ex;
             throw;
         }
+
+        _owner.EndWrite(count);
     }
 
     public override async Task FlushAsync(CancellationToken cancellationToken)
     {
+        _owner.BeginWrite();
         try
         {
-            await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await _inner.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
             Failure = ex;
             throw;
         }
+
+        _owner.EndWrite(0);
     }
 
     public override void Flush()
     {
         try
         {
-            inner.Flush();
+            _inner.Flush();
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {

@@ -31,6 +31,9 @@ public sealed partial class ConnectionPool
             request.Options.Set(s_operationKey, operation.Handle);
         }
 
+        // How far this hop's body gets is read if the fetch fails before its response head (FetchErrors).
+        operation.SentBody = request.Content as WatchedContent;
+
         Transport transport;
         var settings = operation.Settings;
         // Settings in the process-wide table may hint only the process pool (a closed pool must not stay reachable
