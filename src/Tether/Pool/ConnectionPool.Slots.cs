@@ -232,15 +232,18 @@ public sealed partial class ConnectionPool
 
         return Clock.CreateTimer(Time, _ =>
         {
-            var (count, text) = DescribeHolders();
+            var (count, text, _, _) = DescribeHolders();
             LeakTracker.OnSlowPoolWait(hostKey, Clock.Since(Time, started), this, operation.Client.AllocationSite,
                 operation.Client.Options.Logger, count, text);
         }, null, threshold, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>The fetches that hold the slots: method and URL (redacted), client, loop, how long, and where the
-    /// fetch was made. Exact, from the slot holders themselves.</summary>
-    private (int Count, string Text) DescribeHolders()
+    /// <summary>The fetches that hold the slots: method and URL (redacted), client, loop, how long, what they are
+    /// doing (no response yet, or a response not read to the end), and where the fetch was made. Exact, from the slot
+    /// holders themselves. <c>Unanswered</c> counts holders with no response head yet (connecting to a host that does
+    /// not answer, sending, or waiting for the server); <c>Open</c> those with a response not yet read or disposed.
+    /// </summary>
+    private (int Count, string Text, int Unanswered, int Open) DescribeHolders()
     {
         var holders = new List<(long AcquiredAt, FetchOperation Operation)>();
         lock (_leaseGate)
@@ -253,7 +256,26 @@ public sealed partial class ConnectionPool
 
         if (holders.Count == 0)
         {
-            return (0, " No fetch holds a slot right now (they were released while this message was written).");
+            return (0, " No fetch holds a slot right now (they were released while this message was written).", 0, 0);
+        }
+
+        var unanswered = 0;
+        var open = 0;
+        foreach (var (_, op) in holders)
+        {
+            if (op.IsCompleted)
+            {
+                continue;
+            }
+
+            if (op.AwaitingResponseHead)
+            {
+                unanswered++;
+            }
+            else
+            {
+                open++;
+            }
         }
 
         var text = new StringBuilder();
@@ -264,7 +286,11 @@ public sealed partial class ConnectionPool
                 .Append(", client ").Append(op.Client.Name)
                 .Append(op.Loop is { } loop ? $", loop {loop.Name}" : string.Empty)
                 .Append($", holding for {Clock.Since(Time, acquiredAt).TotalSeconds:F1}s")
-                .Append(op.IsCompleted ? string.Empty : ", response not yet read to the end or disposed")
+                // A holder with no response head is connecting, sending or waiting for the server, and only its own
+                // deadlines free the slot; telling it to dispose a response it does not have misleads (encode/httpx#557).
+                .Append(op.IsCompleted ? string.Empty
+                    : op.AwaitingResponseHead ? ", no response yet (connecting, sending the request, or waiting for the server)"
+                    : ", response not yet read to the end or disposed")
                 .Append(", fetched at ").Append(op.AllocationSite ?? op.Client.AllocationSite);
         }
 
@@ -273,7 +299,7 @@ public sealed partial class ConnectionPool
             text.Append(Environment.NewLine).Append($"  ... and {holders.Count - 20} more");
         }
 
-        return (holders.Count, text.ToString());
+        return (holders.Count, text.ToString(), unanswered, open);
     }
 
     private FetchException PoolWaitTimeout(string hostKey, FetchOperation operation)
@@ -283,11 +309,22 @@ public sealed partial class ConnectionPool
             TetherMetrics.PoolWaitTimeouts.Add(1, new KeyValuePair<string, object?>("tether.pool.kind", Kind));
         }
 
-        var (_, lines) = DescribeHolders();
+        var (_, lines, unanswered, open) = DescribeHolders();
+        // The advice follows what the holders are doing: responses left open are the caller's to dispose; fetches with
+        // no answer yet (a host that drops SYNs, a server that never answers) hold their slots until their own
+        // ConnectTimeout or RequestTimeout.
+        var advice = (unanswered > 0, open > 0) switch
+        {
+            (true, false) => "Every holder is still waiting for its response: a host that does not answer keeps its slots " +
+                "until ConnectTimeout or RequestTimeout; lower those, raise the limits, or raise PoolWaitTimeout.",
+            (true, true) => "Dispose or read streamed responses; holders still waiting for a response keep their slots " +
+                "until ConnectTimeout or RequestTimeout (lower those); or raise the limits or PoolWaitTimeout.",
+            _ => "Dispose or read streamed responses, raise the limits, or raise PoolWaitTimeout.",
+        };
         var message =
             $"Timed out after {Options.PoolWaitTimeout} waiting for a connection to {hostKey} in {Name}: " +
             $"MaxConnectionsPerHost = {Options.MaxConnectionsPerHost}, MaxConnectionsTotal = {Options.MaxConnectionsTotal}. " +
-            "Dispose or read streamed responses, raise the limits, or raise PoolWaitTimeout. Holders:" + lines;
+            advice + " Holders:" + lines;
         return new FetchException(FetchException.NoResponse, FetchErrorKind.PoolWaitTimeout, message, operation.Request,
             inner: new TimeoutException(message));
     }

@@ -176,6 +176,9 @@ public sealed class CoreNetConnectTests
 
         public int FillerCount => _fillers.Count;
 
+        /// <summary>The port it listens on (the one asked for, or the one the kernel chose for port 0).</summary>
+        public int Port { get; private set; }
+
         public static SynDroppingListener Start(IPAddress address, int port)
         {
             var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -183,6 +186,8 @@ public sealed class CoreNetConnectTests
             try
             {
                 listener.Bind(new IPEndPoint(address, port));
+                port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+                result.Port = port;
                 listener.Listen(0);
                 // Fill the queue: connect until a connect no longer completes (bounded: 4 tries of at most 500 ms).
                 // Each try is a blocking connect(2) bounded by SO_SNDTIMEO, as TimeoutTests.FillAcceptQueueAsync does

@@ -252,4 +252,71 @@ public sealed class PoolSlotReplayTests
             // one side went away: the relay ends with the script
         }
     }
+
+    [Fact]
+    [Trait("Spec", "POOL-03")]
+    public async Task POOL_03_holders_still_connecting_to_a_silent_host_are_named_as_waiting_for_a_response_not_as_undisposed_responses()
+    {
+        // Replays encode/httpx#557 (a PoolTimeout users could not connect to its cause) with the cause of
+        // romis2012/httpx-socks#24: connections stuck connecting to a host that does not answer hold the pool's slots,
+        // and a request to a healthy server times out waiting for one. The pool-wait error listed each such holder as
+        // "response not yet read to the end or disposed" and advised "Dispose or read streamed responses", though no
+        // response existed; only the holders' ConnectTimeout frees those slots. (No oracle: SocketsHttpHandler has no
+        // limit across hosts and no pool-wait timeout.)
+        await using var healthy = OkServer();
+        using var silent = Tether.Tests.Core.CoreNetConnectTests.SynDroppingListener.Start(IPAddress.Loopback, 0);
+        // The silent port is checked through the ledger at the end: the listener's own filler connection (never
+        // accepted, which is what makes the kernel drop further SYNs) stays ESTABLISHED towards it by design.
+        var check = LeakCheck.Start(healthy.Port);
+        var options = new AsyncHttpClientOptions
+        {
+            Ownership = ClientOwnership.Caller,
+            PoolOptions = new ConnectionPoolOptions
+            {
+                MaxConnectionsPerHost = 2,
+                MaxConnectionsTotal = 2,
+                PoolWaitTimeout = TimeSpan.FromMilliseconds(500),
+            },
+        };
+        // The silent host's fetches hold their slots until this connect timeout; the healthy fetch's 500 ms pool wait
+        // must end first: 2.5 s of margin for a loaded 2-core machine.
+        options.Defaults.ConnectTimeout = TimeSpan.FromSeconds(3);
+        options.Defaults.RequestTimeout = TimeSpan.FromSeconds(10);
+        await using (var client = new AsyncHttpClient(options))
+        {
+            var silentUrl = $"http://127.0.0.1:{silent.Port}/";
+            var stuck = new[] { client.FetchAsync(silentUrl, Ct), client.FetchAsync(silentUrl, Ct) };
+            await Fault.HostileAssert.WaitUntil(() => Ledger.Towards(silent.Port).Count == 2, "both fetches to the silent host are connecting");
+
+            var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(healthy.Url("/"), Ct));
+            Assert.Equal(FetchErrorKind.PoolWaitTimeout, error.Kind);
+            Assert.Contains("no response yet (connecting, sending the request, or waiting for the server)", error.Message, StringComparison.Ordinal);
+            Assert.Contains("Every holder is still waiting for its response", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("response not yet read to the end or disposed", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("Dispose or read streamed responses", error.Message, StringComparison.Ordinal);
+
+            foreach (var fetch in stuck)
+            {
+                Assert.Equal(FetchErrorKind.ConnectTimeout, (await Assert.ThrowsAsync<FetchException>(() => fetch)).Kind);
+            }
+
+            // Their slots came back; responses held open are still named as such, with the advice that fits them.
+            await using (var heldA = await client.FetchStreamAsync(healthy.Url("/a"), Ct))
+            await using (var heldB = await client.FetchStreamAsync(healthy.Url("/b"), Ct))
+            {
+                var exhausted = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(healthy.Url("/c"), Ct));
+                Assert.Equal(FetchErrorKind.PoolWaitTimeout, exhausted.Kind);
+                Assert.Contains("response not yet read to the end or disposed", exhausted.Message, StringComparison.Ordinal);
+                Assert.Contains("Dispose or read streamed responses", exhausted.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain("no response yet", exhausted.Message, StringComparison.Ordinal);
+                await heldA.BodyStream.CopyToAsync(Stream.Null, Ct);
+                await heldB.BodyStream.CopyToAsync(Stream.Null, Ct);
+            }
+
+            Assert.Equal("ok", (await client.FetchAsync(healthy.Url("/d"), Ct)).Text);
+        }
+
+        Assert.Empty(Ledger.Towards(silent.Port));
+        await check.AssertCleanAsync();
+    }
 }
