@@ -340,6 +340,36 @@ public sealed partial class AsyncHttpClient : IAsyncDisposable, IDisposable, ILo
         }
     }
 
+    /// <summary>What the fetches holding this client's <c>MaxClients</c> slots are doing, for a queue-timeout message:
+    /// how many have no response head yet (connecting, sending, waiting for the server) and how many a response not yet
+    /// read to the end or disposed.</summary>
+    internal (int Unanswered, int Open) CountSlotHolders()
+    {
+        var unanswered = 0;
+        var open = 0;
+        lock (_gate)
+        {
+            for (var op = _inflight; op is not null; op = op.InflightNext)
+            {
+                if (!op.HoldsClientSlot || op.IsCompleted)
+                {
+                    continue;
+                }
+
+                if (op.AwaitingResponseHead)
+                {
+                    unanswered++;
+                }
+                else
+                {
+                    open++;
+                }
+            }
+        }
+
+        return (unanswered, open);
+    }
+
     internal void OnOperationCompleted(FetchOperation operation, bool heldSlot)
     {
         lock (_gate)

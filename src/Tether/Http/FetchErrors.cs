@@ -296,13 +296,31 @@ internal static class FetchErrors
 
     /// <summary>The fetch never got a MaxClients slot: its QueueTimeout ran out (or its request timer, at the same
     /// deadline; <paramref name="cause"/> is then that cancellation).</summary>
-    public static FetchException QueueTimeout(FetchOperation op, TimeSpan timeout, AsyncFifoSemaphore slots, Exception? cause = null) => Fail(op,
-        FetchErrorKind.QueueTimeout,
-        $"Timeout in request queue ({HostPort(op)}): waited {timeout} for one of MaxClients = {slots.Capacity} slots " +
-        $"({slots.InUse} in use, {slots.Waiting} waiting). A slot is held until a response's body is read to the end or " +
-        "the response is disposed: dispose streamed responses you no longer read, raise MaxClients or QueueTimeout, or send " +
-        "fewer requests at once.",
-        new TimeoutException($"QueueTimeout = {timeout} expired.", cause));
+    public static FetchException QueueTimeout(FetchOperation op, TimeSpan timeout, AsyncFifoSemaphore slots, Exception? cause = null)
+    {
+        // What the holders are doing decides the advice: a slot held by a fetch with no response yet (a host that does
+        // not answer, a server that never replies) is freed only by that fetch's own deadlines, not by disposing
+        // anything (tornadoweb/tornado#1400, klen/graphite-beacon#133: slow requests filled max_clients and the rest
+        // failed in the queue).
+        var (unanswered, open) = op.Client.CountSlotHolders();
+        var advice = (unanswered > 0, open > 0) switch
+        {
+            (true, false) => " Every slot in use is held by a fetch still waiting for its response (connecting, sending the " +
+                "request, or waiting for the server), which keeps it until the response comes or its ConnectTimeout or " +
+                "RequestTimeout ends it: lower those, raise MaxClients or QueueTimeout, or send fewer requests at once.",
+            (true, true) => $" {open} slot(s) are held by responses not yet read to the end or disposed, and {unanswered} by " +
+                "fetches still waiting for their response: dispose streamed responses you no longer read, bound fetches " +
+                "that wait for an answer with ConnectTimeout and RequestTimeout, raise MaxClients or QueueTimeout, or send " +
+                "fewer requests at once.",
+            _ => " A slot is held until a response's body is read to the end or the response is disposed: dispose streamed " +
+                "responses you no longer read, raise MaxClients or QueueTimeout, or send fewer requests at once.",
+        };
+        return Fail(op,
+            FetchErrorKind.QueueTimeout,
+            $"Timeout in request queue ({HostPort(op)}): waited {timeout} for one of MaxClients = {slots.Capacity} slots " +
+            $"({slots.InUse} in use, {slots.Waiting} waiting)." + advice,
+            new TimeoutException($"QueueTimeout = {timeout} expired.", cause));
+    }
 
     public static FetchException TooManyRedirects(FetchOperation op, int max, Uri at) => Fail(op,
         FetchErrorKind.TooManyRedirects,

@@ -206,6 +206,9 @@ internal sealed class FetchOperation
     /// head arrived, and once the fetch completed): how far it got is said when the fetch fails before any answer.</summary>
     public WatchedContent? SentBody { get; set; }
 
+    /// <summary>Whether the fetch holds one of its client's <c>MaxClients</c> slots.</summary>
+    public bool HoldsClientSlot => _holdsClientSlot;
+
     /// <summary>The fetch has its <c>MaxClients</c> slot. <paramref name="waited"/>: it queued for it (a slot taken at
     /// once ends the queue time where the fetch started, with no clock read).</summary>
     public void MarkDequeued(bool holdsSlot, bool waited = true)

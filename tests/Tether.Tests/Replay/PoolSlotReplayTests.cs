@@ -319,4 +319,42 @@ public sealed class PoolSlotReplayTests
         Assert.Empty(Ledger.Towards(silent.Port));
         await check.AssertCleanAsync();
     }
+
+    [Fact]
+    [Trait("Spec", "TIMEOUT-03")]
+    public async Task TIMEOUT_03_a_queue_timeout_behind_a_fetch_the_server_never_answers_names_it_as_waiting_not_as_an_undisposed_response()
+    {
+        // Replays tornadoweb/tornado#1400 and klen/graphite-beacon#133: requests to a server that does not answer fill
+        // max_clients, and every other request fails in the queue ("Timeout in request queue"). Tether's queue timeout
+        // told the caller "dispose streamed responses you no longer read" while no response existed: the slot is held by
+        // a fetch still waiting for its answer, which only its ConnectTimeout or RequestTimeout (or its token) ends.
+        await using var silent = ScriptServer.Start(async (c, ct) =>
+        {
+            await c.ReadRequestAsync(ct);
+            await c.ReadForAsync(TimeSpan.FromSeconds(30), ct); // never answers; ends when the client closes
+        });
+        var check = LeakCheck.Start(silent.Port);
+        var options = new AsyncHttpClientOptions { Ownership = ClientOwnership.Caller, MaxClients = 1 };
+        options.Defaults.RequestTimeout = TimeSpan.FromSeconds(10);
+        options.Defaults.ConnectTimeout = TimeSpan.FromSeconds(2);
+        await using (var client = new AsyncHttpClient(options))
+        {
+            using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var hung = client.FetchAsync(silent.Url("/hung"), giveUp.Token);
+            await Fault.HostileAssert.WaitUntil(() => silent.Requests.Count == 1, "the server read the hung request");
+
+            var error = await Assert.ThrowsAsync<FetchException>(() =>
+                client.FetchAsync(new FetchRequest(silent.Url("/queued")) { QueueTimeout = TimeSpan.FromMilliseconds(300) }, Ct));
+            Assert.Equal(FetchErrorKind.QueueTimeout, error.Kind);
+            Assert.Contains("MaxClients = 1 slots (1 in use, 0 waiting)", error.Message, StringComparison.Ordinal);
+            Assert.Contains("Every slot in use is held by a fetch still waiting for its response", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("dispose streamed responses", error.Message, StringComparison.Ordinal);
+
+            await giveUp.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hung);
+            Assert.Equal(0, client.InFlight);
+        }
+
+        await check.AssertCleanAsync();
+    }
 }
