@@ -72,7 +72,13 @@ internal static class FetchErrors
             return Fail(op, FetchErrorKind.ConnectTimeout,
                 connectTimeout.DuringTls
                     ? $"Connect timeout ({connectTimeout.Endpoint}): the TLS handshake did not complete within ConnectTimeout = {connectTimeout.Timeout}."
-                    : $"Connect timeout ({connectTimeout.Endpoint}): not connected within ConnectTimeout = {connectTimeout.Timeout}.",
+                    : connectTimeout.SocketSlotHolders is { } holders
+                        // The host was never tried: saying "not connected" blamed it (encode/httpcore#1099's pool, replayed).
+                        ? $"Connect timeout ({connectTimeout.Endpoint}): no connection was attempted, because no socket slot became " +
+                          $"free within ConnectTimeout = {connectTimeout.Timeout}: {holders} Raise MaxConnectionsTotal, or " +
+                          "bound what holds the sockets (an attempt to a host that does not answer keeps its socket until its own " +
+                          "ConnectTimeout, even after its fetch was cancelled)."
+                        : $"Connect timeout ({connectTimeout.Endpoint}): not connected within ConnectTimeout = {connectTimeout.Timeout}.",
                 connectTimeout.DuringTls ? new TimeoutException(connectTimeout.Message, ex) : connectTimeout);
         }
 

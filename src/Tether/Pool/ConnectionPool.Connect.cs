@@ -80,7 +80,8 @@ public sealed partial class ConnectionPool
             catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 throw new ConnectTimeoutException(connectTimeout, hostKey, new TimeoutException(
-                    $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}.", ex));
+                    $"No socket slot became free under MaxConnectionsTotal = {Options.MaxConnectionsTotal}.", ex),
+                    socketSlotHolders: DescribeSocketHolders());
             }
             catch (OperationCanceledException) when (IsClosed)
             {
@@ -251,6 +252,19 @@ public sealed partial class ConnectionPool
         // drained while an attempt waits here (_unrecordedAttempts).
         using var waitOrClose = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
         await slots.WaitAsync(Timeout.InfiniteTimeSpan, waitOrClose.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>The sockets that hold the pool's socket slots, by origin and state, for a connect that waited for one
+    /// until its deadline (an attempt whose fetch was cancelled keeps its socket until its own ConnectTimeout:
+    /// encode/httpcore#1099).</summary>
+    private string DescribeSocketHolders()
+    {
+        var groups = _connections.Values
+            .GroupBy(static c => (c.HostKey, c.State))
+            .OrderBy(static g => g.Key.HostKey, StringComparer.Ordinal)
+            .Take(10)
+            .Select(static g => $"{g.Key.HostKey} {g.Key.State.ToString().ToLowerInvariant()} x{g.Count()}");
+        return $"MaxConnectionsTotal = {Options.MaxConnectionsTotal} sockets in use, none idle: {string.Join(", ", groups)}.";
     }
 
     /// <summary>Closes one exactly-idle connection (no request to its origin in flight), another origin's first and

@@ -357,4 +357,44 @@ public sealed class PoolSlotReplayTests
 
         await check.AssertCleanAsync();
     }
+
+    [Fact]
+    [Trait("Spec", "CORE-04")]
+    public async Task CORE_04_a_connect_that_waited_for_a_socket_held_by_an_orphaned_handshake_says_no_connection_was_attempted()
+    {
+        // encode/httpcore#1099 again, from the side of the next request: the attempt of a fetch cancelled during its TLS
+        // handshake keeps its socket (the pool's, CORE-04) until its own ConnectTimeout, and with MaxConnectionsTotal = 1
+        // a fetch to a healthy server waits for that socket. Its ConnectTimeout said "not connected within
+        // ConnectTimeout", blaming a server nobody had tried to reach; it now says no connection was attempted, why, and
+        // what held the socket.
+        await using var healthy = OkServer();
+        await using var tls = Tether.TestServer.TlsHostileServer.Start(Tether.TestServer.TlsHostileBehavior.NeverHandshake);
+        var check = LeakCheck.Start(healthy.Port, tls.Port);
+        await using (var client = OneSlotClient(connectTimeout: TimeSpan.FromMilliseconds(500)))
+        {
+            using (var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+            {
+                // The orphan's own deadline: 4 s, so it outlives the healthy fetch's 500 ms connect timeout with 3.5 s
+                // of margin for a loaded 2-core machine.
+                var orphan = client.FetchAsync(new FetchRequest(tls.Url("/").ToString()) { ValidateCertificate = false, ConnectTimeout = TimeSpan.FromSeconds(4) }, cancel.Token);
+                await Fault.HostileAssert.WaitUntil(() => Ledger.Towards(tls.Port).Count == 1, "the handshake attempt to take the one socket slot");
+                await cancel.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => orphan);
+            }
+
+            var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(healthy.Url("/"), Ct));
+            Assert.Equal(FetchErrorKind.ConnectTimeout, error.Kind);
+            Assert.Contains("no connection was attempted, because no socket slot became free", error.Message, StringComparison.Ordinal);
+            Assert.Contains($"MaxConnectionsTotal = 1 sockets in use, none idle: https://127.0.0.1:{tls.Port}", error.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("not connected within", error.Message, StringComparison.Ordinal);
+            Assert.Equal(0, healthy.AcceptedConnections); // indeed never tried
+
+            // Once the orphan's deadline has closed it (4 s after it started), the healthy server is reached; the 10 s bound
+            // leaves 6 s of margin for a loaded 2-core machine.
+            await Fault.HostileAssert.WaitUntil(() => Ledger.Towards(tls.Port).Count == 0, "the orphaned attempt to end at its own ConnectTimeout", timeoutMs: 10_000);
+            Assert.Equal("ok", (await client.FetchAsync(healthy.Url("/"), Ct)).Text);
+        }
+
+        await check.AssertCleanAsync();
+    }
 }
