@@ -172,4 +172,84 @@ public sealed class ServerCloseReplayTests
 
         await check.AssertCleanAsync();
     }
+
+    [Fact]
+    [Trait("Spec", "POOL-01")]
+    public async Task POOL_01_per_host_and_total_slots_come_back_when_every_connection_is_closed_by_the_server()
+    {
+        // Replays AsyncHttpClient/async-http-client#820: with both a per-host and a total limit set, connections the
+        // server closed after each response (`Connection: close`) never gave back their per-host permit, and after a few
+        // requests every request failed with "Too many connections per host". Three servers, one slot per host and two
+        // in total, 15 requests taken in turns: each must get its slots at once (a leaked permit would make it wait out
+        // the 2 s pool-wait timeout and fail), and nothing may stay open.
+        var servers = new List<ScriptServer>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                servers.Add(ScriptServer.Start(async (c, ct) =>
+                {
+                    if (await c.ReadRequestAsync(ct) is not null)
+                    {
+                        await c.SendAsync("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", ct);
+                    }
+                }));
+            }
+
+            var check = LeakCheck.Start(servers[0].Port, servers[1].Port, servers[2].Port);
+            var options = new AsyncHttpClientOptions
+            {
+                Ownership = ClientOwnership.Caller,
+                PoolOptions = new ConnectionPoolOptions
+                {
+                    MaxConnectionsPerHost = 1,
+                    MaxConnectionsTotal = 2,
+                    PoolWaitTimeout = TimeSpan.FromSeconds(2),
+                },
+            };
+            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(5);
+            await using (var client = new AsyncHttpClient(options))
+            {
+                for (var i = 0; i < 15; i++)
+                {
+                    var server = servers[i % 3];
+                    Assert.Equal("ok", (await client.FetchAsync(server.Url($"/{i}"), Ct)).Text);
+                }
+
+                // Two at once on two hosts (the total of 2), while the third host's slot is free too.
+                var pair = await Task.WhenAll(client.FetchAsync(servers[0].Url("/a"), Ct), client.FetchAsync(servers[1].Url("/b"), Ct));
+                Assert.All(pair, r => Assert.Equal("ok", r.Text));
+                Assert.Equal(0, client.InFlight);
+            }
+
+            Assert.All(servers, s => Assert.Equal(s == servers[2] ? 5 : 6, s.AcceptedConnections)); // one per request
+
+            // Oracle: a plain HttpClient with one connection per server serves the same sequence on as many connections.
+            await using (var oracle = ScriptServer.Start(async (c, ct) =>
+            {
+                if (await c.ReadRequestAsync(ct) is not null)
+                {
+                    await c.SendAsync("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", ct);
+                }
+            }))
+            {
+                using var plain = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 });
+                for (var i = 0; i < 5; i++)
+                {
+                    Assert.Equal("ok", await plain.GetStringAsync(oracle.Url($"/{i}"), Ct));
+                }
+
+                Assert.Equal(5, oracle.AcceptedConnections);
+            }
+
+            await check.AssertCleanAsync();
+        }
+        finally
+        {
+            foreach (var server in servers)
+            {
+                await server.DisposeAsync();
+            }
+        }
+    }
 }
