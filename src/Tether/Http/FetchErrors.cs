@@ -254,11 +254,15 @@ internal static class FetchErrors
         // Tornado arms min(connect_timeout, request_timeout) for the connect and says "Timeout while connecting"; here
         // the handler owns connection attempts, so which stage stalled is unknown. What is known is said: no response
         // head, and whether ConnectTimeout could have fired first (tornadoweb/tornado#1753: users could not tell the
-        // two timeouts apart).
+        // two timeouts apart). A request body Tether watched tells more: its writes begin only on a connection the
+        // handler has set up, so a stalled connect is ruled out (dotnet/corefx#39582, curl/curl#10433).
         var stage = !op.AwaitingResponseHead
             ? " Raise RequestTimeout, or set it to Timeout.InfiniteTimeSpan and bound stalls with BodyTimeout for long streams."
             : op.SentBody is { Started: true, Sent: false } body
                 ? UnsentBody(body)
+            : op.SentBody is { Sent: true } sent
+                ? $" The whole request body ({sent.BytesWritten} bytes) was sent on an open connection and no response head " +
+                  "had arrived: the server did not answer in time. Raise RequestTimeout if the server is slow."
             : c == Timeout.InfiniteTimeSpan || c >= t
                 ? $" No response head had arrived (connecting, sending the request, or waiting for the server), and ConnectTimeout = {c} " +
                   "is not shorter, so a connect that never completes ends here too: set ConnectTimeout below RequestTimeout to " +
