@@ -155,4 +155,183 @@ public sealed class Http2ReplayTests
         await pool.CloseAsync(ct);
         await AssertCleanAsync(pool, app.Port);
     }
+
+    /// <summary>One GET through the caller under test: a plain HttpClient, Tether, or Tether's HttpClient bridge; the
+    /// code and the whole body, or the failure's type and message.</summary>
+    private sealed class Caller : IAsyncDisposable
+    {
+        private readonly HttpClient? _http;
+        private readonly AsyncHttpClient? _tether;
+
+        public Caller(string kind, H2App app, ConnectionPool pool)
+        {
+            Kind = kind;
+            if (kind == "tether")
+            {
+                _tether = NewClient(pool, app, HttpVersion.Version20, TimeSpan.FromSeconds(20));
+            }
+            else
+            {
+                _http = NewPlainClient(kind == "plain"
+                    ? H2App.NewPlainHandler()
+                    : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates), HttpVersion.Version20);
+                _http.Timeout = TimeSpan.FromSeconds(20);
+            }
+        }
+
+        public string Kind { get; }
+
+        public async Task<(int Code, string Body)> SendAsync(HttpMethod method, Uri url, HttpContent? content = null)
+        {
+            var ct = TestContext.Current.CancellationToken;
+            if (_tether is not null)
+            {
+                var request = new FetchRequest(url.ToString()) { Method = method.Method, RaiseOnError = false };
+                if (content is not null)
+                {
+                    request.Body = FetchBody.FromStream(await content.ReadAsStreamAsync(ct));
+                }
+
+                var response = await _tether.FetchAsync(request, ct);
+                Assert.Equal(HttpVersion.Version20, response.Version);
+                return (response.Code, response.Text);
+            }
+
+            // SendAsync takes the message's own version (DefaultRequestVersion applies only to the helpers that build one).
+            using var message = new HttpRequestMessage(method, url)
+            {
+                Content = content, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            using var reply = await _http!.SendAsync(message, ct);
+            Assert.Equal(HttpVersion.Version20, reply.Version);
+            return ((int)reply.StatusCode, await reply.Content.ReadAsStringAsync(ct));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _http?.Dispose();
+            if (_tether is not null)
+            {
+                await _tether.DisposeAsync();
+            }
+        }
+    }
+
+    // dotnet/corefx#34638 (scenario 2: "GOAWAY causes new requests to use a new connection" while the old one is still
+    // processing outstanding requests) and dotnet/corefx#39014 (streams in flight at a GOAWAY must not be left to time
+    // out): the server sends a graceful GOAWAY (Kestrel's RequestClose) while a response is half sent. The response in
+    // flight ends whole on the old connection, the GETs after it succeed on a new one, and the old connection closes
+    // once its last stream ends; the same through a plain HttpClient, Tether and the bridge.
+    [Theory]
+    [Trait("Spec", "CORE-10")]
+    [InlineData("plain")]
+    [InlineData("tether")]
+    [InlineData("bridge")]
+    public async Task CORE_10_a_graceful_goaway_lets_the_stream_in_flight_finish_and_moves_new_requests_to_a_new_connection(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var slowStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<(string Path, string Connection)>(); // in arrival order
+        await using var app = await H2App.StartAsync(async (context, stop) =>
+        {
+            seen.Enqueue((context.Request.Path.Value!, context.Connection.Id));
+            switch (context.Request.Path.Value)
+            {
+                case "/slow":
+                    await context.Response.WriteAsync("slow-start", stop);
+                    await context.Response.Body.FlushAsync(stop);
+                    slowStarted.TrySetResult();
+                    await release.Task.WaitAsync(stop);
+                    await context.Response.WriteAsync("-end", stop);
+                    break;
+                case "/goaway":
+                    context.Features.Get<IConnectionLifetimeNotificationFeature>()!.RequestClose();
+                    await context.Response.WriteAsync("bye", stop);
+                    break;
+                default:
+                    await context.Response.WriteAsync("hello", stop);
+                    break;
+            }
+        });
+        var pool = new ConnectionPool();
+        await using (var caller = new Caller(kind, app, pool))
+        {
+            var slow = caller.SendAsync(HttpMethod.Get, app.Url("/slow"));
+            // Bound 10 s: the first response frames arrive in milliseconds; margin for a loaded 2-core machine.
+            await Task.WhenAny(slowStarted.Task, slow).WaitAsync(TimeSpan.FromSeconds(10), ct);
+            if (slow.IsCompleted)
+            {
+                Assert.Fail($"the slow GET ended before its response was released: {await slow}");
+            }
+
+            Assert.Equal((200, "bye"), await caller.SendAsync(HttpMethod.Get, app.Url("/goaway")));
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal((200, "hello"), await caller.SendAsync(HttpMethod.Get, app.Url("/hello")));
+            }
+
+            // The last GET went out after the GOAWAY's response was read, so on a connection opened after the GOAWAY.
+            Assert.Equal(2, app.AcceptedConnections);
+            var order = seen.ToArray();
+            Assert.Equal(["/slow", "/goaway", "/hello", "/hello", "/hello"], order.Select(r => r.Path));
+            Assert.Equal(order[0].Connection, order[1].Connection);
+            Assert.NotEqual(order[0].Connection, order[^1].Connection);
+            if (kind != "plain")
+            {
+                Assert.Equal(2, pool.Count); // the draining connection and the new one
+            }
+
+            release.SetResult();
+            Assert.Equal((200, "slow-start-end"), await slow.WaitAsync(TimeSpan.FromSeconds(10), ct)); // 10 s: as above
+            if (kind != "plain")
+            {
+                // Kestrel closes the drained connection once its last stream ended (milliseconds); 10 s for a loaded machine.
+                await WaitForAsync(() => pool.Count == 1, TimeSpan.FromSeconds(10), "the connection that sent GOAWAY to close once drained");
+            }
+        }
+
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, app.Port);
+    }
+
+    // dotnet/corefx#39582 and #39586 (gRPC: a server that answers without reading the request body, then RST_STREAM
+    // NO_ERROR), dotnet/corefx#39460, hyperium/hyper#2872 (RFC 9113 §8.1: a client must not discard a complete response
+    // because of such a reset): an 8 MiB upload to a handler that answers 413 at once and never reads. Every caller gets
+    // the 413 and its body without waiting for a timeout, and the next request rides the same connection.
+    [Theory]
+    [Trait("Spec", "FAULT-11")]
+    [InlineData("plain")]
+    [InlineData("tether")]
+    [InlineData("bridge")]
+    public async Task FAULT_11_an_http2_413_sent_before_the_upload_is_read_is_returned_and_the_connection_stays_usable(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await H2App.StartAsync(async (context, stop) =>
+        {
+            if (context.Request.Path == "/upload")
+            {
+                context.Response.StatusCode = 413;
+                await context.Response.WriteAsync("too big", stop);
+            }
+            else
+            {
+                await context.Response.WriteAsync("hello", stop);
+            }
+        });
+        var pool = new ConnectionPool();
+        await using (var caller = new Caller(kind, app, pool))
+        {
+            // Bound 15 s (the callers' timeouts are 20 s): the answer comes in milliseconds; a client that kept writing
+            // into the closed window would wait for its timeout instead.
+            var answer = await caller.SendAsync(HttpMethod.Post, app.Url("/upload"), new ByteArrayContent(s_eightMiB))
+                .WaitAsync(TimeSpan.FromSeconds(15), ct);
+            Assert.Equal((413, "too big"), answer);
+            Assert.Equal((200, "hello"), await caller.SendAsync(HttpMethod.Get, app.Url("/hello")));
+            Assert.Equal(1, app.AcceptedConnections);
+        }
+
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, app.Port);
+    }
 }
