@@ -652,7 +652,7 @@ public static class FetchCommand
         FetchErrorKind.HttpStatus => ExitCodes.HttpError,
         FetchErrorKind.ConnectionRefused => ExitCodes.ConnectFailed,
         FetchErrorKind.QueueTimeout or FetchErrorKind.PoolWaitTimeout or FetchErrorKind.ConnectTimeout
-            or FetchErrorKind.RequestTimeout or FetchErrorKind.BodyTimeout => ExitCodes.Timeout,
+            or FetchErrorKind.RequestTimeout or FetchErrorKind.BodyTimeout or FetchErrorKind.PingTimeout => ExitCodes.Timeout,
         FetchErrorKind.Tls => tls is TlsFailureKind.UntrustedChain or TlsFailureKind.NotTimeValid or TlsFailureKind.NameMismatch
             or TlsFailureKind.Revoked ? ExitCodes.TlsCertificate : ExitCodes.TlsHandshake,
         _ => ExitCodes.TransportError,

@@ -79,4 +79,11 @@ public enum FetchErrorKind
 
     /// <summary>Any other transport failure (see the inner exception).</summary>
     Other,
+
+    /// <summary>The HTTP/2 connection's PING health check got no answer: nothing arrived from the server for
+    /// <see cref="ConnectionPoolOptions.KeepAlivePingDelay"/>, the PING then sent went unanswered for
+    /// <see cref="ConnectionPoolOptions.KeepAlivePingTimeout"/>, so the connection was closed and the requests on it
+    /// failed. The server, or the path to it, went silent with the connection open; a new fetch gets a new connection.
+    /// A timeout (<see cref="FetchException.IsTimeout"/>), not something the server sent.</summary>
+    PingTimeout,
 }

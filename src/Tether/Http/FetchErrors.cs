@@ -183,6 +183,21 @@ internal static class FetchErrors
     /// <summary>The server aborted the request with an HTTP/2 (or HTTP/3) error code: named, with when it happened.</summary>
     private static FetchException Aborted(FetchOperation op, string where, HttpProtocolException reset, string when, Exception ex)
     {
+        if (IsPingTimeout(reset))
+        {
+            // The handler's own health check, not the server's words: it raises PROTOCOL_ERROR when a PING goes
+            // unanswered, which read as "either the server sent it or what it sent is not valid HTTP/2" although the
+            // server had sent nothing at all (golang/go#59690, dotnet/runtime#31198: a dead connection is found by PING).
+            var options = op.Client.Pool?.Options;
+            var settings = options is null
+                ? string.Empty
+                : $" (KeepAlivePingDelay = {options.KeepAlivePingDelay}, KeepAlivePingTimeout = {options.KeepAlivePingTimeout})";
+            return Fail(op, FetchErrorKind.PingTimeout,
+                $"Ping timeout ({where}): the HTTP/2 connection went silent {when}: nothing arrived from the server and it " +
+                $"answered no PING in time{settings}, so the connection was closed. The server or the path to it stopped " +
+                "responding with the connection open; a new fetch opens a new connection.", ex);
+        }
+
         if (reset.ErrorCode is 0x1 or 0x3 or 0x6 or 0x9)
         {
             // PROTOCOL_ERROR, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR and COMPRESSION_ERROR are also what the handler
@@ -206,6 +221,39 @@ internal static class FetchErrors
         return Fail(op, FetchErrorKind.Protocol,
             $"Protocol error ({where}): the server aborted the request with HTTP/2 error {Http2ErrorName(reset.ErrorCode)} " +
             $"(0x{reset.ErrorCode:x}; RST_STREAM, or GOAWAY for the connection) {when}.{hint}", ex);
+    }
+
+    // The text the handler gives the PROTOCOL_ERROR it raises when a PING goes unanswered (Http2Connection's keep-alive
+    // check), read from its own resources: the message is the only thing that tells it from a PROTOCOL_ERROR the server
+    // sent. With UseSystemResourceKeys the message is the resource key itself.
+    private const string PingTimedOutKey = "net_ping_request_timed_out";
+
+    private static bool IsPingTimeout(HttpProtocolException e)
+    {
+        if (e.ErrorCode != 0x1)
+        {
+            return false;
+        }
+
+        var message = e.Message;
+        return message.StartsWith(PingTimedOutKey, StringComparison.Ordinal)
+            || (PingTimedOutText(System.Globalization.CultureInfo.CurrentUICulture) is { Length: > 0 } local && message.StartsWith(local, StringComparison.Ordinal))
+            || (s_pingTimedOutInvariant.Value is { Length: > 0 } text && message.StartsWith(text, StringComparison.Ordinal));
+    }
+
+    private static readonly Lazy<string?> s_pingTimedOutInvariant = new(() => PingTimedOutText(System.Globalization.CultureInfo.InvariantCulture));
+    private static readonly System.Resources.ResourceManager s_httpResources = new("FxResources.System.Net.Http.SR", typeof(HttpClient).Assembly);
+
+    private static string? PingTimedOutText(System.Globalization.CultureInfo culture)
+    {
+        try
+        {
+            return s_httpResources.GetString(PingTimedOutKey, culture);
+        }
+        catch (Exception e) when (e is System.Resources.MissingManifestResourceException or System.Resources.MissingSatelliteAssemblyException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The name RFC 9113 §7 gives an HTTP/2 error code (HTTP/3 codes, RFC 9114 §8.1, have their own names).</summary>

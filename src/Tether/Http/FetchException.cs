@@ -46,9 +46,10 @@ public sealed class FetchException : Exception
     /// <summary>The full response, for a status error.</summary>
     public FetchResponse? Response { get; }
 
-    /// <summary>Whether this is a timeout of any kind (queue, pool wait, connect, request, body).</summary>
+    /// <summary>Whether this is a timeout of any kind (queue, pool wait, connect, request, body, HTTP/2 PING).</summary>
     public bool IsTimeout => Kind is FetchErrorKind.QueueTimeout or FetchErrorKind.PoolWaitTimeout
-        or FetchErrorKind.ConnectTimeout or FetchErrorKind.RequestTimeout or FetchErrorKind.BodyTimeout;
+        or FetchErrorKind.ConnectTimeout or FetchErrorKind.RequestTimeout or FetchErrorKind.BodyTimeout
+        or FetchErrorKind.PingTimeout;
 
     internal static FetchException ForStatus(FetchResponse response) => new(
         response.Code,

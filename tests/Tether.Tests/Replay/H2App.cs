@@ -80,14 +80,12 @@ internal sealed class H2App : IAsyncDisposable
         return self;
     }
 
-    /// <summary>The oracle's handler: a default <see cref="SocketsHttpHandler"/> trusting only the test CA's leaf.</summary>
-    public static SocketsHttpHandler NewPlainHandler()
-    {
-        var handler = new SocketsHttpHandler();
-        var leaf = s_certificate.Value.Thumbprint;
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) => cert?.GetCertHashString() == leaf;
-        return handler;
-    }
+    /// <summary>The oracle's handler: a default <see cref="SocketsHttpHandler"/> trusting only the server's certificate.</summary>
+    public static SocketsHttpHandler NewPlainHandler() => new() { SslOptions = { RemoteCertificateValidationCallback = TrustServer } };
+
+    /// <summary>Accepts exactly the servers' certificate (for a <see cref="SocketsHttpHandler"/> set up by the test).</summary>
+    public static bool TrustServer(object sender, X509Certificate? certificate, X509Chain? chain, System.Net.Security.SslPolicyErrors errors) =>
+        certificate?.GetCertHashString() == s_certificate.Value.Thumbprint;
 
     private static X509Certificate2 CreateCertificate()
     {
