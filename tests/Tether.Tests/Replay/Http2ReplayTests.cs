@@ -422,6 +422,122 @@ public sealed class Http2ReplayTests
         await AssertCleanAsync(pool, relay.Port);
     }
 
+    // nodejs/undici#5465 ("HTTP/2: request hangs when the server sends a final response to an Expect: 100-continue
+    // request") and apache/trafficserver#6202 (an HTTP/2 stream closed by the 100 Continue): over HTTP/2 a server that
+    // answers 403 at once gets no body and the 403 is returned at once; one that reads the body gets it after its 100
+    // and echoes it whole. The oracle is a plain HttpClient with ExpectContinue on the same server.
+    [Theory]
+    [Trait("Spec", "PROTOCOL-14")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task PROTOCOL_14_expect_100_continue_over_http2_sends_the_body_only_to_a_server_that_reads_it(bool refuse)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var received = new System.Collections.Concurrent.ConcurrentQueue<long>();
+        await using var app = await H2App.StartAsync(async (context, stop) =>
+        {
+            if (refuse)
+            {
+                context.Response.StatusCode = 403;
+                await context.Response.WriteAsync("no", stop);
+                return;
+            }
+
+            // Reading the body is what makes Kestrel send the 100 Continue.
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, stop);
+            received.Enqueue(buffer.Length);
+            await context.Response.WriteAsync($"got {buffer.Length}", stop);
+        });
+        var expected = refuse ? (403, "no") : (200, "got 100000");
+        using (var plain = NewPlainClient(H2App.NewPlainHandler(), HttpVersion.Version20))
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, app.Url("/upload"))
+            {
+                Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = new ByteArrayContent(new byte[100_000]),
+            };
+            message.Headers.ExpectContinue = true;
+            using var reply = await plain.SendAsync(message, ct);
+            Assert.Equal(expected, ((int)reply.StatusCode, await reply.Content.ReadAsStringAsync(ct)));
+        }
+
+        var pool = new ConnectionPool();
+        await using (var client = NewClient(pool, app, HttpVersion.Version20, TimeSpan.FromSeconds(20)))
+        {
+            var produced = 0;
+            var request = new FetchRequest(app.Url("/upload").ToString())
+            {
+                Method = "POST", ExpectContinue = true, RaiseOnError = false,
+                BodyProducer = async (stream, token) =>
+                {
+                    Interlocked.Increment(ref produced);
+                    await stream.WriteAsync(new byte[100_000], token);
+                },
+            };
+            // Bound 15 s (RequestTimeout 20 s): the answer comes in milliseconds; a client waiting for a 100 that never
+            // comes would sit at the handler's 1 s Expect100ContinueTimeout and then send the body, which refuse forbids.
+            var response = await client.FetchAsync(request, ct).WaitAsync(TimeSpan.FromSeconds(15), ct);
+            Assert.Equal(expected, (response.Code, response.Text));
+            Assert.Equal(HttpVersion.Version20, response.Version);
+            Assert.Equal(refuse ? 0 : 1, Volatile.Read(ref produced));
+        }
+
+        Assert.Equal(refuse ? [] : [100_000L, 100_000L], received.ToArray()); // the oracle's body, then Tether's
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, app.Port);
+    }
+
+    // CORE-01 through the HttpClient bridge (apple/servicetalk#1307, golang/go#16514: cancelling one HTTP/2 request
+    // closed the shared connection and failed the others): the bridge hands the caller a response of its own over
+    // HTTP/2, so its cancellation path is not FetchAsync's. Cancelling the first of two streams fails only the first;
+    // the second is read whole and a third rides the same connection, as with a plain HttpClient.
+    [Theory]
+    [Trait("Spec", "CORE-01")]
+    [InlineData("plain")]
+    [InlineData("bridge")]
+    public async Task CORE_01_cancelling_one_bridged_http2_stream_leaves_the_other_and_the_connection_alone(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var slowStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slowAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await H2App.StartAsync(async (context, stop) =>
+        {
+            if (context.Request.Path == "/slow")
+            {
+                using var aborted = context.RequestAborted.Register(() => slowAborted.TrySetResult());
+                await context.Response.WriteAsync("x", stop);
+                await context.Response.Body.FlushAsync(stop);
+                slowStarted.TrySetResult();
+                await Task.Delay(Timeout.Infinite, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+            else
+            {
+                await context.Response.WriteAsync(new string('b', 100_000), stop);
+            }
+        });
+        var pool = new ConnectionPool();
+        using (var http = NewPlainClient(kind == "plain"
+            ? H2App.NewPlainHandler()
+            : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates), HttpVersion.Version20))
+        {
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var slow = http.GetStringAsync(app.Url("/slow"), cancel.Token);
+            // Bound 10 s each: every step takes milliseconds on loopback; the rest is margin for a loaded machine.
+            await Task.WhenAny(slowStarted.Task, slow).WaitAsync(TimeSpan.FromSeconds(10), ct);
+            using var second = await http.GetAsync(app.Url("/big"), HttpCompletionOption.ResponseHeadersRead, ct);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => slow.WaitAsync(TimeSpan.FromSeconds(10), ct));
+            await slowAborted.Task.WaitAsync(TimeSpan.FromSeconds(10), ct); // the server saw that stream reset
+            Assert.Equal(100_000, (await second.Content.ReadAsStringAsync(ct)).Length);
+            Assert.Equal(100_000, (await http.GetStringAsync(app.Url("/big"), ct)).Length);
+            Assert.Equal(1, app.AcceptedConnections);
+        }
+
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, app.Port);
+    }
+
     private static T? FindInner<T>(Exception? e) where T : Exception
     {
         for (; e is not null; e = e.InnerException)
