@@ -31,10 +31,16 @@ internal sealed class H2App : IAsyncDisposable
     public Uri Url(string path = "/") => new($"https://127.0.0.1:{Port}{path}");
 
     /// <summary>The server's certificate without its key: Tether's trust anchor for it.</summary>
-    public X509Certificate2Collection CaCertificates => [X509CertificateLoader.LoadCertificate(s_certificate.Value.Export(X509ContentType.Cert))];
+    public X509Certificate2Collection CaCertificates => ServerCertificates;
+
+    /// <summary>The servers' certificate without its key (for a server that is not an H2App, such as RawH2Server).</summary>
+    public static X509Certificate2Collection ServerCertificates => [X509CertificateLoader.LoadCertificate(s_certificate.Value.Export(X509ContentType.Cert))];
 
     // One self-signed certificate for 127.0.0.1 (its own trust anchor) for every H2App of the run.
     private static readonly Lazy<X509Certificate2> s_certificate = new(CreateCertificate);
+
+    /// <summary>The servers' certificate with its key (also the raw HTTP/2 server's).</summary>
+    internal static X509Certificate2 Certificate => s_certificate.Value;
 
     /// <summary>Starts the server; <paramref name="configure"/> may set Kestrel's limits (HTTP/2 streams, windows);
     /// <paramref name="protocols"/> replaces HTTP/2 (for the same case over HTTP/1.1 on TLS).</summary>

@@ -541,6 +541,94 @@ public sealed class Http2ReplayTests
         await AssertCleanAsync(pool, app.Port);
     }
 
+    // GOAWAY last-stream-id semantics, dotnet/corefx#39013 ("HTTP2: Retry on GOAWAY": requests above the last stream id
+    // were aborted instead of retried), #34638 scenario 1, Cysharp/YetAnotherHttpHandler#120; and a one-off
+    // REFUSED_STREAM, dotnet/runtime#40249 / golang/go#20985 (CORE-10's sources). A frame-level server takes three
+    // concurrent GETs on one connection, then either sends GOAWAY(last-stream-id = the first stream) and answers only
+    // that one, or refuses the second stream once. RFC 9113 §6.8/§8.7: those streams were not processed and may be sent
+    // again. Every caller gets three 200s; the server saw what a plain HttpClient makes it see.
+    [Theory]
+    [Trait("Spec", "CORE-10")]
+    [InlineData("plain", "goaway")]
+    [InlineData("tether", "goaway")]
+    [InlineData("bridge", "goaway")]
+    [InlineData("plain", "refused")]
+    [InlineData("tether", "refused")]
+    [InlineData("bridge", "refused")]
+    public async Task CORE_10_streams_a_goaway_or_refused_stream_left_unprocessed_are_sent_again_as_with_httpclient(string kind, string how)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var refusedOnce = 0;
+        await using var server = RawH2Server.Start(async (connection, stop) =>
+        {
+            if (connection.Id == 0 && how == "goaway")
+            {
+                var first = await connection.NextRequestAsync(stop);
+                var others = new[] { await connection.NextRequestAsync(stop), await connection.NextRequestAsync(stop) };
+                Assert.DoesNotContain(null, others);
+                await connection.GoAwayAsync(first!.Value, RawH2Connection.NoError, stop);
+                await connection.RespondAsync(first.Value, "first", stop);
+                while (await connection.NextRequestAsync(stop) is not null)
+                {
+                    // Nothing opened after the GOAWAY is answered; the client closes the connection when it is done.
+                }
+
+                return;
+            }
+
+            while (await connection.NextRequestAsync(stop) is { } streamId)
+            {
+                if (how == "refused" && streamId == 3 && Interlocked.Exchange(ref refusedOnce, 1) == 0)
+                {
+                    await connection.ResetAsync(streamId, RawH2Connection.RefusedStream, stop);
+                }
+                else
+                {
+                    await connection.RespondAsync(streamId, how == "goaway" ? "again" : "ok", stop);
+                }
+            }
+        });
+        var pool = new ConnectionPool();
+        var urls = Enumerable.Range(0, 3).Select(i => server.Url($"/r{i}")).ToArray();
+        string[] bodies;
+        if (kind == "tether")
+        {
+            var options = new AsyncHttpClientOptions { Pool = pool };
+            options.Defaults.HttpVersion = HttpVersion.Version20;
+            options.Defaults.CaCertificates = H2App.ServerCertificates;
+            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(20);
+            await using var client = new AsyncHttpClient(options);
+            // Bound 30 s: the exchange takes milliseconds; a stream left waiting would end at the 20 s RequestTimeout.
+            bodies = await Task.WhenAll(urls.Select(async u => (await client.FetchAsync(u.ToString(), ct)).Text)).WaitAsync(TimeSpan.FromSeconds(30), ct);
+        }
+        else
+        {
+            using var http = NewPlainClient(kind == "plain"
+                ? H2App.NewPlainHandler()
+                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
+            http.Timeout = TimeSpan.FromSeconds(20);
+            bodies = await Task.WhenAll(urls.Select(u => http.GetStringAsync(u, ct))).WaitAsync(TimeSpan.FromSeconds(30), ct); // as above
+        }
+
+        var requests = server.Requests.ToArray();
+        if (how == "goaway")
+        {
+            Assert.Equal(["again", "again", "first"], bodies.Order());
+            // Three streams on the first connection, the two it did not process again on a second one.
+            Assert.Equal([0, 0, 0, 1, 1], requests.Select(r => r.Connection));
+            Assert.Equal(2, server.AcceptedConnections);
+        }
+        else
+        {
+            Assert.Equal(["ok", "ok", "ok"], bodies);
+            Assert.Equal(4, requests.Length); // the refused stream once more
+            Assert.Equal(1, server.AcceptedConnections);
+        }
+
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, server.Port);
+    }
+
     private static T? FindInner<T>(Exception? e) where T : Exception
     {
         for (; e is not null; e = e.InnerException)

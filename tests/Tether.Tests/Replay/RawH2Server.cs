@@ -1,0 +1,212 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace Tether.Tests.Replay;
+
+/// <summary>
+/// A frame-level HTTP/2 server over TLS (ALPN h2) on <c>127.0.0.1:0</c> for what Kestrel will not do on cue: a GOAWAY
+/// whose last-stream-id leaves streams unprocessed, a one-off REFUSED_STREAM, a stream limit lowered mid-connection.
+/// Each accepted connection runs a script (ids 0, 1, … in accept order) after the preface and both SETTINGS; answers
+/// are a bare <c>:status 200</c> (HPACK static index 8) and a DATA frame. Every request HEADERS frame read is recorded
+/// with its connection. Dispose closes the listener and every connection and waits for the scripts.
+/// </summary>
+internal sealed class RawH2Server : IAsyncDisposable
+{
+    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentBag<Task> _scripts = [];
+    private readonly ConcurrentBag<Socket> _sockets = [];
+    private readonly Func<RawH2Connection, CancellationToken, Task> _script;
+    private readonly Task _accept;
+    private int _accepted;
+
+    private RawH2Server(Func<RawH2Connection, CancellationToken, Task> script)
+    {
+        _script = script;
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(16);
+        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        _accept = AcceptAsync();
+    }
+
+    public int Port { get; }
+
+    public int AcceptedConnections => Volatile.Read(ref _accepted);
+
+    /// <summary>(connection id, stream id) of every request HEADERS frame read, in arrival order.</summary>
+    public ConcurrentQueue<(int Connection, int Stream)> Requests { get; } = new();
+
+    public Uri Url(string path = "/") => new($"https://127.0.0.1:{Port}{path}");
+
+    public static RawH2Server Start(Func<RawH2Connection, CancellationToken, Task> script) => new(script);
+
+    private async Task AcceptAsync()
+    {
+        while (true)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            _sockets.Add(socket);
+            var id = Interlocked.Increment(ref _accepted) - 1;
+            _scripts.Add(RunAsync(id, socket));
+        }
+    }
+
+    private async Task RunAsync(int id, Socket socket)
+    {
+        await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        try
+        {
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = H2App.Certificate,
+                ApplicationProtocols = [SslApplicationProtocol.Http2],
+            }, _stop.Token);
+            var connection = new RawH2Connection(this, id, tls);
+            await connection.HandshakeAsync(_stop.Token);
+            await _script(connection, _stop.Token);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or ObjectDisposedException
+            or System.Security.Authentication.AuthenticationException)
+        {
+            // The client closed, or the test ended.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Dispose();
+        foreach (var socket in _sockets)
+        {
+            socket.Dispose();
+        }
+
+        await _accept;
+        await Task.WhenAll(_scripts);
+        _stop.Dispose();
+    }
+}
+
+/// <summary>One connection of a <see cref="RawH2Server"/>: frames in and out.</summary>
+internal sealed class RawH2Connection(RawH2Server server, int id, Stream stream)
+{
+    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7;
+    public const uint NoError = 0x0, RefusedStream = 0x7;
+    private readonly SemaphoreSlim _write = new(1, 1);
+
+    public int Id { get; } = id;
+
+    /// <summary>Reads the client's preface, sends this server's SETTINGS (<paramref name="settings"/>) and ACKs the
+    /// client's in <see cref="NextRequestAsync"/>.</summary>
+    public async Task HandshakeAsync(CancellationToken token, params (ushort Id, uint Value)[] settings)
+    {
+        var preface = new byte[24];
+        await stream.ReadExactlyAsync(preface, token);
+        await SendSettingsAsync(token, settings);
+    }
+
+    public async Task SendSettingsAsync(CancellationToken token, params (ushort Id, uint Value)[] settings)
+    {
+        var payload = new byte[6 * settings.Length];
+        for (var i = 0; i < settings.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(payload.AsSpan(6 * i), settings[i].Id);
+            BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(6 * i + 2), settings[i].Value);
+        }
+
+        await SendFrameAsync(Settings, 0, 0, payload, token);
+    }
+
+    /// <summary>Reads frames until a request HEADERS frame arrives and returns its stream id; SETTINGS and PING are
+    /// acknowledged, everything else (WINDOW_UPDATE, DATA of a body, RST_STREAM) is skipped. Null when the client
+    /// closed the connection.</summary>
+    public async Task<int?> NextRequestAsync(CancellationToken token)
+    {
+        var header = new byte[9];
+        while (true)
+        {
+            try
+            {
+                await stream.ReadExactlyAsync(header, token);
+            }
+            catch (EndOfStreamException)
+            {
+                return null;
+            }
+
+            var length = (header[0] << 16) | (header[1] << 8) | header[2];
+            var (type, flags) = (header[3], header[4]);
+            var streamId = (int)(BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(5)) & 0x7fffffff);
+            var payload = new byte[length];
+            await stream.ReadExactlyAsync(payload, token);
+            switch (type)
+            {
+                case Settings when (flags & 0x1) == 0:
+                    await SendFrameAsync(Settings, 0x1, 0, [], token);
+                    break;
+                case Ping when (flags & 0x1) == 0:
+                    await SendFrameAsync(Ping, 0x1, 0, payload, token);
+                    break;
+                case Headers:
+                    server.Requests.Enqueue((Id, streamId));
+                    return streamId;
+            }
+        }
+    }
+
+    /// <summary>A 200 with <paramref name="body"/> on <paramref name="streamId"/>, ending the stream.</summary>
+    public async Task RespondAsync(int streamId, string body, CancellationToken token)
+    {
+        await SendFrameAsync(Headers, 0x4, streamId, [0x88], token); // END_HEADERS; ":status: 200" (static index 8)
+        await SendFrameAsync(Data, 0x1, streamId, System.Text.Encoding.ASCII.GetBytes(body), token); // END_STREAM
+    }
+
+    public Task ResetAsync(int streamId, uint code, CancellationToken token)
+    {
+        var payload = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(payload, code);
+        return SendFrameAsync(RstStream, 0, streamId, payload, token);
+    }
+
+    public Task GoAwayAsync(int lastStreamId, uint code, CancellationToken token)
+    {
+        var payload = new byte[8];
+        BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)lastStreamId);
+        BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(4), code);
+        return SendFrameAsync(GoAway, 0, 0, payload, token);
+    }
+
+    private async Task SendFrameAsync(byte type, byte flags, int streamId, byte[] payload, CancellationToken token)
+    {
+        var frame = new byte[9 + payload.Length];
+        frame[0] = (byte)(payload.Length >> 16);
+        frame[1] = (byte)(payload.Length >> 8);
+        frame[2] = (byte)payload.Length;
+        frame[3] = type;
+        frame[4] = flags;
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(5), (uint)streamId);
+        payload.CopyTo(frame, 9);
+        await _write.WaitAsync(token);
+        try
+        {
+            await stream.WriteAsync(frame, token);
+            await stream.FlushAsync(token);
+        }
+        finally
+        {
+            _write.Release();
+        }
+    }
+}
