@@ -629,6 +629,86 @@ public sealed class Http2ReplayTests
         await AssertCleanAsync(pool, server.Port);
     }
 
+    // SETTINGS_MAX_CONCURRENT_STREAMS lowered mid-connection (golang/go#20985 class; dotnet/runtime#44669 on streams
+    // opened before the limit was known): after one GET the server lowers the limit to 1 and waits, with a PING as a
+    // fence, until the client has applied it; then three GETs go at once. A client that keeps the limit opens the next
+    // stream only after the previous one closed: the server, which fences again after each request it reads, never
+    // sees a second request while one is open. Compared with a plain HttpClient; Tether and the bridge queue the same.
+    [Theory]
+    [Trait("Spec", "CORE-10")]
+    [InlineData("plain")]
+    [InlineData("tether")]
+    [InlineData("bridge")]
+    public async Task CORE_10_a_stream_limit_lowered_to_one_mid_connection_is_kept_and_every_get_succeeds(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var limitApplied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var overLimit = 0;
+        await using var server = RawH2Server.Start(async (connection, stop) =>
+        {
+            var first = await connection.NextRequestAsync(stop);
+            await connection.RespondAsync(first!.Value, "first", stop);
+            await connection.SendSettingsAsync(stop, (0x3, 1)); // SETTINGS_MAX_CONCURRENT_STREAMS = 1
+            Assert.NotNull(await connection.PingFenceAsync(stop));
+            limitApplied.TrySetResult();
+            while (await connection.NextRequestAsync(stop) is { } streamId)
+            {
+                var meanwhile = await connection.PingFenceAsync(stop);
+                Interlocked.Add(ref overLimit, meanwhile?.Count ?? 0);
+                foreach (var id in meanwhile?.Prepend(streamId) ?? [streamId])
+                {
+                    await connection.RespondAsync(id, "ok", stop);
+                }
+            }
+        });
+        var pool = new ConnectionPool();
+        AsyncHttpClient? client = null;
+        HttpClient? http = null;
+        if (kind == "tether")
+        {
+            var options = new AsyncHttpClientOptions { Pool = pool };
+            options.Defaults.HttpVersion = HttpVersion.Version20;
+            options.Defaults.CaCertificates = H2App.ServerCertificates;
+            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(20);
+            client = new AsyncHttpClient(options);
+        }
+        else
+        {
+            http = NewPlainClient(kind == "plain"
+                ? H2App.NewPlainHandler()
+                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
+            http.Timeout = TimeSpan.FromSeconds(20);
+        }
+
+        async Task<string> GetAsync(string path) => client is not null
+            ? (await client.FetchAsync(server.Url(path).ToString(), ct)).Text
+            : await http!.GetStringAsync(server.Url(path), ct);
+
+        try
+        {
+            // Bounds 30 s: each step takes milliseconds on loopback; a GET the client never sent would wait for its 20 s
+            // timeout instead.
+            Assert.Equal("first", await GetAsync("/first").WaitAsync(TimeSpan.FromSeconds(30), ct));
+            await limitApplied.Task.WaitAsync(TimeSpan.FromSeconds(30), ct);
+            var bodies = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => GetAsync($"/r{i}"))).WaitAsync(TimeSpan.FromSeconds(30), ct);
+            Assert.Equal(["ok", "ok", "ok"], bodies);
+            Assert.Equal(0, Volatile.Read(ref overLimit));
+            Assert.Equal(4, server.Requests.Count);
+            Assert.Equal(1, server.AcceptedConnections);
+        }
+        finally
+        {
+            http?.Dispose();
+            if (client is not null)
+            {
+                await client.DisposeAsync();
+            }
+        }
+
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, server.Port);
+    }
+
     private static T? FindInner<T>(Exception? e) where T : Exception
     {
         for (; e is not null; e = e.InnerException)

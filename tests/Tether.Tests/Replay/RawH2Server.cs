@@ -132,8 +132,24 @@ internal sealed class RawH2Connection(RawH2Server server, int id, Stream stream)
     /// <summary>Reads frames until a request HEADERS frame arrives and returns its stream id; SETTINGS and PING are
     /// acknowledged, everything else (WINDOW_UPDATE, DATA of a body, RST_STREAM) is skipped. Null when the client
     /// closed the connection.</summary>
-    public async Task<int?> NextRequestAsync(CancellationToken token)
+    public async Task<int?> NextRequestAsync(CancellationToken token) =>
+        await ReadAsync(stopAtPingAck: false, token) is [var streamId] ? streamId : null;
+
+    /// <summary>A fence: sends a PING and reads frames until its ACK, returning the stream ids of the request HEADERS
+    /// read meanwhile (the client processes frames in order, so whatever it did about the frames sent before the PING
+    /// is done when the ACK arrives). Null when the client closed the connection first.</summary>
+    public async Task<List<int>?> PingFenceAsync(CancellationToken token)
     {
+        await SendFrameAsync(Ping, 0, 0, new byte[8], token);
+        var seen = await ReadAsync(stopAtPingAck: true, token);
+        return seen.Count > 0 && seen[^1] == -1 ? seen[..^1] : null;
+    }
+
+    // Reads frames: until one request HEADERS (its stream id), or with stopAtPingAck until a PING ACK (the HEADERS
+    // before it, then -1). An empty or unterminated list when the client closed the connection.
+    private async Task<List<int>> ReadAsync(bool stopAtPingAck, CancellationToken token)
+    {
+        var seen = new List<int>();
         var header = new byte[9];
         while (true)
         {
@@ -143,7 +159,7 @@ internal sealed class RawH2Connection(RawH2Server server, int id, Stream stream)
             }
             catch (EndOfStreamException)
             {
-                return null;
+                return seen;
             }
 
             var length = (header[0] << 16) | (header[1] << 8) | header[2];
@@ -159,9 +175,18 @@ internal sealed class RawH2Connection(RawH2Server server, int id, Stream stream)
                 case Ping when (flags & 0x1) == 0:
                     await SendFrameAsync(Ping, 0x1, 0, payload, token);
                     break;
+                case Ping when stopAtPingAck:
+                    seen.Add(-1);
+                    return seen;
                 case Headers:
                     server.Requests.Enqueue((Id, streamId));
-                    return streamId;
+                    seen.Add(streamId);
+                    if (!stopAtPingAck)
+                    {
+                        return seen;
+                    }
+
+                    break;
             }
         }
     }
