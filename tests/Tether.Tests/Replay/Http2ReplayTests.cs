@@ -709,6 +709,59 @@ public sealed class Http2ReplayTests
         await AssertCleanAsync(pool, server.Port);
     }
 
+    // JuliaWeb/HTTP.jl#1360 (an HTTP/2 client took a 103 Early Hints block for the response head, then failed on the
+    // real one) and snoyberg/http-client#521 (misbehaviour on 103): over HTTP/2 two 103 blocks precede the final 200.
+    // Every caller gets the 200 and its body, and none of the hints' fields on it (RFC 8297: they are not the final
+    // response's); Tether's header callback sees no 103.
+    [Theory]
+    [Trait("Spec", "PROTOCOL-12")]
+    [InlineData("plain")]
+    [InlineData("tether")]
+    [InlineData("bridge")]
+    public async Task PROTOCOL_12_http2_103_early_hints_are_skipped_and_the_final_response_returned(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = RawH2Server.Start(async (connection, stop) =>
+        {
+            while (await connection.NextRequestAsync(stop) is { } streamId)
+            {
+                await connection.SendEarlyHintsAsync(streamId, stop);
+                await connection.SendEarlyHintsAsync(streamId, stop);
+                await connection.RespondAsync(streamId, "final", stop);
+            }
+        });
+        var pool = new ConnectionPool();
+        (int Code, string Body, bool Link) got;
+        var headerLines = new List<string>();
+        if (kind == "tether")
+        {
+            var options = new AsyncHttpClientOptions { Pool = pool };
+            options.Defaults.HttpVersion = HttpVersion.Version20;
+            options.Defaults.CaCertificates = H2App.ServerCertificates;
+            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(20);
+            await using var client = new AsyncHttpClient(options);
+            var request = new FetchRequest(server.Url("/hints").ToString()) { HeaderCallback = headerLines.Add };
+            // Bound 30 s: milliseconds on loopback; a client stuck on the hints would end at its 20 s RequestTimeout.
+            var response = await client.FetchAsync(request, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
+            got = (response.Code, response.Text, response.Headers.Contains("Link"));
+            Assert.NotEmpty(headerLines);
+            Assert.DoesNotContain(headerLines, l => l.Contains("103", StringComparison.Ordinal) || l.StartsWith("link", StringComparison.OrdinalIgnoreCase));
+        }
+        else
+        {
+            using var http = NewPlainClient(kind == "plain"
+                ? H2App.NewPlainHandler()
+                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
+            http.Timeout = TimeSpan.FromSeconds(20);
+            using var response = await http.GetAsync(server.Url("/hints"), ct).WaitAsync(TimeSpan.FromSeconds(30), ct); // as above
+            got = ((int)response.StatusCode, await response.Content.ReadAsStringAsync(ct), response.Headers.Contains("Link"));
+        }
+
+        Assert.Equal((200, "final", false), got);
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, server.Port);
+    }
+
     private static T? FindInner<T>(Exception? e) where T : Exception
     {
         for (; e is not null; e = e.InnerException)

@@ -198,6 +198,15 @@ internal sealed class RawH2Connection(RawH2Server server, int id, Stream stream)
         await SendFrameAsync(Data, 0x1, streamId, System.Text.Encoding.ASCII.GetBytes(body), token); // END_STREAM
     }
 
+    /// <summary>A 103 Early Hints header block on <paramref name="streamId"/> (not ending it), with a Link field:
+    /// HPACK literals without indexing, names from the static table (8 ":status", 45 "link").</summary>
+    public Task SendEarlyHintsAsync(int streamId, CancellationToken token)
+    {
+        const string link = "</hinted.css>; rel=preload; as=style";
+        byte[] block = [0x08, 0x03, (byte)'1', (byte)'0', (byte)'3', 0x0F, 45 - 15, (byte)link.Length, .. System.Text.Encoding.ASCII.GetBytes(link)];
+        return SendFrameAsync(Headers, 0x4, streamId, block, token); // END_HEADERS only
+    }
+
     public Task ResetAsync(int streamId, uint code, CancellationToken token)
     {
         var payload = new byte[4];
