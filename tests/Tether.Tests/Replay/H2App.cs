@@ -20,6 +20,7 @@ internal sealed class H2App : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly CancellationTokenSource _stopping = new();
     private int _accepted;
+    private int _closed;
 
     private H2App(WebApplication app) => _app = app;
 
@@ -27,6 +28,9 @@ internal sealed class H2App : IAsyncDisposable
 
     /// <summary>TCP connections Kestrel accepted so far.</summary>
     public int AcceptedConnections => Volatile.Read(ref _accepted);
+
+    /// <summary>Connections Kestrel is done with (closed its side) so far.</summary>
+    public int ClosedConnections => Volatile.Read(ref _closed);
 
     public Uri Url(string path = "/") => new($"https://127.0.0.1:{Port}{path}");
 
@@ -66,10 +70,17 @@ internal sealed class H2App : IAsyncDisposable
             {
                 listenOptions = listen;
                 listen.Protocols = protocols;
-                listen.Use(next => context =>
+                listen.Use(next => async context =>
                 {
                     Interlocked.Increment(ref self!._accepted);
-                    return next(context);
+                    try
+                    {
+                        await next(context);
+                    }
+                    finally
+                    {
+                        Interlocked.Increment(ref self._closed);
+                    }
                 });
                 listen.UseHttps(new HttpsConnectionAdapterOptions { ServerCertificate = s_certificate.Value });
             });

@@ -762,6 +762,67 @@ public sealed class Http2ReplayTests
         await AssertCleanAsync(pool, server.Port);
     }
 
+    // An HTTP/2 connection the server closes while idle (golang/go#18639: "server sent GOAWAY and closed the
+    // connection" surfaced to the caller; openjdk/jdk#32078: a connection kept after an idle GOAWAY; fstab/h2c#3): Kestrel
+    // sends GOAWAY and closes after its 1 s keep-alive timeout. The next GET succeeds on a new connection for every
+    // caller, and Tether's pool lets go of the closed one by itself (no CLOSE_WAIT left to the next fetch or the reaper).
+    [Theory]
+    [Trait("Spec", "CORE-03")]
+    [InlineData("plain")]
+    [InlineData("tether")]
+    [InlineData("bridge")]
+    public async Task CORE_03_an_http2_connection_the_server_closes_while_idle_is_dropped_and_the_next_get_opens_a_new_one(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await H2App.StartAsync(
+            (context, stop) => context.Response.WriteAsync("hello", stop), limits => limits.KeepAliveTimeout = TimeSpan.FromSeconds(1));
+        var pool = new ConnectionPool();
+        AsyncHttpClient? client = null;
+        HttpClient? http = null;
+        if (kind == "tether")
+        {
+            client = NewClient(pool, app, HttpVersion.Version20, TimeSpan.FromSeconds(20));
+        }
+        else
+        {
+            http = NewPlainClient(kind == "plain"
+                ? H2App.NewPlainHandler()
+                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates), HttpVersion.Version20);
+            http.Timeout = TimeSpan.FromSeconds(20);
+        }
+
+        async Task<string> GetAsync() => client is not null
+            ? (await client.FetchAsync(app.Url("/hello").ToString(), ct)).Text
+            : await http!.GetStringAsync(app.Url("/hello"), ct);
+
+        try
+        {
+            Assert.Equal("hello", await GetAsync());
+            // Kestrel closes the idle connection 1-2 s after the response (its keep-alive timeout on a 1 s heartbeat);
+            // 15 s for a loaded 2-core machine.
+            await WaitForAsync(() => app.ClosedConnections == 1, TimeSpan.FromSeconds(15), "the server to close the idle connection");
+            if (kind != "plain")
+            {
+                // The handler's reader sees the GOAWAY and the FIN at once and disposes the connection (milliseconds).
+                await WaitForAsync(() => pool.Count == 0, TimeSpan.FromSeconds(10), "the pool to drop the connection the server closed");
+            }
+
+            Assert.Equal("hello", await GetAsync());
+            Assert.Equal(2, app.AcceptedConnections);
+        }
+        finally
+        {
+            http?.Dispose();
+            if (client is not null)
+            {
+                await client.DisposeAsync();
+            }
+        }
+
+        await pool.CloseAsync(ct);
+        await AssertCleanAsync(pool, app.Port);
+    }
+
     private static T? FindInner<T>(Exception? e) where T : Exception
     {
         for (; e is not null; e = e.InnerException)
