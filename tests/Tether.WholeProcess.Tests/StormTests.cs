@@ -218,6 +218,11 @@ public sealed class FloodTests(ServerFixture server) : IClassFixture<ServerFixtu
         {
             o.MaxClients = 4;
             o.Defaults.QueueTimeout = TimeSpan.FromMilliseconds(200);
+            // The connect deadline is not what this test is about: the flood's 5,000 queue timeouts, thrown within a few
+            // hundred ms on a 2-core machine that also runs the other test assemblies, delayed the completion of a
+            // loopback connect past HostileAssert's 2 s in one clean-clone CI run (a ConnectTimeout, neither outcome
+            // this test allows). 10 s, the request timeout, is the margin; a connect that never completed still fails.
+            o.Defaults.ConnectTimeout = TimeSpan.FromSeconds(10);
         }))
         {
             var tasks = Enumerable.Range(0, total).Select(async _ =>
