@@ -21,9 +21,9 @@ public sealed class Http2ReplayTests
     // server that stops reading stalls it long before the end.
     private const int MaxChunks = 4096;
     private static readonly byte[] s_chunk = new byte[Chunk];
-    private static readonly byte[] s_eightMiB = new byte[8 * 1024 * 1024];
+    internal static readonly byte[] s_eightMiB = new byte[8 * 1024 * 1024];
 
-    private static AsyncHttpClient NewClient(ConnectionPool pool, H2App app, Version version, TimeSpan requestTimeout)
+    internal static AsyncHttpClient NewClient(ConnectionPool pool, H2App app, Version version, TimeSpan requestTimeout)
     {
         var options = new AsyncHttpClientOptions { Pool = pool };
         options.Defaults.HttpVersion = version;
@@ -32,13 +32,13 @@ public sealed class Http2ReplayTests
         return new AsyncHttpClient(options);
     }
 
-    private static HttpClient NewPlainClient(HttpMessageHandler handler, Version version) => new(handler)
+    internal static HttpClient NewPlainClient(HttpMessageHandler handler, Version version) => new(handler)
     {
         DefaultRequestVersion = version,
         DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
     };
 
-    private static async Task ProduceAsync(Stream stream, CancellationToken token)
+    internal static async Task ProduceAsync(Stream stream, CancellationToken token)
     {
         for (var i = 0; i < MaxChunks; i++)
         {
@@ -47,7 +47,7 @@ public sealed class Http2ReplayTests
     }
 
     /// <summary>The oracle's unbounded-looking upload: the same chunks as <see cref="ProduceAsync"/>, no length.</summary>
-    private sealed class ChunksContent : HttpContent
+    internal sealed class ChunksContent : HttpContent
     {
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
             ProduceAsync(stream, CancellationToken.None);
@@ -60,101 +60,6 @@ public sealed class Http2ReplayTests
             length = 0;
             return false;
         }
-    }
-
-    // dotnet/corefx#39582 ("HTTP2: Hang when writing sending large data to completed request") and curl/curl#10433
-    // ("HTTP/2 request content upload stalls"): a server that stops reading an upload leaves the client's writes
-    // waiting for a WINDOW_UPDATE (HTTP/2) or for room in the socket (HTTP/1.1) that never comes; only a timeout ends
-    // it. A plain HttpClient ends it at HttpClient.Timeout (TaskCanceledException, TimeoutException inside). Tether ended
-    // it at RequestTimeout, typed, but its message said a connect that never completes ends there too and advised
-    // setting ConnectTimeout below RequestTimeout, although the connection was up and most of a megabyte had gone out
-    // on it. The message now says the body was being sent on an open connection and the server stopped reading it.
-    [Theory]
-    [Trait("Spec", "TIMEOUT-02")]
-    [InlineData("h2", "bytes")]
-    [InlineData("h2", "producer")]
-    [InlineData("h1", "producer")]
-    public async Task TIMEOUT_02_an_upload_the_server_stops_reading_times_out_naming_the_body_not_a_connect(string protocol, string body)
-    {
-        var ct = TestContext.Current.CancellationToken;
-        var version = protocol == "h2" ? HttpVersion.Version20 : HttpVersion.Version11;
-        var requests = 0;
-        await using var app = await H2App.StartAsync(async (context, stop) =>
-        {
-            Interlocked.Increment(ref requests);
-            // Never reads the body and never answers, until the client gives up on the request or the test ends.
-            await Task.Delay(Timeout.Infinite, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
-        }, protocols: protocol == "h2" ? HttpProtocols.Http2 : HttpProtocols.Http1);
-        // 2 s: long enough for the writes to fill every window and buffer on loopback (milliseconds), short for a test.
-        var timeout = TimeSpan.FromSeconds(2);
-
-        using (var plain = NewPlainClient(H2App.NewPlainHandler(), version))
-        {
-            plain.Timeout = timeout;
-            HttpContent content = body == "bytes" ? new ByteArrayContent(s_eightMiB) : new ChunksContent();
-            var error = await Assert.ThrowsAsync<TaskCanceledException>(() => plain.PostAsync(app.Url("/upload"), content, ct));
-            Assert.IsType<TimeoutException>(error.InnerException);
-        }
-
-        Assert.Equal(1, Volatile.Read(ref requests));
-
-        var pool = new ConnectionPool();
-        await using (var client = NewClient(pool, app, version, timeout))
-        {
-            var request = new FetchRequest(app.Url("/upload").ToString()) { Method = "POST" };
-            if (body == "bytes")
-            {
-                request.Body = s_eightMiB;
-            }
-            else
-            {
-                request.BodyProducer = ProduceAsync;
-            }
-
-            // Bound 30 s: the fetch ends at its 2 s RequestTimeout; the rest is margin for a loaded 2-core machine, and a
-            // hang would outlast it.
-            var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request, ct).WaitAsync(TimeSpan.FromSeconds(30), ct));
-            Assert.Equal((599, FetchErrorKind.RequestTimeout), (error.Code, error.Kind));
-            Assert.Contains("the request body was still being sent", error.Message, StringComparison.Ordinal);
-            Assert.Contains("the server had stopped reading it", error.Message, StringComparison.Ordinal);
-            Assert.DoesNotContain("a connect that never completes", error.Message, StringComparison.Ordinal);
-            Assert.IsType<TimeoutException>(error.InnerException);
-        }
-
-        Assert.Equal(2, Volatile.Read(ref requests)); // the server saw the request once, as from HttpClient
-        await pool.CloseAsync(ct);
-        await AssertCleanAsync(pool, app.Port);
-    }
-
-    // The other side of the same message: a server that reads the whole body and then never answers. The connection was
-    // up and the body went out, so the message says so instead of suggesting a connect that never completed.
-    [Fact]
-    [Trait("Spec", "TIMEOUT-02")]
-    public async Task TIMEOUT_02_a_body_read_whole_by_a_server_that_never_answers_times_out_saying_the_body_was_sent()
-    {
-        var ct = TestContext.Current.CancellationToken;
-        var read = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var app = await H2App.StartAsync(async (context, stop) =>
-        {
-            using var buffer = new MemoryStream();
-            await context.Request.Body.CopyToAsync(buffer, stop);
-            read.TrySetResult(buffer.Length);
-            await Task.Delay(Timeout.Infinite, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
-        });
-        var pool = new ConnectionPool();
-        await using (var client = NewClient(pool, app, HttpVersion.Version20, TimeSpan.FromSeconds(2)))
-        {
-            var request = new FetchRequest(app.Url("/upload").ToString()) { Method = "POST", Body = new byte[100] };
-            // Bound 30 s: the fetch ends at its 2 s RequestTimeout; the rest is margin for a loaded 2-core machine.
-            var error = await Assert.ThrowsAsync<FetchException>(() => client.FetchAsync(request, ct).WaitAsync(TimeSpan.FromSeconds(30), ct));
-            Assert.Equal(FetchErrorKind.RequestTimeout, error.Kind);
-            Assert.Equal(100, await read.Task.WaitAsync(TimeSpan.FromSeconds(5), ct)); // read before the timeout fired
-            Assert.Contains("The whole request body (100 bytes) was sent on an open connection", error.Message, StringComparison.Ordinal);
-            Assert.DoesNotContain("a connect that never completes", error.Message, StringComparison.Ordinal);
-        }
-
-        await pool.CloseAsync(ct);
-        await AssertCleanAsync(pool, app.Port);
     }
 
     /// <summary>One GET through the caller under test: a plain HttpClient, Tether, or Tether's HttpClient bridge; the
@@ -334,95 +239,6 @@ public sealed class Http2ReplayTests
 
         await pool.CloseAsync(ct);
         await AssertCleanAsync(pool, app.Port);
-    }
-
-    // dotnet/runtime#31198 (configurable HTTP/2 PING timeouts: "detect when an active Read() would never complete") and
-    // golang/go#59690: a server that goes silent with the connection open while a response is being read. The
-    // handler's health check (1 s delay, 1 s timeout here) closes the connection and fails the stream with an
-    // HttpProtocolException it raises itself (PROTOCOL_ERROR). A plain HttpClient reports exactly that. Tether reported
-    // a Protocol error saying "either the server sent it (RST_STREAM, or GOAWAY for the connection) or what the server
-    // sent is not valid HTTP/2", although the server had sent nothing; it is now a PingTimeout (a timeout) that says
-    // the connection went silent. The bridge keeps the handler's HttpRequestError, as a plain HttpClient. The last case
-    // is dotnet/runtime#120179 ("HTTP/2 pings are broken in multiple scenarios": no heartbeat on a connection at its
-    // stream limit): with a server allowing one stream, the one in flight is still failed by the PING on .NET 10.
-    [Theory]
-    [Trait("Spec", "CORE-11")]
-    [InlineData("plain", true, 100)]
-    [InlineData("tether", true, 100)]
-    [InlineData("tether", false, 100)]
-    [InlineData("bridge", true, 100)]
-    [InlineData("tether", true, 1)]
-    public async Task CORE_11_a_server_silent_mid_response_fails_the_stream_as_a_ping_timeout_not_a_protocol_error(string kind, bool streamed, int maxStreams)
-    {
-        var ct = TestContext.Current.CancellationToken;
-        var headSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var app = await H2App.StartAsync(async (context, stop) =>
-        {
-            await context.Response.WriteAsync("head", stop);
-            await context.Response.Body.FlushAsync(stop);
-            headSent.TrySetResult();
-            await Task.Delay(Timeout.Infinite, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
-        }, limits => limits.Http2.MaxStreamsPerConnection = maxStreams);
-        await using var relay = CoreNetSilentRelay.Start(app.Port);
-        var url = new Uri($"https://127.0.0.1:{relay.Port}/slow");
-        var ping = (Delay: TimeSpan.FromSeconds(1), Timeout: TimeSpan.FromSeconds(1)); // the smallest the handler accepts
-        var pool = new ConnectionPool(new ConnectionPoolOptions { KeepAlivePingDelay = ping.Delay, KeepAlivePingTimeout = ping.Timeout });
-        // The failure comes about 2-3 s after the silence (delay + timeout + the handler's 1 s heartbeat); the callers'
-        // own timeouts are 30 s, so a caller that waited for them would show as a RequestTimeout or a cancellation, and
-        // the 40 s bound on each await only keeps a hang from stalling the run.
-        var limit = TimeSpan.FromSeconds(40);
-        if (kind == "tether")
-        {
-            var options = new AsyncHttpClientOptions { Pool = pool };
-            options.Defaults.HttpVersion = HttpVersion.Version20;
-            options.Defaults.CaCertificates = app.CaCertificates;
-            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(30);
-            await using var client = new AsyncHttpClient(options);
-            FetchException error;
-            if (streamed)
-            {
-                var response = await client.FetchStreamAsync(url.ToString(), ct);
-                relay.SilenceExisting();
-                error = await Assert.ThrowsAsync<FetchException>(() => ReadToEndAsync(response).WaitAsync(limit, ct));
-            }
-            else
-            {
-                var fetch = client.FetchAsync(url.ToString(), ct);
-                await headSent.Task.WaitAsync(limit, ct);
-                relay.SilenceExisting();
-                error = await Assert.ThrowsAsync<FetchException>(() => fetch.WaitAsync(limit, ct));
-            }
-
-            Assert.Equal((599, FetchErrorKind.PingTimeout), (error.Code, error.Kind));
-            Assert.True(error.IsTimeout);
-            Assert.StartsWith($"Ping timeout (127.0.0.1:{relay.Port}): the HTTP/2 connection went silent", error.Message, StringComparison.Ordinal);
-            Assert.Contains("KeepAlivePingDelay = 00:00:01, KeepAlivePingTimeout = 00:00:01", error.Message, StringComparison.Ordinal);
-            Assert.DoesNotContain("not valid HTTP/2", error.Message, StringComparison.Ordinal);
-            Assert.NotNull(FindInner<HttpProtocolException>(error)); // the handler's own exception stays inside
-        }
-        else
-        {
-            HttpMessageHandler handler = kind == "plain"
-                ? new SocketsHttpHandler
-                {
-                    KeepAlivePingDelay = ping.Delay, KeepAlivePingTimeout = ping.Timeout, KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                    SslOptions = { RemoteCertificateValidationCallback = H2App.TrustServer },
-                }
-                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates);
-            using var http = NewPlainClient(handler, HttpVersion.Version20);
-            http.Timeout = TimeSpan.FromSeconds(30);
-            using var request = new HttpRequestMessage(HttpMethod.Get, url) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
-            relay.SilenceExisting();
-            var error = await Assert.ThrowsAsync<HttpRequestException>(() => response.Content.ReadAsStringAsync(ct).WaitAsync(limit, ct));
-            Assert.Equal(HttpRequestError.HttpProtocolError, error.HttpRequestError);
-            Assert.NotNull(FindInner<HttpProtocolException>(error));
-        }
-
-        // The dead connection's socket is closed by the client (milliseconds after the failure); 10 s for a loaded machine.
-        await WaitForAsync(() => relay.ClosedByClient == 1, TimeSpan.FromSeconds(10), "the client to close the silent connection");
-        await pool.CloseAsync(ct);
-        await AssertCleanAsync(pool, relay.Port);
     }
 
     // nodejs/undici#5465 ("HTTP/2: request hangs when the server sends a final response to an Expect: 100-continue
@@ -823,7 +639,7 @@ public sealed class Http2ReplayTests
         await AssertCleanAsync(pool, app.Port);
     }
 
-    private static T? FindInner<T>(Exception? e) where T : Exception
+    internal static T? FindInner<T>(Exception? e) where T : Exception
     {
         for (; e is not null; e = e.InnerException)
         {
