@@ -20,17 +20,19 @@ public sealed class Http2PingReplayTests
     // HttpProtocolException it raises itself (PROTOCOL_ERROR). A plain HttpClient reports exactly that. Tether reported
     // a Protocol error saying "either the server sent it (RST_STREAM, or GOAWAY for the connection) or what the server
     // sent is not valid HTTP/2", although the server had sent nothing; it is now a PingTimeout (a timeout) that says
-    // the connection went silent. The bridge keeps the handler's HttpRequestError, as a plain HttpClient. The last case
-    // is dotnet/runtime#120179 ("HTTP/2 pings are broken in multiple scenarios": no heartbeat on a connection at its
-    // stream limit): with a server allowing one stream, the one in flight is still failed by the PING on .NET 10.
+    // the connection went silent. The bridge keeps the handler's HttpRequestError, as a plain HttpClient.
+    // Not a case here: a server allowing one stream per connection (dotnet/runtime#120179, "HTTP/2 pings are broken in
+    // multiple scenarios": no heartbeat on a connection at its stream limit). On .NET 10 its PING failed the stream in
+    // repeated runs on a quiet machine, but in a run beside two CPU hogs (scripts/stress-tests.sh) the silent
+    // connection outlived the fetch's 30 s RequestTimeout: the handler's heartbeat is not reliable there, which is the
+    // runtime's behaviour, not Tether's (the request timeout still ends the fetch).
     [Theory]
     [Trait("Spec", "CORE-11")]
-    [InlineData("plain", true, 100)]
-    [InlineData("tether", true, 100)]
-    [InlineData("tether", false, 100)]
-    [InlineData("bridge", true, 100)]
-    [InlineData("tether", true, 1)]
-    public async Task CORE_11_a_server_silent_mid_response_fails_the_stream_as_a_ping_timeout_not_a_protocol_error(string kind, bool streamed, int maxStreams)
+    [InlineData("plain", true)]
+    [InlineData("tether", true)]
+    [InlineData("tether", false)]
+    [InlineData("bridge", true)]
+    public async Task CORE_11_a_server_silent_mid_response_fails_the_stream_as_a_ping_timeout_not_a_protocol_error(string kind, bool streamed)
     {
         var ct = TestContext.Current.CancellationToken;
         var headSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,7 +42,7 @@ public sealed class Http2PingReplayTests
             await context.Response.Body.FlushAsync(stop);
             headSent.TrySetResult();
             await Task.Delay(Timeout.Infinite, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
-        }, limits => limits.Http2.MaxStreamsPerConnection = maxStreams);
+        });
         await using var relay = CoreNetSilentRelay.Start(app.Port);
         var url = new Uri($"https://127.0.0.1:{relay.Port}/slow");
         var ping = (Delay: TimeSpan.FromSeconds(1), Timeout: TimeSpan.FromSeconds(1)); // the smallest the handler accepts
