@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
@@ -7,11 +6,6 @@ namespace Tether;
 
 public sealed partial class AsyncHttpClient
 {
-    private const int BridgeDrainLimit = 64 * 1024;
-
-    /// <summary>How long a redirect's body may take to drain: SocketsHttpHandler's own ResponseDrainTimeout default.</summary>
-    private static readonly TimeSpan s_bridgeDrainTimeout = TimeSpan.FromSeconds(2);
-
     /// <summary>
     /// The <see cref="TetherHttpMessageHandler"/> path: sends a caller-built <see cref="HttpRequestMessage"/> (any
     /// method, any content, as given: HttpClient validated it) straight to the pool's handler, through the same queue
@@ -398,17 +392,11 @@ public sealed partial class AsyncHttpClient
     private static async Task DiscardHopAsync(HttpResponseMessage message, FetchOperation op, CancellationToken token)
     {
         using var drain = Clock.NewLinkedSource(token, op.Client.Time);
-        drain.CancelAfter(s_bridgeDrainTimeout);
+        drain.CancelAfter(BodyDrain.Timeout);
         try
         {
             var stream = await message.Content.ReadAsStreamAsync(drain.Token).ConfigureAwait(false);
-            var buffer = new byte[4096];
-            long total = 0;
-            int n;
-            while (total <= BridgeDrainLimit && (n = await stream.ReadAsync(buffer, drain.Token).ConfigureAwait(false)) > 0)
-            {
-                total += n;
-            }
+            await BodyDrain.ReadToEndAsync(stream, BodyDrain.Limit, drain.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException
             || (ex is OperationCanceledException && !token.IsCancellationRequested))
@@ -730,7 +718,7 @@ public sealed partial class AsyncHttpClient
             }
 
             if (!http11 || Volatile.Read(ref _done) != 0 || op.AbortKind is not null || op.IsCompleted
-                || original.Headers.ContentLength is not { } length || length - _read is < 0 or > BridgeDrainLimit)
+                || original.Headers.ContentLength is not { } length || length - _read is < 0 or > BodyDrain.Limit)
             {
                 return false;
             }
@@ -748,32 +736,18 @@ public sealed partial class AsyncHttpClient
         private async Task DrainAsync(long remaining)
         {
             var reachedEnd = false;
-            var buffer = ArrayPool<byte>.Shared.Rent(4096);
             try
             {
                 using var timeout = Clock.NewLinkedSource(op.AbortToken, op.Client.Time);
-                timeout.CancelAfter(s_bridgeDrainTimeout);
-                long drained = 0;
-                int n;
-                while ((n = await inner.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
-                {
-                    drained += n;
-                    if (drained > remaining)
-                    {
-                        break; // more than the Content-Length announced: the handler fails such a body anyway
-                    }
-                }
-
-                reachedEnd = n == 0 && drained == remaining;
+                timeout.CancelAfter(BodyDrain.Timeout);
+                // More than the Content-Length announced stops the drain: the handler fails such a body anyway.
+                var (drained, ended) = await BodyDrain.ReadToEndAsync(inner, remaining, timeout.Token).ConfigureAwait(false);
+                reachedEnd = ended && drained == remaining;
             }
             catch (Exception)
             {
                 // Best effort, and nobody awaits it: a drain that fails (reset, stall past 2 s, abort, close) closes the
                 // connection below, which is what the dispose would have done without it.
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
             }
 
             Finish(discard: !reachedEnd);

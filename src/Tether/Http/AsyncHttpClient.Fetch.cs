@@ -447,14 +447,9 @@ public sealed partial class AsyncHttpClient
         }
     }
 
-    /// <summary>How many bytes of a discarded 3xx/401 body are read to keep its connection (HTTP-05); past it the
-    /// connection is closed instead. The size SocketsHttpHandler drains for a pooled connection is 1 MiB; intermediate
-    /// bodies are small, so 64 KiB keeps a redirect hop cheap.</summary>
-    internal const int DiscardLimit = 64 * 1024;
-
-    /// <summary>The longest a discarded body is drained (HTTP-05), also when <see cref="FetchSettings.BodyTimeout"/> is
-    /// infinite: SocketsHttpHandler's <c>ResponseDrainTimeout</c> default. Past it the connection is closed instead.</summary>
-    internal static readonly TimeSpan DiscardTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>The longest a discarded 3xx/401 body is drained (HTTP-05), also when <see cref="FetchSettings.BodyTimeout"/>
+    /// is infinite (<see cref="BodyDrain.Timeout"/>). Past it the connection is closed instead.</summary>
+    internal static TimeSpan DiscardTimeout => BodyDrain.Timeout;
 
     /// <summary>Buffers the 3xx that went over MaxRedirects so the error can carry it (HTTP-05): under the fetch's token
     /// (RequestTimeout, caller, abort), each read bounded by BodyTimeout, and at most MaxBodySize bytes (never more than
@@ -527,7 +522,7 @@ public sealed partial class AsyncHttpClient
     }
 
     /// <summary>Reads and drops an intermediate body (redirect, digest challenge) so the connection can be reused, within
-    /// limits (HTTP-05): at most <see cref="DiscardLimit"/> bytes, for at most BodyTimeout and
+    /// limits (HTTP-05): at most <see cref="BodyDrain.Limit"/> bytes, for at most BodyTimeout and
     /// <see cref="DiscardTimeout"/> (whichever is shorter), all under the fetch's token (RequestTimeout, the caller's
     /// token, an abort: when that fires the fetch ends). Past a limit the connection is closed instead and the fetch
     /// goes on to its next hop.</summary>
@@ -536,25 +531,14 @@ public sealed partial class AsyncHttpClient
     {
         try
         {
-            if (message.Content.Headers.ContentLength is not > DiscardLimit)
+            if (message.Content.Headers.ContentLength is not > BodyDrain.Limit)
             {
                 using var limit = Clock.NewLinkedSource(token, op.Client.Time);
                 limit.CancelAfter(settings.BodyTimeout == Timeout.InfiniteTimeSpan || settings.BodyTimeout > DiscardTimeout
                     ? DiscardTimeout
                     : settings.BodyTimeout);
                 var stream = await message.Content.ReadAsStreamAsync(limit.Token).ConfigureAwait(false);
-                var buffer = new byte[4096];
-                long total = 0;
-                while (total <= DiscardLimit)
-                {
-                    var n = await stream.ReadAsync(buffer, limit.Token).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    total += n;
-                }
+                await BodyDrain.ReadToEndAsync(stream, BodyDrain.Limit, limit.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!token.IsCancellationRequested)

@@ -503,12 +503,6 @@ internal sealed class ResponseBody : Stream
         base.Dispose(disposing);
     }
 
-    /// <summary>The most an asynchronous dispose reads to keep the connection (as the handler's own drain would).</summary>
-    private const int DrainLimit = 64 * 1024;
-
-    /// <summary>How long an asynchronous dispose waits for that remainder.</summary>
-    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(2);
-
     /// <summary>Drains a small remainder (at most 64 KiB, within 2 s, stopped by an abort) so the connection can be
     /// reused, then disposes; anything larger or slower closes the connection as <see cref="Dispose(bool)"/> does.</summary>
     public override async ValueTask DisposeAsync()
@@ -521,27 +515,17 @@ internal sealed class ResponseBody : Stream
 
         var unread = !_eof && _op.AbortKind is null && !_op.IsCompleted && _message.Content.Headers.ContentLength != 0;
         var remaining = unread && _message.Content.Headers.ContentLength is { } length && ReferenceEquals(_decoded, _raw) ? length - _read : -1;
-        if (unread && remaining is >= 0 and <= DrainLimit)
+        if (unread && remaining is >= 0 and <= BodyDrain.Limit)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(4096);
             try
             {
                 using var timeout = Clock.NewLinkedSource(_op.AbortToken, _op.Client.Time);
-                timeout.CancelAfter(s_drainTimeout);
-                long drained = 0;
-                int n;
-                while (drained <= DrainLimit && (n = await _raw.ReadAsync(buffer, timeout.Token).ConfigureAwait(false)) > 0)
-                {
-                    drained += n;
-                }
+                timeout.CancelAfter(BodyDrain.Timeout);
+                await BodyDrain.ReadToEndAsync(_raw, BodyDrain.Limit, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException)
             {
                 // Not drained: the dispose below closes the connection.
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
 
