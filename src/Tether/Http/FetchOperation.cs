@@ -204,7 +204,7 @@ internal sealed class FetchOperation
 
     /// <summary>The request body of the current hop while its response head is awaited (null without a body, once the
     /// head arrived, and once the fetch completed): how far it got is said when the fetch fails before any answer.</summary>
-    public WatchedContent? SentBody { get; set; }
+    public WatchedContent? SentBody { get; private set; }
 
     /// <summary>Whether the fetch holds one of its client's <c>MaxClients</c> slots.</summary>
     public bool HoldsClientSlot => _holdsClientSlot;
@@ -313,8 +313,13 @@ internal sealed class FetchOperation
         return true;
     }
 
-    /// <summary>The request of the current hop is handed to the handler.</summary>
-    public void OnSending() => _sent = Clock.Now(Client.Time);
+    /// <summary>The request of the current hop is handed to the handler. How far its body gets is read if the fetch
+    /// fails before the response head (FetchErrors).</summary>
+    public void OnSending(HttpRequestMessage request)
+    {
+        _sent = Clock.Now(Client.Time);
+        SentBody = request.Content as WatchedContent;
+    }
 
     /// <summary>The handler returned the response head of the current hop. The fetch owns that response until it
     /// completes: aborting the fetch disposes it, which is how exactly its own stream or connection is closed.</summary>

@@ -31,9 +31,6 @@ public sealed partial class ConnectionPool
             request.Options.Set(s_operationKey, operation.Handle);
         }
 
-        // How far this hop's body gets is read if the fetch fails before its response head (FetchErrors).
-        operation.SentBody = request.Content as WatchedContent;
-
         Transport transport;
         var settings = operation.Settings;
         // Settings in the process-wide table may hint only the process pool (a closed pool must not stay reachable
@@ -72,7 +69,7 @@ public sealed partial class ConnectionPool
             transport.ProxyCredentials?.Offer(proxyPassword);
         }
 
-        operation.OnSending();
+        operation.OnSending(request);
         return transport.Invoker.SendAsync(request, cancellationToken);
     }
 
