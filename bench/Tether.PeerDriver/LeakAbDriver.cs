@@ -11,8 +11,14 @@ namespace Tether.PeerDriver;
 /// CPU), not the 1,000-iteration window of a fresh process that run-loop-leak.sh measures.</summary>
 internal static class LeakAbDriver
 {
-    public static int Run(Uri url, string pool, int iters, int rounds, int warmupIters)
+    public static int Run(Uri url, string pool, int iters, int rounds, int warmupIters, string? only = null)
     {
+        if (only is not (null or "raw" or "seed"))
+        {
+            Console.Error.WriteLine("ab-loop: the sixth argument, if given, is raw or seed (run that side only, for a profiler)");
+            return 2;
+        }
+
         if (pool is not ("private" or "process") || iters < 1 || rounds < 1 || warmupIters < 0)
         {
             Console.Error.WriteLine("ab-loop <url> <private|process> <iters per round> <rounds> [warm-up iters]");
@@ -113,6 +119,21 @@ internal static class LeakAbDriver
             }
 
             return sum;
+        }
+
+        if (only is not null)
+        {
+            // One side only, for a profiler attached to this process (perf record -p): warm-up, then the rounds.
+            var side = only == "raw" ? (Action)Raw : Seed;
+            Measure(side, warmupIters);
+            for (var round = 1; round <= rounds; round++)
+            {
+                var m = Measure(side, iters);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"round {round}: {only} {m.WallUs:F1} us wall {m.CpuUs:F1} us cpu {m.AllocB:F0} B {lastSwitches:F2} cs"));
+            }
+
+            return 0;
         }
 
         Measure(Raw, warmupIters);

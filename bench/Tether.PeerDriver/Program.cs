@@ -10,7 +10,7 @@
 //
 // In-process A/B (no harness; docs/benchmarks.md, fifth pass):
 //   Tether.PeerDriver ab <url> <concurrency> <rounds> <secs> [warmup_s=8]   -> one line per round, then the medians
-//   Tether.PeerDriver ab-loop <url> <private|process> <iters> <rounds> [warmup_iters=3000]
+//   Tether.PeerDriver ab-loop <url> <private|process> <iters> <rounds> [warmup_iters=3000] [raw|seed: that side only]
 //   the seed loop against the harness's raw loop (new HttpClient + Dispose, or one shared HttpClient), the same way
 //   `raw` and `shared` in one process, warmed up in turn, then rounds interleaved (order alternating): the JIT state
 //   of the framework's code is shared, so the ratio is the per-fetch cost of Tether's own code and objects.
@@ -49,7 +49,7 @@ if (mode is null || rest.Length < 4)
         "       Tether.PeerDriver <leak-process|leak-private> <url> <iters> <every> <settle_s> [max_secs]\n" +
         "       Tether.PeerDriver idle-close [connections] [rounds]\n" +
         "       Tether.PeerDriver ab <url> <concurrency> <rounds> <secs> [warmup_s]\n" +
-        "       Tether.PeerDriver ab-loop <url> <private|process> <iters> <rounds> [warmup_iters]\n" +
+        "       Tether.PeerDriver ab-loop <url> <private|process> <iters> <rounds> [warmup_iters] [raw|seed]\n" +
         "       (or set TETHER_DRIVER_MODE and pass the URL first)");
     return 2;
 }
@@ -74,7 +74,7 @@ switch (mode)
             rest.Length > 4 ? double.Parse(rest[4], inv) : 8);
     case "ab-loop":
         return LeakAbDriver.Run(url, rest[1], int.Parse(rest[2], inv), int.Parse(rest[3], inv),
-            rest.Length > 4 ? int.Parse(rest[4], inv) : 3000);
+            rest.Length > 4 ? int.Parse(rest[4], inv) : 3000, rest.Length > 5 ? rest[5] : null);
     case "leak-process":
     case "leak-private":
         return LeakDriver.Run(mode, url, int.Parse(rest[1], inv), int.Parse(rest[2], inv), double.Parse(rest[3], inv),
