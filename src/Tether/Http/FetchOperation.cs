@@ -442,8 +442,10 @@ internal sealed class FetchOperation
         ReleaseSlots();
     }
 
-    /// <summary>Queue and first-byte times are this fetch's own; connect and TLS are reported as zero, because the
-    /// handler, not this fetch, owns connection attempts (a connection started for one fetch may serve another).</summary>
+    /// <summary>Queue and first-byte times are this fetch's own; connect and TLS are reported as zero: the handler, not
+    /// this fetch, owns connection attempts (a connection started for one fetch may serve another), and the runtime's
+    /// only exact record of the connection a request was sent on costs every request something (see
+    /// <see cref="TimeInfo"/>).</summary>
     public (TimeSpan Queue, TimeSpan FirstByte, TimeSpan Total) GetTimes()
     {
         var end = _end != 0 ? _end : Clock.Now(Client.Time);
