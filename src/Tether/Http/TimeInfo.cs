@@ -11,11 +11,14 @@ namespace Tether;
 /// no link to the connection it got. The only link is added to the request's own <c>System.Net.Http</c> activity, on
 /// every request sent on a connection whose setup was traced (reused or not), so reading it means listening to
 /// <c>System.Net.Http</c>: every request of every <see cref="HttpClient"/> in the process then takes the handler's
-/// diagnostics path (measured: about 260 bytes more per request, sampling nothing), and sampling the request activity
-/// makes the handler send a <c>traceparent</c> header that a plain client does not send (about 970 bytes per request).
-/// A connect the fetch waited for therefore counts in <paramref name="FirstByte"/>. Each connection's own connect
-/// and setup times are exact in the pool's ledger: <see cref="Diagnostics.LedgerEntry.ConnectDuration"/> (DNS and
-/// TCP) and <see cref="Diagnostics.LedgerEntry.SetupDuration"/> (TLS included).</param>
+/// diagnostics path (measured in a keep-alive A/B: about 210 bytes more per request, sampling nothing), and sampling
+/// the request activity makes the handler send a <c>traceparent</c> header that a plain client does not send (about
+/// 1 KB more per request). A connect the fetch waited for therefore counts in <paramref name="FirstByte"/>; when one
+/// fetch's request makes the handler open a connection and another fetch gets it, neither reports a connect, and each
+/// fetch's wait, whatever it ended with, is in its own <paramref name="FirstByte"/>. Each
+/// connection's own connect and setup times are exact in the pool's ledger:
+/// <see cref="Diagnostics.LedgerEntry.ConnectDuration"/> (DNS and TCP) and
+/// <see cref="Diagnostics.LedgerEntry.SetupDuration"/> (TLS included).</param>
 /// <param name="Tls">Zero, for the same reason as <paramref name="Connect"/>; the TLS handshake the fetch waited for
 /// counts in <paramref name="FirstByte"/>.</param>
 /// <param name="FirstByte">From handing the request to the handler to the response head: the wait for a connection
