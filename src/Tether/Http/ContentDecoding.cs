@@ -65,13 +65,20 @@ internal static class ContentDecoding
                 continue;
             }
 
-            var input = new LimitedStream(stream, maxLayerBytes);
+            if (kind is not ("gzip" or "deflate" or "br"))
+            {
+                throw new InvalidOperationException($"unknown coding {codings[i]}");
+            }
+
+            // The decoder reads through CodingEnd, which tells a stream that ended at its end marker from one cut short.
+            Stream input = new LimitedStream(stream, maxLayerBytes);
+            var end = CodingEnd.IsObservable(kind) ? new CodingEnd(input, probe: kind == "gzip") : null;
+            input = end ?? input;
             stream = kind switch
             {
-                "gzip" => new DecodeGuardStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: false), "gzip"),
-                "deflate" => new DecodeGuardStream(new AutoDeflateStream(input), "deflate"),
-                "br" => new DecodeGuardStream(new BrotliStream(input, CompressionMode.Decompress, leaveOpen: false), "br"),
-                _ => throw new InvalidOperationException($"unknown coding {codings[i]}"),
+                "gzip" => new DecodeGuardStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: false), "gzip", end),
+                "deflate" => new DecodeGuardStream(new AutoDeflateStream(input), "deflate", end),
+                _ => new DecodeGuardStream(new BrotliStream(input, CompressionMode.Decompress, leaveOpen: false), "br", end),
             };
         }
 
@@ -140,10 +147,50 @@ internal sealed class AutoDeflateStream(Stream inner) : ReadOnlyStream
 /// BrotliStream throws <see cref="InvalidOperationException"/> ("Decoder ran into invalid data"), and the zlib inflater
 /// behind gzip and deflate throws its internal <c>ZLibException</c> (an <see cref="IOException"/>, "unexpected error
 /// code") for some corruptions instead of <see cref="InvalidDataException"/>. Both were found by the decoder property
-/// test (seed 0pNmzRq8UFn5 for the zlib case). An <see cref="IOException"/> of the connection itself passes through.</summary>
-internal sealed class DecodeGuardStream(Stream inner, string coding) : ReadOnlyStream
+/// test (seed 0pNmzRq8UFn5 for the zlib case). An <see cref="IOException"/> of the connection itself passes through.
+/// With <paramref name="end"/> (the decoder's input, see <see cref="CodingEnd"/>) it also fails a stream that ended
+/// before its end-of-stream marker with <see cref="TruncatedCodingException"/> (a 599 TruncatedBody), which the
+/// decoders themselves report as a normal end.</summary>
+internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? end = null) : ReadOnlyStream
 {
+    private long _decoded;
+
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (end is null || buffer.IsEmpty)
+        {
+            // A zero-byte read is not an end (the decoders wait for input, or return at once): the end is not watched.
+            return await ReadCoreAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+
+        int n;
+        end.Watching = true;
+        try
+        {
+            n = await ReadCoreAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (end.PastEnd && ex is not OperationCanceledException)
+        {
+            // The decoder read on past the end of its input and then choked on it: the data stopped mid-stream.
+            throw Truncated(ex);
+        }
+        finally
+        {
+            end.Watching = false;
+        }
+
+        if (end.Overread || (n > 0 && end.PastEnd))
+        {
+            // The decoder asked for input after the last byte (deflate, zlib, br), or, for gzip, took the probe as
+            // more of its data: its stream had not ended. The probe's output is never returned.
+            throw Truncated(null);
+        }
+
+        _decoded += n;
+        return n;
+    }
+
+    private async ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         try
         {
@@ -154,6 +201,8 @@ internal sealed class DecodeGuardStream(Stream inner, string coding) : ReadOnlyS
             throw new InvalidDataException($"the {coding} data is corrupt: {ex.Message}", ex);
         }
     }
+
+    private TruncatedCodingException Truncated(Exception? inner) => new(coding, end!.Consumed, _decoded, inner);
 
     private static bool IsZlibError(Exception ex) =>
         ex is IOException && ex.GetType().FullName == "System.IO.Compression.ZLibException";
@@ -169,6 +218,214 @@ internal sealed class DecodeGuardStream(Stream inner, string coding) : ReadOnlyS
         }
 
         base.Dispose(disposing);
+    }
+}
+
+/// <summary>A content-coded body ended before the end-of-stream marker of its coding (see <see cref="CodingEnd"/>).</summary>
+internal sealed class TruncatedCodingException(string coding, long compressed, long decoded, Exception? inner)
+    : IOException($"the {coding} stream ended before its end-of-stream marker, after {compressed} compressed bytes " +
+        $"({decoded} bytes decoded): the body was cut short although its framing did not show it (a body that ends where " +
+        "the connection closes, or one a proxy re-framed). Retry the fetch; if it keeps happening, the server or a proxy " +
+        "is cutting the response (DecompressResponse = false returns the bytes as received, undecoded and unchecked).", inner)
+{
+    public string Coding { get; } = coding;
+}
+
+/// <summary>
+/// The input of one decoder, watched at its end, so that a coded body cut short is an error and not a shorter body.
+/// GZipStream, ZLibStream, DeflateStream and BrotliStream return a normal end of stream when their input ends before
+/// the coding's own end-of-stream marker (measured on .NET 10.0.12: half of a 200 KB body decodes to about half, with
+/// no exception); the runtime's check, the <c>System.IO.Compression.UseStrictValidation</c> AppContext switch, is off
+/// by default and process-wide, so a library cannot turn it on for its own streams. What is observable from outside
+/// is what a decoder asks of its input:
+/// <list type="bullet">
+/// <item>deflate (zlib or raw) and br: a decoder that reached its end marker returns its end without reading its input
+/// again; one that did not reads on, and sees the end of the input. A read at the end of a non-empty input, while the
+/// caller's read is watched (<see cref="Watching"/>), is proof of a cut (<see cref="Overread"/>).</item>
+/// <item>gzip: GZipStream reads on after each member (RFC 1952 §2.2 allows several; it decodes them all) to look for
+/// another, so a read at the end proves nothing. At the end of the input the decoder is handed eight 0xFF bytes
+/// instead (<see cref="PastEnd"/>): a decoder whose last member ended takes them for trailing bytes that are not a
+/// gzip header and returns its end without reading again, as it does with any trailing garbage; one that was cut
+/// takes them as more of its data and either fails, produces bytes (never returned), or reads again. The probe cannot
+/// complete a member cut inside its 8-byte trailer: that takes CRC-32 and ISIZE bytes equal to 0xFF, and the top byte
+/// of ISIZE is 0xFF only for a member of more than 4 278 190 080 decoded bytes (ISIZE is the size modulo 2^32).</item>
+/// </list>
+/// An empty input is an empty body, as before (a 200 with <c>Content-Encoding: gzip</c> and no bytes). Bytes after a
+/// complete stream stay ignored, as the decoders do (a gzip tail that starts like a gzip header, 0x1F 0x8B, is a
+/// second member cut short). <see cref="IsObservable"/> checks once per process that the decoders of the running
+/// runtime still behave so, and leaves a coding unwatched (as before) if not.
+/// </summary>
+internal sealed class CodingEnd(Stream inner, bool probe) : ReadOnlyStream
+{
+    private static readonly byte[] s_probe = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    private static int s_gzip;
+    private static int s_deflate;
+    private static int s_br;
+
+    private bool _innerEnded;
+
+    /// <summary>Set by <see cref="DecodeGuardStream"/> while a caller's (non-empty) read is in the decoder: only then
+    /// is a read at the end of the input taken as a sign (a zero-byte read may make a decoder look for input early).</summary>
+    public bool Watching { get; set; }
+
+    /// <summary>Compressed bytes handed to the decoder.</summary>
+    public long Consumed { get; private set; }
+
+    /// <summary>The decoder read at the end of the input (gzip: after the probe).</summary>
+    public bool Overread { get; private set; }
+
+    /// <summary>The gzip probe was handed over, or the decoder read past the end.</summary>
+    public bool PastEnd { get; private set; }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_innerEnded)
+        {
+            return buffer.IsEmpty ? 0 : AtEnd(buffer.Span);
+        }
+
+        var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        if (n > 0 || buffer.IsEmpty)
+        {
+            Consumed += n;
+            return n;
+        }
+
+        _innerEnded = true;
+        return AtEnd(buffer.Span);
+    }
+
+    /// <summary>A read at the end of the input.</summary>
+    private int AtEnd(Span<byte> buffer)
+    {
+        if (!Watching || Consumed == 0)
+        {
+            return 0;
+        }
+
+        if (probe && !PastEnd)
+        {
+            PastEnd = true;
+            var k = Math.Min(buffer.Length, s_probe.Length);
+            s_probe.AsSpan(0, k).CopyTo(buffer);
+            return k;
+        }
+
+        PastEnd = true;
+        Overread = true;
+        return 0;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) =>
+        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Whether the end of <paramref name="kind"/> (gzip, deflate, br) is watched: once per process, a small
+    /// stream of that coding must decode whole (gzip: also as two members, and with a trailing byte), and fail when cut
+    /// in its middle and before its last byte. Otherwise the runtime's decoders do not behave as <see cref="CodingEnd"/>
+    /// relies on, and the coding is decoded unwatched rather than risk failing valid bodies.</summary>
+    public static bool IsObservable(string kind) => kind switch
+    {
+        "gzip" => Checked(ref s_gzip, kind),
+        "deflate" => Checked(ref s_deflate, kind),
+        _ => Checked(ref s_br, kind),
+    };
+
+    /// <summary>The self-test's verdict, run on first use (two threads may both run it; they agree).</summary>
+    private static bool Checked(ref int state, string kind)
+    {
+        var verdict = Volatile.Read(ref state);
+        if (verdict == 0)
+        {
+            verdict = SelfTest(kind) ? 1 : -1;
+            Volatile.Write(ref state, verdict);
+        }
+
+        return verdict > 0;
+    }
+
+    private static bool SelfTest(string kind)
+    {
+        var plain = new byte[4096];
+        for (var i = 0; i < plain.Length; i++)
+        {
+            plain[i] = (byte)(i % 11 == 0 ? (i * 7919) >> 3 : 'a' + (i * 31 % 23));
+        }
+
+        try
+        {
+            var encodings = kind switch
+            {
+                "gzip" => [Encode(plain, "gzip")],
+                "deflate" => new[] { Encode(plain, "zlib"), Encode(plain, "raw") },
+                _ => [Encode(plain, "br")],
+            };
+            foreach (var encoded in encodings)
+            {
+                if (!DecodesTo(encoded, kind, plain) || DecodesTo(encoded[..^1], kind, null) || DecodesTo(encoded[..(encoded.Length / 2)], kind, null))
+                {
+                    return false;
+                }
+            }
+
+            return kind != "gzip"
+                || (DecodesTo([.. encodings[0], .. encodings[0]], kind, [.. plain, .. plain]) && DecodesTo([.. encodings[0], 0], kind, plain));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static byte[] Encode(byte[] plain, string format)
+    {
+        using var output = new MemoryStream();
+        using (Stream encoder = format switch
+        {
+            "gzip" => new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true),
+            "zlib" => new ZLibStream(output, CompressionLevel.Fastest, leaveOpen: true),
+            "raw" => new DeflateStream(output, CompressionLevel.Fastest, leaveOpen: true),
+            _ => new BrotliStream(output, CompressionLevel.Fastest, leaveOpen: true),
+        })
+        {
+            encoder.Write(plain);
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>Whether <paramref name="encoded"/> decodes, watched, to <paramref name="expected"/> (null: to anything
+    /// at all, i.e. the cut went unnoticed).</summary>
+    private static bool DecodesTo(byte[] encoded, string kind, byte[]? expected)
+    {
+        var end = new CodingEnd(new MemoryStream(encoded), kind == "gzip");
+        Stream decoder = kind switch
+        {
+            "gzip" => new GZipStream(end, CompressionMode.Decompress),
+            "deflate" => new AutoDeflateStream(end),
+            _ => new BrotliStream(end, CompressionMode.Decompress),
+        };
+        using var guard = new DecodeGuardStream(decoder, kind, end);
+        using var output = new MemoryStream();
+        try
+        {
+            guard.CopyTo(output, 1024);
+        }
+        catch (Exception e) when (e is TruncatedCodingException || (expected is null && e is InvalidDataException))
+        {
+            return false; // a cut noticed (the decoder's own error counts too)
+        }
+
+        return expected is null || output.ToArray().AsSpan().SequenceEqual(expected);
     }
 }
 

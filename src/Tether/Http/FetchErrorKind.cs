@@ -31,7 +31,9 @@ public enum FetchErrorKind
     /// <summary>The server closed the connection before sending a response.</summary>
     ConnectionClosed,
 
-    /// <summary>The server closed the connection before the whole body (per Content-Length or chunking) arrived.</summary>
+    /// <summary>The server closed the connection before the whole body (per Content-Length or chunking) arrived, or a
+    /// body in a content coding (gzip, deflate, br) ended before that coding's end-of-stream marker, which is how a cut
+    /// shows when the framing cannot (a body that ends where the connection closes).</summary>
     TruncatedBody,
 
     /// <summary>The host name could not be resolved.</summary>

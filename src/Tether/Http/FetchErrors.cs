@@ -87,6 +87,13 @@ internal static class FetchErrors
             return Fail(op, FetchErrorKind.BodyTooLarge, $"Body too large ({where}): {tooLarge.Message}", tooLarge);
         }
 
+        if (Find<TruncatedCodingException>(ex) is { } cut)
+        {
+            // The content coding's own end marker is missing (ContentDecoding's CodingEnd): the body was cut short
+            // where its framing could not show it.
+            return Fail(op, FetchErrorKind.TruncatedBody, $"Truncated body ({where}): {cut.Message}", cut);
+        }
+
         if (!op.ResponseStarted && Find<RequestBodyWriteException>(ex) is { } write && Find<HttpProtocolException>(ex) is null)
         {
             // Checked before the socket error: a reset under the body's writes is a failed upload, not a reset met while
