@@ -122,8 +122,6 @@ internal sealed class AutoDeflateStream(Stream inner) : ReadOnlyStream
         return await _decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     protected override void Dispose(bool disposing)
     {
@@ -207,8 +205,6 @@ internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? 
     private static bool IsZlibError(Exception ex) =>
         ex is IOException && ex.GetType().FullName == "System.IO.Compression.ZLibException";
 
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     protected override void Dispose(bool disposing)
     {
@@ -316,8 +312,6 @@ internal sealed class CodingEnd(Stream inner, bool probe) : ReadOnlyStream
         return 0;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     protected override void Dispose(bool disposing)
     {
@@ -501,8 +495,6 @@ internal sealed class LimitedStream(Stream inner, long limit) : ReadOnlyStream
         return n;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
     protected override void Dispose(bool disposing)
     {

@@ -28,6 +28,11 @@ internal abstract class ReadOnlyStream : Stream
 
     public sealed override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
+    /// <summary>A synchronous read waits for the <see cref="Memory{T}"/> overload, which each wrapper implements (these
+    /// wrappers sit on network streams; a wrapper with a true synchronous path overrides this).</summary>
+    public override int Read(byte[] buffer, int offset, int count) =>
+        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
     /// <summary>Array reads go through the <see cref="Memory{T}"/> overload, which each wrapper implements.</summary>
     public sealed override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
