@@ -70,19 +70,29 @@ internal static class ContentDecoding
                 throw new InvalidOperationException($"unknown coding {codings[i]}");
             }
 
-            // The decoder reads through CodingEnd, which tells a stream that ended at its end marker from one cut short.
-            Stream input = new LimitedStream(stream, maxLayerBytes);
-            var end = CodingEnd.IsObservable(kind) ? new CodingEnd(input, probe: kind == "gzip") : null;
-            input = end ?? input;
-            stream = kind switch
-            {
-                "gzip" => new DecodeGuardStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: false), "gzip", end),
-                "deflate" => new DecodeGuardStream(new AutoDeflateStream(input), "deflate", end),
-                _ => new DecodeGuardStream(new BrotliStream(input, CompressionMode.Decompress, leaveOpen: false), "br", end),
-            };
+            stream = DecodeLayer(new LimitedStream(stream, maxLayerBytes), kind, uniformErrors: true);
         }
 
         return stream;
+    }
+
+    /// <summary>One decoder of <paramref name="kind"/> ("gzip", "deflate" or "br") over <paramref name="input"/>, whose
+    /// end is watched (see <see cref="CodingEnd"/>) when this runtime allows it: a stream cut before its end-of-stream
+    /// marker fails with <see cref="TruncatedCodingException"/>. With <paramref name="uniformErrors"/>, corrupt data is
+    /// always an <see cref="InvalidDataException"/> (Tether's fetches); without, it is what the decoder throws, as from
+    /// a plain HttpClient (the HttpClient bridge). Disposing the result disposes <paramref name="input"/>.</summary>
+    public static Stream DecodeLayer(Stream input, string kind, bool uniformErrors)
+    {
+        // The decoder reads through CodingEnd, which tells a stream that ended at its end marker from one cut short.
+        var end = CodingEnd.IsObservable(kind) ? new CodingEnd(input, probe: kind == "gzip") : null;
+        input = end ?? input;
+        return kind switch
+        {
+            "gzip" => new DecodeGuardStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: false), "gzip", end, uniformErrors),
+            "deflate" => new DecodeGuardStream(new AutoDeflateStream(input), "deflate", end, uniformErrors),
+            "br" => new DecodeGuardStream(new BrotliStream(input, CompressionMode.Decompress, leaveOpen: false), "br", end, uniformErrors),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "gzip, deflate or br"),
+        };
     }
 
     private static string? Normalize(string coding) => coding.ToLowerInvariant() switch
@@ -148,8 +158,10 @@ internal sealed class AutoDeflateStream(Stream inner) : ReadOnlyStream
 /// test (seed 0pNmzRq8UFn5 for the zlib case). An <see cref="IOException"/> of the connection itself passes through.
 /// With <paramref name="end"/> (the decoder's input, see <see cref="CodingEnd"/>) it also fails a stream that ended
 /// before its end-of-stream marker with <see cref="TruncatedCodingException"/> (a 599 TruncatedBody), which the
-/// decoders themselves report as a normal end.</summary>
-internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? end = null) : ReadOnlyStream
+/// decoders themselves report as a normal end. Without <paramref name="uniformErrors"/> (the HttpClient bridge, which
+/// throws what a plain HttpClient throws) corrupt data passes through as the decoder reports it; only the cut is
+/// reported.</summary>
+internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? end = null, bool uniformErrors = true) : ReadOnlyStream
 {
     private long _decoded;
 
@@ -194,7 +206,7 @@ internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? 
         {
             return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is InvalidOperationException && coding == "br" || IsZlibError(ex))
+        catch (Exception ex) when (uniformErrors && (ex is InvalidOperationException && coding == "br" || IsZlibError(ex)))
         {
             throw new InvalidDataException($"the {coding} data is corrupt: {ex.Message}", ex);
         }
@@ -219,12 +231,23 @@ internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? 
 
 /// <summary>A content-coded body ended before the end-of-stream marker of its coding (see <see cref="CodingEnd"/>).</summary>
 internal sealed class TruncatedCodingException(string coding, long compressed, long decoded, Exception? inner)
-    : IOException($"the {coding} stream ended before its end-of-stream marker, after {compressed} compressed bytes " +
-        $"({decoded} bytes decoded): the body was cut short although its framing did not show it (a body that ends where " +
-        "the connection closes, or one a proxy re-framed). Retry the fetch; if it keeps happening, the server or a proxy " +
-        "is cutting the response (DecompressResponse = false returns the bytes as received, undecoded and unchecked).", inner)
+    : IOException(Describe(coding, compressed, decoded, "fetch", "DecompressResponse = false"), inner)
 {
     public string Coding { get; } = coding;
+
+    /// <summary>Compressed bytes the decoder was given before the end.</summary>
+    public long Compressed { get; } = compressed;
+
+    /// <summary>Bytes decoded from them (and returned to the reader).</summary>
+    public long Decoded { get; } = decoded;
+
+    /// <summary>The message, for a <paramref name="retry"/> ("fetch", "request") whose decoding is switched off by
+    /// <paramref name="undecoded"/>: the coding, both counts, the likely cause and what to do.</summary>
+    public static string Describe(string coding, long compressed, long decoded, string retry, string undecoded) =>
+        $"the {coding} stream ended before its end-of-stream marker, after {compressed} compressed bytes " +
+        $"({decoded} bytes decoded): the body was cut short although its framing did not show it (a body that ends where " +
+        $"the connection closes, or one a proxy re-framed). Retry the {retry}; if it keeps happening, the server or a proxy " +
+        $"is cutting the response ({undecoded} returns the bytes as received, undecoded and unchecked).";
 }
 
 /// <summary>
