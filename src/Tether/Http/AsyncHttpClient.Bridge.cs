@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 
@@ -190,7 +189,7 @@ public sealed partial class AsyncHttpClient
                 content.Headers.TryAddWithoutValidation(name, values);
             }
 
-            caller.Content = Decompress(content, decompression);
+            caller.Content = Decompress(content, decompression, op);
             op.ReplaceResponse(new BridgedResponse(caller, ReferenceEquals(caller, message) ? original : message));
             bridged.TrackLeaks();
             return caller;
@@ -368,7 +367,7 @@ public sealed partial class AsyncHttpClient
     }
 
     /// <summary>Wraps <paramref name="content"/> in a decoder when its last Content-Encoding is an enabled coding.</summary>
-    private static HttpContent Decompress(HttpContent content, DecompressionMethods methods)
+    private static HttpContent Decompress(HttpContent content, DecompressionMethods methods, FetchOperation op)
     {
         if (methods == DecompressionMethods.None || content.Headers.ContentEncoding.Count == 0)
         {
@@ -383,7 +382,7 @@ public sealed partial class AsyncHttpClient
             "br" when (methods & DecompressionMethods.Brotli) != 0 => DecompressionMethods.Brotli,
             _ => DecompressionMethods.None,
         };
-        return coding == DecompressionMethods.None ? content : new DecodedContent(content, coding);
+        return coding == DecompressionMethods.None ? content : new DecodedContent(content, coding, op);
     }
 
     /// <summary>Reads and drops a redirect's body (at most 64 KiB and 2 s, with the request's token) so its connection can be
@@ -412,16 +411,21 @@ public sealed partial class AsyncHttpClient
     }
 
     /// <summary>A response body decoded from gzip, deflate (zlib-wrapped or raw, told apart by the first two bytes) or
-    /// brotli; its headers are the original's without Content-Length and without the decoded (last) coding.</summary>
+    /// brotli; its headers are the original's without Content-Length and without the decoded (last) coding. The decoder
+    /// is <see cref="FetchAsync(FetchRequest, CancellationToken)"/>'s (<see cref="ContentDecoding.DecodeLayer"/>), so a
+    /// coded stream cut short fails here too (see <see cref="DecodedStream"/>); corrupt data throws what the decoder
+    /// throws, as with a plain HttpClient.</summary>
     private sealed class DecodedContent : HttpContent
     {
         private readonly HttpContent _original;
         private readonly DecompressionMethods _coding;
+        private readonly FetchOperation _op;
 
-        public DecodedContent(HttpContent original, DecompressionMethods coding)
+        public DecodedContent(HttpContent original, DecompressionMethods coding, FetchOperation op)
         {
             _original = original;
             _coding = coding;
+            _op = op;
             foreach (var (name, values) in original.Headers.NonValidated)
             {
                 if (!name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
@@ -453,13 +457,13 @@ public sealed partial class AsyncHttpClient
         protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken)
         {
             var raw = await _original.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            Stream decoder = _coding switch
+            var (kind, flag) = _coding switch
             {
-                DecompressionMethods.GZip => new GZipStream(raw, CompressionMode.Decompress),
-                DecompressionMethods.Brotli => new BrotliStream(raw, CompressionMode.Decompress),
-                _ => await OpenDeflateAsync(raw, cancellationToken).ConfigureAwait(false),
+                DecompressionMethods.GZip => ("gzip", "GZip"),
+                DecompressionMethods.Brotli => ("br", "Brotli"),
+                _ => ("deflate", "Deflate"),
             };
-            return new DecodedStream(decoder, raw);
+            return new DecodedStream(ContentDecoding.DecodeLayer(raw, kind, uniformErrors: false), raw, _op, flag);
         }
 
         protected override bool TryComputeLength(out long length)
@@ -477,59 +481,35 @@ public sealed partial class AsyncHttpClient
 
             base.Dispose(disposing);
         }
-
-        /// <summary>"deflate" is zlib (RFC 9110 §8.4.1.2) but servers also send raw deflate: a valid zlib header
-        /// (CM = 8, header checksum divisible by 31; RFC 1950 §2.2) picks zlib, anything else raw deflate.</summary>
-        private static async Task<Stream> OpenDeflateAsync(Stream raw, CancellationToken cancellationToken)
-        {
-            var head = new byte[2];
-            var got = 0;
-            while (got < 2)
-            {
-                var n = await raw.ReadAsync(head.AsMemory(got), cancellationToken).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                got += n;
-            }
-
-            var prefixed = new PrefixedStream(head.AsMemory(0, got), raw);
-            var zlib = got == 2 && (head[0] & 0x0F) == 8 && ((head[0] << 8) | head[1]) % 31 == 0;
-            return zlib ? new ZLibStream(prefixed, CompressionMode.Decompress) : new DeflateStream(prefixed, CompressionMode.Decompress);
-        }
     }
 
     /// <summary>The decoder's output; at the decoder's end it reads the raw body to its end (a few bytes at most: a
     /// well-formed encoded body ends where the framing does), so the bridged body sees EOF and its connection goes
-    /// back to the pool instead of being discarded (BrotliStream and ZLibStream stop at their own end marker).</summary>
-    private sealed class DecodedStream(Stream decoder, Stream raw) : ReadOnlyStream
+    /// back to the pool instead of being discarded (BrotliStream and ZLibStream stop at their own end marker).
+    /// A coded stream cut short (<see cref="TruncatedCodingException"/>: its framing ended, the coding's end marker did
+    /// not come) is what a plain HttpClient throws for a body that ends before its Content-Length: an
+    /// <see cref="HttpIOException"/> with <see cref="HttpRequestError.ResponseEnded"/>, which HttpContent wraps in an
+    /// <see cref="HttpRequestException"/> ("Error while copying content to a stream.", ResponseEnded) for a buffered
+    /// read, as it does the handler's; the Tether diagnosis (a 599 <see cref="FetchException"/> of kind
+    /// <see cref="FetchErrorKind.TruncatedBody"/>) is its inner exception (with the decoder's own error inside, if it
+    /// choked on the end; not the <see cref="TruncatedCodingException"/>, whose advice is FetchAsync's). Synchronous
+    /// reads wait for the async one.</summary>
+    private sealed class DecodedStream(Stream decoder, Stream raw, FetchOperation op, string flag) : ReadOnlyStream
     {
         private const int TrailingLimit = 16 * 1024;
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = decoder.Read(buffer);
-            if (n == 0 && buffer.Length > 0)
-            {
-                var scratch = new byte[256];
-                var total = 0;
-                int m;
-                while (total < TrailingLimit && (m = raw.Read(scratch)) > 0)
-                {
-                    total += m;
-                }
-            }
-
-            return n;
-        }
-
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var n = await decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            int n;
+            try
+            {
+                n = await decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TruncatedCodingException cut)
+            {
+                throw Truncated(cut);
+            }
+
             if (n == 0 && buffer.Length > 0)
             {
                 var scratch = new byte[256];
@@ -542,6 +522,15 @@ public sealed partial class AsyncHttpClient
             }
 
             return n;
+        }
+
+        private HttpIOException Truncated(TruncatedCodingException cut)
+        {
+            var text = TruncatedCodingException.Describe(cut.Coding, cut.Compressed, cut.Decoded, "request",
+                $"AutomaticDecompression without DecompressionMethods.{flag}");
+            var diagnosis = new FetchException(FetchException.NoResponse, FetchErrorKind.TruncatedBody,
+                $"Truncated body from {Redaction.Url(op.CurrentUrl)}: {text}", op.Request, inner: cut.InnerException);
+            return new HttpIOException(HttpRequestError.ResponseEnded, "The response ended prematurely: " + text, diagnosis);
         }
 
         protected override void Dispose(bool disposing)
