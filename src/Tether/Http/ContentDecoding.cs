@@ -132,7 +132,6 @@ internal sealed class AutoDeflateStream(Stream inner) : ReadOnlyStream
         return await _decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 
-
     protected override void Dispose(bool disposing)
     {
         if (disposing)
@@ -216,7 +215,6 @@ internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? 
 
     private static bool IsZlibError(Exception ex) =>
         ex is IOException && ex.GetType().FullName == "System.IO.Compression.ZLibException";
-
 
     protected override void Dispose(bool disposing)
     {
@@ -334,7 +332,6 @@ internal sealed class CodingEnd(Stream inner, bool probe) : ReadOnlyStream
         Overread = true;
         return 0;
     }
-
 
     protected override void Dispose(bool disposing)
     {
@@ -517,7 +514,6 @@ internal sealed class LimitedStream(Stream inner, long limit) : ReadOnlyStream
 
         return n;
     }
-
 
     protected override void Dispose(bool disposing)
     {

@@ -168,7 +168,6 @@ internal sealed class DeclaredLengthContent : HttpContent
     {
         private long _left = length;
 
-
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             if (_left == 0 || buffer.Length == 0)
