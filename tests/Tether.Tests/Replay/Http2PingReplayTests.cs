@@ -53,11 +53,7 @@ public sealed class Http2PingReplayTests
         var limit = TimeSpan.FromSeconds(40);
         if (kind == "tether")
         {
-            var options = new AsyncHttpClientOptions { Pool = pool };
-            options.Defaults.HttpVersion = HttpVersion.Version20;
-            options.Defaults.CaCertificates = app.CaCertificates;
-            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(30);
-            await using var client = new AsyncHttpClient(options);
+            await using var client = NewClient(pool, app, HttpVersion.Version20, TimeSpan.FromSeconds(30));
             FetchException error;
             if (streamed)
             {

@@ -24,13 +24,33 @@ public sealed class Http2ReplayTests
     private static readonly byte[] s_chunk = new byte[Chunk];
     internal static readonly byte[] s_eightMiB = new byte[8 * 1024 * 1024];
 
-    internal static AsyncHttpClient NewClient(ConnectionPool pool, H2App app, Version version, TimeSpan requestTimeout)
+    internal static AsyncHttpClient NewClient(ConnectionPool pool, H2App app, Version version, TimeSpan requestTimeout) =>
+        NewClient(pool, version, requestTimeout);
+
+    /// <summary>Tether on <paramref name="pool"/>, trusting the test servers' certificate (<see cref="H2App"/>'s, which
+    /// <see cref="RawH2Server"/> uses too).</summary>
+    internal static AsyncHttpClient NewClient(ConnectionPool pool, Version version, TimeSpan requestTimeout)
     {
         var options = new AsyncHttpClientOptions { Pool = pool };
         options.Defaults.HttpVersion = version;
-        options.Defaults.CaCertificates = app.CaCertificates;
+        options.Defaults.CaCertificates = H2App.ServerCertificates;
         options.Defaults.RequestTimeout = requestTimeout;
         return new AsyncHttpClient(options);
+    }
+
+    /// <summary>The HttpClient side of a three-way case: a plain HttpClient (<paramref name="kind"/> "plain") or Tether's
+    /// bridge on <paramref name="pool"/> ("bridge"), HTTP/2 exactly, with <paramref name="timeout"/> (none: the default).</summary>
+    internal static HttpClient NewHttpClient(string kind, ConnectionPool pool, TimeSpan? timeout = null)
+    {
+        var http = NewPlainClient(kind == "plain"
+            ? H2App.NewPlainHandler()
+            : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
+        if (timeout is { } t)
+        {
+            http.Timeout = t;
+        }
+
+        return http;
     }
 
     internal static HttpClient NewPlainClient(HttpMessageHandler handler, Version version) => new(handler)
@@ -79,10 +99,7 @@ public sealed class Http2ReplayTests
             }
             else
             {
-                _http = NewPlainClient(kind == "plain"
-                    ? H2App.NewPlainHandler()
-                    : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates), HttpVersion.Version20);
-                _http.Timeout = TimeSpan.FromSeconds(20);
+                _http = NewHttpClient(kind, pool, TimeSpan.FromSeconds(20));
             }
         }
 
@@ -337,9 +354,7 @@ public sealed class Http2ReplayTests
             }
         });
         var pool = new ConnectionPool();
-        using (var http = NewPlainClient(kind == "plain"
-            ? H2App.NewPlainHandler()
-            : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates), HttpVersion.Version20))
+        using (var http = NewHttpClient(kind, pool))
         {
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var slow = http.GetStringAsync(app.Url("/slow"), cancel.Token);
@@ -410,20 +425,13 @@ public sealed class Http2ReplayTests
         string[] bodies;
         if (kind == "tether")
         {
-            var options = new AsyncHttpClientOptions { Pool = pool };
-            options.Defaults.HttpVersion = HttpVersion.Version20;
-            options.Defaults.CaCertificates = H2App.ServerCertificates;
-            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(20);
-            await using var client = new AsyncHttpClient(options);
+            await using var client = NewClient(pool, HttpVersion.Version20, TimeSpan.FromSeconds(20));
             // Bound 30 s: the exchange takes milliseconds; a stream left waiting would end at the 20 s RequestTimeout.
             bodies = await Task.WhenAll(urls.Select(async u => (await client.FetchAsync(u.ToString(), ct)).Text)).WaitAsync(TimeSpan.FromSeconds(30), ct);
         }
         else
         {
-            using var http = NewPlainClient(kind == "plain"
-                ? H2App.NewPlainHandler()
-                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
-            http.Timeout = TimeSpan.FromSeconds(20);
+            using var http = NewHttpClient(kind, pool, TimeSpan.FromSeconds(20));
             bodies = await Task.WhenAll(urls.Select(u => http.GetStringAsync(u, ct))).WaitAsync(TimeSpan.FromSeconds(30), ct); // as above
         }
 
@@ -483,18 +491,11 @@ public sealed class Http2ReplayTests
         HttpClient? http = null;
         if (kind == "tether")
         {
-            var options = new AsyncHttpClientOptions { Pool = pool };
-            options.Defaults.HttpVersion = HttpVersion.Version20;
-            options.Defaults.CaCertificates = H2App.ServerCertificates;
-            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(20);
-            client = new AsyncHttpClient(options);
+            client = NewClient(pool, HttpVersion.Version20, TimeSpan.FromSeconds(20));
         }
         else
         {
-            http = NewPlainClient(kind == "plain"
-                ? H2App.NewPlainHandler()
-                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
-            http.Timeout = TimeSpan.FromSeconds(20);
+            http = NewHttpClient(kind, pool, TimeSpan.FromSeconds(20));
         }
 
         async Task<string> GetAsync(string path) => client is not null
@@ -552,11 +553,7 @@ public sealed class Http2ReplayTests
         var headerLines = new List<string>();
         if (kind == "tether")
         {
-            var options = new AsyncHttpClientOptions { Pool = pool };
-            options.Defaults.HttpVersion = HttpVersion.Version20;
-            options.Defaults.CaCertificates = H2App.ServerCertificates;
-            options.Defaults.RequestTimeout = TimeSpan.FromSeconds(20);
-            await using var client = new AsyncHttpClient(options);
+            await using var client = NewClient(pool, HttpVersion.Version20, TimeSpan.FromSeconds(20));
             var request = new FetchRequest(server.Url("/hints").ToString()) { HeaderCallback = headerLines.Add };
             // Bound 30 s: milliseconds on loopback; a client stuck on the hints would end at its 20 s RequestTimeout.
             var response = await client.FetchAsync(request, ct).WaitAsync(TimeSpan.FromSeconds(30), ct);
@@ -566,10 +563,7 @@ public sealed class Http2ReplayTests
         }
         else
         {
-            using var http = NewPlainClient(kind == "plain"
-                ? H2App.NewPlainHandler()
-                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = H2App.ServerCertificates), HttpVersion.Version20);
-            http.Timeout = TimeSpan.FromSeconds(20);
+            using var http = NewHttpClient(kind, pool, TimeSpan.FromSeconds(20));
             using var response = await http.GetAsync(server.Url("/hints"), ct).WaitAsync(TimeSpan.FromSeconds(30), ct); // as above
             got = ((int)response.StatusCode, await response.Content.ReadAsStringAsync(ct), response.Headers.Contains("Link"));
         }
@@ -602,10 +596,7 @@ public sealed class Http2ReplayTests
         }
         else
         {
-            http = NewPlainClient(kind == "plain"
-                ? H2App.NewPlainHandler()
-                : new TetherHttpMessageHandler(pool, o => o.Defaults.CaCertificates = app.CaCertificates), HttpVersion.Version20);
-            http.Timeout = TimeSpan.FromSeconds(20);
+            http = NewHttpClient(kind, pool, TimeSpan.FromSeconds(20));
         }
 
         async Task<string> GetAsync() => client is not null
