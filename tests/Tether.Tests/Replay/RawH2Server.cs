@@ -15,26 +15,16 @@ namespace Tether.Tests.Replay;
 /// </summary>
 internal sealed class RawH2Server : IAsyncDisposable
 {
-    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentBag<Task> _scripts = [];
-    private readonly ConcurrentBag<Socket> _sockets = [];
-    private readonly Func<RawH2Connection, CancellationToken, Task> _script;
-    private readonly Task _accept;
-    private int _accepted;
+    // The sockets, the accept loop, the ids and the close come from ScriptServer (the HTTP/1.1 replays' server); this
+    // class adds TLS with ALPN h2 and the HTTP/2 connection preface.
+    private readonly ScriptServer _sockets;
 
-    private RawH2Server(Func<RawH2Connection, CancellationToken, Task> script)
-    {
-        _script = script;
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen(16);
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
-        _accept = AcceptAsync();
-    }
+    private RawH2Server(Func<RawH2Connection, CancellationToken, Task> script) =>
+        _sockets = ScriptServer.Start((connection, stop) => RunAsync(connection, script, stop));
 
-    public int Port { get; }
+    public int Port => _sockets.Port;
 
-    public int AcceptedConnections => Volatile.Read(ref _accepted);
+    public int AcceptedConnections => (int)_sockets.AcceptedConnections;
 
     /// <summary>(connection id, stream id) of every request HEADERS frame read, in arrival order.</summary>
     public ConcurrentQueue<(int Connection, int Stream)> Requests { get; } = new();
@@ -43,60 +33,28 @@ internal sealed class RawH2Server : IAsyncDisposable
 
     public static RawH2Server Start(Func<RawH2Connection, CancellationToken, Task> script) => new(script);
 
-    private async Task AcceptAsync()
+    private async Task RunAsync(ScriptConnection accepted, Func<RawH2Connection, CancellationToken, Task> script, CancellationToken stop)
     {
-        while (true)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            _sockets.Add(socket);
-            var id = Interlocked.Increment(ref _accepted) - 1;
-            _scripts.Add(RunAsync(id, socket));
-        }
-    }
-
-    private async Task RunAsync(int id, Socket socket)
-    {
-        await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        // The socket stays ScriptServer's: it closes it when this returns.
+        await using var tls = new SslStream(new NetworkStream(accepted.Socket, ownsSocket: false));
         try
         {
             await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
             {
                 ServerCertificate = H2App.Certificate,
                 ApplicationProtocols = [SslApplicationProtocol.Http2],
-            }, _stop.Token);
-            var connection = new RawH2Connection(this, id, tls);
-            await connection.HandshakeAsync(_stop.Token);
-            await _script(connection, _stop.Token);
+            }, stop);
+            var connection = new RawH2Connection(this, (int)accepted.Id, tls);
+            await connection.HandshakeAsync(stop);
+            await script(connection, stop);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or ObjectDisposedException
-            or System.Security.Authentication.AuthenticationException)
+        catch (System.Security.Authentication.AuthenticationException)
         {
-            // The client closed, or the test ended.
+            // The client gave up on the handshake (ScriptServer ends the other ways a connection goes away).
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Dispose();
-        foreach (var socket in _sockets)
-        {
-            socket.Dispose();
-        }
-
-        await _accept;
-        await Task.WhenAll(_scripts);
-        _stop.Dispose();
-    }
+    public ValueTask DisposeAsync() => _sockets.DisposeAsync();
 }
 
 /// <summary>One connection of a <see cref="RawH2Server"/>: frames in and out.</summary>
