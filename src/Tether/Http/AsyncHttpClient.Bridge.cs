@@ -440,6 +440,10 @@ public sealed partial class AsyncHttpClient
             {
                 Headers.ContentEncoding.Add(codings[i]);
             }
+
+            // Unknown, and stays unknown once the body is buffered (HttpContent would otherwise report the buffer's
+            // length): what a plain HttpClient's decompressed content reports.
+            Headers.ContentLength = null;
         }
 
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>

@@ -271,4 +271,28 @@ public sealed class BridgeTruncatedCodingTests
 
         await AssertCleanAsync(server.Port);
     }
+
+    // Newcomer tour 2026-12-02: after a buffered read the bridge's decoded content reported the decoded length (the
+    // buffer's), where a plain HttpClient's decompressed content keeps Content-Length unknown.
+    [Theory]
+    [Trait("Spec", "HTTP-11")]
+    [InlineData("gzip")]
+    [InlineData("br")]
+    public async Task HTTP_11_bridge_a_decoded_body_has_no_content_length_after_a_buffered_read_as_with_a_plain_HttpClient(string coding)
+    {
+        await using var server = HostileServer.StartRaw(WithLength(Encode(Body, [coding]), $"Content-Encoding: {coding}"));
+        long? Length(HttpResponseMessage m) => m.Content.Headers.ContentLength;
+        using (var http = Bridge())
+        using (var plain = PlainClient())
+        {
+            using var bridged = await http.GetAsync(server.Url("/coded"), Ct);
+            using var oracle = await plain.GetAsync(server.Url("/coded"), Ct);
+            Assert.Equal(Body, await bridged.Content.ReadAsByteArrayAsync(Ct));
+            Assert.Equal(Body, await oracle.Content.ReadAsByteArrayAsync(Ct));
+            Assert.Null(Length(oracle));
+            Assert.Equal(Length(oracle), Length(bridged));
+        }
+
+        await AssertCleanAsync(server.Port);
+    }
 }
