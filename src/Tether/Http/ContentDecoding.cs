@@ -180,8 +180,10 @@ internal sealed class DecodeGuardStream(Stream inner, string coding, CodingEnd? 
         }
         catch (Exception ex) when (end.PastEnd && ex is not OperationCanceledException)
         {
-            // The decoder read on past the end of its input and then choked on it: the data stopped mid-stream.
-            throw Truncated(ex);
+            // The decoder read on past the end of its input and then choked on it: the data stopped mid-stream. What a
+            // gzip decoder says about the probe's bytes (e.g. "unsupported compression method") is about bytes the
+            // server never sent, so it is not kept as the cause.
+            throw Truncated(end.Probed ? null : ex);
         }
         finally
         {
@@ -268,8 +270,8 @@ internal sealed class TruncatedCodingException(string coding, long compressed, l
 /// of ISIZE is 0xFF only for a member of more than 4 278 190 080 decoded bytes (ISIZE is the size modulo 2^32).</item>
 /// </list>
 /// An empty input is an empty body, as before (a 200 with <c>Content-Encoding: gzip</c> and no bytes). Bytes after a
-/// complete stream stay ignored, as the decoders do (a gzip tail that starts like a gzip header, 0x1F 0x8B, is a
-/// second member cut short). <see cref="IsObservable"/> checks once per process that the decoders of the running
+/// complete stream stay ignored, as the decoders do (a gzip tail that starts like a gzip header, 0x1F 0x8B, or is
+/// the lone byte 0x1F, is a second member cut short). <see cref="IsObservable"/> checks once per process that the decoders of the running
 /// runtime still behave so, and leaves a coding unwatched (as before) if not.
 /// </summary>
 internal sealed class CodingEnd(Stream inner, bool probe) : ReadOnlyStream
@@ -293,6 +295,9 @@ internal sealed class CodingEnd(Stream inner, bool probe) : ReadOnlyStream
 
     /// <summary>The gzip probe was handed over, or the decoder read past the end.</summary>
     public bool PastEnd { get; private set; }
+
+    /// <summary>The gzip probe was handed over: what the decoder made of it is not the server's data.</summary>
+    public bool Probed => probe && PastEnd;
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

@@ -177,6 +177,13 @@ public sealed class TruncatedCodingTests
         var (body, error) = await FetchBothWaysAsync(CloseDelimited(encoded[..^missing], Wire(coding)));
         Assert.Null(body);
         Assert.Equal(FetchErrorKind.TruncatedBody, error?.Kind);
+        // Nothing the decoder said about the gzip probe's bytes (which the server never sent) is kept as the cause
+        // (newcomer tour 2026-12-02: "unsupported compression method" inside a cut trailer's error).
+        var cut = Assert.IsType<TruncatedCodingException>(error!.InnerException);
+        if (coding == "gzip")
+        {
+            Assert.Null(cut.InnerException);
+        }
     }
 
     [Fact]
